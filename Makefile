@@ -1,0 +1,62 @@
+# lvsweb — the two commands: `make run` (the console on http://127.0.0.1:8000) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
+
+.PHONY: run test test-fast test-lab lint format venv dev bench-agent clean help
+
+help:
+	@echo "make run        the console on http://127.0.0.1:8000 (daphne, Celery worker and beat; Ctrl-C stops)"
+	@echo "make test       lint, Django checks, the test suite on PostgreSQL, and the lab tests in a VM"
+	@echo "make test-fast  the same without the lab VM"
+	@echo "make test-lab   only the lab tests (real kernel under qemu)"
+	@echo "make format     ruff format + autofix"
+	@echo "make bench-agent  the agent benchmark in the lab VM (see docs/performance.md)"
+
+$(VENV)/.python-ok:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+	  { echo "lvsweb needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) -V 2>&1). Use: make PYTHON=python3.11 ..."; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv: apt-get install python3-venv"; exit 1; }
+	@touch $@
+
+# Runtime dependencies only (what `make run` needs).
+$(VENV)/.installed: $(VENV)/.python-ok requirements.lock pyproject.toml
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+# Runtime + development dependencies (tests, linters, the lab).
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements-dev.lock
+	@touch $@
+
+venv: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+run: venv
+	@scripts/run
+
+lint: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test-fast: lint
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -m "not lab" --create-db
+
+test-lab: dev
+	scripts/lab/run-tests
+
+test: test-fast test-lab
+
+bench-agent: dev
+	scripts/lab/vm-run $(PY) bench/agent_apply.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

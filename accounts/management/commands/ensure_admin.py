@@ -1,0 +1,22 @@
+"""`manage.py ensure_admin`: on a first run, create the `admin` superuser and print its password once."""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create a superuser named admin with a random password when no superuser exists yet."
+
+    def handle(self, *args, **options):
+        users = get_user_model().objects
+        if users.filter(is_superuser=True).exists():
+            return
+        password = secrets.token_urlsafe(12)
+        users.create_superuser(username="admin", email="", password=password)
+        self.stdout.write(
+            self.style.SUCCESS("Created the first administrator. Sign in with:\n")
+            + f"    user:     admin\n    password: {password}\n"
+            + "This password is shown only now; change it under Account → Change password."
+        )

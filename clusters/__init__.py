@@ -1,0 +1,1 @@
+"""The LVS inventory: clusters, hosts, virtual services and real servers."""

@@ -1,0 +1,44 @@
+"""The actions layer: every change to the inventory is one of these functions.
+
+Each runs in one transaction, validates the whole object (model `clean()` rules included) before it
+writes, and is the one place where audit entries and dispatch will hook in. Views, the API, the admin and
+management commands call these and nothing else to change state.
+"""
+
+from clusters.actions.clusters import create_cluster, delete_cluster, update_cluster
+from clusters.actions.hosts import (
+    assign_host_role,
+    create_host,
+    delete_host,
+    remove_host_role,
+    update_host,
+)
+from clusters.actions.real_servers import (
+    create_real_server,
+    delete_real_server,
+    set_real_server_state,
+    update_real_server,
+)
+from clusters.actions.virtual_services import (
+    create_virtual_service,
+    delete_virtual_service,
+    update_virtual_service,
+)
+
+__all__ = [
+    "assign_host_role",
+    "create_cluster",
+    "create_host",
+    "create_real_server",
+    "create_virtual_service",
+    "delete_cluster",
+    "delete_host",
+    "delete_real_server",
+    "delete_virtual_service",
+    "remove_host_role",
+    "set_real_server_state",
+    "update_cluster",
+    "update_host",
+    "update_real_server",
+    "update_virtual_service",
+]

@@ -1,0 +1,60 @@
+"""Query filters of the inventory API."""
+
+import django_filters
+
+from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+
+
+class ClusterFilterSet(django_filters.FilterSet):
+    """Filter clusters by name or slug."""
+
+    class Meta:
+        model = Cluster
+        fields = {"name": ["exact", "icontains"], "slug": ["exact"]}
+
+
+class HostFilterSet(django_filters.FilterSet):
+    """Filter hosts by name, address, agent status and cluster."""
+
+    cluster = django_filters.CharFilter(field_name="cluster_roles__cluster__slug", distinct=True)
+    role = django_filters.CharFilter(field_name="cluster_roles__role", distinct=True)
+
+    class Meta:
+        model = Host
+        fields = {
+            "hostname": ["exact", "icontains"],
+            "management_address": ["exact"],
+            "agent_status": ["exact"],
+        }
+
+
+class ClusterHostFilterSet(django_filters.FilterSet):
+    """Filter host roles by cluster, host and role."""
+
+    cluster = django_filters.CharFilter(field_name="cluster__slug")
+    host = django_filters.CharFilter(field_name="host__hostname")
+
+    class Meta:
+        model = ClusterHost
+        fields = ["role"]
+
+
+class VirtualServiceFilterSet(django_filters.FilterSet):
+    """Filter virtual services by cluster, VIP, port, protocol, scheduler and more."""
+
+    cluster = django_filters.CharFilter(field_name="cluster__slug")
+
+    class Meta:
+        model = VirtualService
+        fields = ["protocol", "address", "port", "fwmark", "scheduler", "forward_method", "enabled"]
+
+
+class RealServerFilterSet(django_filters.FilterSet):
+    """Filter real servers by cluster, service, address, state and forwarding method."""
+
+    cluster = django_filters.CharFilter(field_name="virtual_service__cluster__slug")
+    host = django_filters.CharFilter(field_name="host__hostname")
+
+    class Meta:
+        model = RealServer
+        fields = ["virtual_service", "address", "port", "state", "forward_method", "tunnel_type"]

@@ -1,0 +1,14 @@
+"""Routes of the inventory API."""
+
+from rest_framework.routers import BaseRouter
+
+from clusters.api import views
+
+
+def register(router: BaseRouter) -> None:
+    """Add the inventory endpoints to the API router."""
+    router.register("clusters", views.ClusterViewSet, basename="cluster")
+    router.register("hosts", views.HostViewSet, basename="host")
+    router.register("cluster-hosts", views.ClusterHostViewSet, basename="clusterhost")
+    router.register("virtual-services", views.VirtualServiceViewSet, basename="virtualservice")
+    router.register("real-servers", views.RealServerViewSet, basename="realserver")

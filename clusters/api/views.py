@@ -1,0 +1,82 @@
+"""Inventory API viewsets: declare querysets and serializers; writes go through the actions."""
+
+from django.db.models import Count
+from rest_framework import viewsets
+
+from clusters import actions
+from clusters.api import filtersets, serializers
+from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+
+
+class ClusterViewSet(viewsets.ModelViewSet):
+    """Clusters, addressed by slug."""
+
+    queryset = Cluster.objects.annotate(
+        virtual_service_count=Count("virtual_services", distinct=True),
+        real_server_count=Count("virtual_services__real_servers", distinct=True),
+    )
+    serializer_class = serializers.ClusterSerializer
+    filterset_class = filtersets.ClusterFilterSet
+    lookup_field = "slug"
+    search_fields = ["name", "slug", "description"]
+    ordering_fields = ["name", "slug", "created_at", "updated_at"]
+    ordering = ["name"]
+
+    def perform_destroy(self, instance):
+        actions.delete_cluster(acting_user=self.request.user, cluster=instance)
+
+
+class HostViewSet(viewsets.ModelViewSet):
+    """Hosts that run (or will run) lvsweb-agent."""
+
+    queryset = Host.objects.all()
+    serializer_class = serializers.HostSerializer
+    filterset_class = filtersets.HostFilterSet
+    search_fields = ["hostname", "management_address", "description"]
+    ordering_fields = ["hostname", "management_address", "agent_status", "last_heartbeat_at", "created_at"]
+    ordering = ["hostname"]
+
+    def perform_destroy(self, instance):
+        actions.delete_host(acting_user=self.request.user, host=instance)
+
+
+class ClusterHostViewSet(viewsets.ModelViewSet):
+    """Which host is a director or a real server in which cluster."""
+
+    queryset = ClusterHost.objects.select_related("cluster", "host")
+    serializer_class = serializers.ClusterHostSerializer
+    filterset_class = filtersets.ClusterHostFilterSet
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    ordering_fields = ["cluster__slug", "host__hostname", "role"]
+    ordering = ["cluster__slug", "role", "host__hostname"]
+
+    def perform_destroy(self, instance):
+        actions.remove_host_role(acting_user=self.request.user, cluster_host=instance)
+
+
+class VirtualServiceViewSet(viewsets.ModelViewSet):
+    """Virtual services (VIP:port or firewall mark) of all clusters."""
+
+    queryset = VirtualService.objects.select_related("cluster").annotate(real_server_count=Count("real_servers"))
+    serializer_class = serializers.VirtualServiceSerializer
+    filterset_class = filtersets.VirtualServiceFilterSet
+    search_fields = ["name", "address", "description", "cluster__name"]
+    ordering_fields = ["address", "port", "fwmark", "protocol", "scheduler", "name", "created_at"]
+    ordering = ["cluster__slug", "address", "port", "fwmark"]
+
+    def perform_destroy(self, instance):
+        actions.delete_virtual_service(acting_user=self.request.user, virtual_service=instance)
+
+
+class RealServerViewSet(viewsets.ModelViewSet):
+    """Real servers of all virtual services."""
+
+    queryset = RealServer.objects.select_related("virtual_service", "host")
+    serializer_class = serializers.RealServerSerializer
+    filterset_class = filtersets.RealServerFilterSet
+    search_fields = ["address", "description", "host__hostname"]
+    ordering_fields = ["address", "port", "weight", "state", "forward_method", "created_at"]
+    ordering = ["virtual_service_id", "address", "port"]
+
+    def perform_destroy(self, instance):
+        actions.delete_real_server(acting_user=self.request.user, real_server=instance)

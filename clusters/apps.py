@@ -1,0 +1,11 @@
+"""App configuration for the inventory."""
+
+from django.apps import AppConfig
+
+
+class ClustersConfig(AppConfig):
+    """The LVS inventory app."""
+
+    name = "clusters"
+    verbose_name = "LVS inventory"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,93 @@
+"""Enumerations of the inventory, named as the kernel and ipvsadm name them."""
+
+from django.db import models
+
+
+class Protocol(models.TextChoices):
+    """How a virtual service matches packets: by protocol + VIP + port, or by firewall mark."""
+
+    TCP = "tcp", "TCP"
+    UDP = "udp", "UDP"
+    SCTP = "sctp", "SCTP"
+    FWMARK = "fwmark", "Firewall mark"
+
+
+class AddressFamily(models.TextChoices):
+    """IP version of a firewall-mark service (other services take it from their VIP)."""
+
+    IPV4 = "ipv4", "IPv4"
+    IPV6 = "ipv6", "IPv6"
+
+
+class Scheduler(models.TextChoices):
+    """IPVS scheduling algorithms (the kernel module is ip_vs_<value>)."""
+
+    RR = "rr", "rr: round robin"
+    WRR = "wrr", "wrr: weighted round robin"
+    LC = "lc", "lc: least connection"
+    WLC = "wlc", "wlc: weighted least connection"
+    LBLC = "lblc", "lblc: locality-based least connection"
+    LBLCR = "lblcr", "lblcr: locality-based least connection with replication"
+    DH = "dh", "dh: destination hashing"
+    SH = "sh", "sh: source hashing"
+    SED = "sed", "sed: shortest expected delay"
+    NQ = "nq", "nq: never queue"
+    FO = "fo", "fo: weighted failover"
+    OVF = "ovf", "ovf: weighted overflow"
+    MH = "mh", "mh: maglev hashing"
+
+
+#: Schedulers that take the fallback/port flags (sh-fallback, sh-port, mh-fallback, mh-port).
+SCHEDULERS_WITH_FLAGS = frozenset({Scheduler.SH, Scheduler.MH})
+
+
+class ForwardMethod(models.TextChoices):
+    """How the director forwards a packet to a real server."""
+
+    TUN = "tun", "tun: IP tunnelling (direct server return)"
+    DR = "dr", "dr: direct routing (direct server return)"
+    NAT = "nat", "nat: masquerading (replies pass the director)"
+
+
+#: Forwarding methods in which the kernel cannot rewrite the destination port.
+FORWARD_METHODS_WITHOUT_PORT_MAPPING = frozenset({ForwardMethod.TUN, ForwardMethod.DR})
+
+
+class TunnelType(models.TextChoices):
+    """Encapsulation used in tunnel mode."""
+
+    IPIP = "ipip", "ipip: IP-in-IP"
+    GUE = "gue", "gue: generic UDP encapsulation"
+    GRE = "gre", "gre: generic routing encapsulation"
+
+
+class TunnelChecksum(models.TextChoices):
+    """Checksum option of a GUE or GRE tunnel."""
+
+    NONE = "none", "none"
+    CSUM = "csum", "csum"
+    REMCSUM = "remcsum", "remcsum (remote checksum offload)"
+
+
+class RealServerState(models.TextChoices):
+    """Operator intent for a real server."""
+
+    ACTIVE = "active", "active"
+    DRAINING = "draining", "draining (weight 0, existing connections finish)"
+    DISABLED = "disabled", "disabled (removed from the kernel)"
+
+
+class HostRole(models.TextChoices):
+    """What a host does in a cluster."""
+
+    DIRECTOR = "director", "director"
+    REAL_SERVER = "real_server", "real server"
+
+
+class AgentStatus(models.TextChoices):
+    """What the console knows of a host's agent."""
+
+    NEVER_ENROLLED = "never_enrolled", "never enrolled"
+    ONLINE = "online", "online"
+    OFFLINE = "offline", "agent offline"
+    REVOKED = "revoked", "revoked"

@@ -1,0 +1,37 @@
+"""A cluster: the directors and real servers that serve a set of virtual services together."""
+
+from django.db import models
+from django.urls import reverse
+
+
+class Cluster(models.Model):
+    """A load-balancer cluster; team ownership is added by the teams issue."""
+
+    name = models.CharField(
+        max_length=100,
+        unique=True,
+        help_text="A name operators recognise, e.g. “web-frontend (Frankfurt)”.",
+    )
+    slug = models.SlugField(
+        max_length=100,
+        unique=True,
+        help_text="Short identifier used in URLs and on the agents, e.g. “web-fra”.",
+    )
+    description = models.TextField(
+        blank=True,
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True,
+    )
+    updated_at = models.DateTimeField(
+        auto_now=True,
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("cluster-detail", kwargs={"slug": self.slug})

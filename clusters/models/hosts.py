@@ -1,0 +1,106 @@
+"""Hosts (directors and real servers) and the role each plays in a cluster."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from clusters.choices import AgentStatus, HostRole
+from clusters.models.virtual_services import VirtualService
+
+
+class Host(models.Model):
+    """A machine that runs `lvsweb-agent`: a director, a real server, or both in different clusters."""
+
+    hostname = models.CharField(
+        max_length=253,
+        unique=True,
+        help_text="The host's name as operators know it (its FQDN is a good choice).",
+    )
+    management_address = models.GenericIPAddressField(
+        help_text="Address the console and operators use to reach the host (not a VIP).",
+    )
+    description = models.TextField(
+        blank=True,
+    )
+    agent_status = models.CharField(
+        max_length=20,
+        choices=AgentStatus.choices,
+        default=AgentStatus.NEVER_ENROLLED,
+    )
+    agent_version = models.CharField(
+        max_length=50,
+        blank=True,
+    )
+    kernel_version = models.CharField(
+        max_length=100,
+        blank=True,
+    )
+    last_heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True,
+    )
+    updated_at = models.DateTimeField(
+        auto_now=True,
+    )
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class ClusterHost(models.Model):
+    """The role a host plays in one cluster (a machine may be a real server in several clusters)."""
+
+    cluster = models.ForeignKey(
+        "clusters.Cluster",
+        on_delete=models.CASCADE,
+        related_name="cluster_hosts",
+    )
+    host = models.ForeignKey(
+        "clusters.Host",
+        on_delete=models.PROTECT,
+        related_name="cluster_roles",
+    )
+    role = models.CharField(
+        max_length=20,
+        choices=HostRole.choices,
+    )
+
+    class Meta:
+        ordering = ["cluster", "role", "host"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "host"],
+                name="%(app_label)s_%(class)s_unique_host_per_cluster",
+                violation_error_message="This host already has a role in this cluster.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} as {self.get_role_display()} in {self.cluster}"
+
+    def clean(self) -> None:
+        if self.role != HostRole.DIRECTOR or not (self.cluster_id and self.host_id):
+            return
+        own_vips = VirtualService.objects.filter(cluster_id=self.cluster_id, address__isnull=False)
+        clash = (
+            VirtualService.objects.filter(
+                address__in=own_vips.values("address"),
+                cluster__cluster_hosts__role=HostRole.DIRECTOR,
+                cluster__cluster_hosts__host_id=self.host_id,
+            )
+            .exclude(cluster_id=self.cluster_id)
+            .select_related("cluster")
+            .first()
+        )
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "host": f"{self.host} already directs cluster “{clash.cluster}”, which uses VIP "
+                    f"{clash.address} too; a director can hold a VIP for one cluster only."
+                }
+            )

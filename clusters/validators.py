@@ -1,0 +1,37 @@
+"""Pure checks on LVS values, shared by the models, the API and the importers."""
+
+import ipaddress
+
+from django.core.exceptions import ValidationError
+
+from clusters.choices import AddressFamily
+
+MAX_FWMARK = 2**32 - 1
+MAX_WEIGHT = 65535
+
+
+def family_of(address: str) -> AddressFamily:
+    """Return the family of an IP address (the address must already be valid)."""
+    return AddressFamily.IPV6 if ipaddress.ip_address(address).version == 6 else AddressFamily.IPV4
+
+
+def validate_persistence_netmask(value: str, family: str) -> None:
+    """Check a persistence netmask: a contiguous dotted netmask for IPv4, a prefix length 1-128 for IPv6."""
+    if family == AddressFamily.IPV6:
+        if not value.isdigit() or not 1 <= int(value) <= 128:
+            raise ValidationError(
+                f"“{value}” is not a valid IPv6 persistence prefix: give a prefix length from 1 to 128 "
+                "(128 means one client address)."
+            )
+        return
+    try:
+        ipaddress.IPv4Network(f"0.0.0.0/{value}")
+    except ValueError:
+        raise ValidationError(
+            f"“{value}” is not a valid IPv4 persistence netmask: give a contiguous dotted netmask such as "
+            "255.255.255.255 (one client address) or 255.255.255.0 (a /24)."
+        ) from None
+    if value.isdigit():
+        raise ValidationError(
+            f"“{value}” is a prefix length; for IPv4 the kernel takes a dotted netmask such as 255.255.255.0."
+        )

@@ -1,0 +1,47 @@
+"""REST framework plumbing shared by every app's API: pagination and error mapping."""
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Pagination(PageNumberPagination):
+    """Page-number pagination; clients may ask for up to 1,000 rows with `?page_size=`."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+def validation_error_body(error: DjangoValidationError) -> dict[str, list[str]]:
+    """Turn a Django ValidationError into `{field: [messages]}`; errors on no field go to `non_field_errors`."""
+    if hasattr(error, "error_dict"):
+        body: dict[str, list[str]] = {}
+        for field, messages in error.message_dict.items():
+            key = "non_field_errors" if field == NON_FIELD_ERRORS else field
+            body.setdefault(key, []).extend(messages)
+        return body
+    return {"non_field_errors": list(error.messages)}
+
+
+def exception_handler(exc, context):
+    """Map the errors the actions layer raises to JSON responses that name the field and the problem."""
+    if isinstance(exc, DjangoValidationError):
+        return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ProtectedError):
+        names = sorted({str(obj) for obj in exc.protected_objects})[:10]
+        return Response(
+            {"detail": "This object is still in use by: " + ", ".join(names) + ". Remove those first."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, IntegrityError):
+        return Response(
+            {"detail": "The change conflicts with another object that was saved at the same time; retry."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return drf_exception_handler(exc, context)
