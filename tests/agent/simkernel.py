@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from agents.host.errors import explain
 from agents.host.kernel import ExecutionResult
-from agents.host.model import ActualState, DestCounters, DesiredState, Link, Service
+from agents.host.model import ActualState, DesiredState, DestCounters, Link, Service
 from agents.host.persist import wanted_files, wanted_sysctls
 
 
@@ -46,7 +46,9 @@ class SimulatedKernel:
     def set_connections(self, service_key, address: str, port: int, active: int, inactive: int = 0) -> None:
         service = self.services[service_key]
         dests = tuple(
-            replace(d, counters=DestCounters(active_conns=active, inactive_conns=inactive)) if d.key == (address, port) else d
+            replace(d, counters=DestCounters(active_conns=active, inactive_conns=inactive))
+            if d.key == (address, port)
+            else d
             for d in service.real_servers
         )
         self.services[service_key] = replace(service, real_servers=dests)

@@ -91,9 +91,7 @@ def test_unknown_scheduler_names_the_path():
 
 
 def test_duplicate_services_and_real_servers():
-    doc = director_doc(
-        [web_service([tun_dest("10.20.0.11"), tun_dest("10.20.0.11", weight=2)]), web_service([])]
-    )
+    doc = director_doc([web_service([tun_dest("10.20.0.11"), tun_dest("10.20.0.11", weight=2)]), web_service([])])
     assert problems(doc) == [
         (
             "$.director.services[0].real_servers[1]",

@@ -38,7 +38,7 @@ def test_first_apply_plans_services_before_their_real_servers_with_reasons(tmp_p
 
 
 def test_applying_the_same_document_twice_does_nothing_the_second_time(tmp_path):
-    agent, sim = agent_with(tmp_path)
+    agent, _sim = agent_with(tmp_path)
     assert agent.apply(example("tun-director"), now=NOW).ok
     second = agent.plan(example("tun-director"), now=NOW + 1)
     assert second.empty
@@ -46,7 +46,7 @@ def test_applying_the_same_document_twice_does_nothing_the_second_time(tmp_path)
 
 
 def test_a_weight_change_is_one_edit_never_delete_and_add(tmp_path):
-    agent, sim = agent_with(tmp_path)
+    agent, _sim = agent_with(tmp_path)
     doc = example("tun-director")
     agent.apply(doc, now=NOW)
     heavier = changed(doc, lambda d: d["director"]["services"][0]["real_servers"][0].update(weight=5))
@@ -56,7 +56,7 @@ def test_a_weight_change_is_one_edit_never_delete_and_add(tmp_path):
 
 
 def test_scheduler_and_persistence_changes_edit_the_service_in_place(tmp_path):
-    agent, sim = agent_with(tmp_path)
+    agent, _sim = agent_with(tmp_path)
     doc = example("tun-director")
     agent.apply(doc, now=NOW)
     sticky = changed(
@@ -70,7 +70,7 @@ def test_scheduler_and_persistence_changes_edit_the_service_in_place(tmp_path):
 
 
 def test_a_forwarding_change_is_an_edit_too(tmp_path):
-    agent, sim = agent_with(tmp_path)
+    agent, _sim = agent_with(tmp_path)
     doc = example("tun-director")
     agent.apply(doc, now=NOW)
     gue = changed(
@@ -164,13 +164,15 @@ def test_a_removed_service_drains_its_real_servers_then_is_deleted_as_a_whole(tm
 
 
 def test_drain_timeout_zero_deletes_at_once_real_servers_before_services(tmp_path):
-    agent, sim = agent_with(tmp_path)
+    agent, _sim = agent_with(tmp_path)
     doc = director_doc(
         [web_service([tun_dest("10.20.0.11")]), web_service([tun_dest("10.20.0.12", port=443)], port=443)],
         drain_timeout=0,
     )
     agent.apply(doc, now=NOW)
-    smaller = changed(doc, lambda d: (d["director"]["services"].pop(1), d["director"]["services"][0].update(real_servers=[])))
+    smaller = changed(
+        doc, lambda d: (d["director"]["services"].pop(1), d["director"]["services"][0].update(real_servers=[]))
+    )
     assert [op.kind for op in agent.plan(smaller, now=NOW).operations] == ["del-dest", "del-service"]
 
 
@@ -184,9 +186,7 @@ def test_only_what_the_agent_created_is_removed(tmp_path):
     ).director.services[0]
     result = agent.plan(doc, now=NOW)
     assert result.empty
-    assert result.notes == [
-        "left alone: udp 10.10.0.100:53 is not in the document and was not created by lvsweb-agent"
-    ]
+    assert result.notes == ["left alone: udp 10.10.0.100:53 is not in the document and was not created by lvsweb-agent"]
     owning = changed(doc, lambda d: d["director"].update(owns_ipvs_table=True))
     assert lines(agent.plan(owning, now=NOW)) == [
         "del-service udp 10.10.0.100:53  (no longer in the document; no real servers left)"
@@ -194,7 +194,7 @@ def test_only_what_the_agent_created_is_removed(tmp_path):
 
 
 def test_a_host_that_stops_being_a_director_drains_what_it_created(tmp_path):
-    agent, sim = agent_with(tmp_path)
+    agent, _sim = agent_with(tmp_path)
     agent.apply(example("tun-director"), now=NOW)
     planned = agent.plan(example("tun-real-server"), now=NOW)
     kinds = [op.kind for op in planned.operations]
@@ -232,7 +232,10 @@ def test_tun_real_server_recipe(tmp_path):
         "set-sysctl net.ipv4.conf.tunl0.rp_filter = 0",
         "set-sysctl net.ipv4.conf.eth0.rp_filter = 0",
     ]
-    assert "add-address 10.10.0.100/32 on tunl0  (TUN: the real server accepts VIP traffic on tunl0; not there yet)" in planned
+    assert (
+        "add-address 10.10.0.100/32 on tunl0  (TUN: the real server accepts VIP traffic on tunl0; not there yet)"
+        in planned
+    )
     assert agent.apply(example("tun-real-server"), now=NOW).ok
     assert sim.links["tunl0"].up
     assert agent.plan(example("tun-real-server"), now=NOW).empty
