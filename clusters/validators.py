@@ -18,20 +18,26 @@ def family_of(address: str) -> AddressFamily:
 def validate_persistence_netmask(value: str, family: str) -> None:
     """Check a persistence netmask: a contiguous dotted netmask for IPv4, a prefix length 1-128 for IPv6."""
     if family == AddressFamily.IPV6:
-        if not value.isdigit() or not 1 <= int(value) <= 128:
+        # isascii(): str.isdigit() also accepts "²" and other digits that int() refuses or the kernel won't read.
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 128:
             raise ValidationError(
                 f"“{value}” is not a valid IPv6 persistence prefix: give a prefix length from 1 to 128 "
                 "(128 means one client address)."
             )
         return
+    if value.isascii() and value.isdigit():
+        raise ValidationError(
+            f"“{value}” is a prefix length; for IPv4 the kernel takes a dotted netmask such as 255.255.255.0."
+        )
+    # Parse the mask as an address: ipaddress.IPv4Network would also take a hostmask such as 0.0.0.255,
+    # which the kernel reads as the non-contiguous netmask it literally is.
     try:
-        ipaddress.IPv4Network(f"0.0.0.0/{value}")
+        host_bits = ~int(ipaddress.IPv4Address(value)) & 0xFFFFFFFF
+        contiguous = host_bits & (host_bits + 1) == 0  # the zero bits, if any, all come last
     except ValueError:
+        contiguous = False
+    if not contiguous:
         raise ValidationError(
             f"“{value}” is not a valid IPv4 persistence netmask: give a contiguous dotted netmask such as "
             "255.255.255.255 (one client address) or 255.255.255.0 (a /24)."
-        ) from None
-    if value.isdigit():
-        raise ValidationError(
-            f"“{value}” is a prefix length; for IPv4 the kernel takes a dotted netmask such as 255.255.255.0."
         )

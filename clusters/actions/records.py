@@ -34,8 +34,13 @@ def assign(instance: models.Model, values: Mapping[str, Any], *, fixed: frozense
 
 
 def save_validated(instance: ModelT) -> ModelT:
-    """Run every model validation (fields, `clean()`, uniqueness), then save."""
-    instance.full_clean()
+    """Run every model validation (fields, then `clean()` and uniqueness), then save."""
+    # Unlike full_clean(), stop after the field checks when they fail: clean() compares and queries the
+    # values, and an address such as "garbage" would raise ValueError there instead of a ValidationError.
+    instance.clean_fields()
+    instance.clean()
+    instance.validate_unique()
+    instance.validate_constraints()
     instance.save()
     return instance
 

@@ -83,8 +83,20 @@ class ClusterHost(models.Model):
     def __str__(self) -> str:
         return f"{self.host} as {self.get_role_display()} in {self.cluster}"
 
+    def validate_constraints(self, exclude=None):
+        # clean() checks the same uniqueness with a message on the host field; the database constraint
+        # remains as the guard against two concurrent saves.
+        pass
+
     def clean(self) -> None:
-        if self.role != HostRole.DIRECTOR or not (self.cluster_id and self.host_id):
+        if not (self.cluster_id and self.host_id):
+            return
+        existing = ClusterHost.objects.filter(cluster_id=self.cluster_id, host_id=self.host_id).exclude(pk=self.pk)
+        if existing.exists():
+            raise ValidationError(
+                {"host": f"{self.host} already has a role in cluster “{self.cluster}”; remove it first to change it."}
+            )
+        if self.role != HostRole.DIRECTOR:
             return
         own_vips = VirtualService.objects.filter(cluster_id=self.cluster_id, address__isnull=False)
         clash = (

@@ -190,7 +190,7 @@ class RealServer(models.Model):
         elif self.tunnel_port is not None:
             error(
                 "tunnel_port",
-                f"An {self.tunnel_type} tunnel has no port (only GUE, which runs over UDP, takes one).",
+                f"Leave the tunnel port empty for {self.tunnel_type}: only GUE, which runs over UDP, takes one.",
             )
         if self.tunnel_type == TunnelType.IPIP and self.tunnel_checksum != TunnelChecksum.NONE:
             error("tunnel_checksum", "Tunnel checksums apply only to GUE and GRE, not to ipip.")
