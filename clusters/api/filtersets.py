@@ -1,8 +1,15 @@
 """Query filters of the inventory API."""
 
 import django_filters
+from django import forms
 
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+
+
+class IPAddressFilter(django_filters.CharFilter):
+    """An exact-address filter that refuses a value which is not an IP address (400, not a database error)."""
+
+    field_class = forms.GenericIPAddressField
 
 
 class ClusterFilterSet(django_filters.FilterSet):
@@ -17,13 +24,13 @@ class HostFilterSet(django_filters.FilterSet):
     """Filter hosts by name, address, agent status and cluster."""
 
     cluster = django_filters.CharFilter(field_name="cluster_roles__cluster__slug", distinct=True)
+    management_address = IPAddressFilter()
     role = django_filters.CharFilter(field_name="cluster_roles__role", distinct=True)
 
     class Meta:
         model = Host
         fields = {
             "hostname": ["exact", "icontains"],
-            "management_address": ["exact"],
             "agent_status": ["exact"],
         }
 
@@ -43,6 +50,7 @@ class VirtualServiceFilterSet(django_filters.FilterSet):
     """Filter virtual services by cluster, VIP, port, protocol, scheduler and more."""
 
     cluster = django_filters.CharFilter(field_name="cluster__slug")
+    address = IPAddressFilter()
 
     class Meta:
         model = VirtualService
@@ -54,6 +62,7 @@ class RealServerFilterSet(django_filters.FilterSet):
 
     cluster = django_filters.CharFilter(field_name="virtual_service__cluster__slug")
     host = django_filters.CharFilter(field_name="host__hostname")
+    address = IPAddressFilter()
 
     class Meta:
         model = RealServer
