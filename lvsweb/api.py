@@ -1,13 +1,33 @@
-"""REST framework plumbing shared by every app's API: pagination and error mapping."""
+"""REST framework plumbing shared by every app's API: rendering, pagination and error mapping."""
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
-from rest_framework import status
+from rest_framework import renderers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """UTF-8 JSON that escapes to ASCII when the data holds a lone surrogate, which UTF-8 cannot encode.
+
+    A JSON request may carry "\\ud800"; DRF echoes such a value in messages like “… is not a valid choice”, and
+    the plain renderer then failed with UnicodeEncodeError (a 500 instead of the 400).
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            return AsciiJSONRenderer().render(data, accepted_media_type, renderer_context)
+
+
+class AsciiJSONRenderer(renderers.JSONRenderer):
+    """JSON with every non-ASCII character escaped."""
+
+    ensure_ascii = True
 
 
 class Pagination(PageNumberPagination):

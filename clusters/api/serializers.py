@@ -6,6 +6,16 @@ from clusters import actions
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
 
 
+class NamedRelatedField(serializers.SlugRelatedField):
+    """A related object given by its slug or hostname."""
+
+    def to_internal_value(self, data):
+        # PostgreSQL text cannot hold NUL: the lookup would raise DataError (a 500) instead of "not found".
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ActionSerializer(serializers.ModelSerializer):
     """Validate field types here, then hand the data to an action (which runs the model's own rules)."""
 
@@ -71,8 +81,8 @@ class HostSerializer(ActionSerializer):
 class ClusterHostSerializer(ActionSerializer):
     """The role of a host in a cluster."""
 
-    cluster = serializers.SlugRelatedField(slug_field="slug", queryset=Cluster.objects.all())
-    host = serializers.SlugRelatedField(slug_field="hostname", queryset=Host.objects.all())
+    cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
+    host = NamedRelatedField(slug_field="hostname", queryset=Host.objects.all())
 
     class Meta:
         model = ClusterHost
@@ -91,7 +101,7 @@ class ClusterHostSerializer(ActionSerializer):
 class VirtualServiceSerializer(ActionSerializer):
     """A virtual service; `cluster` is the cluster's slug and cannot change after creation."""
 
-    cluster = serializers.SlugRelatedField(slug_field="slug", queryset=Cluster.objects.all())
+    cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
     endpoint = serializers.CharField(read_only=True)
     real_server_count = serializers.IntegerField(read_only=True)
 
@@ -141,9 +151,7 @@ class VirtualServiceSerializer(ActionSerializer):
 class RealServerSerializer(ActionSerializer):
     """A real server; `host` is the hostname of the host that runs it (optional)."""
 
-    host = serializers.SlugRelatedField(
-        slug_field="hostname", queryset=Host.objects.all(), required=False, allow_null=True
-    )
+    host = NamedRelatedField(slug_field="hostname", queryset=Host.objects.all(), required=False, allow_null=True)
     endpoint = serializers.CharField(read_only=True)
 
     class Meta:

@@ -18,6 +18,7 @@ class ClusterViewSet(viewsets.ModelViewSet):
     serializer_class = serializers.ClusterSerializer
     filterset_class = filtersets.ClusterFilterSet
     lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"  # what a SlugField holds; anything else is a 404 without a query
     search_fields = ["name", "slug", "description"]
     ordering_fields = ["name", "slug", "created_at", "updated_at"]
     ordering = ["name"]

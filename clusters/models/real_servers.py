@@ -60,7 +60,7 @@ class RealServer(models.Model):
         max_length=7,
         choices=TunnelChecksum.choices,
         default=TunnelChecksum.NONE,
-        help_text="GUE and GRE only.",
+        help_text="GUE and GRE only; remcsum is for GUE only.",
     )
     upper_threshold = models.PositiveIntegerField(
         default=0,
@@ -194,3 +194,8 @@ class RealServer(models.Model):
             )
         if self.tunnel_type == TunnelType.IPIP and self.tunnel_checksum != TunnelChecksum.NONE:
             error("tunnel_checksum", "Tunnel checksums apply only to GUE and GRE, not to ipip.")
+        if self.tunnel_type == TunnelType.GRE and self.tunnel_checksum == TunnelChecksum.REMCSUM:
+            error(
+                "tunnel_checksum",
+                "Remote checksum offload (remcsum) exists only for GUE; a GRE tunnel takes none or csum.",
+            )
