@@ -32,8 +32,9 @@ def update_virtual_service(
 ) -> VirtualService:
     """Change a virtual service.
 
-    TUN and DR real servers follow a port change (the kernel cannot map ports for them); every real server
-    is checked again, so that a change of VIP family cannot strand a DR or NAT real server.
+    TUN and DR real servers follow a port change, also to and from a firewall mark (the kernel cannot map
+    ports for them); every real server is checked again, so that a change of VIP family cannot strand a DR
+    or NAT real server.
     """
     service = VirtualService.objects.select_for_update().get(pk=virtual_service.pk)
     update_audited(service, changes, acting_user=acting_user, action="virtual_service.update", fixed=FIXED)
@@ -41,7 +42,8 @@ def update_virtual_service(
     for real_server in service.real_servers.all():
         real_server.virtual_service = service
         follow = {}
-        if real_server.forward_method in FORWARD_METHODS_WITHOUT_PORT_MAPPING and not service.is_fwmark:
+        if real_server.forward_method in FORWARD_METHODS_WITHOUT_PORT_MAPPING:
+            # A firewall-mark service has no port: its TUN and DR real servers have none either.
             follow["port"] = service.port
         try:
             update_audited(real_server, follow, acting_user=acting_user, action="real_server.update")

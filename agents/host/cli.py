@@ -1,0 +1,113 @@
+"""`lvsweb-agent`: apply, show, check (run and enroll come with the dispatch work)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from agents.host.document import DocumentError, load_document
+
+EXIT_OK, EXIT_KERNEL, EXIT_DOCUMENT, EXIT_MISSING = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lvsweb-agent",
+        description="Make this host's IPVS table, VIPs and sysctls match an lvsweb desired-state document.",
+    )
+    parser.add_argument(
+        "--root",
+        default=os.environ.get("LVSWEB_AGENT_ROOT", "/"),
+        help="directory every written file goes under (env LVSWEB_AGENT_ROOT, default /)",
+    )
+    parser.add_argument("--netns", default=None, help="act in this network namespace (name or path)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    apply = commands.add_parser("apply", help="validate, plan and apply a document")
+    apply.add_argument("file")
+    apply.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    apply.add_argument("--json", action="store_true", help="machine-readable output")
+    show = commands.add_parser("show", help="the actual state")
+    form = show.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument("--ipvsadm", action="store_true", help="exactly the `ipvsadm-save -n` text")
+    check = commands.add_parser("check", help="what this kernel supports (and what FILE needs)")
+    check.add_argument("file", nargs="?")
+    check.add_argument("--json", action="store_true")
+    commands.add_parser("run", help="not yet: see docs/agent-spec.md")
+    return parser
+
+
+def _document_error(exc: DocumentError, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"ok": False, "problems": [{"path": p, "message": m} for p, m in exc.problems]}, indent=2))
+    else:
+        print("the document was refused, nothing applied:", file=sys.stderr)
+        for path, message in exc.problems:
+            print(f"  {path}: {message}", file=sys.stderr)
+    return EXIT_DOCUMENT
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        print("lvsweb-agent run: not yet: see docs/agent-spec.md", file=sys.stderr)
+        return EXIT_DOCUMENT
+    from agents.host.agent import Agent, dumps, state_json
+
+    if args.command == "check":
+        from agents.host.check import check_kernel
+
+        desired = None
+        if args.file:
+            try:
+                desired = load_document(args.file)
+            except DocumentError as exc:
+                return _document_error(exc, args.json)
+        report = check_kernel(desired, netns=args.netns)
+        print(dumps(report.to_json()) if args.json else report)
+        return EXIT_OK if report.ok else EXIT_MISSING
+    if args.command == "apply":
+        try:
+            with open(args.file) as handle:
+                doc = json.load(handle)
+        except OSError as exc:
+            return _document_error(DocumentError([("$", f"cannot read {args.file}: {exc.strerror}")]), args.json)
+        except json.JSONDecodeError as exc:
+            problem = f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            return _document_error(DocumentError([("$", problem)]), args.json)
+        try:
+            with Agent(root=args.root, netns=args.netns) as agent:
+                result = agent.apply(doc, dry_run=args.dry_run)
+        except DocumentError as exc:
+            return _document_error(exc, args.json)
+        print(dumps(result.to_json()) if args.json else result)
+        return EXIT_OK if result.ok else EXIT_KERNEL
+    with Agent(root=args.root, netns=args.netns) as agent:
+        if args.ipvsadm:
+            sys.stdout.write(agent.show_ipvsadm())
+        else:
+            state = agent.show()
+            print(dumps(state_json(state)) if args.json else _show_text(state))
+    return EXIT_OK
+
+
+def _show_text(state) -> str:
+    from agents.host.model import format_hostport
+
+    lines = [] if state.ipvs_loaded else ["IPVS is not loaded"]
+    for service in sorted(state.services.values(), key=lambda s: s.key):
+        lines.append(f"{service.key}  {service.describe()}")
+        for dest in service.real_servers:
+            counters = dest.counters
+            conns = f"active {counters.active_conns} inactive {counters.inactive_conns}" if counters else ""
+            lines.append(f"  -> {format_hostport(dest.address, dest.port)}  {dest.describe()}  {conns}")
+    for address in state.addresses:
+        lines.append(f"address {address}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Kernel errors in operator words: what was refused, the likely cause, and the errno name."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from agents.host.model import format_hostport
+
+
+def _name(code: int) -> str:
+    return errno.errorcode.get(code, str(code))
+
+
+def explain(op, code: int, kernel_message: str = "") -> str:
+    """One line for an operation the kernel refused with errno `code`."""
+    tail = f" ({_name(code)}" + (f": {kernel_message}" if kernel_message else "") + ")"
+    kind = op.kind
+    service = str(op.service.key) if op.service is not None else ""
+    if op.dest is not None:
+        dest = format_hostport(op.dest.address, op.dest.port)
+        if code == errno.EINVAL and kind == "add-dest":
+            return (
+                f"the kernel refused real server {dest}: address not unicast or no route to it in this namespace{tail}"
+            )
+        if code == errno.ESRCH:
+            return f"the kernel refused real server {dest}: service {service} does not exist{tail}"
+        if code == errno.EEXIST:
+            return f"the kernel refused real server {dest}: it already exists in service {service}{tail}"
+        if code == errno.ENOENT:
+            return f"the kernel refused real server {dest}: no such real server in service {service}{tail}"
+        if code == errno.EOPNOTSUPP:
+            return (
+                f"the kernel refused real server {dest}: this kernel does not support its forwarding "
+                f"or tunnel settings ({op.dest.describe()}); see `lvsweb-agent check`{tail}"
+            )
+        if code == errno.EINVAL:
+            return f"the kernel refused real server {dest} in {service}: invalid settings{tail}"
+        return f"the kernel refused real server {dest} in {service}: {os.strerror(code)}{tail}"
+    if op.service is not None:
+        scheduler = op.service.scheduler
+        if code == errno.ENOENT and kind in ("add-service", "edit-service"):
+            return (
+                f"the kernel refused service {service}: scheduler module ip_vs_{scheduler} not found "
+                f"in this kernel; see `lvsweb-agent check`{tail}"
+            )
+        if code == errno.EOPNOTSUPP:
+            return (
+                f"the kernel refused service {service}: not supported by this kernel (scheduler "
+                f"{scheduler} missing or unable to handle this address family); see `lvsweb-agent check`{tail}"
+            )
+        if code == errno.EEXIST:
+            return f"the kernel refused service {service}: it already exists{tail}"
+        if code == errno.ESRCH:
+            return f"the kernel refused service {service}: no such service{tail}"
+        if code == errno.EINVAL:
+            return f"the kernel refused service {service}: invalid settings ({op.service.describe()}){tail}"
+        return f"the kernel refused service {service}: {os.strerror(code)}{tail}"
+    if kind == "set-sysctl" and code == errno.ENOENT:
+        return f"cannot set {op.name}: no such sysctl (does the interface exist?){tail}"
+    if kind in ("add-address", "del-address", "link-up") and code == errno.ENODEV:
+        return f"cannot {kind} {op.target}: no such interface{tail}"
+    if code == errno.EPERM or code == errno.EACCES:
+        return f"cannot {kind} {op.target}: permission denied (the agent must run as root){tail}"
+    return f"cannot {kind} {op.target}: {os.strerror(code)}{tail}"

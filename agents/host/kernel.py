@@ -1,0 +1,277 @@
+"""The kernel adapter: read the actual state and execute planned operations (netlink, /proc/sys, files).
+
+`KernelIPVS` is the small interface the agent needs; `LinuxKernel` implements it for a real kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pyroute2 import IPRoute
+from pyroute2 import netns as pyroute2_netns
+from pyroute2.netlink.exceptions import NetlinkError as Pyroute2NetlinkError
+from pyroute2.netlink.generic import ipvs as genl_ipvs
+
+from agents.host.errors import explain
+from agents.host.model import FAMILIES, ActualState, Address, DesiredState, Link, Service
+from agents.host.netlink import (
+    GenericNetlink,
+    decode_dest,
+    decode_service,
+    encode_operation,
+    encode_service,
+)
+from agents.host.persist import sysctl_path, wanted_files, wanted_sysctls
+from agents.host.planner import IPVS_KINDS, Operation
+
+NETNS_DIR = "/var/run/netns"
+
+
+@contextlib.contextmanager
+def in_netns(name: str | None):
+    """Run the block in network namespace `name` (a name under /var/run/netns or a path); None: stay."""
+    if name is None:
+        yield
+        return
+    path = name if "/" in name else os.path.join(NETNS_DIR, name)
+    saved = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(path, os.O_RDONLY)
+    try:
+        pyroute2_netns.setns(target)
+        try:
+            yield
+        finally:
+            pyroute2_netns.setns(saved)
+    finally:
+        os.close(target)
+        os.close(saved)
+
+
+@dataclass
+class ExecutionResult:
+    """What happened to each operation of a plan."""
+
+    applied: list[Operation] = field(default_factory=list)
+    failed: Operation | None = None
+    error: str = ""
+    errno: int = 0
+    also_failed: list[tuple[Operation, str]] = field(default_factory=list)
+    not_attempted: list[Operation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+
+class KernelIPVS(Protocol):
+    """What the agent needs from a kernel. The unit tests use an in-memory model with the same shape."""
+
+    def read(self, desired: DesiredState | None) -> ActualState: ...
+
+    def execute(self, operations: list[Operation]) -> ExecutionResult: ...
+
+
+def _load_module(name: str) -> None:
+    # Netlink cannot load modules. modprobe is run with a fixed argv list, no shell and nothing taken
+    # from the document, which DESIGN decision 3 allows; the kernel's own autoload covers the rest.
+    subprocess.run(["modprobe", name], check=False, capture_output=True, timeout=60)
+
+
+class LinuxKernel:
+    """A real kernel, in the current or a named network namespace; files are written under `root`."""
+
+    def __init__(self, root: str | Path = "/", netns: str | None = None):
+        self.root = Path(root)
+        self.netns = netns
+        with in_netns(netns):
+            self.ipr = IPRoute()
+            self.genl = GenericNetlink("IPVS")
+            if self.genl.family_id is None:
+                _load_module("ip_vs")
+                self.genl.close()
+                self.genl = GenericNetlink("IPVS")
+
+    def close(self) -> None:
+        self.ipr.close()
+        self.genl.close()
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def read_ipvs(self) -> dict:
+        """The whole IPVS table with counters: {ServiceKey: Service}."""
+        if self.genl.family_id is None:
+            return {}
+        services = {}
+        for data, start, end in self.genl.dump(genl_ipvs.IPVS_CMD_GET_SERVICE):
+            service = decode_service(data, start, end)
+            services[service.key] = service
+        family_numbers = FAMILIES
+        for key, service in services.items():
+            replies = self.genl.dump(genl_ipvs.IPVS_CMD_GET_DEST, encode_service(service, full=False))
+            dests = tuple(decode_dest(d, s, e, family_numbers[key.family]) for d, s, e in replies)
+            services[key] = Service(
+                key=key,
+                scheduler=service.scheduler,
+                flags=service.flags,
+                persistence=service.persistence,
+                one_packet=service.one_packet,
+                real_servers=dests,
+                counters=service.counters,
+            )
+        return services
+
+    def read_links(self) -> tuple[dict[str, Link], list[Address]]:
+        links, names = {}, {}
+        for msg in self.ipr.get_links():
+            name = msg.get_attr("IFLA_IFNAME")
+            info = msg.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+            links[name] = Link(name=name, index=msg["index"], up=bool(msg["flags"] & 1), kind=kind)
+            names[msg["index"]] = name
+        addresses = []
+        for msg in self.ipr.get_addr():
+            address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+            if address and msg["index"] in names:
+                addresses.append(Address(interface=names[msg["index"]], address=address, prefix=msg["prefixlen"]))
+        return links, addresses
+
+    def read_sysctl(self, name: str) -> str | None:
+        try:
+            with in_netns(self.netns), open(sysctl_path(name)) as handle:
+                return handle.read().strip()
+        except FileNotFoundError:
+            return None
+
+    def read(self, desired: DesiredState | None) -> ActualState:
+        """Everything the planner compares: IPVS table, links, addresses, the sysctls and files it manages."""
+        links, addresses = self.read_links()
+        state = ActualState(
+            ipvs_loaded=self.genl.family_id is not None,
+            services=self.read_ipvs(),
+            links=links,
+            addresses=addresses,
+        )
+        if desired is not None:
+            for name, _, _ in wanted_sysctls(desired):
+                state.sysctls[name] = self.read_sysctl(name)
+            for name in wanted_files(desired):
+                try:
+                    state.files[name] = (self.root / name).read_text()
+                except FileNotFoundError:
+                    state.files[name] = None
+        return state
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def execute(self, operations: list[Operation]) -> ExecutionResult:
+        """Run operations in order; stop at the first failure (IPVS ones go in batches, see netlink.py)."""
+        result = ExecutionResult()
+        index = 0
+        while index < len(operations):
+            if operations[index].kind in IPVS_KINDS:
+                end = index
+                while end < len(operations) and operations[end].kind in IPVS_KINDS:
+                    end += 1
+                self._execute_ipvs(operations[index:end], result)
+                index = end
+            else:
+                op = operations[index]
+                try:
+                    self._execute_host(op)
+                except (OSError, Pyroute2NetlinkError) as exc:
+                    code = exc.code if isinstance(exc, Pyroute2NetlinkError) else (exc.errno or errno.EIO)
+                    result.failed, result.errno = op, code
+                    result.error = explain(op, code, getattr(exc, "kernel_message", ""))
+                else:
+                    result.applied.append(op)
+                index += 1
+            if result.failed is not None:
+                result.not_attempted.extend(op for op in operations[index:] if op not in result.applied)
+                break
+        return result
+
+    def _execute_ipvs(self, operations: list[Operation], result: ExecutionResult) -> None:
+        if self.genl.family_id is None:
+            self.genl.close()
+            with in_netns(self.netns):
+                self.genl = GenericNetlink("IPVS")
+        if self.genl.family_id is None:
+            result.failed, result.errno = operations[0], errno.ENOPROTOOPT
+            result.error = "IPVS is not available in this kernel (module ip_vs missing); see `lvsweb-agent check`"
+            result.not_attempted.extend(operations[1:])
+            return
+        outcomes = self.genl.execute([encode_operation(op) for op in operations])
+        for op, outcome in zip(operations, outcomes, strict=True):
+            if outcome is None:
+                result.not_attempted.append(op)
+            elif outcome[0] == 0:
+                result.applied.append(op)
+            elif result.failed is None:
+                result.failed, result.errno = op, outcome[0]
+                result.error = explain(op, *outcome)
+            else:
+                result.also_failed.append((op, explain(op, *outcome)))
+
+    def _index(self, interface: str) -> int:
+        found = self.ipr.link_lookup(ifname=interface)
+        if not found:
+            raise OSError(errno.ENODEV, f"no interface {interface}")
+        return found[0]
+
+    def _execute_host(self, op: Operation) -> None:
+        kind = op.kind
+        if kind == "load-module":
+            self._load(op.target)
+        elif kind == "link-up":
+            self.ipr.link("set", index=self._index(op.name), state="up")
+        elif kind == "set-sysctl":
+            with in_netns(self.netns), open(sysctl_path(op.name), "w") as handle:
+                handle.write(op.value)
+        elif kind in ("add-address", "del-address"):
+            address = op.address
+            try:
+                self.ipr.addr(
+                    "add" if kind == "add-address" else "del",
+                    index=self._index(address.interface),
+                    address=address.address,
+                    prefixlen=address.prefix,
+                )
+            except Pyroute2NetlinkError as exc:
+                # Already there (add) or already gone (del): the goal is reached.
+                if exc.code not in (errno.EEXIST, errno.EADDRNOTAVAIL):
+                    raise
+        elif kind == "write-file":
+            path = self.root / op.name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".lvsweb-tmp")
+            tmp.write_text(op.value)
+            os.replace(tmp, path)
+        elif kind == "remove-file":
+            (self.root / op.name).unlink(missing_ok=True)
+        else:
+            raise ValueError(f"unknown operation {kind}")
+
+    def _load(self, module: str) -> None:
+        if module == "ipip":
+            # Asking for a link of kind ipip makes the kernel autoload the module, which creates tunl0
+            # in every namespace; EEXIST then just means tunl0 is there.
+            try:
+                self.ipr.link("add", ifname="tunl0", kind="ipip")
+            except Pyroute2NetlinkError as exc:
+                if exc.code == errno.EEXIST:
+                    return
+                _load_module("ipip")
+            if not self.ipr.link_lookup(ifname="tunl0"):
+                raise OSError(errno.ENODEV, "tunl0 missing after loading ipip")
+            return
+        _load_module(module)
+        if module == "ip_vs":
+            self.genl.close()
+            with in_netns(self.netns):
+                self.genl = GenericNetlink("IPVS")
+            if self.genl.family_id is None:
+                raise OSError(errno.ENOPROTOOPT, "ip_vs could not be loaded")

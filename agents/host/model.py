@@ -1,0 +1,261 @@
+"""Plain data the agent works with: desired state, actual state, in the kernel's own terms."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
+PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}
+PROTOCOL_NAMES = {number: name for name, number in PROTOCOLS.items()}
+FAMILIES = {"ipv4": 2, "ipv6": 10}
+FAMILY_NAMES = {number: name for name, number in FAMILIES.items()}
+FORWARD_METHODS = {"nat": 0, "tun": 2, "dr": 3}
+FORWARD_NAMES = {0: "nat", 1: "local", 2: "tun", 3: "dr"}
+TUNNEL_TYPES = {"ipip": 0, "gue": 1, "gre": 2}
+TUNNEL_TYPE_NAMES = {number: name for name, number in TUNNEL_TYPES.items()}
+CHECKSUMS = {"none": 0, "csum": 1, "remcsum": 2}
+CHECKSUM_NAMES = {number: name for name, number in CHECKSUMS.items()}
+# Scheduler flags share the kernel's IP_VS_SVC_F_SCHED1/2 bits; the name depends on the scheduler.
+SCHED_FLAG_BITS = {"sh-fallback": 0x08, "sh-port": 0x10, "mh-fallback": 0x08, "mh-port": 0x10}
+SVC_F_PERSISTENT = 0x01
+SVC_F_HASHED = 0x02
+SVC_F_ONEPACKET = 0x04
+
+
+def family_of(address: str) -> str:
+    """'ipv4' or 'ipv6' for an address string."""
+    return "ipv6" if ipaddress.ip_address(address).version == 6 else "ipv4"
+
+
+def normalize_address(address: str) -> str:
+    """The canonical text form (compressed IPv6, no leading zeros)."""
+    return str(ipaddress.ip_address(address))
+
+
+def format_hostport(address: str, port: int) -> str:
+    """`10.0.0.1:80` or `[2001:db8::1]:80`, as ipvsadm prints them."""
+    if ":" in address:
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
+
+
+@dataclass(frozen=True)
+class ServiceKey:
+    """What identifies a virtual service in the kernel: protocol+VIP+port, or a firewall mark."""
+
+    family: str
+    protocol: str | None
+    address: str | None
+    port: int
+    fwmark: int = 0
+
+    @classmethod
+    def for_address(cls, protocol: str, address: str, port: int) -> ServiceKey:
+        address = normalize_address(address)
+        return cls(family=family_of(address), protocol=protocol, address=address, port=port)
+
+    @classmethod
+    def for_fwmark(cls, fwmark: int, family: str = "ipv4") -> ServiceKey:
+        return cls(family=family, protocol=None, address=None, port=0, fwmark=fwmark)
+
+    def sort_key(self) -> tuple:
+        return (self.fwmark, self.family, self.protocol or "", self.address or "", self.port)
+
+    def __lt__(self, other: ServiceKey) -> bool:
+        return self.sort_key() < other.sort_key()
+
+    def __str__(self) -> str:
+        if self.fwmark:
+            return f"fwmark {self.fwmark}" + (" ipv6" if self.family == "ipv6" else "")
+        return f"{self.protocol} {format_hostport(self.address, self.port)}"
+
+    def to_json(self) -> dict:
+        if self.fwmark:
+            return {"fwmark": self.fwmark, "family": self.family}
+        return {"protocol": self.protocol, "address": self.address, "port": self.port}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ServiceKey:
+        if data.get("fwmark"):
+            return cls.for_fwmark(data["fwmark"], data.get("family", "ipv4"))
+        return cls.for_address(data["protocol"], data["address"], data["port"])
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """Encapsulation of a tunnel-mode real server (ipvsadm --tun-type/--tun-port/--tun-*csum)."""
+
+    type: str = "ipip"
+    port: int = 0
+    checksum: str = "none"
+
+    def describe(self) -> str:
+        text = self.type
+        if self.type == "gue":
+            text += f" port {self.port}"
+        if self.type != "ipip":
+            text += f" checksum {self.checksum}"
+        return text
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """Persistent service: timeout in seconds; netmask dotted (IPv4) or prefix length text (IPv6)."""
+
+    timeout: int
+    netmask: str
+
+
+@dataclass(frozen=True)
+class DestCounters:
+    """Live connection counts and the kernel's traffic counters for one real server."""
+
+    active_conns: int = 0
+    inactive_conns: int = 0
+    persistent_conns: int = 0
+    conns: int = 0
+    in_packets: int = 0
+    out_packets: int = 0
+    in_bytes: int = 0
+    out_bytes: int = 0
+    cps: int = 0
+    in_pps: int = 0
+    out_pps: int = 0
+    in_bps: int = 0
+    out_bps: int = 0
+
+
+@dataclass(frozen=True)
+class RealServer:
+    """An IPVS destination. `counters` is only filled when read from the kernel."""
+
+    address: str
+    port: int
+    weight: int = 1
+    forward: str = "tun"
+    tunnel: Tunnel | None = None
+    upper_threshold: int = 0
+    lower_threshold: int = 0
+    counters: DestCounters | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.address, self.port)
+
+    @property
+    def connections(self) -> int:
+        """Active plus inactive connections (what a drain waits for)."""
+        if self.counters is None:
+            return 0
+        return self.counters.active_conns + self.counters.inactive_conns
+
+    def settings(self) -> tuple:
+        """Everything an edit-dest can change; equal settings mean no operation."""
+        tunnel = (self.tunnel or Tunnel()) if self.forward == "tun" else None
+        return (self.weight, self.forward, tunnel, self.upper_threshold, self.lower_threshold)
+
+    def describe(self) -> str:
+        text = f"{self.forward}"
+        if self.forward == "tun":
+            text += f" {(self.tunnel or Tunnel()).describe()}"
+        text += f" weight {self.weight}"
+        if self.upper_threshold:
+            text += f" upper {self.upper_threshold}"
+        if self.lower_threshold:
+            text += f" lower {self.lower_threshold}"
+        return text
+
+
+@dataclass(frozen=True)
+class Service:
+    """An IPVS virtual service with its real servers."""
+
+    key: ServiceKey
+    scheduler: str = "wlc"
+    flags: frozenset[str] = frozenset()
+    persistence: Persistence | None = None
+    one_packet: bool = False
+    real_servers: tuple[RealServer, ...] = ()
+    counters: DestCounters | None = field(default=None, compare=False)
+
+    def settings(self) -> tuple:
+        """Everything an edit-service can change."""
+        return (self.scheduler, self.flags, self.persistence, self.one_packet)
+
+    def describe(self) -> str:
+        text = f"sched {self.scheduler}"
+        if self.flags:
+            text += " flags " + ",".join(sorted(self.flags))
+        if self.persistence:
+            text += f" persistent {self.persistence.timeout}s mask {self.persistence.netmask}"
+        if self.one_packet:
+            text += " one-packet"
+        return text
+
+
+@dataclass(frozen=True)
+class Address:
+    """An address held on an interface."""
+
+    interface: str
+    address: str
+    prefix: int
+
+    def __str__(self) -> str:
+        return f"{self.address}/{self.prefix} on {self.interface}"
+
+
+@dataclass(frozen=True)
+class Director:
+    """The director part of a document."""
+
+    owns_ipvs_table: bool = False
+    drain_timeout: int = 300
+    ip_forward: bool = False
+    vips: tuple[Address, ...] = ()
+    services: tuple[Service, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A real-server recipe (TUN or DR): VIPs and the uplink interfaces."""
+
+    vips: tuple[str, ...] = ()
+    uplinks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """A validated desired-state document."""
+
+    host: str
+    revision: int
+    director: Director | None = None
+    tun: Recipe | None = None
+    dr: Recipe | None = None
+
+
+@dataclass
+class Link:
+    """A network interface as the kernel reports it."""
+
+    name: str
+    index: int
+    up: bool
+    kind: str | None = None
+
+
+@dataclass
+class ActualState:
+    """What the kernel (and the host's files) hold right now."""
+
+    ipvs_loaded: bool = True
+    services: dict[ServiceKey, Service] = field(default_factory=dict)
+    links: dict[str, Link] = field(default_factory=dict)
+    addresses: list[Address] = field(default_factory=list)
+    sysctls: dict[str, str | None] = field(default_factory=dict)
+    files: dict[str, str | None] = field(default_factory=dict)
+
+    def has_address(self, address: Address) -> bool:
+        return address in self.addresses
