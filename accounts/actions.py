@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from accounts.models import ApiToken, hash_token
+from audit.recording import diff, record, snapshot
 
 
 @transaction.atomic
@@ -29,4 +30,12 @@ def create_api_token(
     )
     token.full_clean()
     token.save()
+    record(
+        action="api_token.create",
+        acting_user=acting_user,
+        obj=token,
+        changes=diff(
+            None, snapshot(token, fields=["user", "name", "key_prefix", "key_hash", "read_only", "expires_at"])
+        ),
+    )
     return token, key

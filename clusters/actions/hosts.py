@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from clusters.actions.records import assign, save_validated
+from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.choices import HostRole
 from clusters.models import Cluster, ClusterHost, Host
 
@@ -19,23 +19,20 @@ AGENT_FIELDS = frozenset(
 @transaction.atomic
 def create_host(*, acting_user: AbstractBaseUser | None, fields: Mapping[str, Any]) -> Host:
     """Register a host by hostname and management address."""
-    host = Host()
-    assign(host, fields, fixed=AGENT_FIELDS)
-    return save_validated(host)
+    return create_audited(Host(), fields, acting_user=acting_user, action="host.create", fixed=AGENT_FIELDS)
 
 
 @transaction.atomic
 def update_host(*, acting_user: AbstractBaseUser | None, host: Host, changes: Mapping[str, Any]) -> Host:
     """Change a host's hostname, management address or description."""
     host = Host.objects.select_for_update().get(pk=host.pk)
-    assign(host, changes, fixed=AGENT_FIELDS)
-    return save_validated(host)
+    return update_audited(host, changes, acting_user=acting_user, action="host.update", fixed=AGENT_FIELDS)
 
 
 @transaction.atomic
 def delete_host(*, acting_user: AbstractBaseUser | None, host: Host) -> None:
     """Delete a host; refused (ProtectedError) while it still has a role in a cluster."""
-    host.delete()
+    delete_audited(host, acting_user=acting_user, action="host.delete")
 
 
 @transaction.atomic
@@ -43,11 +40,15 @@ def assign_host_role(
     *, acting_user: AbstractBaseUser | None, cluster: Cluster, host: Host, role: HostRole | str
 ) -> ClusterHost:
     """Give `host` a role (director or real server) in `cluster`."""
-    cluster_host = ClusterHost(cluster=cluster, host=host, role=role)
-    return save_validated(cluster_host)
+    return create_audited(
+        ClusterHost(),
+        {"cluster": cluster, "host": host, "role": role},
+        acting_user=acting_user,
+        action="cluster_host.create",
+    )
 
 
 @transaction.atomic
 def remove_host_role(*, acting_user: AbstractBaseUser | None, cluster_host: ClusterHost) -> None:
     """Take a host out of a cluster (the host itself stays registered)."""
-    cluster_host.delete()
+    delete_audited(cluster_host, acting_user=acting_user, action="cluster_host.delete")

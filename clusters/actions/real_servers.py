@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from clusters.actions.records import assign, save_validated
+from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.choices import RealServerState
 from clusters.models import RealServer, VirtualService
 
@@ -20,8 +20,7 @@ def create_real_server(
     """Add a real server to a virtual service; the forwarding method defaults to the service's."""
     VirtualService.objects.select_for_update().filter(pk=virtual_service.pk).first()
     real_server = RealServer(virtual_service=virtual_service, forward_method=virtual_service.forward_method)
-    assign(real_server, fields, fixed=FIXED)
-    return save_validated(real_server)
+    return create_audited(real_server, fields, acting_user=acting_user, action="real_server.create", fixed=FIXED)
 
 
 @transaction.atomic
@@ -30,8 +29,7 @@ def update_real_server(
 ) -> RealServer:
     """Change a real server (weight, thresholds, forwarding, state …)."""
     real_server = RealServer.objects.select_for_update().select_related("virtual_service").get(pk=real_server.pk)
-    assign(real_server, changes, fixed=FIXED)
-    return save_validated(real_server)
+    return update_audited(real_server, changes, acting_user=acting_user, action="real_server.update", fixed=FIXED)
 
 
 @transaction.atomic
@@ -39,10 +37,18 @@ def set_real_server_state(
     *, acting_user: AbstractBaseUser | None, real_server: RealServer, state: RealServerState | str
 ) -> RealServer:
     """Drain (weight 0, connections finish), disable (removed from the kernel) or enable a real server."""
-    return update_real_server(acting_user=acting_user, real_server=real_server, changes={"state": state})
+    verb = {RealServerState.ACTIVE: "enable", RealServerState.DRAINING: "drain", RealServerState.DISABLED: "disable"}
+    real_server = RealServer.objects.select_for_update().select_related("virtual_service").get(pk=real_server.pk)
+    return update_audited(
+        real_server,
+        {"state": state},
+        acting_user=acting_user,
+        action=f"real_server.{verb.get(state, 'update')}",
+        fixed=FIXED,
+    )
 
 
 @transaction.atomic
 def delete_real_server(*, acting_user: AbstractBaseUser | None, real_server: RealServer) -> None:
     """Remove a real server from its virtual service."""
-    real_server.delete()
+    delete_audited(real_server, acting_user=acting_user, action="real_server.delete")

@@ -1,10 +1,13 @@
-"""Validated saves shared by the inventory actions."""
+"""Validated, audited saves shared by the inventory actions."""
 
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from audit.recording import diff, record, snapshot
 
 ModelT = TypeVar("ModelT", bound=models.Model)
 
@@ -25,7 +28,7 @@ def assign(instance: models.Model, values: Mapping[str, Any], *, fixed: frozense
     allowed = editable_fields(type(instance)) - fixed
     unknown = sorted(set(values) - allowed)
     if unknown:
-        raise ValidationError({name: "This field cannot be set here." for name in unknown})
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
     for name, value in values.items():
         setattr(instance, name, value)
 
@@ -40,3 +43,72 @@ def save_validated(instance: ModelT) -> ModelT:
     instance.validate_constraints()
     instance.save()
     return instance
+
+
+def audit_scope(instance: models.Model) -> dict[str, int | None]:
+    """The cluster an inventory object belongs to, so that its entries show in that cluster's history."""
+    cluster_id = getattr(instance, "cluster_id", None)
+    if cluster_id is None and hasattr(instance, "virtual_service"):
+        cluster_id = instance.virtual_service.cluster_id
+    if cluster_id is None and instance._meta.label_lower == "clusters.cluster":
+        cluster_id = instance.pk
+    return {"cluster_id": cluster_id}
+
+
+def create_audited(
+    instance: ModelT,
+    values: Mapping[str, Any],
+    *,
+    acting_user: AbstractBaseUser | None,
+    action: str,
+    fixed: frozenset[str] = frozenset(),
+) -> ModelT:
+    """Set `values` on a new `instance`, validate, save, and record the creation with every field."""
+    assign(instance, values, fixed=fixed)
+    save_validated(instance)
+    record(
+        action=action,
+        acting_user=acting_user,
+        obj=instance,
+        changes=diff(None, snapshot(instance)),
+        **audit_scope(instance),
+    )
+    return instance
+
+
+def update_audited(
+    instance: ModelT,
+    changes: Mapping[str, Any],
+    *,
+    acting_user: AbstractBaseUser | None,
+    action: str,
+    fixed: frozenset[str] = frozenset(),
+) -> ModelT:
+    """Apply `changes`, validate, save, and record the fields that really changed (nothing when none did)."""
+    before = snapshot(instance)
+    assign(instance, changes, fixed=fixed)
+    save_validated(instance)
+    changed = diff(before, snapshot(instance))
+    if changed:
+        record(action=action, acting_user=acting_user, obj=instance, changes=changed, **audit_scope(instance))
+    return instance
+
+
+def delete_audited(
+    instance: models.Model, *, acting_user: AbstractBaseUser | None, action: str, message: str = ""
+) -> None:
+    """Delete `instance` and record what it was."""
+    before = snapshot(instance)
+    scope = audit_scope(instance)
+    label, pk, text = instance._meta.label_lower, str(instance.pk), str(instance)
+    instance.delete()
+    record(
+        action=action,
+        acting_user=acting_user,
+        object_type=label,
+        object_id=pk,
+        object_repr=text,
+        changes=diff(before, None),
+        message=message,
+        **scope,
+    )

@@ -7,9 +7,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
-from clusters.actions.records import assign, save_validated
+from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.choices import FORWARD_METHODS_WITHOUT_PORT_MAPPING
 from clusters.models import Cluster, VirtualService
+
+FIXED = frozenset({"cluster", "cluster_id"})
 
 
 @transaction.atomic
@@ -19,9 +21,9 @@ def create_virtual_service(
     """Add a virtual service (VIP:port or firewall mark) to `cluster`."""
     # Lock the cluster row so that two concurrent creates cannot both pass the uniqueness checks.
     Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
-    service = VirtualService(cluster=cluster)
-    assign(service, fields, fixed=frozenset({"cluster", "cluster_id"}))
-    return save_validated(service)
+    return create_audited(
+        VirtualService(cluster=cluster), fields, acting_user=acting_user, action="virtual_service.create", fixed=FIXED
+    )
 
 
 @transaction.atomic
@@ -35,16 +37,16 @@ def update_virtual_service(
     or NAT real server.
     """
     service = VirtualService.objects.select_for_update().get(pk=virtual_service.pk)
-    assign(service, changes, fixed=frozenset({"cluster", "cluster_id"}))
-    save_validated(service)
+    update_audited(service, changes, acting_user=acting_user, action="virtual_service.update", fixed=FIXED)
     problems = []
     for real_server in service.real_servers.all():
         real_server.virtual_service = service
+        follow = {}
         if real_server.forward_method in FORWARD_METHODS_WITHOUT_PORT_MAPPING:
             # A firewall-mark service has no port: its TUN and DR real servers have none either.
-            real_server.port = service.port
+            follow["port"] = service.port
         try:
-            save_validated(real_server)
+            update_audited(real_server, follow, acting_user=acting_user, action="real_server.update")
         except ValidationError as exc:
             problems.extend(f"Real server {real_server.endpoint}: {message}" for message in exc.messages)
     if problems:
@@ -55,4 +57,10 @@ def update_virtual_service(
 @transaction.atomic
 def delete_virtual_service(*, acting_user: AbstractBaseUser | None, virtual_service: VirtualService) -> None:
     """Delete a virtual service and its real servers."""
-    virtual_service.delete()
+    count = virtual_service.real_servers.count()
+    delete_audited(
+        virtual_service,
+        acting_user=acting_user,
+        action="virtual_service.delete",
+        message=f"Deleted with {count} real servers.",
+    )

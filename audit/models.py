@@ -1,0 +1,159 @@
+"""Audit entries: append-only rows, each carrying the hash of the one before it."""
+
+import hashlib
+import json
+
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from audit.choices import ActorType, Result
+
+GENESIS_HASH = "0" * 64
+
+#: The fields that make up an entry's hash, in a fixed order.
+HASHED_FIELDS = (
+    "occurred_at",
+    "actor_type",
+    "actor_user_id",
+    "actor_name",
+    "source_address",
+    "user_agent",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "team_id",
+    "cluster_id",
+    "changes",
+    "result",
+    "message",
+    "prev_hash",
+)
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk updates and deletes of audit entries are refused."""
+
+    def update(self, **kwargs):
+        raise PermissionDenied("Audit entries cannot be changed.")
+
+    def delete(self):
+        raise PermissionDenied("Audit entries cannot be deleted.")
+
+
+class AuditEntry(models.Model):
+    """One thing that happened: who, when, from where, to what, the field-level change and the result.
+
+    Actor and object are stored as plain values (ids, names), not foreign keys, so that deleting a user or a
+    cluster never rewrites history.
+    """
+
+    occurred_at = models.DateTimeField(
+        db_index=True,
+    )
+    actor_type = models.CharField(
+        max_length=10,
+        choices=ActorType.choices,
+    )
+    actor_user_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        db_index=True,
+    )
+    actor_name = models.CharField(
+        max_length=255,
+        help_text="User name, agent host name, or “system”, as it was at the time.",
+    )
+    source_address = models.GenericIPAddressField(
+        null=True,
+        blank=True,
+    )
+    user_agent = models.CharField(
+        max_length=300,
+        blank=True,
+    )
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+    )
+    action = models.CharField(
+        max_length=64,
+        db_index=True,
+        help_text="What was done, e.g. “virtual_service.update” or “auth.login_failed”.",
+    )
+    object_type = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+    )
+    object_id = models.CharField(
+        max_length=64,
+        blank=True,
+    )
+    object_repr = models.CharField(
+        max_length=255,
+        blank=True,
+    )
+    team_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        db_index=True,
+    )
+    cluster_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        db_index=True,
+    )
+    changes = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="{field: [before, after]}; secrets never appear here.",
+    )
+    result = models.CharField(
+        max_length=10,
+        choices=Result.choices,
+        default=Result.SUCCESS,
+    )
+    message = models.TextField(
+        blank=True,
+    )
+    prev_hash = models.CharField(
+        max_length=64,
+    )
+    hash = models.CharField(
+        max_length=64,
+        unique=True,
+    )
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_entry_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise PermissionDenied("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionDenied("Audit entries cannot be deleted.")
+
+    def compute_hash(self) -> str:
+        """SHA-256 over the entry's fields and the previous entry's hash, in canonical JSON.
+
+        The row id is left out: the chain (each row naming its predecessor's hash, in id order) already
+        makes a removed, inserted or reordered row visible.
+        """
+        values = {name: getattr(self, name) for name in HASHED_FIELDS}
+        values["occurred_at"] = self.occurred_at.isoformat(timespec="microseconds")
+        payload = json.dumps(values, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+        return hashlib.sha256(payload.encode()).hexdigest()

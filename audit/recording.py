@@ -1,0 +1,123 @@
+"""Writing audit entries: called by the actions layer inside the transaction of the change itself."""
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from audit import context
+from audit.choices import ActorType, Result
+from audit.models import GENESIS_HASH, AuditEntry
+
+#: Field names whose values never enter the record (the entry says that they changed, not to what).
+SECRET_FIELDS = frozenset({"password", "key_hash", "token_hash", "secret", "private_key", "signing_key"})
+SECRET_PLACEHOLDER = "(secret)"  # noqa: S105 (the mask shown instead of a secret)
+
+# Any fixed 64-bit number: the key of the PostgreSQL advisory lock that orders writers of the chain.
+_CHAIN_LOCK_KEY = 0x6C7673776562  # "lvsweb"
+
+
+def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """The instance's concrete field values as JSON-ready data (foreign keys by id, secrets masked)."""
+    values: dict[str, Any] = {}
+    for field in instance._meta.concrete_fields:
+        if field.primary_key or (fields is not None and field.name not in fields):
+            continue
+        if field.name in ("created_at", "updated_at"):
+            continue
+        value = field.value_from_object(instance)
+        values[field.name] = SECRET_PLACEHOLDER if field.name in SECRET_FIELDS else value
+    return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+
+
+def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, list[Any]]:
+    """Field-level changes `{field: [before, after]}`; a create has before None, a delete after None."""
+    before = before or {}
+    after = after or {}
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old != new or (name in before) != (name in after):
+            changes[name] = [old, new]
+    return changes
+
+
+def record(
+    *,
+    action: str,
+    acting_user: AbstractBaseUser | None = None,
+    actor_host: Any | None = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    changes: Mapping[str, Any] | None = None,
+    result: Result | str = Result.SUCCESS,
+    message: str = "",
+    team_id: int | None = None,
+    cluster_id: int | None = None,
+    anonymous: bool = False,
+) -> AuditEntry:
+    """Append one entry to the chain, in the caller's transaction (so a rollback removes it too).
+
+    The actor is `acting_user`, else `actor_host` (an agent), else "anonymous" when the caller says the
+    request had no signed-in user (a failed sign-in), else "system" (shell, commands, tasks).
+    """
+    request = context.current()
+    if acting_user is not None and getattr(acting_user, "is_authenticated", False):
+        actor_type, actor_user_id, actor_name = ActorType.USER, acting_user.pk, acting_user.get_username()
+    elif actor_host is not None:
+        actor_type, actor_user_id, actor_name = ActorType.AGENT, None, str(actor_host)
+    elif anonymous:
+        actor_type, actor_user_id, actor_name = ActorType.ANONYMOUS, None, "anonymous"
+    else:
+        actor_type, actor_user_id, actor_name = ActorType.SYSTEM, None, "system"
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        object_repr = object_repr or str(obj)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
+        entry = AuditEntry(
+            occurred_at=timezone.now(),
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            actor_name=actor_name[:255],
+            source_address=request.source_address,
+            user_agent=request.user_agent,
+            request_id=request.request_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            object_repr=object_repr[:255],
+            team_id=team_id,
+            cluster_id=cluster_id,
+            changes=json.loads(json.dumps(dict(changes or {}), cls=DjangoJSONEncoder)),
+            result=result,
+            message=message,
+            prev_hash=last or GENESIS_HASH,
+        )
+        entry.hash = entry.compute_hash()
+        entry.save(force_insert=True)
+    return entry
+
+
+def first_broken_link() -> tuple[AuditEntry | None, str]:
+    """Walk the chain in id order; return the first entry that does not verify and why, or (None, "")."""
+    expected_prev = GENESIS_HASH
+    for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=2000):
+        if entry.prev_hash != expected_prev:
+            return entry, (
+                "its previous-hash does not match the entry before it: an entry before it was removed or altered"
+            )
+        if entry.compute_hash() != entry.hash:
+            return entry, "its content does not match its hash: the entry was altered"
+        expected_prev = entry.hash
+    return None, ""

@@ -1,0 +1,29 @@
+"""Template helpers that render an entry's field-level changes readably."""
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def change_rows(changes: dict) -> list[tuple[str, object, object]]:
+    """`{field: [before, after]}` as (field label, before, after) rows, sorted by field."""
+    rows = []
+    for field, pair in sorted((changes or {}).items()):
+        before, after = [*pair, None, None][:2] if isinstance(pair, list) else (None, pair)
+        rows.append((field.replace("_", " "), before, after))
+    return rows
+
+
+@register.filter
+def shown(value) -> str:
+    """A value as an operator reads it: empty strings and None are made visible."""
+    if value is None:
+        return "—"
+    if value == "":
+        return "(empty)"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)
