@@ -1,0 +1,84 @@
+"""Small factories for the inventory: each makes a valid, saved object; keyword overrides change any field.
+
+They save through the ORM rather than the actions, so that a test of an action or of the API starts from rows
+the code under test did not write; virtual services and real servers still pass their model's `full_clean()`
+(which also derives a service's address family from its VIP).
+"""
+
+from itertools import count
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+
+from clusters.choices import ForwardMethod, HostRole, Protocol
+from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+
+_serial = count(1)
+
+
+def make_user(*, staff: bool = True, password: str | None = None, **overrides: Any) -> AbstractBaseUser:
+    """A staff user unless `staff=False`; without `password` it cannot sign in by password (hashing is slow)."""
+    n = next(_serial)
+    fields = {"username": f"user{n}", "is_staff": staff, **overrides}
+    user = get_user_model()(**fields)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save()
+    return user
+
+
+def make_cluster(**overrides: Any) -> Cluster:
+    """A cluster with a unique name and slug."""
+    n = next(_serial)
+    return Cluster.objects.create(**{"name": f"cluster {n}", "slug": f"cluster-{n}", **overrides})
+
+
+def make_host(**overrides: Any) -> Host:
+    """A host with a unique hostname and management address (192.168.0.0/16)."""
+    n = next(_serial)
+    fields = {"hostname": f"host{n}.example.net", "management_address": f"192.168.{n // 250}.{n % 250 + 1}"}
+    return Host.objects.create(**{**fields, **overrides})
+
+
+def make_cluster_host(*, cluster: Cluster | None = None, host: Host | None = None, **overrides: Any) -> ClusterHost:
+    """A host's role in a cluster: director unless `role=` says otherwise."""
+    return ClusterHost.objects.create(
+        cluster=cluster or make_cluster(),
+        host=host or make_host(),
+        **{"role": HostRole.DIRECTOR, **overrides},
+    )
+
+
+def make_virtual_service(*, cluster: Cluster | None = None, **overrides: Any) -> VirtualService:
+    """A TCP service on a unique VIP in 10.0.0.0/8, port 80, forwarding by TUN."""
+    n = next(_serial)
+    fields = {
+        "protocol": Protocol.TCP,
+        "address": f"10.{n // 250}.{n % 250}.1",
+        "port": 80,
+        "forward_method": ForwardMethod.TUN,
+    }
+    fields.update(overrides)
+    service = VirtualService(cluster=cluster or make_cluster(), **fields)
+    service.full_clean()
+    service.save()
+    return service
+
+
+def make_real_server(*, virtual_service: VirtualService | None = None, **overrides: Any) -> RealServer:
+    """A real server on a unique address in 172.16.0.0/12 with the service's port and forwarding method."""
+    service = virtual_service or make_virtual_service()
+    n = next(_serial)
+    fields = {
+        "address": f"172.16.{n // 250}.{n % 250 + 1}",
+        "port": service.port,
+        "forward_method": service.forward_method,
+    }
+    fields.update(overrides)
+    real_server = RealServer(virtual_service=service, **fields)
+    real_server.full_clean()
+    real_server.save()
+    return real_server
