@@ -247,7 +247,8 @@ def test_ledger_survives_a_restart(tmp_path):
     restarted = Agent(root=tmp_path, kernel=sim).ledger()
     assert WEB in restarted.services
     assert (WEB, "10.20.0.11", 80) in restarted.dests
-    assert Ledger.from_json(restarted.to_json()) == restarted
+    assert Ledger.from_json(restarted.to_json(), document=restarted.document) == restarted
+    assert restarted.document == example("tun-director")
 
 
 def test_plan_is_pure(tmp_path):
