@@ -202,6 +202,11 @@ class _Planner:
         self.host()
         self.ipvs()
         self.files()
+        # An address can be removed for two reasons (stray VIP, no longer wanted): remove it once.
+        seen: set = set()
+        self.ops = [
+            op for op in self.ops if op.kind != "del-address" or (op.address not in seen and not seen.add(op.address))
+        ]
         order = {kind: index for index, kind in enumerate(PHASES)}
         # A stable sort keeps the per-phase order (document order, then kernel order).
         ops = sorted(self.ops, key=lambda op: order[op.kind])
@@ -316,7 +321,7 @@ class _Planner:
                 "drain-dest",
                 target,
                 "weight 0",
-                f"{gone}: no new connections; deleted when its {conns} connections end, "
+                f"{gone}: no new connections; deleted once it has no connections (now {conns}), "
                 f"at the latest {_when(deadline)}",
                 service=service,
                 dest=replace(dest, weight=0, counters=None),
