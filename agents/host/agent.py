@@ -14,7 +14,7 @@ from pathlib import Path
 from agents.host.document import DocumentError, parse_document
 from agents.host.ipvsadm import render_save
 from agents.host.kernel import ExecutionResult, KernelIPVS, LinuxKernel
-from agents.host.ledger import Ledger, load_ledger, save_ledger
+from agents.host.ledger import STATE_FILE, Ledger, load_ledger, save_ledger
 from agents.host.model import ActualState, DesiredState
 from agents.host.planner import Operation, Plan, plan
 
@@ -76,6 +76,10 @@ class Agent:
         self.root = Path(root)
         self.netns = netns
         self.kernel = kernel if kernel is not None else LinuxKernel(root=self.root, netns=netns)
+        self._ledger: Ledger | None = None
+        self._ledger_stamp: tuple | None = None
+        self._parsed: tuple[str, DesiredState] | None = None
+        self._saved_document: str | None = None
 
     def __enter__(self) -> Agent:
         return self
@@ -93,9 +97,36 @@ class Agent:
         """Validate a document (raises DocumentError) or pass a parsed one through."""
         return doc if isinstance(doc, DesiredState) else parse_document(doc)
 
+    def _stamp(self) -> tuple | None:
+        try:
+            stat = (self.root / STATE_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
     def ledger(self) -> Ledger:
-        """The agent's ownership and drain records."""
-        return load_ledger(self.root)
+        """The agent's ownership and drain records (kept in memory; re-read if another process wrote them)."""
+        stamp = self._stamp()
+        if self._ledger is None or stamp != self._ledger_stamp:
+            self._ledger, self._ledger_stamp = load_ledger(self.root), stamp
+            document = self._ledger.document
+            self._saved_document = None if document is None else _canonical(document)
+        return self._ledger
+
+    def _parse(self, doc: dict | DesiredState) -> tuple[DesiredState, str | None]:
+        """Validate and parse, reusing the last result when the document is unchanged (a reconcile loop
+        re-plans the same document every few seconds; parsing 50,000 real servers is not free)."""
+        if isinstance(doc, DesiredState):
+            return doc, None
+        try:
+            text = _canonical(doc)
+        except (TypeError, ValueError):
+            return parse_document(doc), None
+        if self._parsed is not None and self._parsed[0] == text:
+            return self._parsed[1], text
+        desired = parse_document(doc)
+        self._parsed = (text, desired)
+        return desired, text
 
     def plan(self, doc: dict | DesiredState, now: float | None = None) -> Plan:
         """What apply would do, with reasons; nothing is changed."""
@@ -104,7 +135,7 @@ class Agent:
 
     def apply(self, doc: dict | DesiredState, dry_run: bool = False, now: float | None = None) -> ApplyResult:
         """Plan and apply; stops at the first kernel error. Raises DocumentError on a bad document."""
-        desired = self.desired(doc)
+        desired, text = self._parse(doc)
         now = time.time() if now is None else now
         ledger = self.ledger()
         the_plan = plan(desired, self.kernel.read(desired), ledger, now)
@@ -114,11 +145,18 @@ class Agent:
         for op in executed.applied:
             ledger.record(op)
         # The document is kept even after a failure, so reconcile() completes the rest of it.
-        ledger.document = doc if isinstance(doc, dict) else ledger.document
+        document_text = text if text is not None and text != self._saved_document else None
+        if document_text is not None:
+            ledger.document = json.loads(document_text)  # our own copy: the caller may change theirs
+        changed = document_text is not None or executed.applied or ledger.revision != desired.revision
         ledger.revision = desired.revision
         if executed.ok:
-            ledger.adopt(desired, ledger.document)
-        save_ledger(self.root, ledger)
+            changed = ledger.adopt(desired, ledger.document) or changed
+        if changed or self._ledger_stamp is None:
+            save_ledger(self.root, ledger, document_text=document_text)
+            self._ledger_stamp = self._stamp()
+            if document_text is not None:
+                self._saved_document = document_text
         return ApplyResult(
             plan=the_plan,
             applied=executed.applied,
@@ -169,7 +207,7 @@ def state_json(state: ActualState) -> dict:
             "flags": sorted(service.flags),
             "persistence": asdict(service.persistence) if service.persistence else None,
             "one_packet": service.one_packet,
-            "stats": asdict(service.counters) if service.counters else None,
+            "stats": service.counters._asdict() if service.counters else None,
             "real_servers": [],
         }
         for dest in service.real_servers:
@@ -184,7 +222,7 @@ def state_json(state: ActualState) -> dict:
                     "lower_threshold": dest.lower_threshold,
                     "active_conns": dest.counters.active_conns if dest.counters else 0,
                     "inactive_conns": dest.counters.inactive_conns if dest.counters else 0,
-                    "stats": asdict(dest.counters) if dest.counters else None,
+                    "stats": dest.counters._asdict() if dest.counters else None,
                 }
             )
         services.append(data)
@@ -195,6 +233,10 @@ def state_json(state: ActualState) -> dict:
         "addresses": [asdict(address) for address in state.addresses],
         "sysctls": state.sysctls,
     }
+
+
+def _canonical(document: dict) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def dumps(data: dict) -> str:

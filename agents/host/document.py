@@ -8,8 +8,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import jsonschema
-
+from agents.host.fastcheck import conforms
 from agents.host.model import (
     Address,
     DesiredState,
@@ -42,11 +41,14 @@ def schema() -> dict:
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator():
+    # Imported here: jsonschema takes seconds to import under emulation and is only needed for messages.
+    import jsonschema
+
     return jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
-def _schema_message(error: jsonschema.ValidationError) -> str:
+def _schema_message(error) -> str:
     # Rephrase the few messages jsonschema words for schema authors rather than operators.
     if error.validator == "anyOf" and error.schema.get("anyOf", [{}])[0].get("format") == "ipv4":
         return f"{error.instance!r} is not an IPv4 or IPv6 address"
@@ -63,6 +65,8 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
 
 def validate_schema(doc: object) -> list[tuple[str, str]]:
     """Schema problems as (json_path, message), in document order."""
+    if conforms(doc):
+        return []
     problems = []
     for error in sorted(_validator().iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
         problems.append((error.json_path, _schema_message(error)))
@@ -100,6 +104,9 @@ def _valid_ipv4_netmask(mask: str) -> bool:
         return False
     inverted = ~value & 0xFFFFFFFF
     return inverted & (inverted + 1) == 0
+
+
+_IPIP = Tunnel()
 
 
 class _Parser:
@@ -255,8 +262,10 @@ class _Parser:
                 self.problem(path, f"a tunnel only applies to forward tun (this real server uses {forward})")
             return None
         if data is None:
-            return Tunnel()
+            return _IPIP
         kind, port, checksum = data["type"], data.get("port"), data.get("checksum", "none")
+        if kind == "ipip" and port is None and checksum == "none":
+            return _IPIP
         if kind == "gue" and port is None:
             self.problem(f"{path}.port", "gue needs a tunnel port (the UDP port the real server decapsulates on)")
         if kind != "gue" and port is not None:

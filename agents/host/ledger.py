@@ -1,6 +1,7 @@
 """The agent's own record: what it created (ownership), what is draining until when, the last document.
 
-Stored as JSON in `<root>/var/lib/lvsweb-agent/state.json`.
+Stored as JSON in `<root>/var/lib/lvsweb-agent/state.json`; the last applied document next to it in
+`document.json` (rewritten only when it changes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from agents.host.model import Address, DesiredState, ServiceKey
 
 STATE_FILE = "var/lib/lvsweb-agent/state.json"
+DOCUMENT_FILE = "var/lib/lvsweb-agent/document.json"
 
 DestId = tuple[ServiceKey, str, int]
 
@@ -72,82 +74,109 @@ class Ledger:
         elif kind == "remove-file":
             self.files.discard(op.name)
 
-    def adopt(self, desired: DesiredState, document: dict | None) -> None:
-        """After a complete apply: everything the document names is ours, nothing it names drains."""
+    def adopt(self, desired: DesiredState, document: dict | None) -> bool:
+        """After a complete apply: everything the document names is ours, nothing it names drains.
+        Returns True when that changed the records."""
         self.revision = desired.revision
         self.document = document
         if desired.director is None:
-            return
+            return False
+        before = (len(self.services), len(self.dests), len(self.draining_services), len(self.draining_dests))
         for service in desired.director.services:
-            self.services.add(service.key)
-            self.draining_services.pop(service.key, None)
+            key = service.key
+            self.services.add(key)
+            self.draining_services.pop(key, None)
             for dest in service.real_servers:
-                dest_id = (service.key, *dest.key)
+                dest_id = (key, dest.address, dest.port)
                 self.dests.add(dest_id)
-                self.draining_dests.pop(dest_id, None)
+                if self.draining_dests:
+                    self.draining_dests.pop(dest_id, None)
+        after = (len(self.services), len(self.dests), len(self.draining_services), len(self.draining_dests))
+        return before != after
 
     def to_json(self) -> dict:
-        def dest_json(dest_id: DestId) -> dict:
-            return {"service": dest_id[0].to_json(), "address": dest_id[1], "port": dest_id[2]}
-
+        """Compact JSON: services by their operator text (`tcp 10.10.0.100:80`), real servers as
+        `address port` grouped by service (a 50,000-real-server table stays a quick write)."""
+        dests: dict[str, list[str]] = {}
+        for key, address, port in self.dests:
+            dests.setdefault(str(key), []).append(f"{address} {port}")
+        draining_dests: dict[str, dict[str, float]] = {}
+        for (key, address, port), deadline in self.draining_dests.items():
+            draining_dests.setdefault(str(key), {})[f"{address} {port}"] = deadline
         return {
-            "format": 1,
+            "format": 2,
             "revision": self.revision,
-            "document": self.document,
             "owned": {
-                "services": [key.to_json() for key in sorted(self.services)],
-                "real_servers": [dest_json(d) for d in sorted(self.dests)],
-                "addresses": [
-                    {"interface": a.interface, "address": a.address, "prefix": a.prefix}
-                    for a in sorted(self.addresses, key=lambda a: (a.interface, a.address, a.prefix))
-                ],
+                "services": sorted(str(key) for key in self.services),
+                "real_servers": dests,
+                "addresses": sorted(f"{a.interface} {a.address}/{a.prefix}" for a in self.addresses),
                 "files": sorted(self.files),
             },
             "draining": {
-                "services": [
-                    {"service": key.to_json(), "deadline": deadline}
-                    for key, deadline in sorted(self.draining_services.items())
-                ],
-                "real_servers": [
-                    {**dest_json(dest_id), "deadline": deadline}
-                    for dest_id, deadline in sorted(self.draining_dests.items())
-                ],
+                "services": {str(key): deadline for key, deadline in self.draining_services.items()},
+                "real_servers": draining_dests,
             },
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> Ledger:
-        def dest_id(item: dict) -> DestId:
-            return (ServiceKey.from_json(item["service"]), item["address"], item["port"])
-
+    def from_json(cls, data: dict, document: dict | None = None) -> Ledger:
         owned, draining = data.get("owned", {}), data.get("draining", {})
+        from_text = ServiceKey.from_text
+
+        def address(text: str) -> Address:
+            interface, _, rest = text.partition(" ")
+            ip, _, prefix = rest.rpartition("/")
+            return Address(interface=interface, address=ip, prefix=int(prefix))
+
+        dests = set()
+        for key_text, items in owned.get("real_servers", {}).items():
+            key = from_text(key_text)
+            for item in items:
+                ip, _, port = item.partition(" ")
+                dests.add((key, ip, int(port)))
+        draining_dests = {}
+        for key_text, items in draining.get("real_servers", {}).items():
+            key = from_text(key_text)
+            for item, deadline in items.items():
+                ip, _, port = item.partition(" ")
+                draining_dests[(key, ip, int(port))] = deadline
         return cls(
             revision=data.get("revision"),
-            document=data.get("document"),
-            services={ServiceKey.from_json(item) for item in owned.get("services", [])},
-            dests={dest_id(item) for item in owned.get("real_servers", [])},
-            addresses={Address(**item) for item in owned.get("addresses", [])},
+            document=document,
+            services={from_text(text) for text in owned.get("services", [])},
+            dests=dests,
+            addresses={address(text) for text in owned.get("addresses", [])},
             files=set(owned.get("files", [])),
-            draining_services={
-                ServiceKey.from_json(item["service"]): item["deadline"] for item in draining.get("services", [])
-            },
-            draining_dests={dest_id(item): item["deadline"] for item in draining.get("real_servers", [])},
+            draining_services={from_text(k): v for k, v in draining.get("services", {}).items()},
+            draining_dests=draining_dests,
         )
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
 
 
 def load_ledger(root: str | Path) -> Ledger:
     """The ledger stored under root, or an empty one on first run."""
-    path = Path(root) / STATE_FILE
-    try:
-        return Ledger.from_json(json.loads(path.read_text()))
-    except FileNotFoundError:
+    data = _read_json(Path(root) / STATE_FILE)
+    if data is None:
         return Ledger()
+    return Ledger.from_json(data, document=_read_json(Path(root) / DOCUMENT_FILE))
 
 
-def save_ledger(root: str | Path, ledger: Ledger) -> None:
-    """Write the ledger atomically (a crash never leaves half a file)."""
-    path = Path(root) / STATE_FILE
+def _write_atomically(path: Path, text: str) -> None:
+    # A crash never leaves half a file: write aside, then rename over.
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ledger.to_json(), indent=1, sort_keys=True))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def save_ledger(root: str | Path, ledger: Ledger, document_text: str | None = None) -> None:
+    """Write the ledger, and the last document when `document_text` (its JSON) is given, under root."""
+    if document_text is not None:
+        _write_atomically(Path(root) / DOCUMENT_FILE, document_text)
+    _write_atomically(Path(root) / STATE_FILE, json.dumps(ledger.to_json(), separators=(",", ":")))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
 PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}
@@ -23,11 +25,13 @@ SVC_F_HASHED = 0x02
 SVC_F_ONEPACKET = 0x04
 
 
+@lru_cache(maxsize=65536)
 def family_of(address: str) -> str:
     """'ipv4' or 'ipv6' for an address string."""
     return "ipv6" if ipaddress.ip_address(address).version == 6 else "ipv4"
 
 
+@lru_cache(maxsize=65536)
 def normalize_address(address: str) -> str:
     """The canonical text form (compressed IPv6, no leading zeros)."""
     return str(ipaddress.ip_address(address))
@@ -70,6 +74,11 @@ class ServiceKey:
             return f"fwmark {self.fwmark}" + (" ipv6" if self.family == "ipv6" else "")
         return f"{self.protocol} {format_hostport(self.address, self.port)}"
 
+    @classmethod
+    def from_text(cls, text: str) -> ServiceKey:
+        """The inverse of str(): `tcp 10.0.0.1:80`, `sctp [2001:db8::1]:80`, `fwmark 5`, `fwmark 5 ipv6`."""
+        return _key_from_text(text)
+
     def to_json(self) -> dict:
         if self.fwmark:
             return {"fwmark": self.fwmark, "family": self.family}
@@ -80,6 +89,16 @@ class ServiceKey:
         if data.get("fwmark"):
             return cls.for_fwmark(data["fwmark"], data.get("family", "ipv4"))
         return cls.for_address(data["protocol"], data["address"], data["port"])
+
+
+@lru_cache(maxsize=65536)
+def _key_from_text(text: str) -> ServiceKey:
+    kind, _, rest = text.partition(" ")
+    if kind == "fwmark":
+        mark, _, family = rest.partition(" ")
+        return ServiceKey.for_fwmark(int(mark), family or "ipv4")
+    host, _, port = rest.rpartition(":")
+    return ServiceKey.for_address(kind, host.strip("[]"), int(port))
 
 
 @dataclass(frozen=True)
@@ -107,9 +126,11 @@ class Persistence:
     netmask: str
 
 
-@dataclass(frozen=True)
-class DestCounters:
-    """Live connection counts and the kernel's traffic counters for one real server."""
+class DestCounters(NamedTuple):
+    """Live connection counts and the kernel's traffic counters for one real server (or service).
+
+    A NamedTuple, not a dataclass: a dump builds one per real server and this is several times cheaper.
+    """
 
     active_conns: int = 0
     inactive_conns: int = 0

@@ -128,25 +128,54 @@ def encode_service(service: Service, full: bool) -> bytes:
     return nla(CMD_ATTR_SERVICE, b"".join(parts))
 
 
+# One struct per dest layout: the whole IPVS_CMD_ATTR_DEST in a single pack (ports pre-swapped with htons
+# because one format string cannot mix byte orders). Layout: outer header; ADDR; PORT; ADDR_FAMILY;
+# then, for a full entry, FWD_METHOD, WEIGHT, U_THRESH, L_THRESH; then, for tunnels, TUN_TYPE/PORT/FLAGS.
+_DEST_KEY = {4: "HH HH4s HHHxx HHHxx", 16: "HH HH16s HHHxx HHHxx"}
+_DEST_FULL = " HHI HHI HHI HHI"
+_DEST_TUN = " HHBxxx HHHxx HHHxx"
+_DEST_STRUCTS = {
+    (size, full, tun): struct.Struct("=" + _DEST_KEY[size] + (_DEST_FULL if full else "") + (_DEST_TUN if tun else ""))
+    for size in (4, 16)
+    for full in (False, True)
+    for tun in (False, True)
+    if full or not tun
+}
+_htons = socket.htons
+
+
 def encode_dest(dest: RealServer, full: bool) -> bytes:
     """IPVS_CMD_ATTR_DEST: address and port, plus forwarding, weight, thresholds, tunnel when `full`."""
-    family = FAMILIES["ipv6" if ":" in dest.address else "ipv4"]
-    parts = [
-        nla(DEST_ADDR, _packed(dest.address)),
-        nla(DEST_PORT, struct.pack("!H", dest.port)),
-        nla(DEST_ADDR_FAMILY, struct.pack("=H", family)),
-    ]
+    packed = _packed(dest.address)
+    size = len(packed)
+    family = socket.AF_INET6 if size == 16 else socket.AF_INET
+    tun = full and dest.forward == "tun"
+    layout = _DEST_STRUCTS[(size, full, tun)]
+    values = [
+        layout.size, CMD_ATTR_DEST,
+        4 + size, DEST_ADDR, packed,
+        6, DEST_PORT, _htons(dest.port),
+        6, DEST_ADDR_FAMILY, family,
+    ]  # fmt: skip
     if full:
-        parts.append(nla(DEST_FWD, struct.pack("=I", FORWARD_METHODS[dest.forward])))
-        parts.append(nla(DEST_WEIGHT, struct.pack("=I", dest.weight)))
-        parts.append(nla(DEST_U_THRESH, struct.pack("=I", dest.upper_threshold)))
-        parts.append(nla(DEST_L_THRESH, struct.pack("=I", dest.lower_threshold)))
-        if dest.forward == "tun":
-            tunnel = dest.tunnel or Tunnel()
-            parts.append(nla(DEST_TUN_TYPE, struct.pack("=B", TUNNEL_TYPES[tunnel.type])))
-            parts.append(nla(DEST_TUN_PORT, struct.pack("!H", tunnel.port)))
-            parts.append(nla(DEST_TUN_FLAGS, struct.pack("=H", CHECKSUMS[tunnel.checksum])))
-    return nla(CMD_ATTR_DEST, b"".join(parts))
+        values += (
+            8, DEST_FWD, FORWARD_METHODS[dest.forward],
+            8, DEST_WEIGHT, dest.weight,
+            8, DEST_U_THRESH, dest.upper_threshold,
+            8, DEST_L_THRESH, dest.lower_threshold,
+        )  # fmt: skip
+    if tun:
+        tunnel = dest.tunnel or _IPIP
+        values += (
+            5, DEST_TUN_TYPE, TUNNEL_TYPES[tunnel.type],
+            6, DEST_TUN_PORT, _htons(tunnel.port),
+            6, DEST_TUN_FLAGS, CHECKSUMS[tunnel.checksum],
+        )  # fmt: skip
+    return layout.pack(*values)
+
+
+_IPIP = Tunnel()
+_service_keys: dict = {}
 
 
 def encode_operation(op) -> tuple[int, bytes]:
@@ -154,7 +183,14 @@ def encode_operation(op) -> tuple[int, bytes]:
     kind = op.kind
     if kind.endswith("-service"):
         return COMMANDS[kind], encode_service(op.service, full=kind != "del-service")
-    return COMMANDS[kind], encode_service(op.service, full=False) + encode_dest(op.dest, full=kind != "del-dest")
+    # Every real server of a service repeats the service key: encode it once.
+    key = op.service.key
+    encoded = _service_keys.get(key)
+    if encoded is None:
+        if len(_service_keys) > 100_000:
+            _service_keys.clear()
+        encoded = _service_keys[key] = encode_service(op.service, full=False)
+    return COMMANDS[kind], encoded + encode_dest(op.dest, full=kind != "del-dest")
 
 
 def _attrs(data, start: int, end: int) -> dict[int, tuple[int, int]]:
@@ -183,18 +219,21 @@ def _address(data, where, family: int) -> str:
     return socket.inet_ntop(socket.AF_INET, bytes(data[offset : offset + 4]))
 
 
+_STATS64 = struct.Struct("=" + "4xQ" * 10)
+
+
 def _counters(data, attrs, stats64: int, stats32: int, conns=(0, 0, 0)) -> DestCounters:
-    where = attrs.get(stats64) or attrs.get(stats32)
+    where = attrs.get(stats64)
+    if where is not None and where[1] == 120:
+        # The kernel writes the ten 64-bit counters in attribute order 1..10: read them in one go.
+        return DestCounters(*conns, *_STATS64.unpack_from(data, where[0]))
+    where = where or attrs.get(stats32)
     values = [0] * 10
     if where is not None:
         for kind, (offset, length) in _attrs(data, where[0], where[0] + where[1]).items():
             if 1 <= kind <= 10:
                 values[kind - 1] = struct.unpack_from("=Q" if length == 8 else "=I", data, offset)[0]
-    return DestCounters(
-        active_conns=conns[0], inactive_conns=conns[1], persistent_conns=conns[2],
-        conns=values[0], in_packets=values[1], out_packets=values[2], in_bytes=values[3], out_bytes=values[4],
-        cps=values[5], in_pps=values[6], out_pps=values[7], in_bps=values[8], out_bps=values[9],
-    )  # fmt: skip
+    return DestCounters(*conns, *values)
 
 
 def decode_service(data, start: int, end: int) -> Service:
@@ -239,31 +278,72 @@ def decode_service(data, start: int, end: int) -> Service:
     )
 
 
+_U32 = struct.Struct("=I").unpack_from
+_U16 = struct.Struct("=H").unpack_from
+_HH = _NLA.unpack_from
+_ntohs = socket.ntohs
+_tunnels: dict[tuple[int, int, int], Tunnel] = {}
+
+
 def decode_dest(data, start: int, end: int, service_family: int) -> RealServer:
-    """A RealServer with counters from an IPVS_CMD_NEW_DEST dump message's attributes."""
-    outer = _attrs(data, start, end)
-    offset, length = outer[CMD_ATTR_DEST]
-    a = _attrs(data, offset, offset + length)
-    family = _u(data, a.get(DEST_ADDR_FAMILY), "=H", service_family)
-    forward = FORWARD_NAMES.get(_u(data, a.get(DEST_FWD)) & FWD_MASK, "dr")
+    """A RealServer with counters from an IPVS_CMD_NEW_DEST dump message's attributes.
+
+    Written as one flat loop because a dump of a large table decodes tens of thousands of these:
+    scalar attributes are read by payload size into a table indexed by attribute type.
+    """
+    offset = start
+    while offset + 4 <= end:
+        length, kind = _HH(data, offset)
+        if kind & 0x3FFF == CMD_ATTR_DEST:
+            break
+        offset += (length + 3) & ~3
+    else:
+        raise ValueError("dump message without a real server")
+    stop = offset + length
+    offset += 4
+    values = [0] * 32
+    address = stats = None
+    while offset + 4 <= stop:
+        length, kind = _HH(data, offset)
+        kind &= 0x3FFF
+        size = length - 4
+        if size == 4:
+            values[kind] = _U32(data, offset + 4)[0]
+        elif size == 2:
+            values[kind] = _U16(data, offset + 4)[0]
+        elif size == 1:
+            values[kind] = data[offset + 4]
+        elif kind == DEST_ADDR:
+            address = (offset + 4, size)
+        elif kind == DEST_STATS64 or (kind == DEST_STATS and stats is None):
+            stats = (offset + 4, size)
+        offset += (length + 3) & ~3
+    family = values[DEST_ADDR_FAMILY] or service_family
+    where, _ = address
+    if family == socket.AF_INET6:
+        ip = socket.inet_ntop(socket.AF_INET6, data[where : where + 16])
+    else:
+        ip = socket.inet_ntop(socket.AF_INET, data[where : where + 4])
+    forward = FORWARD_NAMES.get(values[DEST_FWD] & FWD_MASK, "dr")
     tunnel = None
     if forward == "tun":
-        tunnel = Tunnel(
-            type=TUNNEL_TYPE_NAMES.get(_u(data, a.get(DEST_TUN_TYPE), "=B"), "ipip"),
-            port=_u(data, a.get(DEST_TUN_PORT), "!H"),
-            checksum=CHECKSUM_NAMES.get(_u(data, a.get(DEST_TUN_FLAGS), "=H"), "none"),
-        )
-    conns = (_u(data, a.get(DEST_ACTIVE)), _u(data, a.get(DEST_INACT)), _u(data, a.get(DEST_PERSIST)))
+        tunnel_id = (values[DEST_TUN_TYPE], _ntohs(values[DEST_TUN_PORT]), values[DEST_TUN_FLAGS])
+        tunnel = _tunnels.get(tunnel_id)
+        if tunnel is None:
+            tunnel = _tunnels[tunnel_id] = Tunnel(
+                type=TUNNEL_TYPE_NAMES.get(tunnel_id[0], "ipip"),
+                port=tunnel_id[1],
+                checksum=CHECKSUM_NAMES.get(tunnel_id[2], "none"),
+            )
+    conns = (values[DEST_ACTIVE], values[DEST_INACT], values[DEST_PERSIST])
+    if stats is not None and stats[1] == 120:
+        counters = DestCounters(*conns, *_STATS64.unpack_from(data, stats[0]))
+    else:
+        counters = _counters(data, {DEST_STATS: stats} if stats else {}, DEST_STATS64, DEST_STATS, conns)
     return RealServer(
-        address=_address(data, a[DEST_ADDR], family),
-        port=_u(data, a.get(DEST_PORT), "!H"),
-        weight=_u(data, a.get(DEST_WEIGHT)),
-        forward=forward,
-        tunnel=tunnel,
-        upper_threshold=_u(data, a.get(DEST_U_THRESH)),
-        lower_threshold=_u(data, a.get(DEST_L_THRESH)),
-        counters=_counters(data, a, DEST_STATS64, DEST_STATS, conns),
-    )
+        ip, _ntohs(values[DEST_PORT]), values[DEST_WEIGHT], forward, tunnel,
+        values[DEST_U_THRESH], values[DEST_L_THRESH], counters,
+    )  # fmt: skip
 
 
 class GenericNetlink:
@@ -283,11 +363,19 @@ class GenericNetlink:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
         self.sock.bind((0, 0))
         self.pid = self.sock.getsockname()[0]
+        self._buffer = bytearray(1 << 20)
+        self._view = memoryview(self._buffer)
         self.seq = 0
         self.family_id = self._resolve(family_name)
 
     def close(self) -> None:
         self.sock.close()
+
+    def _recv(self) -> bytes:
+        # One reusable buffer: recv(1 MiB) would allocate (and map) a fresh megabyte for every reply,
+        # and a dump of 5,000 services reads 10,000 replies.
+        size = self.sock.recv_into(self._buffer)
+        return bytes(self._view[:size])
 
     def _next_seq(self) -> int:
         self.seq = (self.seq + 1) & 0xFFFFFFFF or 1
@@ -316,7 +404,7 @@ class GenericNetlink:
         self.sock.send(self._message(family, cmd, attrs, flags, seq))
         replies = []
         while True:
-            data = self.sock.recv(1 << 20)
+            data = self._recv()
             offset = 0
             while offset + 16 <= len(data):
                 length, kind, msg_flags, msg_seq, _ = _HDR.unpack_from(data, offset)
@@ -375,7 +463,7 @@ class GenericNetlink:
             self.sock.send(b"".join(batch))
             failed = False
             while seqs:
-                data = self.sock.recv(1 << 20)
+                data = self._recv()
                 offset = 0
                 while offset + 16 <= len(data):
                     length, kind, msg_flags, msg_seq, _ = _HDR.unpack_from(data, offset)

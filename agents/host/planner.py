@@ -45,21 +45,72 @@ PHASES = (
 IPVS_KINDS = frozenset(PHASES[4:11])
 
 
-@dataclass(frozen=True)
 class Operation:
-    """One change to make, in operator words: `str(op)` is the line shown by `apply`."""
+    """One change to make, in operator words: `str(op)` is the line shown by `apply`.
 
-    kind: str
-    target: str
-    detail: str = ""
-    reason: str = ""
-    service: Service | None = None
-    dest: RealServer | None = None
-    address: Address | None = None
-    name: str | None = None
-    value: str | None = None
-    deadline: float | None = None
-    service_leaving: bool = False
+    A plain slotted class whose target/detail text is built on first use: a 5,000-service apply
+    creates 55,000 of these and most are never printed.
+    """
+
+    __slots__ = (
+        "_detail", "_target", "address", "deadline", "dest", "kind", "name", "reason", "service",
+        "service_leaving", "value",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        kind: str,
+        target: str | None = None,
+        detail: str | None = None,
+        reason: str = "",
+        service: Service | None = None,
+        dest: RealServer | None = None,
+        address: Address | None = None,
+        name: str | None = None,
+        value: str | None = None,
+        deadline: float | None = None,
+        service_leaving: bool = False,
+    ):
+        self.kind, self._target, self._detail, self.reason = kind, target, detail, reason
+        self.service, self.dest, self.address, self.name, self.value = service, dest, address, name, value
+        self.deadline, self.service_leaving = deadline, service_leaving
+
+    @property
+    def target(self) -> str:
+        """What the operation acts on: `tcp 10.10.0.100:80 -> 10.20.0.11:80`, `tunl0`, a sysctl name."""
+        if self._target is None:
+            if self.dest is not None:
+                self._target = _dest_target(self.service.key, self.dest)
+            elif self.service is not None:
+                self._target = str(self.service.key)
+            else:
+                self._target = self.name or ""
+        return self._target
+
+    @property
+    def detail(self) -> str:
+        """The settings it sets: `tun ipip weight 1`, `sched rr`, `= 0`."""
+        if self._detail is None:
+            if self.kind in ("add-dest", "edit-dest"):
+                self._detail = self.dest.describe()
+            elif self.kind in ("add-service", "edit-service"):
+                self._detail = self.service.describe()
+            else:
+                self._detail = ""
+        return self._detail
+
+    def __repr__(self) -> str:
+        return f"Operation({str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Operation) and (self.kind, self.target, self.detail, self.reason) == (
+            other.kind,
+            other.target,
+            other.detail,
+            other.reason,
+        )
+
+    __hash__ = None
 
     def __str__(self) -> str:
         text = f"{self.kind} {self.target}"
@@ -144,13 +195,18 @@ class _Planner:
         self.ops: list[Operation] = []
         self.notes: list[str] = []
 
-    def add(self, kind: str, target: str, detail: str = "", reason: str = "", **payload) -> None:
-        self.ops.append(Operation(kind=kind, target=target, detail=detail, reason=reason, **payload))
+    def add(self, kind: str, target: str | None, detail: str | None = "", reason: str = "", **payload) -> None:
+        self.ops.append(Operation(kind, target, detail, reason, **payload))
 
     def run(self) -> Plan:
         self.host()
         self.ipvs()
         self.files()
+        # An address can be removed for two reasons (stray VIP, no longer wanted): remove it once.
+        seen: set = set()
+        self.ops = [
+            op for op in self.ops if op.kind != "del-address" or (op.address not in seen and not seen.add(op.address))
+        ]
         order = {kind: index for index, kind in enumerate(PHASES)}
         # A stable sort keeps the per-phase order (document order, then kernel order).
         ops = sorted(self.ops, key=lambda op: order[op.kind])
@@ -205,7 +261,7 @@ class _Planner:
         for service in self.director.services:
             current = self.actual.services.get(service.key)
             if current is None:
-                self.add("add-service", str(service.key), service.describe(), "not in the kernel", service=service)
+                self.add("add-service", None, None, "not in the kernel", service=service)
                 for dest in service.real_servers:
                     self.add_dest(service, dest, "not in the kernel")
                 continue
@@ -242,7 +298,7 @@ class _Planner:
             self.remove_service(current)
 
     def add_dest(self, service: Service, dest: RealServer, reason: str) -> None:
-        self.add("add-dest", _dest_target(service.key, dest), dest.describe(), reason, service=service, dest=dest)
+        self.ops.append(Operation("add-dest", None, None, reason, service, dest))
 
     def remove_dest(self, service: Service, dest: RealServer, service_leaving: bool) -> bool:
         """Plan the next step of a real server's graceful removal; True when it is deleted now."""
@@ -265,7 +321,7 @@ class _Planner:
                 "drain-dest",
                 target,
                 "weight 0",
-                f"{gone}: no new connections; deleted when its {conns} connections end, "
+                f"{gone}: no new connections; deleted once it has no connections (now {conns}), "
                 f"at the latest {_when(deadline)}",
                 service=service,
                 dest=replace(dest, weight=0, counters=None),

@@ -98,7 +98,7 @@ def test_a_removed_real_server_drains_then_goes_when_its_connections_end(tmp_pat
     first = agent.apply(without_rs2(doc), now=NOW)
     assert lines(first.plan) == [
         "drain-dest tcp 10.10.0.100:80 -> 10.20.0.12:80 weight 0  (no longer in the document: no new "
-        "connections; deleted when its 5 connections end, at the latest 2027-01-15 08:05:00 UTC)"
+        "connections; deleted once it has no connections (now 5), at the latest 2027-01-15 08:05:00 UTC)"
     ]
     assert [d.weight for d in sim.services[WEB].real_servers] == [1, 0]
     assert agent.ledger().draining_dests == {(WEB, "10.20.0.12", 80): NOW + 300}
@@ -247,7 +247,8 @@ def test_ledger_survives_a_restart(tmp_path):
     restarted = Agent(root=tmp_path, kernel=sim).ledger()
     assert WEB in restarted.services
     assert (WEB, "10.20.0.11", 80) in restarted.dests
-    assert Ledger.from_json(restarted.to_json()) == restarted
+    assert Ledger.from_json(restarted.to_json(), document=restarted.document) == restarted
+    assert restarted.document == example("tun-director")
 
 
 def test_plan_is_pure(tmp_path):

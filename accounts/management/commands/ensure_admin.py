@@ -13,6 +13,12 @@ class Command(BaseCommand):
         users = get_user_model().objects
         if users.filter(is_superuser=True).exists():
             return
+        if users.filter(username="admin").exists():
+            # Someone took the superuser rights from `admin`; creating it again would fail on its name.
+            self.stderr.write(
+                "No superuser exists and the user “admin” is not one; make one with `manage.py createsuperuser`."
+            )
+            return
         password = secrets.token_urlsafe(12)
         users.create_superuser(username="admin", email="", password=password)
         self.stdout.write(

@@ -11,7 +11,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         url = settings.REDIS_URL
         try:
-            redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+            client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        except ValueError as exc:
+            raise CommandError(
+                f"REDIS_URL {url} is not a Redis URL ({exc}); write it as redis://HOST:PORT/DB, "
+                "e.g. redis://127.0.0.1:6379/0."
+            ) from None
+        try:
+            client.ping()
         except (redis.exceptions.RedisError, OSError) as exc:
             raise CommandError(
                 f"Redis is not reachable at {url} ({exc}). Start one with `sudo apt-get install redis-server` "

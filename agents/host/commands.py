@@ -1,0 +1,281 @@
+"""Commands from the console, without Celery: verify the envelope, act through the Agent, report.
+
+`lvsweb-agent run` (agents/host/worker.py) wraps `CommandHandler.handle` in its one Celery task and calls
+`CommandHandler.heartbeat` from its heartbeat thread. The payloads are docs/dispatch.md's; every report goes
+through the `report` callback, which seals it with the host's key and sends it to the console.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agents.host.agent import Agent, AgentError, ApplyResult
+from agents.host.document import DocumentError
+from agents.host.envelope import EnvelopeError, envelope_signer, open_envelope
+from agents.host.facts import host_facts
+from agents.host.planner import Plan
+from agents.host.serial import load_applied_serial, save_applied_serial
+
+CONTROL_SIGNER = "control"
+COMMAND_KINDS = ("apply", "plan", "reconcile")
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A command the agent will not act on; the message says why, in words for the audit history."""
+
+    def __init__(self, message: str, deployment: object = None):
+        super().__init__(message)
+        self.deployment = deployment
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def plan_operations(the_plan: Plan) -> list[dict]:
+    """A plan's operations as reports carry them (nothing done yet)."""
+    return [{**op.to_json(), "done": False} for op in the_plan.operations]
+
+
+def result_operations(result: ApplyResult) -> list[dict]:
+    """An apply's operations as reports carry them: `done`, and the kernel's refusal on the ones it refused."""
+    done = {id(op) for op in result.applied}
+    errors = {id(op): message for op, message in result.also_failed}
+    if result.failed is not None:
+        errors[id(result.failed)] = result.error
+    operations = []
+    for op in result.plan.operations:
+        entry = {**op.to_json(), "done": id(op) in done}
+        if id(op) in errors:
+            entry["error"] = errors[id(op)]
+        operations.append(entry)
+    return operations
+
+
+class CommandHandler:
+    """One host's side of dispatch: checks every command, runs it on the Agent, reports what happened.
+
+    `report(payload)` sends one report; `agent_factory()` makes the Agent on first use (it opens netlink
+    sockets, which are then kept). `lock` serialises Agent use between commands and heartbeats.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        root: str | Path,
+        control_key,
+        report: Callable[[dict], None],
+        agent_factory: Callable[[], Agent],
+        netns: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.host = host
+        self.root = Path(root)
+        self.control_key = control_key
+        self.report = report
+        self.agent_factory = agent_factory
+        self.netns = netns
+        self.clock = clock
+        self.lock = threading.Lock()
+        self._agent: Agent | None = None
+
+    # -- the agent and its serial ------------------------------------------------------------------------
+    def agent(self) -> Agent:
+        """The long-lived Agent (call with the lock held)."""
+        if self._agent is None:
+            self._agent = self.agent_factory()
+        return self._agent
+
+    def close(self) -> None:
+        with self.lock:
+            if self._agent is not None:
+                self._agent.close()
+                self._agent = None
+
+    def applied_serial(self) -> int | None:
+        """The serial of the document this host holds (None before the first apply, or when unreadable)."""
+        try:
+            return load_applied_serial(self.root)
+        except (OSError, ValueError) as exc:
+            log.error("%s", exc)
+            return None
+
+    def _send(self, kind: str, **fields) -> dict:
+        payload = {"kind": kind, "host": self.host, "sent_at": self.clock(), **fields}
+        self.report(payload)
+        return payload
+
+    # -- commands ------------------------------------------------------------------------------------------
+    def handle(self, *args, **kwargs) -> None:
+        """Run one command task: exactly one argument, a `control`-signed envelope. Never raises."""
+        try:
+            if len(args) != 1 or kwargs:
+                raise Refused("malformed command: the task takes exactly one argument, a signed envelope")
+            command = self.verify(args[0])
+        except Refused as exc:
+            log.warning("refused a command: %s", exc)
+            self._send("refusal", deployment=exc.deployment, serial=self.applied_serial(), error=str(exc))
+            return
+        kind = command["kind"]
+        if kind == "plan":
+            self._plan(command)
+        else:
+            self._deploy(command)
+
+    def verify(self, envelope: object) -> dict:
+        """The command's payload once signature, host, expiry, serial and document are all right; else Refused."""
+        try:
+            signer = envelope_signer(envelope)
+            if signer != CONTROL_SIGNER:
+                raise Refused(f"unknown signer {signer!r}: commands are signed by the console ({CONTROL_SIGNER!r})")
+            payload = open_envelope(envelope, self.control_key)
+        except EnvelopeError as exc:
+            raise Refused(str(exc)) from None
+        # Verified: from here on the payload is the console's own words.
+        deployment = payload.get("deployment")
+        kind = payload.get("kind")
+        if kind not in COMMAND_KINDS:
+            raise Refused(f"unknown command kind {kind!r} (expected one of {', '.join(COMMAND_KINDS)})", deployment)
+        if payload.get("host") != self.host:
+            raise Refused(
+                f"wrong host: the command is for {payload.get('host')!r}, this agent serves {self.host!r}", deployment
+            )
+        expires_at = payload.get("expires_at")
+        if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+            raise Refused("malformed command: no expires_at (every command must have a lifetime)", deployment)
+        now = self.clock()
+        if now > expires_at:
+            raise Refused(
+                f"expired: the command expired at {_when(expires_at)}, {now - expires_at:.0f} s before it arrived",
+                deployment,
+            )
+        if kind in ("apply", "plan"):
+            self._verify_document(payload, deployment)
+        return payload
+
+    def _verify_document(self, payload: dict, deployment: object) -> None:
+        serial, document = payload.get("serial"), payload.get("document")
+        if isinstance(serial, bool) or not isinstance(serial, int):
+            raise Refused(f"malformed command: serial must be an integer, not {serial!r}", deployment)
+        if not isinstance(document, dict):
+            raise Refused("bad document: the command carries no desired-state document", deployment)
+        if payload["kind"] == "apply":
+            try:
+                applied = load_applied_serial(self.root)
+            except (OSError, ValueError) as exc:
+                raise Refused(f"cannot check the serial: {exc}", deployment) from None
+            if applied is not None and serial < applied:
+                raise Refused(
+                    f"stale serial: the command carries serial {serial}, this host has already applied serial "
+                    f"{applied}; an older document is never applied over a newer one",
+                    deployment,
+                )
+        try:
+            Agent.desired(document)
+        except DocumentError as exc:
+            problems = "; ".join(f"{path}: {message}" for path, message in exc.problems)
+            raise Refused(f"bad document, nothing applied: {problems}", deployment) from None
+        if document.get("revision") != serial:
+            raise Refused(
+                f"bad document: its revision {document.get('revision')!r} differs from the command's serial {serial}",
+                deployment,
+            )
+
+    def _plan(self, command: dict) -> None:
+        deployment = command.get("deployment")
+        with self.lock:
+            try:
+                the_plan = self.agent().plan(command["document"])
+            except Exception as exc:
+                log.exception("plan failed")
+                self._send("plan", deployment=deployment, serial=self.applied_serial(), operations=[], notes=[],
+                           error=f"could not plan: {_describe(exc)}")  # fmt: skip
+                return
+        self._send(
+            "plan",
+            deployment=deployment,
+            serial=self.applied_serial(),
+            operations=plan_operations(the_plan),
+            notes=the_plan.notes,
+        )
+
+    def _deploy(self, command: dict) -> None:
+        deployment, kind = command.get("deployment"), command["kind"]
+        with self.lock:
+            self._send("deployment", deployment=deployment, status="applying", serial=self.applied_serial())
+            try:
+                agent = self.agent()
+                if kind == "apply":
+                    result = agent.apply(command["document"])
+                    save_applied_serial(self.root, command["serial"], deployment)
+                else:
+                    result = agent.reconcile()
+            except Exception as exc:
+                if not isinstance(exc, AgentError):
+                    log.exception("%s failed", kind)
+                self._send(
+                    "deployment",
+                    deployment=deployment,
+                    status="failed",
+                    serial=self.applied_serial(),
+                    operations=[],
+                    error=_describe(exc),
+                )
+                return
+        self._send(
+            "deployment",
+            deployment=deployment,
+            status="applied" if result.ok else "failed",
+            serial=self.applied_serial(),
+            operations=result_operations(result),
+            notes=result.plan.notes,
+            error=result.error if not result.ok else "",
+        )
+
+    # -- heartbeat ---------------------------------------------------------------------------------------
+    def heartbeat(self) -> dict:
+        """Send one heartbeat: host facts, the applied serial, and the drift (the plan of the held document).
+
+        A kernel that cannot be read makes `drift` null with `drift_error` saying why: never an empty
+        drift, which the console would show as "in sync".
+        """
+        with self.lock:
+            drift, drift_error, desired = None, "", None
+            try:
+                agent = self.agent()
+                document = agent.last_document()
+                if document is None:
+                    drift = []
+                else:
+                    desired = Agent.desired(document)
+                    drift = plan_operations(agent.plan(desired))
+            except Exception as exc:
+                log.warning("heartbeat: cannot compute the drift: %s", exc)
+                drift_error = f"cannot compute the drift: {_describe(exc)}"
+            try:
+                from agents.host.check import check_kernel
+
+                check = check_kernel(desired, netns=self.netns).to_json()
+            except Exception as exc:
+                check = {"ok": False, "error": f"cannot check the kernel: {_describe(exc)}"}
+        serial = self.applied_serial()
+        facts = {**host_facts(check), "applied_serial": serial, "drift": drift}
+        if drift_error:
+            facts["drift_error"] = drift_error
+        return self._send("heartbeat", serial=serial, facts=facts)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception in operator words: its message, and its type only when the message is empty."""
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return text or type(exc).__name__

@@ -1,0 +1,28 @@
+"""What an agent tells the console about its host: agent version, kernel release, kernel support."""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+
+
+def agent_version() -> str:
+    """The installed lvsweb version ("unknown" when running from a source tree that is not installed)."""
+    try:
+        return metadata.version("lvsweb")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def kernel_release() -> str:
+    """The running kernel's release (`uname -r`)."""
+    return os.uname().release
+
+
+def host_facts(check: dict | None = None, netns: str | None = None) -> dict:
+    """`{"agent_version", "kernel", "check"}`; `check` is `lvsweb-agent check --json` (computed when not given)."""
+    if check is None:
+        from agents.host.check import check_kernel
+
+        check = check_kernel(None, netns=netns).to_json()
+    return {"agent_version": agent_version(), "kernel": kernel_release(), "check": check}

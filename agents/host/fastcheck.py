@@ -1,0 +1,184 @@
+"""A fast yes/no check that a document conforms to host-state.schema.json.
+
+jsonschema needs ~300 us per real server; a 5,000-service document took longer to validate than the
+kernel takes to load it. This check is a strict hand-written transcription of the schema: when it says
+yes, the document is valid (tests/agent/test_fastcheck.py checks it never says yes where jsonschema says
+no); when it says no, jsonschema runs and produces the error messages. The schema stays the authority.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+
+SCHEDULERS = frozenset(("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"))
+FLAGS = frozenset(("sh-fallback", "sh-port", "mh-fallback", "mh-port"))
+_INTERFACE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
+_IP_CHARS = re.compile(r"[0-9A-Fa-f.:]+")
+_V4_CHARS = re.compile(r"[0-9.]+")
+U32 = 4294967295
+
+TOP_KEYS = frozenset(("version", "host", "revision", "director", "real_server"))
+DIRECTOR_KEYS = frozenset(("owns_ipvs_table", "drain_timeout", "ip_forward", "vips", "services"))
+VIP_KEYS = frozenset(("address", "prefix", "interface"))
+SERVICE_KEYS = frozenset(
+    ("protocol", "address", "port", "fwmark", "family", "scheduler", "flags", "persistence", "one_packet")
+) | {"real_servers"}
+DEST_KEYS = frozenset(("address", "port", "weight", "forward", "tunnel", "upper_threshold", "lower_threshold"))
+TUNNEL_KEYS = frozenset(("type", "port", "checksum"))
+
+
+def _int(value, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+@lru_cache(maxsize=65536)
+def _ip(value: str) -> bool:
+    if not 2 <= len(value) <= 45 or not _IP_CHARS.fullmatch(value):
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=65536)
+def _ipv4(value: str) -> bool:
+    if not _V4_CHARS.fullmatch(value):
+        return False
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _address(value) -> bool:
+    return type(value) is str and _ip(value)
+
+
+def _interface(value) -> bool:
+    return type(value) is str and _INTERFACE.fullmatch(value) is not None
+
+
+def _unique_strings(values, check) -> bool:
+    return type(values) is list and all(check(v) for v in values) and len(set(values)) == len(values)
+
+
+def _dest(dest) -> bool:
+    if type(dest) is not dict or not dest.keys() <= DEST_KEYS:
+        return False
+    if not ("address" in dest and "port" in dest and "forward" in dest):
+        return False
+    if not (_address(dest["address"]) and _int(dest["port"], 0, 65535)):
+        return False
+    if dest["forward"] not in ("tun", "dr", "nat") or type(dest["forward"]) is not str:
+        return False
+    if "weight" in dest and not _int(dest["weight"], 0, 2147483647):
+        return False
+    for key in ("upper_threshold", "lower_threshold"):
+        if key in dest and not _int(dest[key], 0, U32):
+            return False
+    tunnel = dest.get("tunnel")
+    if tunnel is not None:
+        if type(tunnel) is not dict or not tunnel.keys() <= TUNNEL_KEYS or "type" not in tunnel:
+            return False
+        if tunnel["type"] not in ("ipip", "gue", "gre") or type(tunnel["type"]) is not str:
+            return False
+        port = tunnel.get("port")
+        if port is not None and not _int(port, 1, 65535):
+            return False
+        if "checksum" in tunnel and tunnel["checksum"] not in ("none", "csum", "remcsum"):
+            return False
+        if "checksum" in tunnel and type(tunnel["checksum"]) is not str:
+            return False
+    return True
+
+
+def _service(service) -> bool:
+    if type(service) is not dict or not service.keys() <= SERVICE_KEYS:
+        return False
+    scheduler = service.get("scheduler")
+    if type(scheduler) is not str or scheduler not in SCHEDULERS:
+        return False
+    if "fwmark" in service:
+        if "protocol" in service or "address" in service or "port" in service:
+            return False
+        if not _int(service["fwmark"], 1, U32):
+            return False
+    else:
+        if not ("protocol" in service and "address" in service and "port" in service):
+            return False
+        if type(service["protocol"]) is not str or service["protocol"] not in ("tcp", "udp", "sctp"):
+            return False
+        if not (_address(service["address"]) and _int(service["port"], 0, 65535)):
+            return False
+    if "family" in service and (type(service["family"]) is not str or service["family"] not in ("ipv4", "ipv6")):
+        return False
+    if "flags" in service and not _unique_strings(service["flags"], lambda f: type(f) is str and f in FLAGS):
+        return False
+    if "one_packet" in service and type(service["one_packet"]) is not bool:
+        return False
+    persistence = service.get("persistence")
+    if persistence is not None:
+        if type(persistence) is not dict or not persistence.keys() <= {"timeout", "netmask"}:
+            return False
+        if not _int(persistence.get("timeout"), 1, U32):
+            return False
+        netmask = persistence.get("netmask")
+        if netmask is not None and type(netmask) not in (str, int):
+            return False
+    dests = service.get("real_servers", [])
+    return type(dests) is list and all(_dest(dest) for dest in dests)
+
+
+def _recipe(recipe) -> bool:
+    if recipe is None:
+        return True
+    if type(recipe) is not dict or not recipe.keys() <= {"vips", "uplinks"} or "vips" not in recipe:
+        return False
+    if not _unique_strings(recipe["vips"], lambda v: type(v) is str and _ipv4(v)):
+        return False
+    return "uplinks" not in recipe or _unique_strings(recipe["uplinks"], _interface)
+
+
+def conforms(doc) -> bool:
+    """True only if `doc` is valid against the schema (False may also mean "ask jsonschema")."""
+    if type(doc) is not dict or not doc.keys() <= TOP_KEYS:
+        return False
+    if not (type(doc.get("version")) is int and doc["version"] == 1):
+        return False
+    host = doc.get("host")
+    if type(host) is not str or not 1 <= len(host) <= 253 or not _int(doc.get("revision"), 0, 1 << 62):
+        return False
+    director = doc.get("director")
+    if director is not None:
+        if type(director) is not dict or not director.keys() <= DIRECTOR_KEYS:
+            return False
+        for key in ("owns_ipvs_table", "ip_forward"):
+            if key in director and type(director[key]) is not bool:
+                return False
+        if "drain_timeout" in director and not _int(director["drain_timeout"], 0, 86400):
+            return False
+        vips = director.get("vips", [])
+        if type(vips) is not list:
+            return False
+        for vip in vips:
+            if type(vip) is not dict or not vip.keys() <= VIP_KEYS:
+                return False
+            if not (_address(vip.get("address")) and _interface(vip.get("interface"))):
+                return False
+            if "prefix" in vip and not _int(vip["prefix"], 0, 128):
+                return False
+        services = director.get("services", [])
+        if type(services) is not list or not all(_service(service) for service in services):
+            return False
+    recipes = doc.get("real_server")
+    if recipes is not None:
+        if type(recipes) is not dict or not recipes.keys() <= {"tun", "dr"}:
+            return False
+        if not (_recipe(recipes.get("tun")) and _recipe(recipes.get("dr"))):
+            return False
+    return True

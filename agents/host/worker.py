@@ -1,0 +1,139 @@
+"""`lvsweb-agent run`: a Celery worker on this host's own queue, plus a heartbeat thread. No Django.
+
+One task, `lvsweb.agent.command`, a thin wrapper around `CommandHandler.handle` (agents/host/commands.py).
+The worker uses the solo pool: one command at a time, in the long-lived process that holds the netlink
+sockets. The broker is not trusted (docs/dispatch.md), so the worker accepts JSON only, runs no remote
+control (no pidbox: nobody can shut it down or reconfigure it through Redis), and registers no task but
+its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from agents.host.agent import Agent
+from agents.host.commands import CommandHandler
+from agents.host.config import AgentConfig
+from agents.host.envelope import seal
+
+COMMAND_TASK = "lvsweb.agent.command"
+REPORT_TASK = "lvsweb.control.report"
+CONTROL_QUEUE = "control"
+
+log = logging.getLogger(__name__)
+
+
+def make_app(broker_url: str, queue: str) -> Celery:
+    """A Celery app that consumes only `queue`, speaks JSON only, and takes no remote-control commands."""
+    app = Celery("lvsweb-agent", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_queues=[Queue(queue, Exchange(queue, type="direct"), routing_key=queue)],
+        task_default_queue=queue,
+        task_create_missing_queues=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+    )
+    return app
+
+
+class Reporter:
+    """Seals reports with the host's key and sends them to the console's `control` queue."""
+
+    def __init__(self, app: Celery, private_key, host: str):
+        self.app = app
+        self.private_key = private_key
+        self.host = host
+        self._lock = threading.Lock()
+
+    def __call__(self, payload: dict) -> None:
+        envelope = seal(payload, self.private_key, signer=self.host)
+        try:
+            with self._lock:
+                self.app.send_task(REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
+        except Exception:
+            # A lost report is not fatal: the next heartbeat carries the applied serial again.
+            log.exception("could not send a %s report to the console", payload.get("kind"))
+
+
+class Heartbeat(threading.Thread):
+    """Calls `handler.heartbeat()` at once and then every `interval` seconds until stopped."""
+
+    def __init__(self, handler: CommandHandler, interval: float):
+        super().__init__(name="lvsweb-agent-heartbeat", daemon=True)
+        self.handler = handler
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.handler.heartbeat()
+            except Exception:
+                log.exception("heartbeat failed; trying again in %s s", self.interval)
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def build_worker_app(config: AgentConfig, netns: str | None = None) -> tuple[Celery, CommandHandler]:
+    """The agent's Celery app with its one task registered, and the handler behind that task."""
+    app = make_app(config.broker_url, config.queue)
+    handler = CommandHandler(
+        host=config.host,
+        root=config.root,
+        control_key=config.control_key(),
+        report=Reporter(app, config.host_key(), config.host),
+        agent_factory=lambda: Agent(root=config.root, netns=netns),
+        netns=netns,
+    )
+
+    @app.task(name=COMMAND_TASK, ignore_result=True)
+    def command(*args, **kwargs) -> None:
+        """A command from the console: one envelope signed by `control`."""
+        handler.handle(*args, **kwargs)
+
+    app.finalize()
+    # Celery registers its own built-in tasks (chains, chords, …) on every app; an agent runs only its own.
+    for name in [name for name in app.tasks if name != COMMAND_TASK]:
+        app.tasks.unregister(name)
+    return app, handler
+
+
+def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "INFO") -> int:
+    """Serve `config.queue` until SIGTERM/SIGINT; returns the worker's exit code."""
+    app, handler = build_worker_app(config, netns=netns)
+    heartbeat = Heartbeat(handler, config.heartbeat_interval)
+    worker = app.Worker(
+        hostname=f"lvsweb-agent@{config.host}",
+        pool_cls="solo",
+        concurrency=1,
+        queues=[config.queue],
+        loglevel=loglevel,
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
+        quiet=True,
+    )
+    heartbeat.start()
+    try:
+        worker.start()
+    finally:
+        heartbeat.stop()
+        heartbeat.join(timeout=5)
+        handler.close()
+    return worker.exitcode or 0

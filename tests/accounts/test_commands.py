@@ -1,0 +1,63 @@
+"""Management commands of accounts: create_api_token and ensure_admin."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_api_token_prints_a_key_that_works():
+    user = make_user(username="ops")
+    key = run("create_api_token", "ops", "laptop").strip()
+    assert ApiToken.objects.get(user=user).name == "laptop"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/clusters/").status_code == 200
+    assert client.post("/api/clusters/", {"name": "web", "slug": "web"}, format="json").status_code == 201
+
+
+def test_create_api_token_read_only():
+    make_user(username="ops")
+    key = run("create_api_token", "ops", "grafana", "--read-only").strip()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/clusters/").status_code == 200
+    assert client.post("/api/clusters/", {"name": "web", "slug": "web"}, format="json").status_code == 403
+
+
+def test_create_api_token_for_an_unknown_user_says_so():
+    with pytest.raises(CommandError, match="No user named “ghost”"):
+        run("create_api_token", "ghost", "laptop")
+    assert not ApiToken.objects.exists()
+
+
+def test_ensure_admin_creates_admin_once_and_prints_the_password_once():
+    first = run("ensure_admin")
+    password = first.split("password:")[1].split()[0]
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    assert admin.check_password(password)
+    assert run("ensure_admin") == ""
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1
+    assert get_user_model().objects.get(username="admin").check_password(password)
+
+
+def test_ensure_admin_leaves_a_demoted_admin_alone_and_says_what_to_do():
+    make_user(username="admin", staff=False)
+    err = StringIO()
+    call_command("ensure_admin", stdout=StringIO(), stderr=err)
+    assert "manage.py createsuperuser" in err.getvalue()
+    assert not get_user_model().objects.filter(is_superuser=True).exists()
