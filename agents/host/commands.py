@@ -196,8 +196,14 @@ class CommandHandler:
                 the_plan = self.agent().plan(command["document"])
             except Exception as exc:
                 log.exception("plan failed")
-                self._send("plan", deployment=deployment, serial=self.applied_serial(), operations=[], notes=[],
-                           error=f"could not plan: {_describe(exc)}")  # fmt: skip
+                self._send(
+                    "plan",
+                    deployment=deployment,
+                    serial=self.applied_serial(),
+                    operations=[],
+                    notes=[],
+                    error=f"could not plan: {_describe(exc)}",
+                )
                 return
         self._send(
             "plan",
