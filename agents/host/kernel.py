@@ -89,13 +89,11 @@ class LinuxKernel:
     def __init__(self, root: str | Path = "/", netns: str | None = None):
         self.root = Path(root)
         self.netns = netns
+        # No module is loaded here: a real server never needs ip_vs, and a director's plan loads it
+        # (load-module ip_vs) when IPVS is missing.
         with in_netns(netns):
             self.ipr = IPRoute()
             self.genl = GenericNetlink("IPVS")
-            if self.genl.family_id is None:
-                _load_module("ip_vs")
-                self.genl.close()
-                self.genl = GenericNetlink("IPVS")
 
     def close(self) -> None:
         self.ipr.close()
