@@ -250,6 +250,14 @@ REAL_SERVER_RULES = [
         ),
         id="ipip-with-checksum",
     ),
+    pytest.param(
+        Rule(
+            real_server(forward_method="tun", tunnel_type="gre", tunnel_checksum="remcsum"),
+            "tunnel_checksum",
+            "Remote checksum offload (remcsum) exists only for GUE",
+        ),
+        id="gre-with-remcsum",
+    ),
     pytest.param(Rule(real_server(weight=65536), "weight", "less than or equal to 65535"), id="weight-65536"),
     pytest.param(Rule(real_server(weight=-1), "weight", "greater than or equal to 0"), id="weight-negative"),
     pytest.param(
