@@ -22,7 +22,8 @@ from clusters.choices import (
     TunnelChecksum,
     TunnelType,
 )
-from tests.factories import make_cluster, make_host, make_user, make_virtual_service
+from clusters.models import RealServer, VirtualService
+from tests.factories import make_cluster, make_host, make_real_server, make_user, make_virtual_service
 
 FUZZ = settings(
     max_examples=150,
@@ -189,3 +190,28 @@ def test_create_endpoint_never_fails_with_a_server_error(url):
 
     check()
     assert 201 in statuses  # the bodies get past the field checks, not only into them
+
+
+@pytest.mark.parametrize("url", ["/api/virtual-services/", "/api/real-servers/"])
+@pytest.mark.django_db(transaction=False)
+def test_partial_updates_never_fail_with_a_server_error(url):
+    client, service_ids = world()
+    for service_id in service_ids:
+        service = VirtualService.objects.get(pk=service_id)
+        make_real_server(virtual_service=service, forward_method="tun", address="172.16.0.1")
+        nat_address = "2001:db8::2" if service.address_family == "ipv6" else "172.16.0.2"
+        make_real_server(virtual_service=service, forward_method="nat", address=nat_address, port=8080)
+    ids = list((VirtualService if url == "/api/virtual-services/" else RealServer).objects.values_list("pk", flat=True))
+    fields = dict(BODIES[url][0])
+    statuses = []
+
+    @FUZZ
+    @given(pk=st.sampled_from(ids), changes=st.fixed_dictionaries({}, optional=fields))
+    def check(pk, changes):
+        response = client.patch(f"{url}{pk}/", json.dumps(changes), content_type="application/json")
+        assert response.status_code in (200, 400), (response.status_code, changes, response.content[:500])
+        assert isinstance(response.json(), dict)
+        statuses.append(response.status_code)
+
+    check()
+    assert 200 in statuses
