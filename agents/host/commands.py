@@ -254,7 +254,7 @@ class CommandHandler:
         drift, which the console would show as "in sync".
         """
         with self.lock:
-            drift, drift_error, desired = None, "", None
+            drift, drift_error, desired, finished = None, "", None, None
             try:
                 agent = self.agent()
                 document = agent.last_document()
@@ -263,6 +263,9 @@ class CommandHandler:
                 else:
                     desired = Agent.desired(document)
                     drift = plan_operations(agent.plan(desired))
+                    if drift and _draining(agent):
+                        finished = self._finish_drains(agent)
+                        drift = plan_operations(agent.plan(desired))
             except Exception as exc:
                 log.warning("heartbeat: cannot compute the drift: %s", exc)
                 drift_error = f"cannot compute the drift: {_describe(exc)}"
@@ -276,7 +279,23 @@ class CommandHandler:
         facts = {**host_facts(check), "applied_serial": serial, "drift": drift}
         if drift_error:
             facts["drift_error"] = drift_error
+        if finished is not None:
+            facts["drains_finished"] = finished
         return self._send("heartbeat", serial=serial, facts=facts)
+
+    def _finish_drains(self, agent: Agent) -> dict:
+        """Re-apply the held document so real servers whose drain is over are deleted (agent-spec 5.2).
+
+        The document is the one the console signed and the agent already applied: this completes that apply.
+        """
+        result = agent.reconcile()
+        log.info("finishing drains: %s", "done" if result.ok else result.error)
+        return {"operations": result_operations(result), "error": result.error if not result.ok else ""}
+
+
+def _draining(agent: Agent) -> bool:
+    ledger = agent.ledger()
+    return bool(ledger.draining_dests or ledger.draining_services)
 
 
 def _describe(exc: BaseException) -> str:

@@ -139,3 +139,25 @@ def test_an_expired_command_is_refused_even_with_a_good_signature(host):
     (refusal,) = host.command(expires_at=host.now - 1)
     assert refusal["kind"] == "refusal" and refusal["error"].startswith("expired: ")
     assert host.kernel.services == {}
+
+
+def test_a_heartbeat_finishes_a_drain_once_its_connections_are_gone(tmp_path):
+    host = Host(tmp_path)
+    host.command(serial=1, document=director_doc([_service("10.20.0.11", "10.20.0.12")], revision=1))
+    host.command(serial=2, document=director_doc([_service("10.20.0.11")], revision=2))
+    key = next(iter(host.kernel.services))
+    host.kernel.set_connections(key, "10.20.0.12", 80, active=3)
+    beat = host.handler.heartbeat()["facts"]
+    assert beat["drift"] == [] and "drains_finished" not in beat  # still draining: nothing due
+    host.kernel.set_connections(key, "10.20.0.12", 80, active=0)
+    beat = host.handler.heartbeat()["facts"]
+    assert [(op["op"], op["target"], op["done"]) for op in beat["drains_finished"]["operations"]] == [
+        ("del-dest", "tcp 10.10.0.100:80 -> 10.20.0.12:80", True)
+    ]
+    assert beat["drains_finished"]["error"] == "" and beat["drift"] == []
+    assert [d.address for d in host.kernel.services[key].real_servers] == ["10.20.0.11"]
+
+
+def _service(*addresses: str) -> dict:
+    dests = [tun_dest(address) for address in addresses]
+    return {"protocol": "tcp", "address": "10.10.0.100", "port": 80, "scheduler": "rr", "real_servers": dests}
