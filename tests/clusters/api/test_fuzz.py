@@ -7,6 +7,7 @@ examples get past the field checks into the models' own rules and the database.
 
 import ipaddress
 import json
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -215,3 +216,54 @@ def test_partial_updates_never_fail_with_a_server_error(url):
 
     check()
     assert 200 in statuses
+
+
+QUERY_PARAMS = {
+    "/api/clusters/": ["name", "name__icontains", "slug"],
+    "/api/hosts/": ["hostname", "hostname__icontains", "management_address", "agent_status", "cluster", "role"],
+    "/api/cluster-hosts/": ["cluster", "host", "role"],
+    "/api/virtual-services/": [
+        "cluster",
+        "protocol",
+        "address",
+        "port",
+        "fwmark",
+        "scheduler",
+        "forward_method",
+        "enabled",
+    ],
+    "/api/real-servers/": [
+        "cluster",
+        "host",
+        "virtual_service",
+        "address",
+        "port",
+        "state",
+        "forward_method",
+        "tunnel_type",
+    ],
+}
+COMMON_PARAMS = ["search", "ordering", "page", "page_size"]
+param_value = st.one_of(
+    weird_text,
+    huge_int.map(str),
+    ip,
+    st.sampled_from(["-port", "port,-address", "true", "1e400", "NaN", "-1", "0", "tcp"]),
+)
+
+
+@pytest.mark.parametrize("url", list(QUERY_PARAMS))
+@pytest.mark.django_db(transaction=False)
+def test_list_filters_never_fail_with_a_server_error(url):
+    client, _service_ids = world()
+    names = st.sampled_from(QUERY_PARAMS[url] + COMMON_PARAMS)
+
+    @FUZZ
+    @given(params=st.dictionaries(names, param_value, max_size=4))
+    def check(params):
+        # A lone surrogate goes out as the bytes a sloppy client would send: invalid UTF-8, percent-encoded.
+        response = client.get(f"{url}?{urlencode(params, errors='surrogatepass')}")
+        assert response.status_code in (200, 400, 404), (response.status_code, params, response.content[:500])
+        assert response["Content-Type"] == "application/json"
+
+    check()
