@@ -123,6 +123,10 @@ VIRTUAL_SERVICE_RULES = [
         Rule(service(scheduler="wlc", sched_port=True), "sched_port", "only to the sh and mh schedulers, not to wlc"),
         id="sched-port-wlc",
     ),
+    pytest.param(
+        Rule(service(scheduler="lc", sched_fallback=True, sched_port=True), "sched_port", "not to lc"),
+        id="sched-both-flags-lc",  # each flag set is named, not only the first
+    ),
     pytest.param(Rule(service(one_packet=True), "one_packet", "only to UDP"), id="one-packet-tcp"),
     pytest.param(Rule(service(protocol="sctp", one_packet=True), "one_packet", "only to UDP"), id="one-packet-sctp"),
 ]
