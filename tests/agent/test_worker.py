@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 from celery import Celery
 from kombu import Connection
 
@@ -29,10 +28,10 @@ from agents.host.envelope import generate_private_key, open_envelope, private_ke
 from agents.host.serial import SERIAL_FILE, save_applied_serial
 from agents.host.worker import COMMAND_TASK, REPORT_TASK
 
+from .redisdb import claimed_redis_db
+
 pytestmark = pytest.mark.timeout(90)
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-CLAIM_KEY = "lvsweb-tests:claimed-by"
 HOST = "rs1"
 QUEUE = f"lvsweb.host.{HOST}"
 REPO = Path(__file__).resolve().parents[2]
@@ -68,20 +67,8 @@ def director_doc(revision: int) -> dict:
 @pytest.fixture
 def broker_url():
     """A Redis database nobody else is using, claimed for this test and flushed afterwards."""
-    for db in range(9, 15):  # 15 is `make test`'s own (REDIS_URL)
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        if client.set(CLAIM_KEY, os.getpid(), nx=True):
-            if client.dbsize() == 1:
-                break
-            client.delete(CLAIM_KEY)
-        client.close()
-    else:
-        pytest.fail("no free Redis database among 9-14 on 127.0.0.1:6379")
-    try:
-        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
-    finally:
-        client.flushdb()
-        client.close()
+    with claimed_redis_db() as url:
+        yield url
 
 
 class AgentProcess:
