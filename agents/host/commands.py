@@ -124,6 +124,12 @@ class CommandHandler:
             log.warning("refused a command: %s", exc)
             self._send("refusal", deployment=exc.deployment, serial=self.applied_serial(), error=str(exc))
             return
+        except Exception as exc:
+            # A bug in checking must still answer (and never act): the console would wait until expiry.
+            log.exception("could not check a command")
+            error = f"could not check the command: {_describe(exc)}"
+            self._send("refusal", deployment=None, serial=self.applied_serial(), error=error)
+            return
         kind = command["kind"]
         if kind == "plan":
             self._plan(command)
@@ -262,10 +268,11 @@ class CommandHandler:
                     drift = []
                 else:
                     desired = Agent.desired(document)
-                    drift = plan_operations(agent.plan(desired))
-                    if drift and _draining(agent):
+                    the_plan = agent.plan(desired)
+                    if _drain_due(the_plan, agent):
                         finished = self._finish_drains(agent)
-                        drift = plan_operations(agent.plan(desired))
+                        the_plan = agent.plan(desired)
+                    drift = plan_operations(the_plan)
             except Exception as exc:
                 log.warning("heartbeat: cannot compute the drift: %s", exc)
                 drift_error = f"cannot compute the drift: {_describe(exc)}"
@@ -293,9 +300,19 @@ class CommandHandler:
         return {"operations": result_operations(result), "error": result.error if not result.ok else ""}
 
 
-def _draining(agent: Agent) -> bool:
+def _drain_due(the_plan: Plan, agent: Agent) -> bool:
+    """Whether the plan deletes a real server or service that is draining (its drain is over)."""
     ledger = agent.ledger()
-    return bool(ledger.draining_dests or ledger.draining_services)
+    if not (ledger.draining_dests or ledger.draining_services):
+        return False
+    for op in the_plan.operations:
+        if op.service is None:
+            continue
+        if op.kind == "del-service" and op.service.key in ledger.draining_services:
+            return True
+        if op.kind == "del-dest" and (op.service.key, op.dest.address, op.dest.port) in ledger.draining_dests:
+            return True
+    return False
 
 
 def _describe(exc: BaseException) -> str:
