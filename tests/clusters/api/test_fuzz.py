@@ -56,12 +56,16 @@ def field(good):
     return st.one_of(good, good, good, junk)
 
 
+def merge(*parts: dict) -> dict:
+    """One dict from several; later parts win."""
+    return {key: value for part in parts for key, value in part.items()}
+
+
 def body(fields: dict, base: dict) -> st.SearchStrategy:
     """A JSON body: a valid `base` with plausible or junk `fields` over it, a sparse junky object, or junk."""
     plausible = st.fixed_dictionaries({}, optional=fields)
     anything = st.fixed_dictionaries({}, optional={name: field(good) for name, good in fields.items()})
     unknown = st.dictionaries(weird_text, junk, max_size=2)
-    merge = lambda *parts: {key: value for part in parts for key, value in part.items()}  # noqa: E731
     return st.one_of(
         st.builds(merge, st.fixed_dictionaries(base), plausible),
         st.builds(merge, st.fixed_dictionaries(base), anything),
