@@ -25,7 +25,7 @@ from agents.host.netlink import (
     decode_dest,
     decode_service,
     encode_operation,
-    encode_service,
+    service_key_attrs,
 )
 from agents.host.persist import sysctl_path, wanted_files, wanted_sysctls
 from agents.host.planner import IPVS_KINDS, Operation
@@ -110,7 +110,7 @@ class LinuxKernel:
             services[service.key] = service
         family_numbers = FAMILIES
         for key, service in services.items():
-            replies = self.genl.dump(genl_ipvs.IPVS_CMD_GET_DEST, encode_service(service, full=False))
+            replies = self.genl.dump(genl_ipvs.IPVS_CMD_GET_DEST, service_key_attrs(service))
             dests = tuple(decode_dest(d, s, e, family_numbers[key.family]) for d, s, e in replies)
             services[key] = Service(
                 key=key,

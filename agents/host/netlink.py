@@ -184,14 +184,18 @@ def encode_operation(op) -> tuple[int, bytes]:
     kind = op.kind
     if kind.endswith("-service"):
         return COMMANDS[kind], encode_service(op.service, full=kind != "del-service")
-    # Every real server of a service repeats the service key: encode it once.
-    key = op.service.key
+    return COMMANDS[kind], service_key_attrs(op.service) + encode_dest(op.dest, full=kind != "del-dest")
+
+
+def service_key_attrs(service: Service) -> bytes:
+    """IPVS_CMD_ATTR_SERVICE with only the key, cached: every real server request repeats it."""
+    key = service.key
     encoded = _service_keys.get(key)
     if encoded is None:
         if len(_service_keys) > 100_000:
             _service_keys.clear()
-        encoded = _service_keys[key] = encode_service(op.service, full=False)
-    return COMMANDS[kind], encoded + encode_dest(op.dest, full=kind != "del-dest")
+        encoded = _service_keys[key] = encode_service(service, full=False)
+    return encoded
 
 
 def _attrs(data, start: int, end: int) -> dict[int, tuple[int, int]]:
