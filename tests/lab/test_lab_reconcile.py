@@ -71,8 +71,8 @@ def test_a_weight_change_is_one_operation_and_weight_0_takes_no_new_connections(
     assert agent_on("director").apply(document).ok
     assert director.ipvs_table()[SERVICE]["10.20.0.12:80"].weight == 0
     assert client.fetch(4) == ["rs1"] * 4
-    time.sleep(2.5)  # one more refresh of the kernel's counters
-    assert director.ipvs_stats()["10.20.0.12:80"]["conns"] == before["conns"]
+    assert director.wait_for_counters("10.20.0.11:80", conns=4)["conns"] == 4  # counters refreshed...
+    assert director.ipvs_stats()["10.20.0.12:80"]["conns"] == before["conns"]  # ...and rs2 got none
 
 
 def test_a_removed_real_server_drains_while_its_connection_is_open_then_goes(tun: Lab, agent_on):
