@@ -9,6 +9,7 @@ not the full one; `-o`; `-b` scheduler flags; every tunnel real server carries `
 from __future__ import annotations
 
 import ipaddress
+import socket
 from functools import cmp_to_key
 
 from agents.host.model import (
@@ -41,7 +42,7 @@ def _int32(value: int) -> int:
 def _address_words(address: str | None) -> list[int]:
     if address is None:
         return [0]
-    packed = ipaddress.ip_address(address).packed
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
     return [int.from_bytes(packed[i : i + 4], "big") for i in range(0, len(packed), 4)]
 
 

@@ -499,8 +499,8 @@ class GenericNetlink:
         replies = []
         while True:
             data = self._recv()
-            offset = 0
-            while offset + 16 <= len(data):
+            offset, size = 0, len(data)
+            while offset + 16 <= size:
                 length, kind, msg_flags, msg_seq, _ = _HDR.unpack_from(data, offset)
                 if length < 16:
                     break
