@@ -90,7 +90,7 @@ def timed(function, *args, **kwargs):
     return time.perf_counter() - start, result
 
 
-def bench(services: int, dests: int) -> dict:
+def bench(services: int, dests: int, repeat: int = 3) -> dict:
     doc = document(services, dests)
     objects = services * (dests + 1)
     run("ipvsadm", "-C")
@@ -101,8 +101,11 @@ def bench(services: int, dests: int) -> dict:
             assert result.ok, result.error
             ipvs_ops = [op for op in result.applied if op.service is not None]
             assert len(ipvs_ops) == objects, len(ipvs_ops)
-            noop_s, result = timed(agent.reconcile)
-            assert result.ok and result.plan.empty, str(result.plan)[:500]
+            noop_s = float("inf")
+            for _ in range(repeat):  # the shortest of a few: the emulated CPU is shared and noisy
+                seconds, result = timed(agent.reconcile)
+                assert result.ok and result.plan.empty, str(result.plan)[:500]
+                noop_s = min(noop_s, seconds)
             heavier = copy.deepcopy(doc)
             heavier["director"]["services"][services // 2]["real_servers"][3]["weight"] = 5
             weight_s, result = timed(agent.apply, heavier)
@@ -112,11 +115,11 @@ def bench(services: int, dests: int) -> dict:
         shutil.rmtree(root, ignore_errors=True)
     assert agent_text == output("ipvsadm", "-Sn"), "show --ipvsadm differs from ipvsadm -Sn"
     text = render_save(parse_document(doc).director.services)
-    baseline = min(run("true") for _ in range(3))
+    baseline = min(run("true") for _ in range(repeat))
     run("ipvsadm", "-C")
     restore_s = run("ipvsadm-restore", stdin=text) - baseline
     assert output("ipvsadm", "-Sn") == text, "ipvsadm-restore loaded something else"
-    save_s = min(run("ipvsadm", "-Sn") for _ in range(2)) - baseline
+    save_s = min(run("ipvsadm", "-Sn") for _ in range(repeat)) - baseline
     run("ipvsadm", "-C")
     return {
         "services": services,
@@ -152,6 +155,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,5000", help="numbers of services, comma-separated")
     parser.add_argument("--dests", type=int, default=10, help="real servers per service")
+    parser.add_argument("--repeat", type=int, default=3, help="no-op reconcile and ipvsadm -Sn: best of N")
     parser.add_argument("--json", help="also write the rows as JSON to this file")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -161,7 +165,7 @@ def main() -> int:
     rows = []
     try:
         for size in (int(part) for part in args.sizes.split(",")):
-            rows.append(bench(size, args.dests))
+            rows.append(bench(size, args.dests, args.repeat))
             print(json.dumps(rows[-1]), flush=True)
     finally:
         subprocess.run(["ip", "netns", "del", NETNS], check=False)

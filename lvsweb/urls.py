@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+handler404 = "lvsweb.api.page_not_found"
+
 urlpatterns = [
     path("", include("clusters.urls")),
     path("", include("audit.urls")),

@@ -53,11 +53,11 @@ def make_cluster_host(*, cluster: Cluster | None = None, host: Host | None = Non
 
 
 def make_virtual_service(*, cluster: Cluster | None = None, **overrides: Any) -> VirtualService:
-    """A TCP service on a unique VIP in 10.0.0.0/8, port 80, forwarding by TUN."""
+    """A TCP service on a unique VIP in 10.200.0.0/13 (tests spell out their own VIPs elsewhere), port 80, TUN."""
     n = next(_serial)
     fields = {
         "protocol": Protocol.TCP,
-        "address": f"10.{n // 250}.{n % 250}.1",
+        "address": f"10.{200 + n // 62500}.{n // 250 % 250}.{n % 250 + 1}",
         "port": 80,
         "forward_method": ForwardMethod.TUN,
     }
@@ -69,11 +69,11 @@ def make_virtual_service(*, cluster: Cluster | None = None, **overrides: Any) ->
 
 
 def make_real_server(*, virtual_service: VirtualService | None = None, **overrides: Any) -> RealServer:
-    """A real server on a unique address in 172.16.0.0/12 with the service's port and forwarding method."""
+    """A real server on a unique address in 172.20.0.0/14 with the service's port and forwarding method."""
     service = virtual_service or make_virtual_service()
     n = next(_serial)
     fields = {
-        "address": f"172.16.{n // 250}.{n % 250 + 1}",
+        "address": f"172.{20 + n // 62500}.{n // 250 % 250}.{n % 250 + 1}",
         "port": service.port,
         "forward_method": service.forward_method,
     }

@@ -118,6 +118,10 @@ class Agent:
         re-plans the same document every few seconds; parsing 50,000 real servers is not free)."""
         if isinstance(doc, DesiredState):
             return doc, None
+        # reconcile(): the agent's own copy of the last document, unchanged since it was parsed.
+        reuse = self._parsed is not None and self._ledger is not None and doc is self._ledger.document
+        if reuse and self._parsed[0] == self._saved_document:
+            return self._parsed[1], self._parsed[0]
         try:
             text = _canonical(doc)
         except (TypeError, ValueError):

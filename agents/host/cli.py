@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from agents.host.dispatch_cli import add_dispatch_commands, run_dispatch_command
 from agents.host.document import DocumentError, load_document
 
 EXIT_OK, EXIT_KERNEL, EXIT_DOCUMENT, EXIT_MISSING = 0, 1, 2, 3
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="what this kernel supports (and what FILE needs)")
     check.add_argument("file", nargs="?")
     check.add_argument("--json", action="store_true")
-    commands.add_parser("run", help="not yet: see docs/agent-spec.md")
+    add_dispatch_commands(commands)
     return parser
 
 
@@ -52,9 +53,8 @@ def _document_error(exc: DocumentError, as_json: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
-    if args.command == "run":
-        print("lvsweb-agent run: not yet: see docs/agent-spec.md", file=sys.stderr)
-        return EXIT_DOCUMENT
+    if args.command in ("run", "enroll"):
+        return run_dispatch_command(args)
     from agents.host.agent import Agent, dumps, state_json
 
     if args.command == "check":

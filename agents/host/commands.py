@@ -124,6 +124,12 @@ class CommandHandler:
             log.warning("refused a command: %s", exc)
             self._send("refusal", deployment=exc.deployment, serial=self.applied_serial(), error=str(exc))
             return
+        except Exception as exc:
+            # A bug in checking must still answer (and never act): the console would wait until expiry.
+            log.exception("could not check a command")
+            error = f"could not check the command: {_describe(exc)}"
+            self._send("refusal", deployment=None, serial=self.applied_serial(), error=error)
+            return
         kind = command["kind"]
         if kind == "plan":
             self._plan(command)
@@ -196,8 +202,14 @@ class CommandHandler:
                 the_plan = self.agent().plan(command["document"])
             except Exception as exc:
                 log.exception("plan failed")
-                self._send("plan", deployment=deployment, serial=self.applied_serial(), operations=[], notes=[],
-                           error=f"could not plan: {_describe(exc)}")  # fmt: skip
+                self._send(
+                    "plan",
+                    deployment=deployment,
+                    serial=self.applied_serial(),
+                    operations=[],
+                    notes=[],
+                    error=f"could not plan: {_describe(exc)}",
+                )
                 return
         self._send(
             "plan",
@@ -248,7 +260,7 @@ class CommandHandler:
         drift, which the console would show as "in sync".
         """
         with self.lock:
-            drift, drift_error, desired = None, "", None
+            drift, drift_error, desired, finished = None, "", None, None
             try:
                 agent = self.agent()
                 document = agent.last_document()
@@ -256,7 +268,11 @@ class CommandHandler:
                     drift = []
                 else:
                     desired = Agent.desired(document)
-                    drift = plan_operations(agent.plan(desired))
+                    the_plan = agent.plan(desired)
+                    if _drain_due(the_plan, agent):
+                        finished = self._finish_drains(agent)
+                        the_plan = agent.plan(desired)
+                    drift = plan_operations(the_plan)
             except Exception as exc:
                 log.warning("heartbeat: cannot compute the drift: %s", exc)
                 drift_error = f"cannot compute the drift: {_describe(exc)}"
@@ -270,7 +286,33 @@ class CommandHandler:
         facts = {**host_facts(check), "applied_serial": serial, "drift": drift}
         if drift_error:
             facts["drift_error"] = drift_error
+        if finished is not None:
+            facts["drains_finished"] = finished
         return self._send("heartbeat", serial=serial, facts=facts)
+
+    def _finish_drains(self, agent: Agent) -> dict:
+        """Re-apply the held document so real servers whose drain is over are deleted (agent-spec 5.2).
+
+        The document is the one the console signed and the agent already applied: this completes that apply.
+        """
+        result = agent.reconcile()
+        log.info("finishing drains: %s", "done" if result.ok else result.error)
+        return {"operations": result_operations(result), "error": result.error if not result.ok else ""}
+
+
+def _drain_due(the_plan: Plan, agent: Agent) -> bool:
+    """Whether the plan deletes a real server or service that is draining (its drain is over)."""
+    ledger = agent.ledger()
+    if not (ledger.draining_dests or ledger.draining_services):
+        return False
+    for op in the_plan.operations:
+        if op.service is None:
+            continue
+        if op.kind == "del-service" and op.service.key in ledger.draining_services:
+            return True
+        if op.kind == "del-dest" and (op.service.key, op.dest.address, op.dest.port) in ledger.draining_dests:
+            return True
+    return False
 
 
 def _describe(exc: BaseException) -> str:

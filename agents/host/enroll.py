@@ -106,7 +106,8 @@ def enroll(
     try:
         agent_config = parse_config(data, path)
     except ConfigError as exc:
-        raise EnrollError(f"the console's answer is not a usable configuration: {exc}") from None
+        problems = " ".join(str(exc).split())
+        raise EnrollError(f"the console's answer is not a usable configuration: {problems}") from None
     _write_key(key_file, private_key_pem(key))
     write_config(agent_config, path)
     return agent_config

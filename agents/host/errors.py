@@ -9,6 +9,9 @@ from agents.host.model import format_hostport
 
 
 def _name(code: int) -> str:
+    # Linux gives EOPNOTSUPP and ENOTSUP the same number; the kernel's code says EOPNOTSUPP.
+    if code == errno.EOPNOTSUPP:
+        return "EOPNOTSUPP"
     return errno.errorcode.get(code, str(code))
 
 

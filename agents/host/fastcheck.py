@@ -8,9 +8,9 @@ no); when it says no, jsonschema runs and produces the error messages. The schem
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from functools import lru_cache
+
+from agents.host.model import address_info
 
 SCHEDULERS = frozenset(("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"))
 FLAGS = frozenset(("sh-fallback", "sh-port", "mh-fallback", "mh-port"))
@@ -33,26 +33,15 @@ def _int(value, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
-@lru_cache(maxsize=65536)
 def _ip(value: str) -> bool:
-    if not 2 <= len(value) <= 45 or not _IP_CHARS.fullmatch(value):
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return 2 <= len(value) <= 45 and _IP_CHARS.fullmatch(value) is not None and address_info(value) is not None
 
 
-@lru_cache(maxsize=65536)
 def _ipv4(value: str) -> bool:
     if not _V4_CHARS.fullmatch(value):
         return False
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        return False
-    return True
+    info = address_info(value)
+    return info is not None and info[1] == "ipv4"
 
 
 def _address(value) -> bool:

@@ -25,7 +25,7 @@ from agents.host.netlink import (
     decode_dest,
     decode_service,
     encode_operation,
-    encode_service,
+    service_key_attrs,
 )
 from agents.host.persist import sysctl_path, wanted_files, wanted_sysctls
 from agents.host.planner import IPVS_KINDS, Operation
@@ -89,13 +89,11 @@ class LinuxKernel:
     def __init__(self, root: str | Path = "/", netns: str | None = None):
         self.root = Path(root)
         self.netns = netns
+        # No module is loaded here: a real server never needs ip_vs, and a director's plan loads it
+        # (load-module ip_vs) when IPVS is missing.
         with in_netns(netns):
             self.ipr = IPRoute()
             self.genl = GenericNetlink("IPVS")
-            if self.genl.family_id is None:
-                _load_module("ip_vs")
-                self.genl.close()
-                self.genl = GenericNetlink("IPVS")
 
     def close(self) -> None:
         self.ipr.close()
@@ -112,7 +110,7 @@ class LinuxKernel:
             services[service.key] = service
         family_numbers = FAMILIES
         for key, service in services.items():
-            replies = self.genl.dump(genl_ipvs.IPVS_CMD_GET_DEST, encode_service(service, full=False))
+            replies = self.genl.dump(genl_ipvs.IPVS_CMD_GET_DEST, service_key_attrs(service))
             dests = tuple(decode_dest(d, s, e, family_numbers[key.family]) for d, s, e in replies)
             services[key] = Service(
                 key=key,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
@@ -26,15 +27,46 @@ SVC_F_ONEPACKET = 0x04
 
 
 @lru_cache(maxsize=65536)
+def address_info(address: str) -> tuple[str, str] | None:
+    """(the address as the kernel's dumps print it, 'ipv4' | 'ipv6'), or None when it is no address.
+
+    inet_pton/inet_ntop (C) decide the common case; Python's ipaddress, which the schema's format check
+    uses, decides the rest. The text is inet_ntop's so that a document's address and the same address
+    read back from the kernel compare equal (ipaddress writes ::ffff:1.2.3.4 as ::ffff:102:304).
+    """
+    for family, name in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+        try:
+            packed = socket.inet_pton(family, address)
+        except (OSError, ValueError):
+            continue
+        text = socket.inet_ntop(family, packed)
+        if text != address:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                return None
+        return text, name
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return str(parsed), "ipv6" if parsed.version == 6 else "ipv4"
+
+
 def family_of(address: str) -> str:
     """'ipv4' or 'ipv6' for an address string."""
-    return "ipv6" if ipaddress.ip_address(address).version == 6 else "ipv4"
+    info = address_info(address)
+    if info is None:
+        raise ValueError(f"{address!r} is not an IP address")
+    return info[1]
 
 
-@lru_cache(maxsize=65536)
 def normalize_address(address: str) -> str:
-    """The canonical text form (compressed IPv6, no leading zeros)."""
-    return str(ipaddress.ip_address(address))
+    """The canonical text form (as inet_ntop writes it: compressed lowercase IPv6)."""
+    info = address_info(address)
+    if info is None:
+        raise ValueError(f"{address!r} is not an IP address")
+    return info[0]
 
 
 def format_hostport(address: str, port: int) -> str:

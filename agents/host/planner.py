@@ -265,16 +265,17 @@ class _Planner:
                 for dest in service.real_servers:
                     self.add_dest(service, dest, "not in the kernel")
                 continue
-            changes = _service_changes(current, service)
-            if changes:
+            if current.settings() != service.settings():
+                changes = _service_changes(current, service)
                 self.add("edit-service", str(service.key), service.describe(), changes, service=service)
-            desired_dests = {dest.key for dest in service.real_servers}
-            current_dests = {dest.key: dest for dest in current.real_servers}
+            # The common case is "nothing changed": a dict lookup and one dataclass comparison per real
+            # server (a reconcile of 50,000 real servers runs this every few seconds).
+            current_dests = {(dest.address, dest.port): dest for dest in current.real_servers}
             for dest in service.real_servers:
-                have = current_dests.get(dest.key)
+                have = current_dests.pop((dest.address, dest.port), None)
                 if have is None:
                     self.add_dest(service, dest, "not in the kernel")
-                elif have.settings() != dest.settings():
+                elif have != dest and have.settings() != dest.settings():
                     reason = _dest_changes(have, dest)
                     if (service.key, *dest.key) in self.ledger.draining_dests:
                         reason += "; back in the document, drain cancelled"
@@ -286,9 +287,8 @@ class _Planner:
                         service=service,
                         dest=dest,
                     )
-            for dest in current.real_servers:
-                if dest.key not in desired_dests:
-                    self.remove_dest(current, dest, service_leaving=False)
+            for dest in current_dests.values():
+                self.remove_dest(current, dest, service_leaving=False)
         for key, current in sorted(self.actual.services.items()):
             if key in desired_services:
                 continue

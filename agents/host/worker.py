@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 
 from celery import Celery
+from celery.exceptions import SecurityWarning
 from kombu import Exchange, Queue
 
 from agents.host.agent import Agent
@@ -117,6 +119,9 @@ def build_worker_app(config: AgentConfig, netns: str | None = None) -> tuple[Cel
 def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "INFO") -> int:
     """Serve `config.queue` until SIGTERM/SIGINT; returns the worker's exit code."""
     app, handler = build_worker_app(config, netns=netns)
+    # The agent must run as root (netlink, sysctls). Celery's warning about root is about pickle, which
+    # this worker never accepts (JSON only), so it would only alarm the operator.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
     heartbeat = Heartbeat(handler, config.heartbeat_interval)
     worker = app.Worker(
         hostname=f"lvsweb-agent@{config.host}",

@@ -6,6 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from clusters.actions.locks import lock_cluster_and_host
 from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.choices import HostRole
 from clusters.models import Cluster, ClusterHost, Host
@@ -52,6 +53,7 @@ def assign_host_role(
     *, acting_user: AbstractBaseUser | None, cluster: Cluster, host: Host, role: HostRole | str
 ) -> ClusterHost:
     """Give `host` a role (director or real server) in `cluster`."""
+    lock_cluster_and_host(cluster.pk, host.pk)
     return create_audited(
         ClusterHost(),
         {"cluster": cluster, "host": host, "role": role},

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
+from clusters.actions.locks import lock_cluster_and_directors
 from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.choices import FORWARD_METHODS_WITHOUT_PORT_MAPPING
 from clusters.models import Cluster, VirtualService
@@ -19,8 +20,7 @@ def create_virtual_service(
     *, acting_user: AbstractBaseUser | None, cluster: Cluster, fields: Mapping[str, Any]
 ) -> VirtualService:
     """Add a virtual service (VIP:port or firewall mark) to `cluster`."""
-    # Lock the cluster row so that two concurrent creates cannot both pass the uniqueness checks.
-    Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
+    lock_cluster_and_directors(cluster.pk)
     return create_audited(
         VirtualService(cluster=cluster), fields, acting_user=acting_user, action="virtual_service.create", fixed=FIXED
     )
@@ -36,6 +36,7 @@ def update_virtual_service(
     ports for them); every real server is checked again, so that a change of VIP family cannot strand a DR
     or NAT real server.
     """
+    lock_cluster_and_directors(virtual_service.cluster_id)
     service = VirtualService.objects.select_for_update().get(pk=virtual_service.pk)
     update_audited(service, changes, acting_user=acting_user, action="virtual_service.update", fixed=FIXED)
     problems = []

@@ -169,12 +169,10 @@ class VirtualService(models.Model):
             if self.port is None:
                 error("port", f"A {self.get_protocol_display()} service needs a port from 1 to 65535.")
 
-        if (self.sched_fallback or self.sched_port) and self.scheduler not in SCHEDULERS_WITH_FLAGS:
-            field = "sched_fallback" if self.sched_fallback else "sched_port"
-            error(
-                field,
-                f"Scheduler flags apply only to the sh and mh schedulers, not to {self.scheduler}.",
-            )
+        if self.scheduler not in SCHEDULERS_WITH_FLAGS:
+            for field in ("sched_fallback", "sched_port"):
+                if getattr(self, field):
+                    error(field, f"Scheduler flags apply only to the sh and mh schedulers, not to {self.scheduler}.")
         if self.one_packet and self.protocol not in (Protocol.UDP, Protocol.FWMARK):
             error("one_packet", "One-packet scheduling applies only to UDP (and firewall-mark) services.")
         if self.persistence_netmask:

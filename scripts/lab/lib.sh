@@ -37,9 +37,9 @@ lab_missing() {
         missing+=(busybox)
         packages+=(busybox-static)
     fi
-    if ! command -v socat >/dev/null; then
-        missing+=(socat)
-        packages+=(socat)
+    if ! command -v ip >/dev/null; then
+        missing+=(ip)
+        packages+=(iproute2)
     fi
     if [ ! -x "$LVSWEB_VENV/bin/vng" ]; then
         missing+=("$LVSWEB_VENV/bin/vng")

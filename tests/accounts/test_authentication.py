@@ -31,16 +31,16 @@ def test_a_staff_users_token_reads_and_writes():
     assert Cluster.objects.filter(slug="web").exists()
 
 
-def test_the_key_is_shown_once_and_stored_only_as_a_hash():
+def test_the_key_is_shown_once_and_no_row_anywhere_holds_it():
     _token, key = create_api_token(acting_user=None, user=make_user(), name="ci")
     assert key.startswith("lvs_") and len(key) >= 40
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM accounts_apitoken")
-        rows = cursor.fetchall()
-    assert len(rows) == 1
-    assert not any(key in str(value) for value in rows[0])
-    assert not any(key[4:] in str(value) for value in rows[0])
     assert ApiToken.objects.get().key_prefix == key[:12]
+    secret = key[12:]  # what follows the prefix that lists show
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (table names from the catalogue)
+            for row in cursor.fetchall():
+                assert secret not in str(row), table
 
 
 def test_use_is_recorded():

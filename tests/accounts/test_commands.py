@@ -61,3 +61,11 @@ def test_ensure_admin_leaves_a_demoted_admin_alone_and_says_what_to_do():
     call_command("ensure_admin", stdout=StringIO(), stderr=err)
     assert "manage.py createsuperuser" in err.getvalue()
     assert not get_user_model().objects.filter(is_superuser=True).exists()
+
+
+@pytest.mark.parametrize(("name", "says"), [("", "name: This field cannot be blank."), ("x" * 101, "name: Ensure")])
+def test_create_api_token_with_a_bad_name_says_what_is_wrong(name, says):
+    make_user(username="ops")
+    with pytest.raises(CommandError, match=says):
+        run("create_api_token", "ops", name)
+    assert not ApiToken.objects.exists()

@@ -73,3 +73,20 @@ def test_persistence_flags_and_families():
 
 def test_empty_table_is_empty_text():
     assert render_save([]) == ""
+
+
+def test_order_follows_ipvsadms_comparator_even_where_it_wraps():
+    # ipvsadm subtracts addresses as C ints: 10.0.0.1 - 192.168.0.1 wraps to a positive number, so
+    # 192.168.0.1 comes first; without such a wide gap the order is the numeric one.
+    services = [
+        Service(ServiceKey.for_address("tcp", "10.0.0.1", 80), "rr"),
+        Service(ServiceKey.for_address("tcp", "192.168.0.1", 80), "rr"),
+        Service(ServiceKey.for_address("tcp", "10.0.0.2", 80), "rr"),
+    ]
+    assert [line.split()[2] for line in render_save(services).splitlines()] == [
+        "192.168.0.1:80",
+        "10.0.0.1:80",
+        "10.0.0.2:80",
+    ]
+    narrow = services[::2]
+    assert [line.split()[2] for line in render_save(reversed(narrow)).splitlines()] == ["10.0.0.1:80", "10.0.0.2:80"]

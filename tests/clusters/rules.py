@@ -123,6 +123,10 @@ VIRTUAL_SERVICE_RULES = [
         Rule(service(scheduler="wlc", sched_port=True), "sched_port", "only to the sh and mh schedulers, not to wlc"),
         id="sched-port-wlc",
     ),
+    pytest.param(
+        Rule(service(scheduler="lc", sched_fallback=True, sched_port=True), "sched_port", "not to lc"),
+        id="sched-both-flags-lc",  # each flag set is named, not only the first
+    ),
     pytest.param(Rule(service(one_packet=True), "one_packet", "only to UDP"), id="one-packet-tcp"),
     pytest.param(Rule(service(protocol="sctp", one_packet=True), "one_packet", "only to UDP"), id="one-packet-sctp"),
 ]
@@ -249,6 +253,14 @@ REAL_SERVER_RULES = [
             "Tunnel checksums apply only to GUE and GRE, not to ipip",
         ),
         id="ipip-with-checksum",
+    ),
+    pytest.param(
+        Rule(
+            real_server(forward_method="tun", tunnel_type="gre", tunnel_checksum="remcsum"),
+            "tunnel_checksum",
+            "Remote checksum offload (remcsum) exists only for GUE",
+        ),
+        id="gre-with-remcsum",
     ),
     pytest.param(Rule(real_server(weight=65536), "weight", "less than or equal to 65535"), id="weight-65536"),
     pytest.param(Rule(real_server(weight=-1), "weight", "greater than or equal to 0"), id="weight-negative"),

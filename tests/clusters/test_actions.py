@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 
+from audit.models import AuditEntry
 from clusters import actions
 from clusters.models import ClusterHost, Host, RealServer, VirtualService
 from tests.factories import make_cluster_host, make_real_server, make_virtual_service
@@ -42,6 +43,7 @@ def test_a_vip_family_change_that_strands_a_dr_real_server_is_refused_and_nothin
     assert set(RealServer.objects.values_list("port", flat=True)) == {80}
     tun.refresh_from_db()
     assert tun.port == 80
+    assert not AuditEntry.objects.filter(action__in=["virtual_service.update", "real_server.update"]).exists()
 
 
 def test_a_vip_family_change_keeps_tun_real_servers_of_the_other_family():

@@ -86,6 +86,9 @@ def test_virtual_service_takes_its_address_family_from_the_vip():
         pytest.param({}, real_server(forward_method="nat", port=8080), 8080, id="nat-maps-ports"),
         pytest.param({}, real_server(tunnel_type="gue", tunnel_port=6080), 80, id="gue-with-port"),
         pytest.param({}, real_server(tunnel_type="gre", tunnel_checksum="csum"), 80, id="gre-checksum"),
+        pytest.param(
+            {}, real_server(tunnel_type="gue", tunnel_port=6080, tunnel_checksum="remcsum"), 80, id="gue-remcsum"
+        ),
         pytest.param({}, real_server(weight=0), 80, id="weight-0"),
         pytest.param({}, real_server(weight=65535, upper_threshold=10, lower_threshold=10), 80, id="weight-max"),
         pytest.param(

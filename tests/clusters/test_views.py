@@ -1,8 +1,17 @@
 """Console pages: the dashboard and a cluster's page, for signed-in staff only."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from tests.factories import make_cluster, make_cluster_host, make_real_server, make_user, make_virtual_service
+from tests.factories import (
+    make_cluster,
+    make_cluster_host,
+    make_host,
+    make_real_server,
+    make_user,
+    make_virtual_service,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +81,21 @@ def test_the_cluster_page_shows_hosts_services_and_real_servers(staff_client):
 
 def test_an_unknown_cluster_page_is_404(staff_client):
     assert staff_client.get("/clusters/nope/").status_code == 404
+
+
+def test_the_cluster_page_uses_the_same_queries_for_few_or_many_services(staff_client):
+    cluster = make_cluster(slug="big")
+    make_cluster_host(cluster=cluster)
+    make_real_server(virtual_service=make_virtual_service(cluster=cluster), host=make_host())
+    staff_client.get("/clusters/big/")
+    with CaptureQueriesContext(connection) as few:
+        staff_client.get("/clusters/big/")
+    for _ in range(5):
+        make_cluster_host(cluster=cluster, role="real_server")
+        service = make_virtual_service(cluster=cluster)
+        make_real_server(virtual_service=service, host=make_host())
+        make_real_server(virtual_service=service)
+    with CaptureQueriesContext(connection) as many:
+        response = staff_client.get("/clusters/big/")
+    assert response.content.decode().count("<section") == 6
+    assert len(many.captured_queries) == len(few.captured_queries)

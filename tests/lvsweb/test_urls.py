@@ -25,3 +25,16 @@ def test_the_docs_render_with_assets_from_the_sidecar_not_a_cdn(client):
     assert not re.search(r"(?:src|href)=\"(?:https?:)?//", html), html
     for cdn in ("cdn.jsdelivr", "unpkg.com", "cdnjs"):
         assert cdn not in html
+
+
+@pytest.mark.parametrize("url", ["/api/nope/", "/api/clusters/not%20a%20slug/", "/api/clusters/a%00b/"])
+def test_an_unknown_api_url_is_a_json_404(admin_client, url):
+    response = admin_client.get(url)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_an_unknown_console_url_is_the_html_404(admin_client):
+    response = admin_client.get("/nope/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -1,6 +1,7 @@
 """`manage.py create_api_token USER NAME`: make a personal API token and print its key once."""
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.actions import create_api_token
@@ -18,5 +19,9 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named “{username}”.")
-        _token, key = create_api_token(acting_user=None, user=user, name=name, read_only=read_only)
+        try:
+            _token, key = create_api_token(acting_user=None, user=user, name=name, read_only=read_only)
+        except ValidationError as exc:
+            problems = (f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            raise CommandError(" ".join(problems)) from None
         self.stdout.write(key)

@@ -7,6 +7,7 @@ examples get past the field checks into the models' own rules and the database.
 
 import ipaddress
 import json
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,8 @@ from clusters.choices import (
     TunnelChecksum,
     TunnelType,
 )
-from tests.factories import make_cluster, make_host, make_user, make_virtual_service
+from clusters.models import RealServer, VirtualService
+from tests.factories import make_cluster, make_host, make_real_server, make_user, make_virtual_service
 
 FUZZ = settings(
     max_examples=150,
@@ -54,12 +56,16 @@ def field(good):
     return st.one_of(good, good, good, junk)
 
 
+def merge(*parts: dict) -> dict:
+    """One dict from several; later parts win."""
+    return {key: value for part in parts for key, value in part.items()}
+
+
 def body(fields: dict, base: dict) -> st.SearchStrategy:
     """A JSON body: a valid `base` with plausible or junk `fields` over it, a sparse junky object, or junk."""
     plausible = st.fixed_dictionaries({}, optional=fields)
     anything = st.fixed_dictionaries({}, optional={name: field(good) for name, good in fields.items()})
     unknown = st.dictionaries(weird_text, junk, max_size=2)
-    merge = lambda *parts: {key: value for part in parts for key, value in part.items()}  # noqa: E731
     return st.one_of(
         st.builds(merge, st.fixed_dictionaries(base), plausible),
         st.builds(merge, st.fixed_dictionaries(base), anything),
@@ -189,3 +195,79 @@ def test_create_endpoint_never_fails_with_a_server_error(url):
 
     check()
     assert 201 in statuses  # the bodies get past the field checks, not only into them
+
+
+@pytest.mark.parametrize("url", ["/api/virtual-services/", "/api/real-servers/"])
+@pytest.mark.django_db(transaction=False)
+def test_partial_updates_never_fail_with_a_server_error(url):
+    client, service_ids = world()
+    for service_id in service_ids:
+        service = VirtualService.objects.get(pk=service_id)
+        make_real_server(virtual_service=service, forward_method="tun", address="172.16.0.1")
+        nat_address = "2001:db8::2" if service.address_family == "ipv6" else "172.16.0.2"
+        make_real_server(virtual_service=service, forward_method="nat", address=nat_address, port=8080)
+    ids = list((VirtualService if url == "/api/virtual-services/" else RealServer).objects.values_list("pk", flat=True))
+    fields = dict(BODIES[url][0])
+    statuses = []
+
+    @FUZZ
+    @given(pk=st.sampled_from(ids), changes=st.fixed_dictionaries({}, optional=fields))
+    def check(pk, changes):
+        response = client.patch(f"{url}{pk}/", json.dumps(changes), content_type="application/json")
+        assert response.status_code in (200, 400), (response.status_code, changes, response.content[:500])
+        assert isinstance(response.json(), dict)
+        statuses.append(response.status_code)
+
+    check()
+    assert 200 in statuses
+
+
+QUERY_PARAMS = {
+    "/api/clusters/": ["name", "name__icontains", "slug"],
+    "/api/hosts/": ["hostname", "hostname__icontains", "management_address", "agent_status", "cluster", "role"],
+    "/api/cluster-hosts/": ["cluster", "host", "role"],
+    "/api/virtual-services/": [
+        "cluster",
+        "protocol",
+        "address",
+        "port",
+        "fwmark",
+        "scheduler",
+        "forward_method",
+        "enabled",
+    ],
+    "/api/real-servers/": [
+        "cluster",
+        "host",
+        "virtual_service",
+        "address",
+        "port",
+        "state",
+        "forward_method",
+        "tunnel_type",
+    ],
+}
+COMMON_PARAMS = ["search", "ordering", "page", "page_size"]
+param_value = st.one_of(
+    weird_text,
+    huge_int.map(str),
+    ip,
+    st.sampled_from(["-port", "port,-address", "true", "1e400", "NaN", "-1", "0", "tcp"]),
+)
+
+
+@pytest.mark.parametrize("url", list(QUERY_PARAMS))
+@pytest.mark.django_db(transaction=False)
+def test_list_filters_never_fail_with_a_server_error(url):
+    client, _service_ids = world()
+    names = st.sampled_from(QUERY_PARAMS[url] + COMMON_PARAMS)
+
+    @FUZZ
+    @given(params=st.dictionaries(names, param_value, max_size=4))
+    def check(params):
+        # A lone surrogate goes out as the bytes a sloppy client would send: invalid UTF-8, percent-encoded.
+        response = client.get(f"{url}?{urlencode(params, errors='surrogatepass')}")
+        assert response.status_code in (200, 400, 404), (response.status_code, params, response.content[:500])
+        assert response["Content-Type"] == "application/json"
+
+    check()

@@ -115,3 +115,27 @@ def test_patching_a_dr_real_server_port_away_from_the_virtual_port_is_refused(ap
     assert_refused(response, "port", "the kernel cannot map ports")
     existing.refresh_from_db()
     assert existing.port == 80
+
+
+def test_moving_a_vip_onto_one_a_shared_director_holds_for_another_cluster_is_refused(api):
+    director = make_host()
+    first = make_virtual_service(address="10.1.1.1").cluster
+    moving = make_virtual_service(address="10.1.1.2")
+    make_cluster_host(cluster=first, host=director)
+    make_cluster_host(cluster=moving.cluster, host=director)
+    response = api.patch(f"/api/virtual-services/{moving.pk}/", {"address": "10.1.1.1"}, format="json")
+    assert_refused(response, "address", f"VIP 10.1.1.1 is already used by cluster “{first}”")
+    moving.refresh_from_db()
+    assert moving.address == "10.1.1.2"
+
+
+def test_put_replaces_a_virtual_service_and_keeps_its_cluster(api):
+    existing = make_virtual_service(address="10.1.1.3", port=80, scheduler="wlc")
+    response = api.put(
+        f"/api/virtual-services/{existing.pk}/",
+        {"cluster": existing.cluster.slug, "protocol": "udp", "address": "10.1.1.3", "port": 53, "scheduler": "rr"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    existing.refresh_from_db()
+    assert (existing.protocol, existing.port, existing.scheduler) == ("udp", 53, "rr")

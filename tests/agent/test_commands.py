@@ -1,0 +1,164 @@
+"""CommandHandler without Celery, on the simulated kernel: the paths this machine's kernel cannot take.
+
+test_worker.py runs the same handler inside a real `lvsweb-agent run` process against the real Redis; here
+the agent applies successfully (SimulatedKernel), so what an `applied` report, the recorded serial and an
+in-sync heartbeat look like is pinned down too. The real kernel path is the lab's.
+"""
+
+import time
+
+import pytest
+
+from agents.host.agent import Agent
+from agents.host.commands import CommandHandler
+from agents.host.envelope import generate_private_key, seal
+from agents.host.serial import load_applied_serial
+
+from .docs import director_doc, tun_dest
+from .simkernel import SimulatedKernel
+
+CONTROL = generate_private_key()
+
+
+class Host:
+    """A handler on a simulated kernel, and the reports it sent."""
+
+    def __init__(self, root, kernel=None):
+        self.kernel = kernel or SimulatedKernel()
+        self.reports: list[dict] = []
+        self.now = 1_800_000_000.0
+        self.handler = CommandHandler(
+            host="director1",
+            root=root,
+            control_key=CONTROL.public_key(),
+            report=self.reports.append,
+            agent_factory=lambda: Agent(root=root, kernel=self.kernel),
+            clock=lambda: self.now,
+        )
+
+    def command(self, kind="apply", serial=1, deployment=1, document=None, **fields):
+        payload = {"kind": kind, "host": "director1", "serial": serial, "deployment": deployment}
+        payload.update(issued_at=self.now, expires_at=self.now + 60)
+        if kind != "reconcile":
+            payload["document"] = document if document is not None else doc(serial)
+        payload.update(fields)
+        self.reports.clear()
+        self.handler.handle(seal(payload, CONTROL, "control"))
+        return self.reports
+
+
+def doc(revision: int, *addresses: str) -> dict:
+    dests = [tun_dest(address) for address in addresses or ("10.20.0.11", "10.20.0.12")]
+    service = {"protocol": "tcp", "address": "10.10.0.100", "port": 80, "scheduler": "rr", "real_servers": dests}
+    return director_doc([service], revision=revision, drain_timeout=0)
+
+
+@pytest.fixture
+def host(tmp_path):
+    return Host(tmp_path)
+
+
+def test_an_apply_reports_applying_then_applied_with_every_operation_done(host, tmp_path):
+    applying, applied = host.command(serial=3, deployment=41)
+    assert applying == {"kind": "deployment", "host": "director1", "sent_at": host.now, "deployment": 41,
+                        "status": "applying", "serial": None}  # fmt: skip
+    assert applied["status"] == "applied" and applied["error"] == ""
+    assert applied["serial"] == 3 and load_applied_serial(tmp_path) == 3
+    assert all(op["done"] for op in applied["operations"])
+    assert {"op": "add-service", "target": "tcp 10.10.0.100:80", "detail": "sched rr",
+            "reason": "not in the kernel", "done": True} in applied["operations"]  # fmt: skip
+
+
+def test_the_same_serial_again_changes_nothing_and_an_older_one_is_refused(host):
+    host.command(serial=3)
+    _, again = host.command(serial=3, deployment=2)
+    assert again["status"] == "applied" and again["operations"] == []
+    (refusal,) = host.command(serial=2, deployment=3, document=doc(2, "10.20.0.11"))
+    assert refusal["kind"] == "refusal" and refusal["deployment"] == 3 and refusal["serial"] == 3
+    assert refusal["error"].startswith("stale serial: the command carries serial 2")
+    assert len(host.kernel.services[next(iter(host.kernel.services))].real_servers) == 2  # untouched
+
+
+def test_a_kernel_refusal_is_a_failed_report_with_the_operation_that_failed(tmp_path):
+    host = Host(tmp_path, SimulatedKernel(unroutable=frozenset({"10.20.0.12"})))
+    _, failed = host.command(serial=4)
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("the kernel refused real server 10.20.0.12:80: address not unicast")
+    refused = [op for op in failed["operations"] if "error" in op]
+    assert [op["target"] for op in refused] == ["tcp 10.10.0.100:80 -> 10.20.0.12:80"]
+    assert not refused[0]["done"]
+    assert any(op["done"] for op in failed["operations"])
+    assert failed["serial"] == 4  # the document is held: reconcile completes it
+
+
+def test_reconcile_completes_a_failed_apply(tmp_path):
+    kernel = SimulatedKernel(unroutable=frozenset({"10.20.0.12"}))
+    host = Host(tmp_path, kernel)
+    host.command(serial=4)
+    kernel.unroutable = frozenset()
+    _, done = host.command("reconcile", deployment=5, serial=None)
+    assert done["status"] == "applied" and done["serial"] == 4
+    targets = [op["target"] for op in done["operations"]]
+    assert targets == ["tcp 10.10.0.100:80 -> 10.20.0.12:80", "etc/modules-load.d/lvsweb.conf"]
+
+
+def test_a_plan_changes_nothing_and_records_no_serial(host, tmp_path):
+    (plan,) = host.command("plan", serial=6, deployment=7)
+    assert plan["kind"] == "plan" and plan["deployment"] == 7
+    assert [op["op"] for op in plan["operations"]][:2] == ["add-address", "add-service"]
+    assert not any(op["done"] for op in plan["operations"])
+    assert host.kernel.services == {} and load_applied_serial(tmp_path) is None
+
+
+def test_heartbeat_drift_is_empty_in_sync_and_lists_what_changed_behind_the_agents_back(host):
+    assert host.handler.heartbeat()["facts"]["drift"] == []
+    host.command(serial=3)
+    beat = host.handler.heartbeat()
+    assert beat["facts"]["drift"] == [] and beat["facts"]["applied_serial"] == 3
+    host.kernel.services.clear()  # someone ran `ipvsadm -C`
+    facts = host.handler.heartbeat()["facts"]
+    assert [op["op"] for op in facts["drift"]] == ["add-service", "add-dest", "add-dest"]
+    assert host.kernel.services == {} and "drains_finished" not in facts  # reported, not repaired
+
+
+def test_a_kernel_read_error_makes_the_drift_unknown_not_empty(host):
+    host.command(serial=3)
+
+    def broken(desired):
+        raise OSError(105, "No buffer space available")
+
+    host.kernel.read = broken
+    facts = host.handler.heartbeat()["facts"]
+    assert facts["drift"] is None
+    assert facts["drift_error"] == "cannot compute the drift: No buffer space available"
+    (plan,) = host.command("plan", serial=3, deployment=9)
+    assert plan["error"] == "could not plan: No buffer space available" and plan["operations"] == []
+
+
+def test_an_expired_command_is_refused_even_with_a_good_signature(host):
+    host.now = time.time()
+    (refusal,) = host.command(expires_at=host.now - 1)
+    assert refusal["kind"] == "refusal" and refusal["error"].startswith("expired: ")
+    assert host.kernel.services == {}
+
+
+def test_a_heartbeat_finishes_a_drain_once_its_connections_are_gone(tmp_path):
+    host = Host(tmp_path)
+    host.command(serial=1, document=director_doc([_service("10.20.0.11", "10.20.0.12")], revision=1))
+    host.command(serial=2, document=director_doc([_service("10.20.0.11")], revision=2))
+    key = next(iter(host.kernel.services))
+    host.kernel.set_connections(key, "10.20.0.12", 80, active=3)
+    beat = host.handler.heartbeat()["facts"]
+    assert beat["drift"] == [] and "drains_finished" not in beat  # still draining: nothing due
+    host.kernel.set_connections(key, "10.20.0.12", 80, active=0)
+    beat = host.handler.heartbeat()["facts"]
+    assert [(op["op"], op["target"], op["done"]) for op in beat["drains_finished"]["operations"]] == [
+        ("del-dest", "tcp 10.10.0.100:80 -> 10.20.0.12:80", True)
+    ]
+    assert beat["drains_finished"]["error"] == "" and beat["drift"] == []
+    assert [d.address for d in host.kernel.services[key].real_servers] == ["10.20.0.11"]
+
+
+def _service(*addresses: str) -> dict:
+    dests = [tun_dest(address) for address in addresses]
+    return {"protocol": "tcp", "address": "10.10.0.100", "port": 80, "scheduler": "rr", "real_servers": dests}
