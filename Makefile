@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
+# Tests use their own Redis database, so that they never see a running console's queues.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test test-fast test-lab lint format venv dev bench-agent clean help
 
@@ -48,7 +50,7 @@ format: dev
 test-fast: lint
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
-	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -m "not lab" --create-db
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "not lab" --create-db
 
 test-lab: dev
 	scripts/lab/run-tests

@@ -41,3 +41,24 @@ def validate_persistence_netmask(value: str, family: str) -> None:
             f"“{value}” is not a valid IPv4 persistence netmask: give a contiguous dotted netmask such as "
             "255.255.255.255 (one client address) or 255.255.255.0 (a /24)."
         )
+
+
+def validate_interface_name(value: str) -> None:
+    """A Linux network interface name: 1–15 characters, no slash, colon or white space."""
+    if (
+        not value
+        or len(value) > 15
+        or value in (".", "..")
+        or any(ch in value for ch in "/: \t\n")
+        or not value.isascii()
+    ):
+        raise ValidationError(
+            f"“{value}” is not a Linux interface name (1–15 characters without “/”, “:” or spaces, e.g. eth0)."
+        )
+
+
+def validate_interface_list(value: str) -> None:
+    """A comma-separated list of interface names (may be empty)."""
+    for name in value.split(","):
+        if name.strip():
+            validate_interface_name(name.strip())

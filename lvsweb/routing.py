@@ -1,3 +1,5 @@
-"""Websocket URL patterns; the live-status consumers of the dispatch issue register here."""
+"""Websocket URL patterns of every app."""
 
-websocket_urlpatterns: list = []
+from agents.routing import websocket_urlpatterns as agent_patterns
+
+websocket_urlpatterns: list = [*agent_patterns]

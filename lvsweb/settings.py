@@ -173,8 +173,20 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TASK_ROUTES = {"lvsweb.control.*": {"queue": "control"}}
+CELERY_BEAT_SCHEDULE = {
+    "expire-unanswered-commands": {"task": "lvsweb.control.expire_deployments", "schedule": 5.0},
+    "mark-offline-hosts": {"task": "lvsweb.control.mark_offline_hosts", "schedule": 5.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Dispatch (docs/dispatch.md). Agents reach the broker at AGENT_BROKER_URL, which may differ from the
+# console's own REDIS_URL (another address, a TLS port, a Redis user with fewer rights).
+AGENT_BROKER_URL = os.environ.get("AGENT_BROKER_URL", CELERY_BROKER_URL)
+AGENT_HEARTBEAT_INTERVAL = int(os.environ.get("AGENT_HEARTBEAT_INTERVAL", "10"))
+AGENT_COMMAND_TTL = int(os.environ.get("AGENT_COMMAND_TTL", "120"))
+AGENT_ENROLLMENT_TTL = int(os.environ.get("AGENT_ENROLLMENT_TTL", "3600"))
+CONTROL_SIGNING_KEY_FILE = os.environ.get("LVSWEB_CONTROL_SIGNING_KEY_FILE", str(VAR_DIR / "control-signing-key.pem"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -13,7 +13,19 @@ from clusters.models import Cluster, ClusterHost, Host
 
 #: Fields the agent fills in (dispatch issue); operators do not set them.
 AGENT_FIELDS = frozenset(
-    {"agent_status", "agent_version", "kernel_version", "last_heartbeat_at"},
+    {
+        "agent_status",
+        "agent_version",
+        "kernel_version",
+        "last_heartbeat_at",
+        "public_key",
+        "enrolled_at",
+        "revoked_at",
+        "document_serial",
+        "applied_serial",
+        "drift",
+        "facts",
+    },
 )
 
 

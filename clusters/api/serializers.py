@@ -38,6 +38,7 @@ class ClusterSerializer(ActionSerializer):
             "name",
             "slug",
             "description",
+            "drain_timeout",
             "virtual_service_count",
             "real_server_count",
             "created_at",
@@ -62,14 +63,29 @@ class HostSerializer(ActionSerializer):
             "hostname",
             "management_address",
             "description",
+            "vip_interface",
+            "uplinks",
             "agent_status",
             "agent_version",
             "kernel_version",
             "last_heartbeat_at",
+            "enrolled_at",
+            "revoked_at",
+            "applied_serial",
+            "drift",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["agent_status", "agent_version", "kernel_version", "last_heartbeat_at"]
+        read_only_fields = [
+            "agent_status",
+            "agent_version",
+            "kernel_version",
+            "last_heartbeat_at",
+            "enrolled_at",
+            "revoked_at",
+            "applied_serial",
+            "drift",
+        ]
 
     def create(self, validated_data):
         return actions.create_host(acting_user=self.acting_user(), fields=validated_data)

@@ -20,6 +20,11 @@ class Cluster(models.Model):
     description = models.TextField(
         blank=True,
     )
+    drain_timeout = models.PositiveIntegerField(
+        default=300,
+        help_text="Seconds a removed real server keeps weight 0 for its open connections before the agents "
+        "delete it (0 deletes at once).",
+    )
     created_at = models.DateTimeField(
         auto_now_add=True,
     )

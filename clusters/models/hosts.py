@@ -5,6 +5,7 @@ from django.db import models
 
 from clusters.choices import AgentStatus, HostRole
 from clusters.models.virtual_services import VirtualService
+from clusters.validators import validate_interface_list, validate_interface_name
 
 
 class Host(models.Model):
@@ -38,6 +39,52 @@ class Host(models.Model):
         null=True,
         blank=True,
     )
+    vip_interface = models.CharField(
+        max_length=15,
+        default="lo",
+        validators=[validate_interface_name],
+        help_text="Director: the interface that holds the VIPs (lo answers ARP for them on Linux; use the "
+        "client-facing interface, e.g. eth0, to make that explicit).",
+    )
+    uplinks = models.CharField(
+        max_length=200,
+        default="eth0",
+        blank=True,
+        validators=[validate_interface_list],
+        help_text="Real server: its normal interfaces, comma-separated; TUN sets rp_filter 0 on them, "
+        "DR sets arp_ignore/arp_announce.",
+    )
+    public_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The agent's Ed25519 public key (base64), set by enrollment.",
+    )
+    enrolled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    revoked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    document_serial = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Serial of the last document issued to this host (agents refuse older ones).",
+    )
+    applied_serial = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Serial the agent last reported as applied.",
+    )
+    drift = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Operations the agent would run to repair the kernel, from its last heartbeat.",
+    )
+    facts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the agent reported of its kernel in its last heartbeat.",
+    )
     created_at = models.DateTimeField(
         auto_now_add=True,
     )
@@ -50,6 +97,16 @@ class Host(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+    @property
+    def queue(self) -> str:
+        """The broker queue the host's agent consumes."""
+        return f"lvsweb.host.{self.hostname}"
+
+    @property
+    def uplink_list(self) -> list[str]:
+        """The uplink interfaces as a list."""
+        return [name.strip() for name in self.uplinks.split(",") if name.strip()]
 
 
 class ClusterHost(models.Model):

@@ -27,7 +27,12 @@ def test_create_cluster_records_every_field_as_new(operator):
         "web frontend",
     )
     assert entry.cluster_id == cluster.pk
-    assert entry.changes == {"name": [None, "web frontend"], "slug": [None, "web"], "description": [None, ""]}
+    assert entry.changes == {
+        "name": [None, "web frontend"],
+        "slug": [None, "web"],
+        "description": [None, ""],
+        "drain_timeout": [None, 300],
+    }
     assert entry.result == "success"
 
 

@@ -1,0 +1,196 @@
+"""Plan, apply and reconcile: compile per-host documents and send them, signed, to the agents."""
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from agents import events
+from agents.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
+from agents.compiler import compile_documents, inventory_snapshot
+from agents.models import Deployment, Revision
+from agents.signing import seal_command
+from audit.recording import record
+from clusters.models import Cluster, ClusterHost, Host
+from lvsweb.celery import app as celery_app
+
+AGENT_COMMAND_TASK = "lvsweb.agent.command"
+
+
+def _refusal(host: Host) -> str:
+    """Why a command cannot be sent to `host`, or "" when it can."""
+    if host.revoked_at is not None:
+        return "revoked: the console no longer trusts this host's agent; enroll it again to manage it."
+    if not host.public_key:
+        return "never enrolled: run `lvsweb-agent enroll` on the host first (Hosts → Enroll shows the command)."
+    return ""
+
+
+def _other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, Any]]:
+    """The latest applied inventory of every other cluster these hosts serve (their documents include it)."""
+    cluster_ids = (
+        ClusterHost.objects.filter(host__in=list(hosts))
+        .exclude(cluster=cluster)
+        .values_list("cluster_id", flat=True)
+        .distinct()
+    )
+    latest = []
+    for other_id in cluster_ids:
+        revision = Revision.objects.filter(cluster_id=other_id).order_by("-number").first()
+        if revision is not None:
+            latest.append(revision.inventory)
+    return latest
+
+
+def _send(deployment: Deployment, payload: dict[str, Any]) -> None:
+    envelope = seal_command(payload)
+    queue = deployment.host.queue
+    transaction.on_commit(lambda: celery_app.send_task(AGENT_COMMAND_TASK, args=[envelope], queue=queue))
+
+
+def _issue(
+    *,
+    kind: DeploymentKind,
+    cluster: Cluster,
+    snapshot: dict[str, Any],
+    revision: Revision | None,
+) -> list[Deployment]:
+    """Create one deployment per host of the snapshot and send each its signed command after commit."""
+    hostnames = [host["hostname"] for host in snapshot["hosts"]]
+    hosts = list(Host.objects.select_for_update().filter(hostname__in=hostnames).order_by("pk"))
+    if kind == DeploymentKind.APPLY:
+        for host in hosts:
+            if not _refusal(host):
+                host.document_serial += 1
+                host.save(update_fields=["document_serial"])
+    serials = {host.hostname: host.document_serial for host in hosts}
+    documents = compile_documents([snapshot, *_other_snapshots(cluster, hosts)], serials)
+    now = timezone.now()
+    expires = now + timedelta(seconds=settings.AGENT_COMMAND_TTL)
+    deployments = []
+    for host in hosts:
+        refusal = _refusal(host)
+        deployment = Deployment.objects.create(
+            kind=kind,
+            cluster=cluster,
+            revision=revision,
+            host=host,
+            serial=host.document_serial,
+            document=documents[host.hostname] if kind != DeploymentKind.RECONCILE else {},
+            status=DeploymentStatus.FAILED if refusal else DeploymentStatus.PENDING,
+            error=refusal,
+            finished_at=now if refusal else None,
+            expires_at=expires,
+        )
+        deployments.append(deployment)
+        events.broadcast(cluster.pk, events.deployment_event(deployment))
+        if refusal:
+            continue
+        payload = {
+            "kind": str(kind),
+            "host": host.hostname,
+            "serial": host.document_serial,
+            "cluster": cluster.slug,
+            "cluster_revision": revision.number if revision else None,
+            "deployment": deployment.pk,
+            "issued_at": now.timestamp(),
+            "expires_at": expires.timestamp(),
+        }
+        if kind != DeploymentKind.RECONCILE:
+            payload["document"] = deployment.document
+        _send(deployment, payload)
+    return deployments
+
+
+def _require_hosts(snapshot: dict[str, Any]) -> None:
+    if not snapshot["hosts"]:
+        raise ValidationError(
+            {NON_FIELD_ERRORS: ["This cluster has no hosts yet: give it a director (and real servers) first."]}
+        )
+
+
+@transaction.atomic
+def plan_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> list[Deployment]:
+    """Ask every host's agent what it would change for the current inventory (a dry run; nothing changes)."""
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    snapshot = inventory_snapshot(cluster)
+    _require_hosts(snapshot)
+    deployments = _issue(kind=DeploymentKind.PLAN, cluster=cluster, snapshot=snapshot, revision=None)
+    record(
+        action="cluster.plan",
+        acting_user=acting_user,
+        obj=cluster,
+        cluster_id=cluster.pk,
+        message=f"Plan requested from {len(deployments)} hosts.",
+    )
+    return deployments
+
+
+@transaction.atomic
+def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> Revision:
+    """Make the current inventory a new numbered revision and send every host its document.
+
+    Refused while an earlier apply of the same cluster is still under way, so two applies never interleave.
+    """
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    running = list(
+        Deployment.objects.filter(cluster=cluster, kind=DeploymentKind.APPLY, status__in=OPEN_STATUSES)
+        .select_related("revision", "host")
+        .order_by("host__hostname")
+    )
+    if running:
+        until = max(deployment.expires_at for deployment in running)
+        raise ValidationError(
+            {
+                NON_FIELD_ERRORS: [
+                    f"Revision {running[0].revision.number} is still being applied on "
+                    f"{', '.join(d.host.hostname for d in running)}; apply again when it has finished "
+                    f"(at the latest {until:%H:%M:%S} UTC, when unanswered commands expire)."
+                ]
+            }
+        )
+    snapshot = inventory_snapshot(cluster)
+    _require_hosts(snapshot)
+    previous = cluster.revisions.aggregate(number=Max("number"))["number"] or 0
+    revision = Revision.objects.create(
+        cluster=cluster,
+        number=previous + 1,
+        inventory=snapshot,
+        created_by_name=acting_user.get_username() if acting_user else "system",
+    )
+    deployments = _issue(kind=DeploymentKind.APPLY, cluster=cluster, snapshot=snapshot, revision=revision)
+    sent = sum(1 for deployment in deployments if deployment.status == DeploymentStatus.PENDING)
+    record(
+        action="cluster.apply",
+        acting_user=acting_user,
+        obj=cluster,
+        cluster_id=cluster.pk,
+        changes={"revision": [previous or None, revision.number]},
+        message=f"Revision {revision.number} sent to {sent} of {len(deployments)} hosts.",
+    )
+    return revision
+
+
+@transaction.atomic
+def reconcile_host(*, acting_user: AbstractBaseUser | None, cluster: Cluster, host: Host) -> Deployment:
+    """Ask the host's agent to re-apply the document it already has, repairing drift."""
+    if not ClusterHost.objects.filter(cluster=cluster, host=host).exists():
+        raise ValidationError({"host": f"{host} has no role in {cluster}."})
+    snapshot = inventory_snapshot(cluster)
+    snapshot["hosts"] = [entry for entry in snapshot["hosts"] if entry["hostname"] == host.hostname]
+    latest = cluster.revisions.order_by("-number").first()
+    [deployment] = _issue(kind=DeploymentKind.RECONCILE, cluster=cluster, snapshot=snapshot, revision=latest)
+    record(
+        action="host.reconcile",
+        acting_user=acting_user,
+        obj=host,
+        cluster_id=cluster.pk,
+        message=f"Reconcile requested ({deployment.get_status_display()}).",
+    )
+    return deployment

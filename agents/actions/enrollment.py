@@ -1,0 +1,93 @@
+"""Enrollment of a host's agent, and its revocation."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from agents.host.envelope import EnvelopeError, load_public_key
+from agents.models import EnrollmentToken
+from agents.signing import control_public_key_text
+from audit.recording import record
+from clusters.choices import AgentStatus
+from clusters.models import Host
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def create_enrollment_token(*, acting_user: AbstractBaseUser | None, host: Host) -> tuple[EnrollmentToken, str]:
+    """A one-time token for `lvsweb-agent enroll` on `host`; the secret is returned once and stored hashed."""
+    secret = "lvse_" + secrets.token_urlsafe(32)
+    token = EnrollmentToken.objects.create(
+        host=host,
+        token_hash=_hash(secret),
+        created_by_name=acting_user.get_username() if acting_user else "system",
+        expires_at=timezone.now() + timedelta(seconds=settings.AGENT_ENROLLMENT_TTL),
+    )
+    record(
+        action="host.enrollment_token",
+        acting_user=acting_user,
+        obj=host,
+        message=f"Enrollment token created, valid until {token.expires_at:%Y-%m-%d %H:%M} UTC.",
+    )
+    return token, secret
+
+
+@transaction.atomic
+def enroll_host(*, token: str, public_key: str, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Exchange a one-time token for the host's place in the console; returns the agent's configuration."""
+    found = (
+        EnrollmentToken.objects.select_for_update().select_related("host").filter(token_hash=_hash(token or "")).first()
+    )
+    if found is None or found.used_at is not None or found.expires_at <= timezone.now():
+        raise ValidationError(
+            {"token": "This enrollment token is unknown, used or expired; create a new one in the console."}
+        )
+    try:
+        load_public_key(public_key)
+    except EnvelopeError as exc:
+        raise ValidationError({"public_key": f"The agent's public key is {exc}."}) from None
+    host = Host.objects.select_for_update().get(pk=found.host_id)
+    found.used_at = timezone.now()
+    found.save(update_fields=["used_at"])
+    facts = facts if isinstance(facts, dict) else {}
+    host.public_key = public_key
+    host.enrolled_at = timezone.now()
+    host.revoked_at = None
+    host.agent_status = AgentStatus.OFFLINE  # online from its first heartbeat
+    host.agent_version = str(facts.get("agent_version", ""))[:50]
+    host.kernel_version = str(facts.get("kernel", ""))[:100]
+    host.facts = facts
+    host.save()
+    record(action="host.enroll", actor_host=host.hostname, obj=host, message="Agent enrolled.")
+    return {
+        "host": host.hostname,
+        "queue": host.queue,
+        "broker_url": settings.AGENT_BROKER_URL,
+        "control_public_key": control_public_key_text(),
+        "heartbeat_interval": settings.AGENT_HEARTBEAT_INTERVAL,
+    }
+
+
+@transaction.atomic
+def revoke_host(*, acting_user: AbstractBaseUser | None, host: Host) -> Host:
+    """Stop trusting the host's agent: its reports are refused and it gets no more commands."""
+    host = Host.objects.select_for_update().get(pk=host.pk)
+    if host.revoked_at is not None:
+        raise ValidationError({"host": f"{host} is already revoked."})
+    host.revoked_at = timezone.now()
+    host.public_key = ""
+    host.agent_status = AgentStatus.REVOKED
+    host.save(update_fields=["revoked_at", "public_key", "agent_status", "updated_at"])
+    EnrollmentToken.objects.filter(host=host, used_at__isnull=True).update(used_at=timezone.now())
+    record(action="host.revoke", acting_user=acting_user, obj=host, message="Agent revoked.")
+    return host

@@ -1,0 +1,114 @@
+"""Dispatch API: plan, apply, reconcile, revisions, deployments, enrollment and revocation."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from agents import actions
+from agents.api import serializers
+from agents.models import Deployment, Revision
+from clusters.models import Cluster, Host
+
+
+class ClusterPlanView(APIView):
+    """Ask every host's agent what it would change (a dry run)."""
+
+    @extend_schema(request=None, responses={202: serializers.DeploymentSerializer(many=True)})
+    def post(self, request, slug):
+        cluster = get_object_or_404(Cluster, slug=slug)
+        deployments = actions.plan_cluster(acting_user=request.user, cluster=cluster)
+        return Response(serializers.DeploymentSerializer(deployments, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ClusterApplyView(APIView):
+    """Make the inventory a new revision and send it to every host."""
+
+    @extend_schema(request=None, responses={202: serializers.RevisionSerializer})
+    def post(self, request, slug):
+        cluster = get_object_or_404(Cluster, slug=slug)
+        revision = actions.apply_cluster(acting_user=request.user, cluster=cluster)
+        return Response(serializers.RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ClusterReconcileView(APIView):
+    """Ask one host's agent to repair drift by re-applying its document."""
+
+    @extend_schema(request=serializers.ReconcileSerializer, responses={202: serializers.DeploymentSerializer})
+    def post(self, request, slug):
+        cluster = get_object_or_404(Cluster, slug=slug)
+        body = serializers.ReconcileSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        host = get_object_or_404(Host, hostname=body.validated_data["host"])
+        deployment = actions.reconcile_host(acting_user=request.user, cluster=cluster, host=host)
+        return Response(serializers.DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+
+class HostEnrollmentTokenView(APIView):
+    """Create a one-time enrollment token for a host; the answer shows the exact command to run there."""
+
+    @extend_schema(request=None, responses={201: serializers.EnrollmentTokenSerializer})
+    def post(self, request, pk):
+        host = get_object_or_404(Host, pk=pk)
+        token, secret = actions.create_enrollment_token(acting_user=request.user, host=host)
+        server = request.build_absolute_uri("/").rstrip("/")
+        answer = {
+            "token": secret,
+            "expires_at": token.expires_at,
+            "command": f"lvsweb-agent enroll --server {server} --token {secret}",
+        }
+        return Response(serializers.EnrollmentTokenSerializer(answer).data, status=status.HTTP_201_CREATED)
+
+
+class HostRevokeView(APIView):
+    """Stop trusting a host's agent."""
+
+    @extend_schema(request=None, responses={200: None})
+    def post(self, request, pk):
+        host = get_object_or_404(Host, pk=pk)
+        host = actions.revoke_host(acting_user=request.user, host=host)
+        return Response({"host": host.hostname, "revoked_at": host.revoked_at})
+
+
+class EnrollThrottle(AnonRateThrottle):
+    """Enrollment is unauthenticated (the token is the credential): limit guessing."""
+
+    rate = "30/min"
+
+
+class AgentEnrollView(APIView):
+    """`lvsweb-agent enroll` exchanges its one-time token and public key for its configuration."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [EnrollThrottle]
+
+    @extend_schema(request=serializers.EnrollSerializer, responses={200: serializers.EnrollmentAnswerSerializer})
+    def post(self, request):
+        body = serializers.EnrollSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        answer = actions.enroll_host(**body.validated_data)
+        return Response(serializers.EnrollmentAnswerSerializer(answer).data)
+
+
+class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Applied revisions of clusters, newest first."""
+
+    queryset = Revision.objects.select_related("cluster").prefetch_related("deployments__host", "deployments__cluster")
+    serializer_class = serializers.RevisionSerializer
+    filterset_fields = {"cluster__slug": ["exact"], "number": ["exact", "gte", "lte"]}
+    ordering_fields = ["number", "created_at"]
+    ordering = ["cluster__slug", "-number"]
+
+
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Deployments (plans, applies, reconciles) and their status."""
+
+    queryset = Deployment.objects.select_related("cluster", "host", "revision")
+    serializer_class = serializers.DeploymentSerializer
+    filterset_fields = {"cluster__slug": ["exact"], "host__hostname": ["exact"], "status": ["exact"], "kind": ["exact"]}
+    ordering_fields = ["created_at", "status"]
+    ordering = ["-id"]

@@ -1,0 +1,34 @@
+"""Enumerations of dispatch."""
+
+from django.db import models
+
+
+class DeploymentKind(models.TextChoices):
+    """What a command asks of an agent."""
+
+    APPLY = "apply", "apply"
+    PLAN = "plan", "plan"
+    RECONCILE = "reconcile", "reconcile"
+
+
+class DeploymentStatus(models.TextChoices):
+    """Where one host's part of an apply is."""
+
+    PENDING = "pending", "pending"
+    APPLYING = "applying", "applying"
+    APPLIED = "applied", "applied"
+    FAILED = "failed", "failed"
+
+
+#: Statuses of a deployment that is still under way.
+OPEN_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.APPLYING)
+
+
+class SyncState(models.TextChoices):
+    """Whether a host's kernel matches what the console last sent it."""
+
+    IN_SYNC = "in_sync", "in sync"
+    DRIFTED = "drifted", "drifted"
+    OFFLINE = "offline", "agent offline"
+    NEVER_ENROLLED = "never_enrolled", "never enrolled"
+    REVOKED = "revoked", "revoked"

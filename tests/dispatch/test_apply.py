@@ -1,0 +1,129 @@
+"""Plan, apply and reconcile: revisions, deployments, and signed commands on each host's real queue."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
+
+from agents import actions
+from agents.host.envelope import EnvelopeError, load_public_key, open_envelope
+from agents.models import Deployment, Revision
+from agents.signing import control_public_key_text
+from audit.models import AuditEntry
+from tests.dispatch.broker import purge, take_commands
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QUEUES = ("lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
+
+
+@pytest.fixture(autouse=True)
+def empty_queues():
+    purge(*QUEUES)
+    yield
+    purge(*QUEUES)
+
+
+@pytest.fixture
+def api():
+    client = APIClient()
+    client.force_authenticate(make_user(staff=True, is_superuser=True))
+    return client
+
+
+def test_apply_makes_revision_one_and_sends_each_host_its_signed_document(lab, api):
+    response = api.post("/api/clusters/web/apply/")
+    assert response.status_code == 202, response.content
+    assert response.json()["number"] == 1
+    revision = Revision.objects.get(cluster=lab.cluster)
+    assert revision.inventory["virtual_services"][0]["address"] == "10.10.0.100"
+    assert sorted(Deployment.objects.values_list("host__hostname", "status", "serial")) == [
+        ("director", "pending", 1),
+        ("rs1", "pending", 1),
+        ("rs2", "pending", 1),
+    ]
+    [envelope] = take_commands("lvsweb.host.director")
+    payload = open_envelope(envelope, load_public_key(control_public_key_text()))
+    assert (payload["kind"], payload["host"], payload["serial"], payload["cluster"]) == ("apply", "director", 1, "web")
+    assert payload["document"]["director"]["services"][0]["address"] == "10.10.0.100"
+    assert payload["expires_at"] > payload["issued_at"]
+    [envelope] = take_commands("lvsweb.host.rs1")
+    payload = open_envelope(envelope, load_public_key(control_public_key_text()))
+    assert payload["document"]["real_server"]["tun"]["vips"] == ["10.10.0.100"]
+    entry = AuditEntry.objects.get(action="cluster.apply")
+    assert entry.changes == {"revision": [None, 1]} and entry.message == "Revision 1 sent to 3 of 3 hosts."
+
+
+def test_a_command_cannot_be_altered_on_the_way(lab):
+    actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    [envelope] = take_commands("lvsweb.host.director")
+    envelope["payload"] = envelope["payload"][:-8] + "AAAAAAA="
+    with pytest.raises(EnvelopeError, match="bad signature"):
+        open_envelope(envelope, load_public_key(control_public_key_text()))
+
+
+def test_a_second_apply_waits_for_the_first(lab, api):
+    actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    response = api.post("/api/clusters/web/apply/")
+    assert response.status_code == 400
+    [message] = response.json()["non_field_errors"]
+    assert message.startswith(
+        "Revision 1 is still being applied on director, rs1, rs2; apply again when it has finished"
+    )
+    assert Revision.objects.count() == 1
+
+
+def test_hosts_that_cannot_take_commands_fail_at_once_with_the_reason(lab):
+    lab.rs2.public_key = ""
+    lab.rs2.save()
+    revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    rs2 = revision.deployments.get(host=lab.rs2)
+    assert rs2.status == "failed" and rs2.error.startswith("never enrolled: run `lvsweb-agent enroll`")
+    assert take_commands("lvsweb.host.rs1")  # the others still get theirs
+    actions.revoke_host(acting_user=None, host=lab.rs1)
+    Deployment.objects.update(status="applied")
+    revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    assert revision.deployments.get(host=lab.rs1).error.startswith("revoked:")
+
+
+def test_serials_only_grow(lab):
+    for number in (1, 2):
+        revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+        assert set(revision.deployments.values_list("serial", flat=True)) == {number}
+        Deployment.objects.update(status="applied")
+    lab.director.refresh_from_db()
+    assert lab.director.document_serial == 2
+
+
+def test_plan_sends_dry_runs_without_a_revision(lab, api):
+    response = api.post("/api/clusters/web/plan/")
+    assert response.status_code == 202
+    assert {d["kind"] for d in response.json()} == {"plan"}
+    assert Revision.objects.count() == 0
+    [envelope] = take_commands("lvsweb.host.rs2")
+    assert open_envelope(envelope, load_public_key(control_public_key_text()))["kind"] == "plan"
+
+
+def test_a_cluster_without_hosts_cannot_be_applied(db, api):
+    from tests.factories import make_cluster
+
+    make_cluster(slug="empty")
+    response = api.post("/api/clusters/empty/apply/")
+    assert response.status_code == 400
+    assert "no hosts yet" in response.json()["non_field_errors"][0]
+
+
+def test_reconcile_sends_one_host_a_reconcile(lab, api):
+    response = api.post("/api/clusters/web/reconcile/", {"host": "rs1"}, format="json")
+    assert response.status_code == 202
+    [envelope] = take_commands("lvsweb.host.rs1")
+    payload = open_envelope(envelope, load_public_key(control_public_key_text()))
+    assert payload["kind"] == "reconcile" and "document" not in payload
+    with pytest.raises(ValidationError):
+        actions.reconcile_host(acting_user=None, cluster=lab.cluster, host=make_user_host())
+
+
+def make_user_host():
+    from tests.factories import make_host
+
+    return make_host()

@@ -1,0 +1,179 @@
+"""The real moving parts: a Celery control worker on the Redis broker, and browsers on Channels over Redis."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+
+from agents import actions
+from agents.host.envelope import seal
+from agents.models import Deployment
+from agents.routing import websocket_urlpatterns
+from lvsweb.celery import app as celery_app
+from tests.dispatch.broker import purge
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def empty_queues():
+    purge("control", "lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
+    yield
+    purge("control", "lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
+
+
+@pytest.fixture
+def control_worker():
+    """`celery worker -Q control` as `make run` starts it, on the test database and the test broker."""
+    db = settings.DATABASES["default"]
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        LVSWEB_CONTROL_SIGNING_KEY_FILE=settings.CONTROL_SIGNING_KEY_FILE,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "lvsweb",
+            "worker",
+            "-Q",
+            "control",
+            "-P",
+            "solo",
+            "-n",
+            "test-control@%h",
+            "-l",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_report_through_the_broker_reaches_the_database(lab, control_worker):
+    deployment = actions.apply_cluster(acting_user=None, cluster=lab.cluster).deployments.get(host=lab.rs1)
+    payload = {
+        "host": "rs1",
+        "kind": "deployment",
+        "deployment": deployment.pk,
+        "status": "applied",
+        "serial": 1,
+        "operations": [],
+    }
+    celery_app.send_task("lvsweb.control.report", args=[seal(payload, lab.keys["rs1"], "rs1")])
+    assert wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status == "applied"), (
+        control_worker.stdout.read1() if hasattr(control_worker.stdout, "read1") else "worker output unavailable"
+    )
+
+
+def test_a_forged_report_through_the_broker_changes_nothing(lab, control_worker):
+    deployment = actions.apply_cluster(acting_user=None, cluster=lab.cluster).deployments.get(host=lab.rs1)
+    forged = {"host": "rs1", "kind": "deployment", "deployment": deployment.pk, "status": "applied"}
+    celery_app.send_task("lvsweb.control.report", args=[seal(forged, lab.keys["rs2"], "rs1")])
+    from audit.models import AuditEntry
+
+    assert wait_for(lambda: AuditEntry.objects.filter(action="agent.report_rejected").exists())
+    assert Deployment.objects.get(pk=deployment.pk).status == "pending"
+
+
+def communicator(user, slug="web"):
+    client = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/clusters/{slug}/")
+    client.scope["user"] = user
+    return client
+
+
+def test_a_member_sees_deployment_events_live(lab):
+    user = make_user(staff=True)
+
+    async def scenario():
+        client = communicator(user)
+        connected, _ = await client.connect()
+        assert connected
+        await database_sync_to_async(actions.apply_cluster)(acting_user=None, cluster=lab.cluster)
+        events = [await client.receive_json_from(timeout=5) for _ in range(3)]
+        await client.disconnect()
+        return events
+
+    events = async_to_sync(scenario)()
+    assert sorted((e["type"], e["host"], e["status"], e["revision"]) for e in events) == [
+        ("deployment", "director", "pending", 1),
+        ("deployment", "rs1", "pending", 1),
+        ("deployment", "rs2", "pending", 1),
+    ]
+
+
+def test_status_changes_from_reports_reach_the_browser(lab):
+    user = make_user(staff=True)
+    deployment = actions.apply_cluster(acting_user=None, cluster=lab.cluster).deployments.get(host=lab.rs2)
+
+    async def scenario():
+        client = communicator(user)
+        assert (await client.connect())[0]
+        envelope = seal(
+            {"host": "rs2", "kind": "deployment", "deployment": deployment.pk, "status": "applying"},
+            lab.keys["rs2"],
+            "rs2",
+        )
+        await database_sync_to_async(actions.handle_report)(envelope)
+        event = await client.receive_json_from(timeout=5)
+        await client.disconnect()
+        return event
+
+    event = async_to_sync(scenario)()
+    assert (event["host"], event["status"]) == ("rs2", "applying")
+
+
+@pytest.mark.parametrize("who", ["anonymous", "not staff"])
+def test_a_subscription_outside_ones_rights_is_refused(lab, who):
+    user = AnonymousUser() if who == "anonymous" else make_user(staff=False)
+
+    async def scenario():
+        client = communicator(user)
+        connected, code = await client.connect()
+        return connected, code
+
+    assert async_to_sync(scenario)() == (False, 4403)
+
+
+def test_an_unknown_cluster_is_refused_like_a_forbidden_one(lab):
+    user = make_user(staff=True)
+
+    async def scenario():
+        return await communicator(user, slug="nope").connect()
+
+    assert async_to_sync(scenario)() == (False, 4403)
