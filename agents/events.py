@@ -32,6 +32,7 @@ def deployment_event(deployment) -> dict:
         "revision": deployment.revision.number if deployment.revision_id else None,
         "operations": deployment.operations,
         "error": deployment.error,
+        "warnings": deployment.warnings,
     }
 
 

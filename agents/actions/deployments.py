@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agents import events
+from agents.capabilities import capability_gaps
 from agents.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
 from agents.compiler import compile_documents, inventory_snapshot
 from agents.models import Deployment, Revision
@@ -83,6 +84,7 @@ def _issue(
             host=host,
             serial=host.document_serial,
             document=documents[host.hostname] if kind != DeploymentKind.RECONCILE else {},
+            warnings=capability_gaps(documents[host.hostname], host.facts),
             status=DeploymentStatus.FAILED if refusal else DeploymentStatus.PENDING,
             error=refusal,
             finished_at=now if refusal else None,

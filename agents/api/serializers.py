@@ -24,6 +24,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "status",
             "operations",
             "error",
+            "warnings",
             "document",
             "created_at",
             "started_at",

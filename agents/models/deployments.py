@@ -51,6 +51,11 @@ class Deployment(models.Model):
     error = models.TextField(
         blank=True,
     )
+    warnings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the host's kernel lacks for this document, from its last heartbeat.",
+    )
     created_at = models.DateTimeField(
         auto_now_add=True,
     )

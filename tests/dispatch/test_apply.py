@@ -127,3 +127,19 @@ def make_user_host():
     from tests.factories import make_host
 
     return make_host()
+
+
+def test_a_plan_flags_what_a_hosts_kernel_lacks(lab, api):
+    lab.director.facts = {
+        "check": {"ip_vs": "loaded", "schedulers": {"rr": "missing"}, "tunnels": {"ipip": "loadable"}}
+    }
+    lab.director.save()
+    lab.rs1.facts = {"check": {"ip_vs": "missing", "schedulers": {}, "tunnels": {"ipip": "missing"}}}
+    lab.rs1.save()
+    response = api.post("/api/clusters/web/plan/")
+    warnings = {d["host"]: d["warnings"] for d in response.json()}
+    assert warnings == {
+        "director": ["Scheduler rr: the kernel module ip_vs_rr is missing on this host."],
+        "rs1": ["Tunnel type ipip: the kernel module ipip is missing on this host."],
+        "rs2": [],  # no heartbeat yet: nothing known, nothing flagged
+    }
