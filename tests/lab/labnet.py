@@ -1,12 +1,15 @@
 """The lab network: hosts made of network namespaces, veth pairs and bridges inside the lab VM.
 
 ```
-              br-front 10.10.0.0/24                      br-back 10.20.0.0/24
- client   .10 ─┐                                   ┌─ .11 rs1   (TUN real servers:
- director  .2 ─┤  (eth1 .1 on br-nat 10.30.0.0/24) │            another subnet)
- dr1      .21 ─┼──── .1 router .1 ─────────────────┼─ .12 rs2
- dr2      .22 ─┘                                   └
-                br-nat 10.30.0.0/24: director .1 ── nat1 .11, nat2 .12 (their gateway is the director)
+  br-front 10.10.0.0/24                br-back 10.20.0.0/24
+    client   .10 ─┐                   ┌─ rs1 .11   TUN real servers (another subnet)
+    director  .2 ─┼─ .1 router .1 ────┤
+    dr1      .21 ─┤                   └─ rs2 .12
+    dr2      .22 ─┘  DR real servers (the director's subnet)
+
+  br-nat 10.30.0.0/24
+    director  .1 ─┬─ nat1 .11   NAT real servers (their gateway is the director)
+                  └─ nat2 .12
 ```
 DR real servers sit on the director's subnet; NAT real servers have the director as their gateway.
 Every real server runs busybox httpd answering its own name (NAT ones on port 8080, to show port
