@@ -162,3 +162,81 @@ def test_a_heartbeat_finishes_a_drain_once_its_connections_are_gone(tmp_path):
 def _service(*addresses: str) -> dict:
     dests = [tun_dest(address) for address in addresses]
     return {"protocol": "tcp", "address": "10.10.0.100", "port": 80, "scheduler": "rr", "real_servers": dests}
+
+
+# -- the console's own commands, and the console's judgement of the reports ------------------------------------
+class ConsoleHost:
+    """A host of the console's inventory with its agent's handler (simulated kernel) and signing key."""
+
+    def __init__(self, hostname: str, root, **fields):
+        from agents.host.envelope import load_public_key, public_key_text
+        from agents.signing import control_public_key_text
+        from tests.factories import make_host
+
+        self.key = generate_private_key()
+        self.host = make_host(hostname=hostname, public_key=public_key_text(self.key), **fields)
+        self.kernel = SimulatedKernel()
+        self.reports: list[dict] = []
+        self.handler = CommandHandler(
+            host=hostname,
+            root=root,
+            control_key=load_public_key(control_public_key_text()),
+            report=self.reports.append,
+            agent_factory=lambda: Agent(root=root, kernel=self.kernel),
+        )
+
+    def take_and_run(self) -> list[str]:
+        """Run the command the console queued for this host; the console's verdict on each report."""
+        from agents.actions import handle_report
+        from tests.dispatch.broker import take_commands
+
+        [envelope] = take_commands(f"lvsweb.host.{self.host.hostname}")
+        self.reports.clear()
+        self.handler.handle(envelope)
+        return [handle_report(seal(report, self.key, self.host.hostname)) for report in self.reports]
+
+    def heartbeat(self) -> str:
+        from agents.actions import handle_report
+
+        return handle_report(seal(self.handler.heartbeat(), self.key, self.host.hostname))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_consoles_apply_is_applied_and_its_reports_accepted(tmp_path):
+    from agents import actions
+    from agents.actions.reports import sync_state
+    from agents.models import Deployment
+    from clusters.choices import HostRole
+    from tests.dispatch.broker import purge
+    from tests.factories import make_cluster, make_cluster_host, make_real_server, make_virtual_service
+
+    queues = ("lvsweb.host.h5-director", "lvsweb.host.h5-rs")
+    purge(*queues)
+    cluster = make_cluster(name="h5 contract", slug="h5-contract", drain_timeout=30)
+    director = ConsoleHost("h5-director", tmp_path / "director", vip_interface="eth0")
+    rs = ConsoleHost("h5-rs", tmp_path / "rs", uplinks="eth0")
+    make_cluster_host(cluster=cluster, host=director.host, role=HostRole.DIRECTOR)
+    make_cluster_host(cluster=cluster, host=rs.host, role=HostRole.REAL_SERVER)
+    service = make_virtual_service(cluster=cluster, address="10.10.0.100", port=80, scheduler="rr")
+    make_real_server(virtual_service=service, address="10.20.0.11", host=rs.host)
+    try:
+        plans = actions.plan_cluster(acting_user=None, cluster=cluster)
+        assert director.take_and_run() == ["applied"]  # the console's word for a finished plan
+        assert rs.take_and_run() == ["applied"]
+        plan = Deployment.objects.get(pk=plans[0].pk)
+        assert any(op["op"] == "add-service" for op in plan.operations) and director.kernel.services == {}
+
+        actions.apply_cluster(acting_user=None, cluster=cluster)
+        assert director.take_and_run() == ["applying", "applied"]
+        assert rs.take_and_run() == ["applying", "applied"]
+        deployment = Deployment.objects.filter(host=director.host, kind="apply").get()
+        assert deployment.status == "applied" and deployment.error == ""
+        assert all(op["done"] for op in deployment.operations)
+        assert [s.key.address for s in director.kernel.services.values()] == ["10.10.0.100"]
+        assert director.heartbeat() == "heartbeat" and rs.heartbeat() == "heartbeat"
+        for host in (director.host, rs.host):
+            host.refresh_from_db()
+            assert host.applied_serial == 1 and host.drift == []
+            assert sync_state(host) == "in_sync"
+    finally:
+        purge(*queues)
