@@ -2,7 +2,9 @@
 
 test_worker.py runs the same handler inside a real `lvsweb-agent run` process against the real Redis; here
 the agent applies successfully (SimulatedKernel), so what an `applied` report, the recorded serial and an
-in-sync heartbeat look like is pinned down too. The real kernel path is the lab's.
+in-sync heartbeat look like is pinned down too. The last test runs the console's own plan and apply
+commands (taken from their real queues) and hands the reports to the console's own report handler. The
+real kernel path is the lab's.
 """
 
 import time
