@@ -29,6 +29,7 @@ class SyncState(models.TextChoices):
 
     IN_SYNC = "in_sync", "in sync"
     DRIFTED = "drifted", "drifted"
+    UNKNOWN = "unknown", "unknown (the agent cannot read the kernel)"
     OFFLINE = "offline", "agent offline"
     NEVER_ENROLLED = "never_enrolled", "never enrolled"
     REVOKED = "revoked", "revoked"

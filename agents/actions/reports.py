@@ -34,6 +34,8 @@ def sync_state(host: Host) -> SyncState:
         return SyncState.NEVER_ENROLLED
     if host.agent_status != AgentStatus.ONLINE:
         return SyncState.OFFLINE
+    if host.facts.get("drift_error"):
+        return SyncState.UNKNOWN
     return SyncState.DRIFTED if host.drift else SyncState.IN_SYNC
 
 
@@ -95,6 +97,7 @@ def _heartbeat(host: Host, payload: dict[str, Any]) -> str:
     host.agent_version = str(facts.get("agent_version", host.agent_version))[:50]
     host.kernel_version = str(facts.get("kernel", host.kernel_version))[:100]
     drift = facts.get("drift")
+    # A null drift means the agent could not compare (facts["drift_error"] says why): unknown, never "in sync".
     host.drift = drift if isinstance(drift, list) else []
     applied = facts.get("applied_serial")
     if isinstance(applied, int) and applied >= 0:
@@ -107,13 +110,23 @@ def _heartbeat(host: Host, payload: dict[str, Any]) -> str:
             actor_host=host.hostname,
             obj=host,
             changes={"state": [str(was), str(now)]},
-            message=f"{len(host.drift)} operations of drift." if host.drift else "",
+            message=facts.get("drift_error") or (f"{len(host.drift)} operations of drift." if host.drift else ""),
         )
     _broadcast_host(host)
     return "heartbeat"
 
 
 def _deployment_report(host: Host, payload: dict[str, Any]) -> str:
+    if payload["kind"] == "refusal" and payload.get("deployment") is None:
+        # The agent refused a command it could not verify, so it never read which deployment it was for.
+        record(
+            action="agent.command_refused",
+            actor_host=host.hostname,
+            obj=host,
+            result=Result.REFUSED,
+            message=f"refused by the agent: {payload.get('error', '')}"[:4000],
+        )
+        return "refused"
     deployment = (
         Deployment.objects.select_for_update(of=("self",))
         .select_related("host", "revision")
@@ -142,7 +155,9 @@ def _deployment_report(host: Host, payload: dict[str, Any]) -> str:
             message=deployment.error,
         )
     elif kind == "plan":
-        deployment.status = DeploymentStatus.APPLIED
+        error = str(payload.get("error") or "")
+        deployment.status = DeploymentStatus.FAILED if error else DeploymentStatus.APPLIED
+        deployment.error = error[:4000]
     else:
         status = REPORT_STATUSES.get(payload.get("status"))
         if status is None:

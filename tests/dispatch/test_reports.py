@@ -128,3 +128,30 @@ def test_three_missed_heartbeats_make_a_host_offline(lab):
     assert actions.mark_offline_hosts(now=timezone.now() + timedelta(seconds=31)) == 1
     lab.rs1.refresh_from_db()
     assert lab.rs1.agent_status == "offline"
+
+
+def test_a_heartbeat_that_cannot_read_the_kernel_is_unknown_not_in_sync(lab):
+    from agents.actions.reports import sync_state
+
+    report(
+        lab, "director", kind="heartbeat", facts={"drift": None, "drift_error": "cannot compute the drift: no ip_vs"}
+    )
+    lab.director.refresh_from_db()
+    assert sync_state(lab.director) == "unknown"
+    entry = AuditEntry.objects.filter(action="host.sync_state").order_by("id").last()
+    assert entry.changes == {"state": ["offline", "unknown"]}
+    assert entry.message == "cannot compute the drift: no ip_vs"
+
+
+def test_a_refusal_of_an_unreadable_command_is_recorded_as_such(lab):
+    assert report(lab, "rs1", kind="refusal", deployment=None, error="bad signature") == "refused"
+    entry = AuditEntry.objects.get(action="agent.command_refused")
+    assert (entry.actor_name, entry.message) == ("rs1", "refused by the agent: bad signature")
+    assert not AuditEntry.objects.filter(action="agent.report_rejected").exists()
+
+
+def test_a_plan_the_agent_could_not_make_fails_with_its_reason(lab):
+    [deployment] = [d for d in actions.plan_cluster(acting_user=None, cluster=lab.cluster) if d.host == lab.director]
+    report(lab, "director", kind="plan", deployment=deployment.pk, error="cannot read IPVS: Protocol not available")
+    deployment.refresh_from_db()
+    assert (deployment.status, deployment.error) == ("failed", "cannot read IPVS: Protocol not available")
