@@ -177,7 +177,7 @@ class TLSServer:
                 return
             try:
                 with self.context.wrap_socket(connection, server_side=True) as tls:
-                    tls.recv(65536)
+                    _read_request(tls)
                     body = json.dumps({"detail": "Not found."}).encode()
                     head = f"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
                     tls.sendall(head.encode() + b"\r\nConnection: close\r\n\r\n" + body)
@@ -186,6 +186,28 @@ class TLSServer:
 
     def close(self) -> None:
         self.listener.close()
+
+
+def _read_request(tls) -> bytes:
+    """The whole request (headers and body): answering before it is read makes the client see a reset."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 @pytest.fixture
