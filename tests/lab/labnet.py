@@ -171,6 +171,18 @@ class Host:
         """Counters per service and per real server from `ipvsadm -Ln --stats --exact`."""
         return parse_ipvsadm_stats(self.run("ipvsadm", "-Ln", "--stats", "--exact"))
 
+    def settled_stats(self, timeout: float = 10) -> dict[str, dict[str, int]]:
+        """Counters once two reads 2.5 s apart agree: earlier traffic has reached them (the kernel's
+        estimator refreshes them about every 2 s), so later differences come from later traffic."""
+        deadline = time.monotonic() + timeout
+        last = self.ipvs_stats()
+        while True:
+            time.sleep(2.5)
+            now = self.ipvs_stats()
+            if now == last or time.monotonic() > deadline:
+                return now
+            last = now
+
     def wait_for_counters(self, key: str, conns: int, timeout: float = 6) -> dict[str, int]:
         """IPVS counters for KEY ('TCP 10.10.0.100:80' or '10.20.0.11:80') once its connection count
         reaches CONNS, or the last seen after TIMEOUT (the kernel refreshes them about every 2 s)."""
