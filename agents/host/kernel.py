@@ -40,7 +40,9 @@ def in_netns(name: str | None):
         yield
         return
     path = name if "/" in name else os.path.join(NETNS_DIR, name)
-    saved = os.open("/proc/self/ns/net", os.O_RDONLY)
+    # setns() moves only the calling thread: save and restore this thread's namespace, not the main thread's
+    # (/proc/self is the thread group leader; the heartbeat runs in a thread of its own).
+    saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(path, os.O_RDONLY)
     try:
         pyroute2_netns.setns(target)
