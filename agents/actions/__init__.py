@@ -7,6 +7,7 @@ browser events only once the transaction has committed.
 from agents.actions.deployments import apply_cluster, plan_cluster, reconcile_host
 from agents.actions.enrollment import create_enrollment_token, enroll_host, revoke_host
 from agents.actions.reports import expire_deployments, handle_report, mark_offline_hosts
+from agents.actions.rollback import rollback_to_revision
 
 __all__ = [
     "apply_cluster",
@@ -18,4 +19,5 @@ __all__ = [
     "plan_cluster",
     "reconcile_host",
     "revoke_host",
+    "rollback_to_revision",
 ]

@@ -76,3 +76,12 @@ class ReconcileSerializer(serializers.Serializer):
     """Which host of the cluster to reconcile."""
 
     host = serializers.CharField(max_length=253)
+
+
+class InventoryChangeSerializer(serializers.Serializer):
+    """One row of a comparison of two inventories."""
+
+    change = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    object = serializers.CharField()
+    label = serializers.CharField()
+    fields = serializers.DictField()

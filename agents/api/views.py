@@ -1,8 +1,10 @@
 """Dispatch API: plan, apply, reconcile, revisions, deployments, enrollment and revocation."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -10,7 +12,9 @@ from rest_framework.views import APIView
 
 from agents import actions
 from agents.api import serializers
+from agents.compiler import inventory_snapshot
 from agents.models import Deployment, Revision
+from agents.revisions import inventory_diff
 from clusters.models import Cluster, Host
 
 
@@ -95,13 +99,45 @@ class AgentEnrollView(APIView):
 
 
 class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Applied revisions of clusters, newest first."""
+    """Applied revisions of clusters, newest first; diff two of them, or roll the inventory back to one."""
 
     queryset = Revision.objects.select_related("cluster").prefetch_related("deployments__host", "deployments__cluster")
     serializer_class = serializers.RevisionSerializer
     filterset_fields = {"cluster__slug": ["exact"], "number": ["exact", "gte", "lte"]}
     ordering_fields = ["number", "created_at"]
     ordering = ["cluster__slug", "-number"]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("to", str, description="a revision number of the cluster, or “current” (default)")
+        ],
+        responses={200: serializers.InventoryChangeSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"])
+    def diff(self, request, pk=None):
+        """What changes from this revision to `?to=N` (another revision of the cluster) or to the current inventory."""
+        revision = self.get_object()
+        target = request.query_params.get("to", "current")
+        if target == "current":
+            new = inventory_snapshot(revision.cluster)
+        else:
+            other = None
+            if target.isdigit():
+                other = Revision.objects.filter(cluster=revision.cluster, number=int(target)).first()
+            if other is None:
+                raise ValidationError(
+                    {"to": f"Give a revision number of {revision.cluster} or “current”, not “{target}”."}
+                )
+            new = other.inventory
+        rows = inventory_diff(revision.inventory, new)
+        return Response(serializers.InventoryChangeSerializer(rows, many=True).data)
+
+    @extend_schema(request=None, responses={200: serializers.InventoryChangeSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        """Restore the cluster's inventory to this revision: a new, audited change that plan and apply then send."""
+        rows = actions.rollback_to_revision(acting_user=request.user, revision=self.get_object())
+        return Response(serializers.InventoryChangeSerializer(rows, many=True).data)
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
