@@ -25,6 +25,8 @@ $(VENV)/.python-ok:
 # Runtime dependencies only (what `make run` needs).
 $(VENV)/.installed: $(VENV)/.python-ok requirements.lock pyproject.toml
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock
+	@# A new virtualenv may come with a setuptools too old to build the project (pyproject asks for >= 69).
+	$(VENV)/bin/pip install --quiet "setuptools>=69" wheel
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
