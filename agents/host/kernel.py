@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -93,12 +94,29 @@ class LinuxKernel:
         self.netns = netns
         # No module is loaded here: a real server never needs ip_vs, and a director's plan loads it
         # (load-module ip_vs) when IPVS is missing.
+        self._threads = threading.local()
+        self._iprs: list[IPRoute] = []
         with in_netns(netns):
-            self.ipr = IPRoute()
             self.genl = GenericNetlink("IPVS")
 
+    @property
+    def ipr(self) -> IPRoute:
+        """This thread's IPRoute, opened in the namespace. pyroute2 (0.9) gives each thread its own socket,
+        opened on the thread's first call in whatever namespace the thread is in: one IPRoute shared by the
+        heartbeat thread (which makes the Agent) and the command thread would act in the VM's or host's own
+        namespace from the latter. (IPRoute(netns=...) forks for that, which breaks the Celery worker.)"""
+        ipr = getattr(self._threads, "ipr", None)
+        if ipr is None:
+            with in_netns(self.netns):
+                ipr = self._threads.ipr = IPRoute()
+            self._iprs.append(ipr)
+        return ipr
+
     def close(self) -> None:
-        self.ipr.close()
+        for ipr in self._iprs:
+            ipr.close()
+        self._iprs.clear()
+        self._threads = threading.local()
         self.genl.close()
 
     # -- reading ---------------------------------------------------------------------------------------
