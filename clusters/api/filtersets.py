@@ -13,7 +13,9 @@ class IPAddressFilter(django_filters.CharFilter):
 
 
 class ClusterFilterSet(django_filters.FilterSet):
-    """Filter clusters by name or slug."""
+    """Filter clusters by team, name or slug."""
+
+    team = django_filters.CharFilter(field_name="team__slug")
 
     class Meta:
         model = Cluster
@@ -21,7 +23,9 @@ class ClusterFilterSet(django_filters.FilterSet):
 
 
 class HostFilterSet(django_filters.FilterSet):
-    """Filter hosts by name, address, agent status and cluster."""
+    """Filter hosts by team, name, address, agent status and cluster."""
+
+    team = django_filters.CharFilter(field_name="team__slug")
 
     cluster = django_filters.CharFilter(field_name="cluster_roles__cluster__slug", distinct=True)
     management_address = IPAddressFilter()
