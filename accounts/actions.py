@@ -60,4 +60,10 @@ def revoke_api_token(*, acting_user: AbstractBaseUser | None, token: ApiToken) -
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        record(
+            action="api_token.revoke",
+            acting_user=acting_user,
+            obj=token,
+            changes={"revoked_at": [None, token.revoked_at]},
+        )
     return token

@@ -14,6 +14,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from audit.recording import diff, record, snapshot
 from clusters.models import Cluster
 from teams import policy
 from teams.choices import TeamRole
@@ -29,10 +30,30 @@ def create_team(*, acting_user: AbstractBaseUser | None, name: str, slug: str, o
     team = Team(name=name, slug=slug)
     team.full_clean()
     team.save()
+    record(action="team.create", acting_user=acting_user, obj=team, changes=diff(None, snapshot(team)), team_id=team.pk)
     if owner is not None:
-        Membership.objects.create(team=team, user=owner, role=TeamRole.OWNER)
+        _record_membership(
+            "membership.create",
+            acting_user,
+            Membership.objects.create(team=team, user=owner, role=TeamRole.OWNER),
+            None,
+        )
         policy.forget_roles(owner)
     return team
+
+
+def _record_membership(
+    action: str, acting_user, membership: Membership, before: dict | None, after: bool = True
+) -> None:
+    """One audit entry about a membership, in its team's history."""
+    record(
+        action=action,
+        acting_user=acting_user,
+        obj=membership,
+        object_repr=str(membership),
+        changes=diff(before, snapshot(membership, fields=["team", "user", "role"]) if after else None),
+        team_id=membership.team_id,
+    )
 
 
 @transaction.atomic
@@ -44,6 +65,7 @@ def add_member(
     membership = Membership(team=team, user=user, role=role)
     membership.full_clean()
     membership.save()
+    _record_membership("membership.create", acting_user, membership, None)
     policy.forget_roles(user)
     return membership
 
@@ -73,6 +95,13 @@ def invite_member(
     )
     invitation.full_clean()
     invitation.save()
+    record(
+        action="invitation.create",
+        acting_user=acting_user,
+        obj=invitation,
+        changes=diff(None, snapshot(invitation, fields=["team", "email", "role", "expires_at"])),
+        team_id=team.pk,
+    )
     if accept_url:
         link = accept_url.format(token=token)
         inviter = acting_user.get_username() if acting_user is not None else "An administrator"
@@ -110,6 +139,14 @@ def accept_invitation(*, token: str, user: AbstractBaseUser) -> Membership:
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
     membership = Membership.objects.create(team_id=invitation.team_id, user=user, role=invitation.role)
+    _record_membership("membership.create", user, membership, None)
+    record(
+        action="invitation.accept",
+        acting_user=user,
+        obj=invitation,
+        changes={"accepted_at": [None, invitation.accepted_at]},
+        team_id=invitation.team_id,
+    )
     policy.forget_roles(user)
     return membership
 
@@ -136,6 +173,13 @@ def revoke_invitation(*, acting_user: AbstractBaseUser | None, invitation: Invit
     policy.require(acting_user, policy.MANAGE, invitation.team)
     if invitation.accepted_at is not None:
         raise ValidationError("This invitation was already accepted; remove the member instead.")
+    record(
+        action="invitation.revoke",
+        acting_user=acting_user,
+        obj=invitation,
+        changes=diff(snapshot(invitation, fields=["team", "email", "role", "expires_at"]), None),
+        team_id=invitation.team_id,
+    )
     invitation.delete()
 
 
@@ -156,8 +200,11 @@ def change_role(*, acting_user: AbstractBaseUser | None, membership: Membership,
         raise ValidationError(
             f"{membership.user} is the last owner of team “{membership.team}”; make another member owner first."
         )
+    before = snapshot(membership, fields=["team", "user", "role"])
     membership.role = role
     membership.save(update_fields=["role"])
+    if before["role"] != membership.role:
+        _record_membership("membership.update", acting_user, membership, before)
     policy.forget_roles(membership.user)
     return membership
 
@@ -174,6 +221,9 @@ def remove_member(*, acting_user: AbstractBaseUser | None, membership: Membershi
             f"{membership.user} is the last owner of team “{membership.team}” and cannot be removed; "
             "make another member owner first."
         )
+    _record_membership(
+        "membership.delete", acting_user, membership, snapshot(membership, fields=["team", "user", "role"]), after=False
+    )
     membership.delete()
     policy.forget_roles(membership.user)
 
@@ -187,6 +237,17 @@ def transfer_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster, 
         raise PermissionDenied(f"You can transfer clusters only to teams you own; you do not own “{team}”.")
     if cluster.team_id == team.pk:
         raise ValidationError({"team": f"Cluster “{cluster}” already belongs to team “{team}”."})
+    previous_team_id = cluster.team_id
     cluster.team = team
     cluster.save(update_fields=["team", "updated_at"])
+    for team_id in (previous_team_id, team.pk):
+        # One entry in each team's history: the team that gave the cluster away and the one that got it.
+        record(
+            action="cluster.transfer",
+            acting_user=acting_user,
+            obj=cluster,
+            changes={"team": [previous_team_id, team.pk]},
+            team_id=team_id,
+            cluster_id=cluster.pk,
+        )
     return cluster

@@ -246,3 +246,13 @@ def visible_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
 def visible_members(user: User, queryset: QuerySet | None = None) -> QuerySet:
     """Memberships of the user's teams (who else is in them, and with which role)."""
     return _filtered(queryset if queryset is not None else Membership.objects.all(), user, "team_id")
+
+
+def visible_audit_entries(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Audit entries about the user's teams (what happened to their clusters, hosts and members).
+
+    Entries that belong to no team (sign-ins, tokens, teams being created) are for superusers only.
+    """
+    from audit.models import AuditEntry
+
+    return _filtered(queryset if queryset is not None else AuditEntry.objects.all(), user, "team_id")

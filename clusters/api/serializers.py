@@ -55,7 +55,9 @@ def team_for_new_object(user, data: dict, what: str) -> dict:
     candidates = list(policy.teams_where(user, TeamRole.OPERATOR)[:2])
     if len(candidates) == 1:
         return {**data, "team": candidates[0]}
-    if not candidates:
+    if not candidates and policy.is_superuser(user):
+        message = f"There is no team yet: create one on the Teams page, then create {what} in it."
+    elif not candidates:
         message = f"You are not an operator or owner in any team, so you cannot create {what}."
     else:
         message = "Name the team (its slug): you may create " + what + " in several teams."
