@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.teams.team_world import World, build_world, plain_static_files  # noqa: F401 (an autouse fixture)
+from tests.teams.team_world import World, build_world
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -114,12 +113,3 @@ def build_world() -> World:
             user=user, name=f"{role} laptop", key_prefix="lvs_x", key_hash=f"{role:0>64}"[-64:]
         )
     return world
-
-
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    """Serve static files without the collectstatic manifest, which the test run does not build."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
