@@ -45,6 +45,13 @@ MATRIX = [
     ("invitation-accept",             "GET",    200,      200,    200,   200,     200,  200),
     ("invitation-accept",             "POST",   302,      302,    302,   302,     302,  302),
     ("invitation-accept",             "other",  405,      405,    405,   405,     405,  405),
+    # Audit history: a team's history is for its members; the global page for superusers.
+    ("cluster-history",               "GET",    302,      404,    200,   200,     200,  200),
+    ("cluster-history",               "other",  302,      405,    405,   405,     405,  405),
+    ("audit-object",                  "GET",    302,      404,    200,   200,     200,  200),
+    ("audit-object",                  "other",  302,      405,    405,   405,     405,  405),
+    ("audit-global",                  "GET",    302,      403,    403,   403,     403,  200),
+    ("audit-global",                  "other",  302,      403,    403,   403,     403,  405),
     # Accounts.
     ("login",                         "GET",    200,      302,    302,   302,     302,  302),
     ("login",                         "POST",   200,      302,    302,   302,     302,  302),
@@ -150,6 +157,8 @@ def url_of(name: str, world: World) -> str:
     a = world.alpha
     kwargs = {
         "cluster-detail": {"slug": a.cluster.slug},
+        "cluster-history": {"slug": a.cluster.slug},
+        "audit-object": {"object_type": "clusters.virtualservice", "object_id": a.service.pk},
         "team-detail": {"slug": a.team.slug},
         "team-invite": {"slug": a.team.slug},
         "team-member-role": {"slug": a.team.slug, "pk": world.memberships["target"].pk},
@@ -220,12 +229,21 @@ def body_of(name: str, method: str, world: World) -> dict:
 
 
 def world_for_matrix() -> World:
-    """The conftest world plus a second viewer, the target of role changes and removals."""
+    """The conftest world plus a second viewer (the target of role changes and removals) and some history."""
+    from audit.recording import record
     from teams.choices import TeamRole
     from teams.models import Membership
     from tests.teams.team_world import make_user
 
     world = build_world()
+    for objects in (world.alpha, world.bravo):
+        record(
+            action="virtual_service.update",
+            obj=objects.service,
+            changes={"scheduler": ["wlc", "rr"]},
+            team_id=objects.team.pk,
+            cluster_id=objects.cluster.pk,
+        )
     world.memberships["target"] = Membership.objects.create(
         team=world.alpha.team, user=make_user("victor"), role=TeamRole.VIEWER
     )
