@@ -1,11 +1,5 @@
-"""Fixtures of the team tests (the objects themselves are built in team_world.py)."""
+"""Fixtures of the team tests (built in team_world.py, so that other test packages can import them too)."""
 
-import pytest
+from tests.teams.team_world import world
 
-from tests.teams.team_world import World, build_world
-
-
-@pytest.fixture
-def world(db) -> World:
-    """Two teams with every role (see `World`)."""
-    return build_world()
+__all__ = ["world"]

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -113,3 +114,9 @@ def build_world() -> World:
             user=user, name=f"{role} laptop", key_prefix="lvs_x", key_hash=f"{role:0>64}"[-64:]
         )
     return world
+
+
+@pytest.fixture
+def world(db) -> World:
+    """Two teams with every role (see `World`)."""
+    return build_world()
