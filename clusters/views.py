@@ -35,8 +35,9 @@ class DashboardView(LoginRequiredMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        context["has_team"] = policy.is_superuser(user) or bool(policy.roles_of(user))
-        context["can_create"] = policy.teams_where(user, TeamRole.OPERATOR).exists()
+        roles = policy.roles_of(user).values()
+        context["has_team"] = policy.is_superuser(user) or bool(roles)
+        context["can_create"] = policy.is_superuser(user) or any(role.rank >= TeamRole.OPERATOR.rank for role in roles)
         return context
 
 
