@@ -40,7 +40,13 @@ def test_sessions_end_and_the_lockout_limit_is_configurable():
 
 
 def test_the_deploy_check_passes_behind_tls():
-    env = {**os.environ, "SECRET_KEY": secrets.token_urlsafe(50), "LVSWEB_TLS": "1", "ALLOWED_HOSTS": "lvs.example.com", "DEBUG": "0"}
+    env = {
+        **os.environ,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "LVSWEB_TLS": "1",
+        "ALLOWED_HOSTS": "lvs.example.com",
+        "DEBUG": "0",
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
