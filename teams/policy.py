@@ -67,7 +67,11 @@ def team_id_of(obj: Model) -> int | None:
 
 
 def roles_of(user: User) -> dict[int, TeamRole]:
-    """{team id: role} of a user, read once per user object (one query per request)."""
+    """{team id: role} of a user, read once per user object (one query per request).
+
+    Whoever keeps a user object for long (a websocket consumer) calls `forget_roles` before asking again, so
+    that a member who was removed or demoted meanwhile loses access at once.
+    """
     if not getattr(user, "is_authenticated", False):
         return {}
     cached = getattr(user, "_lvsweb_team_roles", None)

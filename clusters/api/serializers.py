@@ -1,5 +1,6 @@
 """API representations of the inventory; writes go through the actions layer."""
 
+from django.db import transaction
 from rest_framework import serializers
 
 from clusters import actions
@@ -94,7 +95,9 @@ class ClusterSerializer(ActionSerializer):
         validated_data = team_for_new_object(self.acting_user(), validated_data, "clusters")
         return actions.create_cluster(acting_user=self.acting_user(), fields=validated_data)
 
+    @transaction.atomic
     def update(self, instance, validated_data):
+        # A new `team` is a transfer (owners of both teams); it and the other changes succeed or fail together.
         team = validated_data.pop("team", None)
         if team is not None and team.pk != instance.team_id:
             instance = transfer_cluster(acting_user=self.acting_user(), cluster=instance, team=team)

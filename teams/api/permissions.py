@@ -1,5 +1,6 @@
 """The REST framework's side of the team policy."""
 
+from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from teams import policy
@@ -25,8 +26,6 @@ class TeamPolicy(BasePermission):
 
 def _denial(user, action, obj) -> str:
     """The policy's own explanation of a refusal."""
-    from django.core.exceptions import PermissionDenied
-
     try:
         policy.require(user, action, obj)
     except PermissionDenied as exc:
