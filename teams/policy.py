@@ -175,7 +175,8 @@ def require(user: User | None, action: str, obj: Model | None) -> None:
     if role is None:
         raise PermissionDenied(f"You are not a member of team “{team}”; you cannot {what}.")
     allowed = "the owner role" if needed == TeamRole.OWNER else "the operator or owner role"
-    raise PermissionDenied(f"You are a {role} of team “{team}”; to {what} you need {allowed}.")
+    article = "an" if role in (TeamRole.OWNER, TeamRole.OPERATOR) else "a"
+    raise PermissionDenied(f"You are {article} {role} of team “{team}”; to {what} you need {allowed}.")
 
 
 def teams_where(user: User, least: TeamRole) -> QuerySet[Team]:
