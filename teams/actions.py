@@ -183,6 +183,17 @@ def revoke_invitation(*, acting_user: AbstractBaseUser | None, invitation: Invit
     invitation.delete()
 
 
+def is_last_owner(membership: Membership) -> bool:
+    """True for the only owner of a team (who may be neither removed nor demoted)."""
+    if membership.role != TeamRole.OWNER:
+        return False
+    return (
+        not Membership.objects.filter(team_id=membership.team_id, role=TeamRole.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
 def _owner_rows(team_id: int):
     """The team's owner memberships, locked, so that two concurrent changes cannot both remove an owner."""
     return list(Membership.objects.select_for_update().filter(team_id=team_id, role=TeamRole.OWNER))

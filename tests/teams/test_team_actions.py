@@ -313,3 +313,32 @@ def test_a_new_user_in_a_new_team_needs_no_team_in_the_api(world):
     response = world.client("owner").post("/api/clusters/", {"name": "olga's", "slug": "olga"}, format="json")
     assert response.status_code == 400
     assert response.json() == {"team": ["Name the team (its slug): you may create clusters in several teams."]}
+
+
+# The admin (superusers only)
+
+
+def test_an_administrator_adds_a_user_they_created_to_a_team(world):
+    newcomer = make_user("nadia")
+    admin = world.client("superuser")
+    response = admin.post(
+        reverse("admin:teams_membership_add"), {"team": world.alpha.team.pk, "user": newcomer.pk, "role": "operator"}
+    )
+    assert response.status_code == 302
+    assert Membership.objects.get(user=newcomer).role == TeamRole.OPERATOR
+    assert AuditEntry.objects.filter(action="membership.create", team_id=world.alpha.team.pk).exists()
+    again = admin.post(
+        reverse("admin:teams_membership_add"), {"team": world.alpha.team.pk, "user": newcomer.pk, "role": "viewer"}
+    )
+    assert again.status_code == 200 and "already a member of this team" in again.content.decode()
+
+
+def test_the_admin_removes_members_but_never_the_last_owner(world):
+    admin = world.client("superuser")
+    viewer = world.memberships["viewer"]
+    assert admin.post(reverse("admin:teams_membership_delete", args=[viewer.pk]), {"post": "yes"}).status_code == 302
+    assert not Membership.objects.filter(pk=viewer.pk).exists()
+    owner = world.memberships["owner"]
+    response = admin.post(reverse("admin:teams_membership_delete", args=[owner.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert Membership.objects.filter(pk=owner.pk).exists()
