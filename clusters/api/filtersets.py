@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from teams import policy
 
 
 class IPAddressFilter(django_filters.CharFilter):
@@ -67,6 +68,10 @@ class RealServerFilterSet(django_filters.FilterSet):
     cluster = django_filters.CharFilter(field_name="virtual_service__cluster__slug")
     host = django_filters.CharFilter(field_name="host__hostname")
     address = IPAddressFilter()
+    # Only the user's own services are valid choices: another team's id answers as an unknown one does.
+    virtual_service = django_filters.ModelChoiceFilter(
+        queryset=lambda request: policy.visible_virtual_services(getattr(request, "user", None))
+    )
 
     class Meta:
         model = RealServer

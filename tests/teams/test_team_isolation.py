@@ -158,3 +158,13 @@ def test_the_cluster_list_api_needs_the_same_queries_for_many_clusters(world):
     with CaptureQueriesContext(connection) as many:
         assert client.get("/api/clusters/").json()["count"] == 6
     assert len(many) == len(few)
+
+
+def test_filtering_by_another_teams_service_answers_as_for_an_unknown_one(world):
+    client = world.client("owner")
+    theirs = client.get("/api/real-servers/", {"virtual_service": world.bravo.service.pk})
+    unknown = client.get("/api/real-servers/", {"virtual_service": 999999})
+    assert theirs.status_code == unknown.status_code == 400
+    assert theirs.json() == unknown.json()
+    mine = client.get("/api/real-servers/", {"virtual_service": world.alpha.service.pk}).json()
+    assert [rs["address"] for rs in mine["results"]] == [world.alpha.real_server.address]
