@@ -254,10 +254,16 @@ def visible_members(user: User, queryset: QuerySet | None = None) -> QuerySet:
 
 
 def visible_audit_entries(user: User, queryset: QuerySet | None = None) -> QuerySet:
-    """Audit entries about the user's teams (what happened to their clusters, hosts and members).
+    """Audit entries about the user's teams and their clusters (from before a transfer in, too).
 
     Entries that belong to no team (sign-ins, tokens, teams being created) are for superusers only.
     """
     from audit.models import AuditEntry
+    from clusters.models import Cluster
 
-    return _filtered(queryset if queryset is not None else AuditEntry.objects.all(), user, "team_id")
+    queryset = queryset if queryset is not None else AuditEntry.objects.all()
+    if is_superuser(user):
+        return queryset
+    teams = visible_teams(user).values("pk")
+    clusters = Cluster.objects.filter(team_id__in=teams).values("pk")
+    return queryset.filter(Q(team_id__in=teams) | Q(cluster_id__in=clusters))

@@ -342,3 +342,20 @@ def test_the_admin_removes_members_but_never_the_last_owner(world):
     response = admin.post(reverse("admin:teams_membership_delete", args=[owner.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert Membership.objects.filter(pk=owner.pk).exists()
+
+
+def test_the_new_team_reads_a_transferred_clusters_whole_history(world):
+    cluster_actions.update_virtual_service(
+        acting_user=world.user("operator"), virtual_service=world.alpha.service, changes={"scheduler": "wrr"}
+    )
+    actions.transfer_cluster(acting_user=world.user("owner"), cluster=world.alpha.cluster, team=world.alpha_two)
+    newcomer = make_user("nadia")
+    Membership.objects.create(team=world.alpha_two, user=newcomer, role=TeamRole.VIEWER)
+    from django.test import Client
+
+    client = Client()
+    client.force_login(newcomer)
+    page = client.get(reverse("audit-object", args=["clusters.virtualservice", world.alpha.service.pk]))
+    assert page.status_code == 200 and "virtual_service.update" in page.content.decode()
+    history = client.get(reverse("cluster-history", args=["alpha-web"])).content.decode()
+    assert "cluster.transfer" in history
