@@ -63,6 +63,7 @@ def test_the_limit_locks_out_and_the_right_password_is_refused(vera, client):
     assert response.status_code == 429
     text = response.content.decode()
     assert "Too many failed sign-ins for “vera”" in text and "even the right password is refused" in text
+    assert "Try again in 15 minutes" in text
     assert not signed_in(client)
     assert client.get(reverse("dashboard")).status_code == 302
 
