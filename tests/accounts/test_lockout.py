@@ -119,3 +119,11 @@ def test_a_success_resets_the_count(vera, client):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert sign_in(client, "wrong password").status_code == 200
     assert sign_in(client, PASSWORD).status_code == 302
+
+
+def test_the_test_clients_login_works_with_the_guard_on(vera, client):
+    """`Client.login()` calls authenticate() without a request; the guard lets the password check decide."""
+    assert settings.AXES_ENABLED
+    assert not client.login(username="vera", password="wrong password")
+    assert client.login(username="vera", password=PASSWORD)
+    assert client.get(reverse("dashboard")).status_code == 200
