@@ -1,4 +1,4 @@
-"""Clusters and hosts must belong to a team (0003 put the existing ones in “Default”)."""
+"""Clusters and hosts must belong to a team (0004 put the existing ones in “Default”)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clusters", "0003_team"),
+        ("clusters", "0004_team"),
     ]
 
     operations = [

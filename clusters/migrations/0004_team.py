@@ -1,6 +1,6 @@
 """Every cluster and host belongs to a team: existing ones go to a team named “Default”.
 
-The columns become required in 0004: PostgreSQL refuses to alter a table in the transaction that just
+The columns become required in 0005: PostgreSQL refuses to alter a table in the transaction that just
 updated its deferred foreign keys.
 """
 
@@ -22,7 +22,7 @@ def put_into_default_team(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clusters", "0002_realserver_checksum_help"),
+        ("clusters", "0003_cluster_drain_timeout_host_applied_serial_and_more"),
         ("teams", "0001_initial"),
     ]
 
