@@ -248,6 +248,11 @@ def visible_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
     return queryset.filter(Q(team_id__in=teams) | Q(pk__in=in_clusters))
 
 
+def visible_by_cluster(user: User, queryset: QuerySet) -> QuerySet:
+    """Rows that belong to a cluster (revisions, deployments …) of the user's teams."""
+    return _filtered(queryset, user, "cluster__team_id")
+
+
 def visible_members(user: User, queryset: QuerySet | None = None) -> QuerySet:
     """Memberships of the user's teams (who else is in them, and with which role)."""
     return _filtered(queryset if queryset is not None else Membership.objects.all(), user, "team_id")

@@ -9,6 +9,7 @@ from agents.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS, inventory_snapsh
 from agents.models import Revision
 from agents.revisions import inventory_diff, real_server_key, service_key
 from audit.recording import record
+from teams import policy
 from clusters import actions as inventory
 from clusters.models import Cluster, Host
 
@@ -32,6 +33,7 @@ def rollback_to_revision(*, acting_user: AbstractBaseUser | None, revision: Revi
     other change. Hosts that no longer exist are left out of the restored roles and real-server links.
     """
     cluster = Cluster.objects.select_for_update().get(pk=revision.cluster_id)
+    policy.require(acting_user, "edit", cluster)
     target = revision.inventory
     changes = inventory_diff(inventory_snapshot(cluster), target)
 
