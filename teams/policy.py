@@ -63,6 +63,9 @@ def team_id_of(obj: Model) -> int | None:
         return obj.cluster.team_id
     if isinstance(obj, RealServer):
         return obj.virtual_service.cluster.team_id
+    if getattr(obj, "cluster_id", None) is not None:
+        # Anything else that belongs to a cluster (revisions, deployments …) follows its cluster.
+        return obj.cluster.team_id
     raise TypeError(f"The policy has no rule for {type(obj).__name__} objects.")
 
 

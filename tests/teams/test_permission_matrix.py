@@ -136,6 +136,28 @@ MATRIX = [
     ("api:token-detail",              "GET",    401,      404,    200,   404,     404,  404),
     ("api:token-detail",              "DELETE", 401,      404,    204,   404,     404,  404),
     ("api:token-detail",              "other",  401,      405,    405,   405,     405,  405),
+    # Dispatch: plan, apply and reconcile are operator work; enrolling and revoking a host too.
+    ("api:cluster-plan",              "POST",   401,      404,    403,   202,     202,  202),
+    ("api:cluster-plan",              "other",  401,      405,    405,   405,     405,  405),
+    ("api:cluster-apply",             "POST",   401,      404,    403,   202,     202,  202),
+    ("api:cluster-apply",             "other",  401,      405,    405,   405,     405,  405),
+    ("api:cluster-reconcile",         "POST",   401,      404,    403,   202,     202,  202),
+    ("api:cluster-reconcile",         "other",  401,      405,    405,   405,     405,  405),
+    ("api:host-enrollment-token",     "POST",   401,      404,    403,   201,     201,  201),
+    ("api:host-enrollment-token",     "other",  401,      405,    405,   405,     405,  405),
+    ("api:host-revoke",               "POST",   401,      404,    403,   200,     200,  200),
+    ("api:host-revoke",               "other",  401,      405,    405,   405,     405,  405),
+    ("api:revision-list",             "GET",    401,      200,    200,   200,     200,  200),
+    ("api:revision-list",             "other",  401,      405,    405,   405,     405,  405),
+    ("api:revision-detail",           "GET",    401,      404,    200,   200,     200,  200),
+    ("api:revision-detail",           "other",  401,      405,    405,   405,     405,  405),
+    ("api:deployment-list",           "GET",    401,      200,    200,   200,     200,  200),
+    ("api:deployment-list",           "other",  401,      405,    405,   405,     405,  405),
+    ("api:deployment-detail",         "GET",    401,      404,    200,   200,     200,  200),
+    ("api:deployment-detail",         "other",  401,      405,    405,   405,     405,  405),
+    # The agent's own enrollment: no user at all, the one-time token is the credential (a bad one is 400).
+    ("api:agent-enroll",              "POST",   400,      400,    400,   400,     400,  400),
+    ("api:agent-enroll",              "other",  405,      405,    405,   405,     405,  405),
     ("api-schema",                    "GET",    200,      200,    200,   200,     200,  200),
     ("api-schema",                    "other",  405,      405,    405,   405,     405,  405),
     ("api-docs",                      "GET",    200,      200,    200,   200,     200,  200),
@@ -175,6 +197,13 @@ def url_of(name: str, world: World) -> str:
         "api:realserver-detail": {"pk": a.real_server.pk},
         "api:team-detail": {"slug": a.team.slug},
         "api:token-detail": {"pk": world.tokens["viewer"].pk},
+        "api:cluster-plan": {"slug": a.cluster.slug},
+        "api:cluster-apply": {"slug": a.cluster.slug},
+        "api:cluster-reconcile": {"slug": a.cluster.slug},
+        "api:host-enrollment-token": {"pk": a.spare_host.pk},
+        "api:host-revoke": {"pk": a.spare_host.pk},
+        "api:revision-detail": {"pk": world.revision.pk},
+        "api:deployment-detail": {"pk": world.deployment.pk},
     }.get(name, {})
     if name == "admin:*":
         return reverse("admin:index")
@@ -224,18 +253,36 @@ def body_of(name: str, method: str, world: World) -> dict:
         ("api:realserver-list", "POST"): real_server,
         ("api:realserver-detail", "PUT"): {**real_server, "address": a.real_server.address},
         ("api:realserver-detail", "PATCH"): {"weight": 7},
+        ("api:cluster-reconcile", "POST"): {"host": a.host.hostname},
+        ("api:agent-enroll", "POST"): {"token": "lvse_not-a-token", "public_key": "x"},
     }
     return bodies.get((name, method), {})
 
 
 def world_for_matrix() -> World:
     """The conftest world plus a second viewer (the target of role changes and removals) and some history."""
+    from django.utils import timezone
+
+    from agents.models import Deployment, Revision
     from audit.recording import record
     from teams.choices import TeamRole
     from teams.models import Membership
     from tests.teams.team_world import make_user
 
     world = build_world()
+    world.revision = Revision.objects.create(
+        cluster=world.alpha.cluster, number=1, inventory={}, created_by_name="otto"
+    )
+    world.deployment = Deployment.objects.create(
+        kind="apply",
+        cluster=world.alpha.cluster,
+        revision=world.revision,
+        host=world.alpha.host,
+        serial=1,
+        document={},
+        status="applied",
+        expires_at=timezone.now(),
+    )
     for objects in (world.alpha, world.bravo):
         record(
             action="virtual_service.update",

@@ -28,6 +28,11 @@ def bravo_details(world: World) -> list[str]:
         f"/api/virtual-services/{b.service.pk}/",
         f"/api/real-servers/{b.real_server.pk}/",
         f"/api/teams/{b.team.slug}/",
+        f"/api/clusters/{b.cluster.slug}/plan/",
+        f"/api/clusters/{b.cluster.slug}/apply/",
+        f"/api/clusters/{b.cluster.slug}/reconcile/",
+        f"/api/hosts/{b.host.pk}/enrollment-token/",
+        f"/api/hosts/{b.host.pk}/revoke/",
     ]
 
 
@@ -40,6 +45,9 @@ def test_another_teams_objects_answer_404_for_every_method(world, role):
             assert response.status_code in (404, 405), f"{method} {url} as alpha {role}: {response.status_code}"
             assert b"bravo" not in response.content.lower(), f"{method} {url} leaks bravo"
     assert Cluster.objects.filter(slug="bravo-web").exists()
+    assert not world.bravo.cluster.revisions.exists()
+    world.bravo.host.refresh_from_db()
+    assert world.bravo.host.revoked_at is None
 
 
 @pytest.mark.parametrize("role", ["no_team", "viewer", "operator", "owner"])
