@@ -9,9 +9,9 @@ from agents.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS, inventory_snapsh
 from agents.models import Revision
 from agents.revisions import inventory_diff, real_server_key, service_key
 from audit.recording import record
-from teams import policy
 from clusters import actions as inventory
 from clusters.models import Cluster, Host
+from teams import policy
 
 
 def _host_or_none(hostname: str | None) -> Host | None:

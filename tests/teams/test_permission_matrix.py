@@ -151,6 +151,10 @@ MATRIX = [
     ("api:revision-list",             "other",  401,      405,    405,   405,     405,  405),
     ("api:revision-detail",           "GET",    401,      404,    200,   200,     200,  200),
     ("api:revision-detail",           "other",  401,      405,    405,   405,     405,  405),
+    ("api:revision-diff",             "GET",    401,      404,    200,   200,     200,  200),
+    ("api:revision-diff",             "other",  401,      405,    405,   405,     405,  405),
+    ("api:revision-rollback",         "POST",   401,      404,    403,   200,     200,  200),
+    ("api:revision-rollback",         "other",  401,      405,    405,   405,     405,  405),
     ("api:deployment-list",           "GET",    401,      200,    200,   200,     200,  200),
     ("api:deployment-list",           "other",  401,      405,    405,   405,     405,  405),
     ("api:deployment-detail",         "GET",    401,      404,    200,   200,     200,  200),
@@ -203,6 +207,8 @@ def url_of(name: str, world: World) -> str:
         "api:host-enrollment-token": {"pk": a.spare_host.pk},
         "api:host-revoke": {"pk": a.spare_host.pk},
         "api:revision-detail": {"pk": world.revision.pk},
+        "api:revision-diff": {"pk": world.revision.pk},
+        "api:revision-rollback": {"pk": world.revision.pk},
         "api:deployment-detail": {"pk": world.deployment.pk},
     }.get(name, {})
     if name == "admin:*":
@@ -263,6 +269,7 @@ def world_for_matrix() -> World:
     """The conftest world plus a second viewer (the target of role changes and removals) and some history."""
     from django.utils import timezone
 
+    from agents.compiler import inventory_snapshot
     from agents.models import Deployment, Revision
     from audit.recording import record
     from teams.choices import TeamRole
@@ -271,7 +278,7 @@ def world_for_matrix() -> World:
 
     world = build_world()
     world.revision = Revision.objects.create(
-        cluster=world.alpha.cluster, number=1, inventory={}, created_by_name="otto"
+        cluster=world.alpha.cluster, number=1, inventory=inventory_snapshot(world.alpha.cluster), created_by_name="otto"
     )
     world.deployment = Deployment.objects.create(
         kind="apply",
