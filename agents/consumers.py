@@ -4,7 +4,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from agents.events import cluster_group
-from clusters.models import Cluster
+from teams import policy
 
 #: Close code for a refused subscription (4000-4999 are the application's; 4403 reads as "forbidden").
 REFUSED = 4403
@@ -12,10 +12,9 @@ REFUSED = 4403
 
 @database_sync_to_async
 def _visible_cluster_id(user, slug: str) -> int | None:
-    """The cluster's id when the user may see it, else None (a cluster one may not see does not exist)."""
-    if not user.is_authenticated or not user.is_staff:
-        return None
-    return Cluster.objects.filter(slug=slug).values_list("pk", flat=True).first()
+    """The cluster's id when the policy lets the user see it, else None (a cluster one may not see does not exist)."""
+    policy.forget_roles(user)  # the connection's user object outlives requests: ask with today's roles
+    return policy.visible_clusters(user).filter(slug=slug).values_list("pk", flat=True).first()
 
 
 class ClusterStatusConsumer(AsyncJsonWebsocketConsumer):

@@ -11,6 +11,7 @@ from audit import exports
 from audit.filtersets import AuditEntryFilterSet
 from audit.models import AuditEntry
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from teams import policy
 
 #: Object types with a History tab, and how to find the cluster that decides who may read it.
 HISTORY_OBJECTS = {
@@ -23,10 +24,8 @@ HISTORY_OBJECTS = {
 
 
 def visible_entries(user):
-    """Entries the user may read (staff read everything until the teams issue scopes this by team)."""
-    if user.is_superuser or user.is_staff:
-        return AuditEntry.objects.all()
-    return AuditEntry.objects.none()
+    """Entries the user may read: those of their teams (the policy's `visible_audit_entries`)."""
+    return policy.visible_audit_entries(user, AuditEntry.objects.all())
 
 
 class AuditListView(LoginRequiredMixin, ListView):
@@ -87,7 +86,7 @@ class ClusterHistoryView(AuditListView):
 
     @cached_property
     def cluster(self):
-        return get_object_or_404(Cluster, slug=self.kwargs["slug"])
+        return get_object_or_404(policy.visible_clusters(self.request.user), slug=self.kwargs["slug"])
 
     @property
     def title(self):
@@ -98,7 +97,8 @@ class ClusterHistoryView(AuditListView):
         return f"history-{self.cluster.slug}"
 
     def scope(self):
-        return visible_entries(self.request.user).filter(cluster_id=self.cluster.pk)
+        # Whoever may see the cluster now reads its whole history, from before a transfer too.
+        return AuditEntry.objects.filter(cluster_id=self.cluster.pk)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(cluster=self.cluster, **kwargs)

@@ -1,6 +1,7 @@
 """Read-mostly admin for the inventory: browse and delete here; create and edit in the console or API.
 
 Deletes go through the actions layer, so they are validated and (once the audit issue lands) recorded.
+The whole admin is for superusers only (see lvsweb/urls.py): it lists every team's objects.
 """
 
 from django.contrib import admin
@@ -32,7 +33,8 @@ class InventoryAdmin(admin.ModelAdmin):
 class ClusterAdmin(InventoryAdmin):
     """Clusters."""
 
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "team", "created_at"]
+    list_filter = ["team"]
     search_fields = ["name", "slug", "description"]
 
     @staticmethod
@@ -44,8 +46,8 @@ class ClusterAdmin(InventoryAdmin):
 class HostAdmin(InventoryAdmin):
     """Hosts."""
 
-    list_display = ["hostname", "management_address", "agent_status", "last_heartbeat_at"]
-    list_filter = ["agent_status"]
+    list_display = ["hostname", "team", "management_address", "agent_status", "last_heartbeat_at"]
+    list_filter = ["agent_status", "team"]
     search_fields = ["hostname", "management_address"]
 
     @staticmethod

@@ -1,13 +1,17 @@
-"""The REST API under /api/: one router for every app's viewsets, plus the dispatch endpoints."""
+"""The REST API under /api/: one router for every app's viewsets."""
 
 from rest_framework.routers import DefaultRouter
 
+from accounts.api.urls import register as register_accounts
 from agents.api.urls import register as register_agents
 from agents.api.urls import urlpatterns as agent_urlpatterns
 from clusters.api.urls import register as register_clusters
+from teams.api.urls import register as register_teams
 
 router = DefaultRouter()
 register_clusters(router)
 register_agents(router)
+register_teams(router)
+register_accounts(router)
 
 urlpatterns = [*agent_urlpatterns, *router.urls]

@@ -3,20 +3,22 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import make_user
+from tests.factories import make_member, make_user
 
 
 @pytest.fixture
-def staff_user(db):
-    """A staff user (the only kind the console lets in until the teams issue)."""
-    return make_user(staff=True)
+def team_owner(db):
+    """An owner of the default team, which every factory object belongs to: may do everything there."""
+    user = make_user(staff=False)
+    make_member(user)
+    return user
 
 
 @pytest.fixture
-def api(staff_user):
-    """An API client with a staff user's session."""
+def api(team_owner):
+    """An API client with the session of an owner of the default team."""
     client = APIClient()
-    client.force_login(staff_user)
+    client.force_login(team_owner)
     return client
 
 

@@ -13,6 +13,8 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from clusters.choices import ForwardMethod, HostRole, Protocol
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from teams.choices import TeamRole
+from teams.models import Membership, Team
 
 _serial = count(1)
 
@@ -30,16 +32,38 @@ def make_user(*, staff: bool = True, password: str | None = None, **overrides: A
     return user
 
 
-def make_cluster(**overrides: Any) -> Cluster:
-    """A cluster with a unique name and slug."""
+def default_team() -> Team:
+    """The team every factory object belongs to unless told otherwise (“ops”)."""
+    team, _ = Team.objects.get_or_create(slug="ops", defaults={"name": "Ops"})
+    return team
+
+
+def make_team(**overrides: Any) -> Team:
+    """A team with a unique name and slug."""
     n = next(_serial)
-    return Cluster.objects.create(**{"name": f"cluster {n}", "slug": f"cluster-{n}", **overrides})
+    return Team.objects.create(**{"name": f"team {n}", "slug": f"team-{n}", **overrides})
+
+
+def make_member(user: AbstractBaseUser, *, team: Team | None = None, role: str = TeamRole.OWNER) -> Membership:
+    """Give `user` a role (owner unless told otherwise) in `team` (the default team unless told otherwise)."""
+    return Membership.objects.create(team=team or default_team(), user=user, role=role)
+
+
+def make_cluster(**overrides: Any) -> Cluster:
+    """A cluster of the default team with a unique name and slug."""
+    n = next(_serial)
+    fields = {"name": f"cluster {n}", "slug": f"cluster-{n}"}
+    if "team" not in overrides and "team_id" not in overrides:
+        fields["team"] = default_team()
+    return Cluster.objects.create(**{**fields, **overrides})
 
 
 def make_host(**overrides: Any) -> Host:
-    """A host with a unique hostname and management address (192.168.0.0/16)."""
+    """A host of the default team with a unique hostname and management address (192.168.0.0/16)."""
     n = next(_serial)
     fields = {"hostname": f"host{n}.example.net", "management_address": f"192.168.{n // 250}.{n % 250 + 1}"}
+    if "team" not in overrides and "team_id" not in overrides:
+        fields["team"] = default_team()
     return Host.objects.create(**{**fields, **overrides})
 
 

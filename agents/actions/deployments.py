@@ -20,6 +20,7 @@ from agents.signing import seal_command
 from audit.recording import record
 from clusters.models import Cluster, ClusterHost, Host
 from lvsweb.celery import app as celery_app
+from teams import policy
 
 AGENT_COMMAND_TASK = "lvsweb.agent.command"
 
@@ -121,6 +122,7 @@ def _require_hosts(snapshot: dict[str, Any]) -> None:
 def plan_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> list[Deployment]:
     """Ask every host's agent what it would change for the current inventory (a dry run; nothing changes)."""
     cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    policy.require(acting_user, "plan", cluster)
     snapshot = inventory_snapshot(cluster)
     _require_hosts(snapshot)
     deployments = _issue(kind=DeploymentKind.PLAN, cluster=cluster, snapshot=snapshot, revision=None)
@@ -141,6 +143,7 @@ def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> 
     Refused while an earlier apply of the same cluster is still under way, so two applies never interleave.
     """
     cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    policy.require(acting_user, "apply", cluster)
     running = list(
         Deployment.objects.filter(cluster=cluster, kind=DeploymentKind.APPLY, status__in=OPEN_STATUSES)
         .select_related("revision", "host")
@@ -182,6 +185,7 @@ def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> 
 @transaction.atomic
 def reconcile_host(*, acting_user: AbstractBaseUser | None, cluster: Cluster, host: Host) -> Deployment:
     """Ask the host's agent to re-apply the document it already has, repairing drift."""
+    policy.require(acting_user, "reconcile", cluster)
     if not ClusterHost.objects.filter(cluster=cluster, host=host).exists():
         raise ValidationError({"host": f"{host} has no role in {cluster}."})
     snapshot = inventory_snapshot(cluster)

@@ -17,6 +17,7 @@ from agents.signing import control_public_key_text
 from audit.recording import record
 from clusters.choices import AgentStatus
 from clusters.models import Host
+from teams import policy
 
 
 def _hash(token: str) -> str:
@@ -26,6 +27,7 @@ def _hash(token: str) -> str:
 @transaction.atomic
 def create_enrollment_token(*, acting_user: AbstractBaseUser | None, host: Host) -> tuple[EnrollmentToken, str]:
     """A one-time token for `lvsweb-agent enroll` on `host`; the secret is returned once and stored hashed."""
+    policy.require(acting_user, "enroll", host)
     secret = "lvse_" + secrets.token_urlsafe(32)
     token = EnrollmentToken.objects.create(
         host=host,
@@ -82,6 +84,7 @@ def enroll_host(*, token: str, public_key: str, facts: dict[str, Any] | None = N
 def revoke_host(*, acting_user: AbstractBaseUser | None, host: Host) -> Host:
     """Stop trusting the host's agent: its reports are refused and it gets no more commands."""
     host = Host.objects.select_for_update().get(pk=host.pk)
+    policy.require(acting_user, "revoke", host)
     if host.revoked_at is not None:
         raise ValidationError({"host": f"{host} is already revoked."})
     host.revoked_at = timezone.now()

@@ -11,6 +11,7 @@ from agents.revisions import inventory_diff, real_server_key, service_key
 from audit.recording import record
 from clusters import actions as inventory
 from clusters.models import Cluster, Host
+from teams import policy
 
 
 def _host_or_none(hostname: str | None) -> Host | None:
@@ -32,6 +33,7 @@ def rollback_to_revision(*, acting_user: AbstractBaseUser | None, revision: Revi
     other change. Hosts that no longer exist are left out of the restored roles and real-server links.
     """
     cluster = Cluster.objects.select_for_update().get(pk=revision.cluster_id)
+    policy.require(acting_user, "edit", cluster)
     target = revision.inventory
     changes = inventory_diff(inventory_snapshot(cluster), target)
 

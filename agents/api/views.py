@@ -15,7 +15,7 @@ from agents.api import serializers
 from agents.compiler import inventory_snapshot
 from agents.models import Deployment, Revision
 from agents.revisions import inventory_diff
-from clusters.models import Cluster, Host
+from teams import policy
 
 
 class ClusterPlanView(APIView):
@@ -23,7 +23,7 @@ class ClusterPlanView(APIView):
 
     @extend_schema(request=None, responses={202: serializers.DeploymentSerializer(many=True)})
     def post(self, request, slug):
-        cluster = get_object_or_404(Cluster, slug=slug)
+        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
         deployments = actions.plan_cluster(acting_user=request.user, cluster=cluster)
         return Response(serializers.DeploymentSerializer(deployments, many=True).data, status=status.HTTP_202_ACCEPTED)
 
@@ -33,7 +33,7 @@ class ClusterApplyView(APIView):
 
     @extend_schema(request=None, responses={202: serializers.RevisionSerializer})
     def post(self, request, slug):
-        cluster = get_object_or_404(Cluster, slug=slug)
+        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
         revision = actions.apply_cluster(acting_user=request.user, cluster=cluster)
         return Response(serializers.RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
 
@@ -43,10 +43,10 @@ class ClusterReconcileView(APIView):
 
     @extend_schema(request=serializers.ReconcileSerializer, responses={202: serializers.DeploymentSerializer})
     def post(self, request, slug):
-        cluster = get_object_or_404(Cluster, slug=slug)
+        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
         body = serializers.ReconcileSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        host = get_object_or_404(Host, hostname=body.validated_data["host"])
+        host = get_object_or_404(policy.visible_hosts(request.user), hostname=body.validated_data["host"])
         deployment = actions.reconcile_host(acting_user=request.user, cluster=cluster, host=host)
         return Response(serializers.DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
@@ -56,7 +56,7 @@ class HostEnrollmentTokenView(APIView):
 
     @extend_schema(request=None, responses={201: serializers.EnrollmentTokenSerializer})
     def post(self, request, pk):
-        host = get_object_or_404(Host, pk=pk)
+        host = get_object_or_404(policy.visible_hosts(request.user), pk=pk)
         token, secret = actions.create_enrollment_token(acting_user=request.user, host=host)
         server = request.build_absolute_uri("/").rstrip("/")
         answer = {
@@ -72,7 +72,7 @@ class HostRevokeView(APIView):
 
     @extend_schema(request=None, responses={200: None})
     def post(self, request, pk):
-        host = get_object_or_404(Host, pk=pk)
+        host = get_object_or_404(policy.visible_hosts(request.user), pk=pk)
         host = actions.revoke_host(acting_user=request.user, host=host)
         return Response({"host": host.hostname, "revoked_at": host.revoked_at})
 
@@ -99,7 +99,10 @@ class AgentEnrollView(APIView):
 
 
 class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Applied revisions of clusters, newest first; diff two of them, or roll the inventory back to one."""
+    """Applied revisions of the user's clusters, newest first; diff two of them, or roll the inventory back to one."""
+
+    def get_queryset(self):
+        return policy.visible_by_cluster(self.request.user, super().get_queryset())
 
     queryset = Revision.objects.select_related("cluster").prefetch_related("deployments__host", "deployments__cluster")
     serializer_class = serializers.RevisionSerializer
@@ -141,7 +144,10 @@ class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Deployments (plans, applies, reconciles) and their status."""
+    """Deployments (plans, applies, reconciles) of the user's clusters and their status."""
+
+    def get_queryset(self):
+        return policy.visible_by_cluster(self.request.user, super().get_queryset())
 
     queryset = Deployment.objects.select_related("cluster", "host", "revision")
     serializer_class = serializers.DeploymentSerializer

@@ -1,6 +1,6 @@
 """Validated, audited saves shared by the inventory actions."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -46,13 +46,18 @@ def save_validated(instance: ModelT) -> ModelT:
 
 
 def audit_scope(instance: models.Model) -> dict[str, int | None]:
-    """The cluster an inventory object belongs to, so that its entries show in that cluster's history."""
+    """The cluster and team an inventory object belongs to, so that its entries show in their history."""
     cluster_id = getattr(instance, "cluster_id", None)
     if cluster_id is None and hasattr(instance, "virtual_service"):
         cluster_id = instance.virtual_service.cluster_id
     if cluster_id is None and instance._meta.label_lower == "clusters.cluster":
         cluster_id = instance.pk
-    return {"cluster_id": cluster_id}
+    team_id = getattr(instance, "team_id", None)
+    if team_id is None and cluster_id is not None:
+        from clusters.models import Cluster
+
+        team_id = Cluster.objects.filter(pk=cluster_id).values_list("team_id", flat=True).first()
+    return {"cluster_id": cluster_id, "team_id": team_id}
 
 
 def create_audited(
@@ -62,9 +67,16 @@ def create_audited(
     acting_user: AbstractBaseUser | None,
     action: str,
     fixed: frozenset[str] = frozenset(),
+    check: Callable[[ModelT], None] | None = None,
 ) -> ModelT:
-    """Set `values` on a new `instance`, validate, save, and record the creation with every field."""
+    """Set `values` on a new `instance`, validate, save, and record the creation with every field.
+
+    `check` sees the instance with its values set, before anything is validated or saved: the policy
+    question of the action (e.g. may this user create a cluster in this team).
+    """
     assign(instance, values, fixed=fixed)
+    if check is not None:
+        check(instance)
     save_validated(instance)
     record(
         action=action,
@@ -83,10 +95,16 @@ def update_audited(
     acting_user: AbstractBaseUser | None,
     action: str,
     fixed: frozenset[str] = frozenset(),
+    check: Callable[[ModelT], None] | None = None,
 ) -> ModelT:
-    """Apply `changes`, validate, save, and record the fields that really changed (nothing when none did)."""
+    """Apply `changes`, validate, save, and record the fields that really changed (nothing when none did).
+
+    `check` sees the instance with the changes set, before anything is validated or saved.
+    """
     before = snapshot(instance)
     assign(instance, changes, fixed=fixed)
+    if check is not None:
+        check(instance)
     save_validated(instance)
     changed = diff(before, snapshot(instance))
     if changed:

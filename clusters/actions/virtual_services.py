@@ -11,6 +11,7 @@ from clusters.actions.locks import lock_cluster_and_directors
 from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.choices import FORWARD_METHODS_WITHOUT_PORT_MAPPING
 from clusters.models import Cluster, VirtualService
+from teams import policy
 
 FIXED = frozenset({"cluster", "cluster_id"})
 
@@ -21,6 +22,7 @@ def create_virtual_service(
 ) -> VirtualService:
     """Add a virtual service (VIP:port or firewall mark) to `cluster`."""
     lock_cluster_and_directors(cluster.pk)
+    policy.require(acting_user, policy.CHANGE, cluster)
     return create_audited(
         VirtualService(cluster=cluster), fields, acting_user=acting_user, action="virtual_service.create", fixed=FIXED
     )
@@ -37,7 +39,10 @@ def update_virtual_service(
     or NAT real server.
     """
     lock_cluster_and_directors(virtual_service.cluster_id)
-    service = VirtualService.objects.select_for_update().get(pk=virtual_service.pk)
+    service = (
+        VirtualService.objects.select_for_update(of=("self",)).select_related("cluster").get(pk=virtual_service.pk)
+    )
+    policy.require(acting_user, policy.CHANGE, service)
     update_audited(service, changes, acting_user=acting_user, action="virtual_service.update", fixed=FIXED)
     problems = []
     for real_server in service.real_servers.all():
@@ -58,6 +63,7 @@ def update_virtual_service(
 @transaction.atomic
 def delete_virtual_service(*, acting_user: AbstractBaseUser | None, virtual_service: VirtualService) -> None:
     """Delete a virtual service and its real servers."""
+    policy.require(acting_user, policy.DELETE, virtual_service)
     count = virtual_service.real_servers.count()
     delete_audited(
         virtual_service,

@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from teams import policy
 
 
 class IPAddressFilter(django_filters.CharFilter):
@@ -13,7 +14,9 @@ class IPAddressFilter(django_filters.CharFilter):
 
 
 class ClusterFilterSet(django_filters.FilterSet):
-    """Filter clusters by name or slug."""
+    """Filter clusters by team, name or slug."""
+
+    team = django_filters.CharFilter(field_name="team__slug")
 
     class Meta:
         model = Cluster
@@ -21,7 +24,9 @@ class ClusterFilterSet(django_filters.FilterSet):
 
 
 class HostFilterSet(django_filters.FilterSet):
-    """Filter hosts by name, address, agent status and cluster."""
+    """Filter hosts by team, name, address, agent status and cluster."""
+
+    team = django_filters.CharFilter(field_name="team__slug")
 
     cluster = django_filters.CharFilter(field_name="cluster_roles__cluster__slug", distinct=True)
     management_address = IPAddressFilter()
@@ -63,6 +68,10 @@ class RealServerFilterSet(django_filters.FilterSet):
     cluster = django_filters.CharFilter(field_name="virtual_service__cluster__slug")
     host = django_filters.CharFilter(field_name="host__hostname")
     address = IPAddressFilter()
+    # Only the user's own services are valid choices: another team's id answers as an unknown one does.
+    virtual_service = django_filters.ModelChoiceFilter(
+        queryset=lambda request: policy.visible_virtual_services(getattr(request, "user", None))
+    )
 
     class Meta:
         model = RealServer

@@ -1,9 +1,14 @@
 """API representations of the inventory; writes go through the actions layer."""
 
+from django.db import transaction
 from rest_framework import serializers
 
 from clusters import actions
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from teams import policy
+from teams.actions import transfer_cluster
+from teams.choices import TeamRole
+from teams.models import Team
 
 
 class NamedRelatedField(serializers.SlugRelatedField):
@@ -17,16 +22,55 @@ class NamedRelatedField(serializers.SlugRelatedField):
 
 
 class ActionSerializer(serializers.ModelSerializer):
-    """Validate field types here, then hand the data to an action (which runs the model's own rules)."""
+    """Validate field types here, then hand the data to an action (which runs the model's own rules).
+
+    Related fields offer only what the user can see (`visible_related`): naming another team's cluster
+    or host answers “does not exist”, exactly as if it did not.
+    """
+
+    visible_related: dict = {}
 
     def acting_user(self):
         request = self.context.get("request")
         return getattr(request, "user", None)
 
+    def get_fields(self):
+        fields = super().get_fields()
+        user = self.acting_user()
+        for name, visible in self.visible_related.items():
+            field = fields.get(name)
+            if field is not None and not field.read_only:
+                field.queryset = visible(user, field.queryset)
+        return fields
+
+
+def visible_teams(user, queryset):
+    """Teams the user can see, as a related-field queryset."""
+    return queryset.filter(pk__in=policy.visible_teams(user).values("pk"))
+
+
+def team_for_new_object(user, data: dict, what: str) -> dict:
+    """Fill in `team` when the user left it out and has exactly one team where they may create `what`."""
+    if data.get("team") is not None:
+        return data
+    candidates = list(policy.teams_where(user, TeamRole.OPERATOR)[:2])
+    if len(candidates) == 1:
+        return {**data, "team": candidates[0]}
+    if not candidates and policy.is_superuser(user):
+        message = f"There is no team yet: create one on the Teams page, then create {what} in it."
+    elif not candidates:
+        message = f"You are not an operator or owner in any team, so you cannot create {what}."
+    else:
+        message = "Name the team (its slug): you may create " + what + " in several teams."
+    raise serializers.ValidationError({"team": [message]})
+
 
 class ClusterSerializer(ActionSerializer):
-    """A cluster with counts of what it holds."""
+    """A cluster with counts of what it holds; `team` is the owning team's slug."""
 
+    visible_related = {"team": visible_teams}
+
+    team = NamedRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
     virtual_service_count = serializers.IntegerField(read_only=True)
     real_server_count = serializers.IntegerField(read_only=True)
 
@@ -35,6 +79,7 @@ class ClusterSerializer(ActionSerializer):
         fields = [
             "id",
             "url",
+            "team",
             "name",
             "slug",
             "description",
@@ -47,19 +92,30 @@ class ClusterSerializer(ActionSerializer):
         extra_kwargs = {"url": {"lookup_field": "slug", "view_name": "api:cluster-detail"}}
 
     def create(self, validated_data):
+        validated_data = team_for_new_object(self.acting_user(), validated_data, "clusters")
         return actions.create_cluster(acting_user=self.acting_user(), fields=validated_data)
 
+    @transaction.atomic
     def update(self, instance, validated_data):
+        # A new `team` is a transfer (owners of both teams); it and the other changes succeed or fail together.
+        team = validated_data.pop("team", None)
+        if team is not None and team.pk != instance.team_id:
+            instance = transfer_cluster(acting_user=self.acting_user(), cluster=instance, team=team)
         return actions.update_cluster(acting_user=self.acting_user(), cluster=instance, changes=validated_data)
 
 
 class HostSerializer(ActionSerializer):
-    """A host; the agent fields are read-only (the agent reports them)."""
+    """A host; `team` is the slug of the team that registered it; the agent fields are read-only."""
+
+    visible_related = {"team": visible_teams}
+
+    team = NamedRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
 
     class Meta:
         model = Host
         fields = [
             "id",
+            "team",
             "hostname",
             "management_address",
             "description",
@@ -87,15 +143,24 @@ class HostSerializer(ActionSerializer):
             "drift",
         ]
 
+    def validate_team(self, value):
+        if self.instance is not None and value.pk != self.instance.team_id:
+            raise serializers.ValidationError("A host stays with the team that registered it.")
+        return value
+
     def create(self, validated_data):
+        validated_data = team_for_new_object(self.acting_user(), validated_data, "hosts")
         return actions.create_host(acting_user=self.acting_user(), fields=validated_data)
 
     def update(self, instance, validated_data):
+        validated_data.pop("team", None)
         return actions.update_host(acting_user=self.acting_user(), host=instance, changes=validated_data)
 
 
 class ClusterHostSerializer(ActionSerializer):
     """The role of a host in a cluster."""
+
+    visible_related = {"cluster": policy.visible_clusters, "host": policy.visible_hosts}
 
     cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
     host = NamedRelatedField(slug_field="hostname", queryset=Host.objects.all())
@@ -116,6 +181,8 @@ class ClusterHostSerializer(ActionSerializer):
 
 class VirtualServiceSerializer(ActionSerializer):
     """A virtual service; `cluster` is the cluster's slug and cannot change after creation."""
+
+    visible_related = {"cluster": policy.visible_clusters}
 
     cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
     endpoint = serializers.CharField(read_only=True)
@@ -166,6 +233,8 @@ class VirtualServiceSerializer(ActionSerializer):
 
 class RealServerSerializer(ActionSerializer):
     """A real server; `host` is the hostname of the host that runs it (optional)."""
+
+    visible_related = {"virtual_service": policy.visible_virtual_services, "host": policy.visible_hosts}
 
     host = NamedRelatedField(slug_field="hostname", queryset=Host.objects.all(), required=False, allow_null=True)
     endpoint = serializers.CharField(read_only=True)

@@ -6,12 +6,24 @@ from rest_framework import viewsets
 from clusters import actions
 from clusters.api import filtersets, serializers
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from teams import policy
 
 
-class ClusterViewSet(viewsets.ModelViewSet):
+class VisibleOnly:
+    """Lists, counts, search and lookups see only the objects of the user's teams (others answer 404)."""
+
+    visible = None
+
+    def get_queryset(self):
+        return self.visible(self.request.user, super().get_queryset())
+
+
+class ClusterViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Clusters, addressed by slug."""
 
-    queryset = Cluster.objects.annotate(
+    visible = staticmethod(policy.visible_clusters)
+    policy_actions = {"destroy": policy.DELETE}
+    queryset = Cluster.objects.select_related("team").annotate(
         virtual_service_count=Count("virtual_services", distinct=True),
         real_server_count=Count("virtual_services__real_servers", distinct=True),
     )
@@ -27,10 +39,11 @@ class ClusterViewSet(viewsets.ModelViewSet):
         actions.delete_cluster(acting_user=self.request.user, cluster=instance)
 
 
-class HostViewSet(viewsets.ModelViewSet):
+class HostViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Hosts that run (or will run) lvsweb-agent."""
 
-    queryset = Host.objects.all()
+    visible = staticmethod(policy.visible_hosts)
+    queryset = Host.objects.select_related("team")
     serializer_class = serializers.HostSerializer
     filterset_class = filtersets.HostFilterSet
     search_fields = ["hostname", "management_address", "description"]
@@ -41,9 +54,10 @@ class HostViewSet(viewsets.ModelViewSet):
         actions.delete_host(acting_user=self.request.user, host=instance)
 
 
-class ClusterHostViewSet(viewsets.ModelViewSet):
+class ClusterHostViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Which host is a director or a real server in which cluster."""
 
+    visible = staticmethod(policy.visible_cluster_hosts)
     queryset = ClusterHost.objects.select_related("cluster", "host")
     serializer_class = serializers.ClusterHostSerializer
     filterset_class = filtersets.ClusterHostFilterSet
@@ -55,10 +69,11 @@ class ClusterHostViewSet(viewsets.ModelViewSet):
         actions.remove_host_role(acting_user=self.request.user, cluster_host=instance)
 
 
-class VirtualServiceViewSet(viewsets.ModelViewSet):
+class VirtualServiceViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Virtual services (VIP:port or firewall mark) of all clusters."""
 
-    queryset = VirtualService.objects.select_related("cluster").annotate(real_server_count=Count("real_servers"))
+    visible = staticmethod(policy.visible_virtual_services)
+    queryset = VirtualService.objects.select_related("cluster__team").annotate(real_server_count=Count("real_servers"))
     serializer_class = serializers.VirtualServiceSerializer
     filterset_class = filtersets.VirtualServiceFilterSet
     search_fields = ["name", "address", "description", "cluster__name"]
@@ -69,10 +84,11 @@ class VirtualServiceViewSet(viewsets.ModelViewSet):
         actions.delete_virtual_service(acting_user=self.request.user, virtual_service=instance)
 
 
-class RealServerViewSet(viewsets.ModelViewSet):
+class RealServerViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Real servers of all virtual services."""
 
-    queryset = RealServer.objects.select_related("virtual_service", "host")
+    visible = staticmethod(policy.visible_real_servers)
+    queryset = RealServer.objects.select_related("virtual_service__cluster", "host")
     serializer_class = serializers.RealServerSerializer
     filterset_class = filtersets.RealServerFilterSet
     search_fields = ["address", "description", "host__hostname"]

@@ -5,8 +5,14 @@ from django.urls import reverse
 
 
 class Cluster(models.Model):
-    """A load-balancer cluster; team ownership is added by the teams issue."""
+    """A load-balancer cluster; it belongs to exactly one team, whose roles decide who may see and change it."""
 
+    team = models.ForeignKey(
+        "teams.Team",
+        on_delete=models.PROTECT,
+        related_name="clusters",
+        help_text="The team whose members may see and change this cluster.",
+    )
     name = models.CharField(
         max_length=100,
         unique=True,

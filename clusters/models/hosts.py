@@ -11,6 +11,12 @@ from clusters.validators import validate_interface_list, validate_interface_name
 class Host(models.Model):
     """A machine that runs `lvsweb-agent`: a director, a real server, or both in different clusters."""
 
+    team = models.ForeignKey(
+        "teams.Team",
+        on_delete=models.PROTECT,
+        related_name="hosts",
+        help_text="The team that registered the machine; its operators may change, enroll and revoke it.",
+    )
     hostname = models.CharField(
         max_length=253,
         unique=True,

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.actions import create_api_token
 from accounts.models import ApiToken
 from clusters.models import Cluster
-from tests.factories import make_user
+from tests.factories import make_cluster, make_member, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,9 @@ def token_client(key: str) -> APIClient:
     return client
 
 
-def test_a_staff_users_token_reads_and_writes():
-    user = make_user(staff=True)
+def test_an_operators_token_reads_and_writes():
+    user = make_user(staff=False)
+    make_member(user, role="operator")
     _token, key = create_api_token(acting_user=None, user=user, name="terraform")
     client = token_client(key)
     assert client.get("/api/clusters/").status_code == 200
@@ -98,5 +99,16 @@ def test_a_read_only_token_can_read_but_not_write():
 
 
 def test_a_token_never_gives_more_than_its_user_may_do():
-    _token, key = create_api_token(acting_user=None, user=make_user(staff=False), name="mine")
-    assert token_client(key).get("/api/clusters/").status_code == 403
+    cluster = make_cluster(slug="web")
+    viewer = make_user(staff=True)
+    make_member(viewer, role="viewer")
+    _token, key = create_api_token(acting_user=None, user=viewer, name="mine")
+    client = token_client(key)
+    assert client.get("/api/clusters/web/").status_code == 200
+    response = client.patch("/api/clusters/web/", {"description": "mine now"}, format="json")
+    assert response.status_code == 403
+    assert "You are a viewer of team “Ops”" in response.json()["detail"]
+    cluster.refresh_from_db()
+    assert cluster.description == ""
+    _token, key = create_api_token(acting_user=None, user=make_user(staff=True), name="outsider")
+    assert token_client(key).get("/api/clusters/web/").status_code == 404

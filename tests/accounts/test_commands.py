@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
-from tests.factories import make_user
+from tests.factories import make_member, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,7 @@ def run(*args) -> str:
 
 def test_create_api_token_prints_a_key_that_works():
     user = make_user(username="ops")
+    make_member(user)
     key = run("create_api_token", "ops", "laptop").strip()
     assert ApiToken.objects.get(user=user).name == "laptop"
     client = APIClient()

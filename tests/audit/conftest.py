@@ -3,6 +3,7 @@
 import pytest
 
 from clusters import actions
+from tests.factories import default_team
 
 
 @pytest.fixture
@@ -14,7 +15,9 @@ def operator(django_user_model):
 
 @pytest.fixture
 def cluster(operator):
-    return actions.create_cluster(acting_user=operator, fields={"name": "web frontend", "slug": "web"})
+    return actions.create_cluster(
+        acting_user=operator, fields={"team": default_team(), "name": "web frontend", "slug": "web"}
+    )
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from django.db import transaction
 from audit.models import AuditEntry
 from clusters import actions
 from clusters.models import Cluster
+from tests.factories import default_team
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,8 @@ def entries(action=None):
 
 
 def test_create_cluster_records_every_field_as_new(operator):
-    cluster = actions.create_cluster(acting_user=operator, fields={"name": "web frontend", "slug": "web"})
+    team = default_team()
+    cluster = actions.create_cluster(acting_user=operator, fields={"team": team, "name": "web frontend", "slug": "web"})
     [entry] = entries()
     assert entry.action == "cluster.create"
     assert entry.actor_type == "user" and entry.actor_name == "olga" and entry.actor_user_id == operator.pk
@@ -27,7 +29,9 @@ def test_create_cluster_records_every_field_as_new(operator):
         "web frontend",
     )
     assert entry.cluster_id == cluster.pk
+    assert entry.team_id == team.pk
     assert entry.changes == {
+        "team": [None, team.pk],
         "name": [None, "web frontend"],
         "slug": [None, "web"],
         "description": [None, ""],
@@ -94,7 +98,7 @@ def test_rolled_back_transaction_leaves_no_entry(operator, cluster):
 
 
 def test_changes_without_a_user_are_recorded_as_system(db):
-    actions.create_cluster(acting_user=None, fields={"name": "from the shell", "slug": "shell"})
+    actions.create_cluster(acting_user=None, fields={"team": default_team(), "name": "from the shell", "slug": "shell"})
     [entry] = entries()
     assert (entry.actor_type, entry.actor_name, entry.actor_user_id) == ("system", "system", None)
 

@@ -8,13 +8,16 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.models import GENESIS_HASH, AuditEntry
 from clusters import actions
+from tests.factories import default_team
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def three_entries(operator):
-    cluster = actions.create_cluster(acting_user=operator, fields={"name": "web", "slug": "web"})
+    cluster = actions.create_cluster(
+        acting_user=operator, fields={"team": default_team(), "name": "web", "slug": "web"}
+    )
     actions.update_cluster(acting_user=operator, cluster=cluster, changes={"description": "one"})
     actions.update_cluster(acting_user=operator, cluster=cluster, changes={"description": "two"})
     return list(AuditEntry.objects.order_by("id"))

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
+from tests.factories import default_team
 
 pytestmark = pytest.mark.django_db
 
@@ -12,7 +13,10 @@ def test_api_change_records_address_agent_and_request_id(operator):
     client = APIClient(REMOTE_ADDR="192.0.2.44", HTTP_USER_AGENT="curl/8.5")
     client.force_authenticate(operator)
     response = client.post(
-        "/api/clusters/", {"name": "web", "slug": "web"}, format="json", HTTP_X_REQUEST_ID="req-1234"
+        "/api/clusters/",
+        {"team": default_team().slug, "name": "web", "slug": "web"},
+        format="json",
+        HTTP_X_REQUEST_ID="req-1234",
     )
     assert response.status_code == 201, response.content
     assert response["X-Request-ID"] == "req-1234"

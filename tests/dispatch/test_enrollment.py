@@ -11,7 +11,7 @@ from agents.host.envelope import generate_private_key, public_key_text
 from agents.models import EnrollmentToken
 from agents.signing import control_public_key_text
 from audit.models import AuditEntry
-from tests.factories import make_host, make_user
+from tests.factories import make_host, make_member, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -80,9 +80,13 @@ def test_a_bad_public_key_is_named(staff_api):
     assert EnrollmentToken.objects.get().used_at is None  # the token still works with a good key
 
 
-def test_revoking_needs_a_staff_user_and_is_audited(staff_api):
+def test_revoking_needs_the_operator_role_and_is_audited(staff_api):
     host = make_host(public_key=public_key_text(generate_private_key()))
     assert APIClient().post(f"/api/hosts/{host.pk}/revoke/").status_code in (401, 403)
+    viewer = APIClient()
+    viewer.force_authenticate(make_member(make_user(staff=True), role="viewer").user)
+    refused = viewer.post(f"/api/hosts/{host.pk}/revoke/")
+    assert refused.status_code == 403 and "you need the operator or owner role" in refused.json()["detail"]
     response = staff_api.post(f"/api/hosts/{host.pk}/revoke/")
     assert response.status_code == 200
     host.refresh_from_db()

@@ -21,7 +21,7 @@ from agents.models import Deployment
 from agents.routing import websocket_urlpatterns
 from lvsweb.celery import app as celery_app
 from tests.dispatch.broker import purge
-from tests.factories import make_user
+from tests.factories import make_member, make_team, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
@@ -118,7 +118,8 @@ def communicator(user, slug="web"):
 
 
 def test_a_member_sees_deployment_events_live(lab):
-    user = make_user(staff=True)
+    user = make_user(staff=False)
+    make_member(user, role="viewer")  # a viewer of the cluster's team: reads live status
 
     async def scenario():
         client = communicator(user)
@@ -138,7 +139,8 @@ def test_a_member_sees_deployment_events_live(lab):
 
 
 def test_status_changes_from_reports_reach_the_browser(lab):
-    user = make_user(staff=True)
+    user = make_user(staff=False)
+    make_member(user, role="viewer")
     deployment = actions.apply_cluster(acting_user=None, cluster=lab.cluster).deployments.get(host=lab.rs2)
 
     async def scenario():
@@ -158,9 +160,11 @@ def test_status_changes_from_reports_reach_the_browser(lab):
     assert (event["host"], event["status"]) == ("rs2", "applying")
 
 
-@pytest.mark.parametrize("who", ["anonymous", "not staff"])
+@pytest.mark.parametrize("who", ["anonymous", "in no team", "in another team"])
 def test_a_subscription_outside_ones_rights_is_refused(lab, who):
-    user = AnonymousUser() if who == "anonymous" else make_user(staff=False)
+    user = AnonymousUser() if who == "anonymous" else make_user(staff=True)
+    if who == "in another team":
+        make_member(user, team=make_team(), role="owner")
 
     async def scenario():
         client = communicator(user)
@@ -171,7 +175,8 @@ def test_a_subscription_outside_ones_rights_is_refused(lab, who):
 
 
 def test_an_unknown_cluster_is_refused_like_a_forbidden_one(lab):
-    user = make_user(staff=True)
+    user = make_user(staff=False)
+    make_member(user)
 
     async def scenario():
         return await communicator(user, slug="nope").connect()

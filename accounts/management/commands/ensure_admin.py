@@ -1,9 +1,15 @@
-"""`manage.py ensure_admin`: on a first run, create the `admin` superuser and print its password once."""
+"""`manage.py ensure_admin`: on a first run, create the `admin` superuser and print its password once.
+
+It also makes a first team, “Default”, owned by admin, so that the first cluster has a team to go into.
+"""
 
 import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from teams.actions import create_team
+from teams.models import Team
 
 
 class Command(BaseCommand):
@@ -20,7 +26,9 @@ class Command(BaseCommand):
             )
             return
         password = secrets.token_urlsafe(12)
-        users.create_superuser(username="admin", email="", password=password)
+        admin = users.create_superuser(username="admin", email="", password=password)
+        if not Team.objects.exists():
+            create_team(acting_user=None, name="Default", slug="default", owner=admin)
         self.stdout.write(
             self.style.SUCCESS("Created the first administrator. Sign in with:\n")
             + f"    user:     admin\n    password: {password}\n"

@@ -24,7 +24,7 @@ from clusters.choices import (
     TunnelType,
 )
 from clusters.models import RealServer, VirtualService
-from tests.factories import make_cluster, make_host, make_real_server, make_user, make_virtual_service
+from tests.factories import make_cluster, make_host, make_member, make_real_server, make_user, make_virtual_service
 
 FUZZ = settings(
     max_examples=150,
@@ -83,7 +83,7 @@ HOSTNAMES = ["lb1.example.net", "lb2.example.net"]
 
 
 def world() -> tuple[APIClient, list[int]]:
-    """A staff client, the clusters and hosts that bodies name, and the ids of three virtual services."""
+    """A team owner's client, the clusters and hosts that bodies name, and the ids of three virtual services."""
     cluster, _ = (make_cluster(slug=slug, name=slug) for slug in SLUGS)
     for hostname in HOSTNAMES:
         make_host(hostname=hostname)
@@ -92,8 +92,10 @@ def world() -> tuple[APIClient, list[int]]:
         make_virtual_service(cluster=cluster, protocol="fwmark", address=None, port=None, fwmark=1),
         make_virtual_service(cluster=cluster, address="2001:db8::1", port=443),
     ]
+    user = make_user()
+    make_member(user)  # an owner of the team the factories put everything in
     client = APIClient()
-    client.force_authenticate(make_user())
+    client.force_authenticate(user)
     return client, [service.pk for service in services]
 
 
@@ -121,11 +123,12 @@ vip = st.ip_addresses(v=4).map(str)
 # For each endpoint: the fields a body may hold, and a minimal valid body to start from.
 BODIES = {
     "/api/clusters/": (
-        {"name": weird_text, "slug": slug, "description": weird_text},
+        {"team": st.one_of(st.just("ops"), slug), "name": weird_text, "slug": slug, "description": weird_text},
         {"name": st.text(min_size=1, max_size=30).filter(str.strip), "slug": slug},
     ),
     "/api/hosts/": (
         {
+            "team": st.one_of(st.just("ops"), slug),
             "hostname": hostname,
             "management_address": ip,
             "description": weird_text,

@@ -1,0 +1,1 @@
+"""REST API of accounts: the user's own API tokens."""

@@ -1,0 +1,1 @@
+"""Teams: who may see and change which clusters."""

@@ -1,0 +1,277 @@
+"""The one policy: may this user do this action on this object?
+
+Every caller asks here — console views, the REST API (list filtering and object checks), websocket
+subscriptions, the admin and every action in `clusters/actions/` and `teams/actions.py`. Nothing else
+decides who may do what.
+
+The rules, in plain words:
+
+- A superuser may do everything.
+- Anyone else needs a membership in the object's team; the role decides what they may do:
+  - a **viewer** may see the team, its clusters, their virtual services, real servers and hosts, live
+    statistics and history — and change nothing;
+  - an **operator** may also change them: edit the inventory, plan, apply, drain, reconcile, enroll and
+    revoke hosts;
+  - an **owner** may also manage the team: members, roles and invitations, delete the team's clusters and
+    transfer them to another team the owner also owns.
+- Objects outside a user's teams are not there for that user: the `visible_*` querysets leave them out, so
+  lists, counts, search and autocomplete never show them, and pages and API objects answer 404.
+- A personal API token belongs to its user: only they (and superusers) may see or revoke it.
+- Signed-out and inactive users may do nothing.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, Q, QuerySet
+
+from accounts.models import ApiToken
+from teams.choices import TeamRole
+from teams.models import Invitation, Membership, Team
+
+VIEW = "view"
+CHANGE = "change"
+DELETE = "delete"
+MANAGE = "manage"
+CREATE_TEAM = "create_team"
+
+#: Actions named by what operators do, and the rule each follows. Later issues (plan, apply, drain …) ask
+#: with these names, so that a log line or a test can say what was attempted.
+ALIASES = {
+    "edit": CHANGE,
+    "plan": CHANGE,
+    "apply": CHANGE,
+    "drain": CHANGE,
+    "reconcile": CHANGE,
+    "enroll": CHANGE,
+    "revoke": CHANGE,
+    "transfer": MANAGE,
+    "manage_members": MANAGE,
+}
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def team_id_of(obj: Model) -> int | None:
+    """The id of the team an object belongs to (a cluster's, a service's cluster's, a host's …)."""
+    from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+
+    if isinstance(obj, Team):
+        return obj.pk
+    if isinstance(obj, Cluster | Host | Membership | Invitation):
+        return obj.team_id
+    if isinstance(obj, VirtualService | ClusterHost):
+        return obj.cluster.team_id
+    if isinstance(obj, RealServer):
+        return obj.virtual_service.cluster.team_id
+    if getattr(obj, "cluster_id", None) is not None:
+        # Anything else that belongs to a cluster (revisions, deployments …) follows its cluster.
+        return obj.cluster.team_id
+    raise TypeError(f"The policy has no rule for {type(obj).__name__} objects.")
+
+
+def roles_of(user: User) -> dict[int, TeamRole]:
+    """{team id: role} of a user, read once per user object (one query per request).
+
+    Whoever keeps a user object for long (a websocket consumer) calls `forget_roles` before asking again, so
+    that a member who was removed or demoted meanwhile loses access at once.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    cached = getattr(user, "_lvsweb_team_roles", None)
+    if cached is None:
+        cached = {
+            team_id: TeamRole(role)
+            for team_id, role in Membership.objects.filter(user=user).values_list("team_id", "role")
+        }
+        user._lvsweb_team_roles = cached
+    return cached
+
+
+def forget_roles(user: User) -> None:
+    """Drop the cached roles of a user object (after its memberships changed)."""
+    if hasattr(user, "_lvsweb_team_roles"):
+        del user._lvsweb_team_roles
+
+
+def role_in(user: User, team: Team | int | None) -> TeamRole | None:
+    """The user's role in a team, or None when they are not a member."""
+    if team is None:
+        return None
+    return roles_of(user).get(team.pk if isinstance(team, Team) else team)
+
+
+def is_superuser(user: User) -> bool:
+    """An active superuser: sees and does everything."""
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_superuser", False))
+
+
+def needed_role(action: str, obj: Model | None) -> TeamRole:
+    """The least role that allows `action` on `obj`.
+
+    - view: viewer;
+    - change (edit, plan, apply, drain, reconcile, enroll, revoke): operator;
+    - delete: owner for a cluster or a team, operator for anything inside a cluster and for hosts;
+    - manage (members, roles, invitations, transfer): owner.
+    """
+    from clusters.models import Cluster
+
+    action = ALIASES.get(action, action)
+    if action == VIEW:
+        return TeamRole.VIEWER
+    if action == CHANGE:
+        return TeamRole.OPERATOR
+    if action == DELETE:
+        return TeamRole.OWNER if isinstance(obj, Cluster | Team) else TeamRole.OPERATOR
+    if action == MANAGE:
+        return TeamRole.OWNER
+    raise ValueError(f"The policy knows no action “{action}”.")
+
+
+def can(user: User, action: str, obj: Model | None) -> bool:
+    """May `user` do `action` on `obj`?
+
+    A user can do an action on an object when: they are an active superuser, or they are an active member
+    of the object's team with at least the role the action needs (see `needed_role`). Creating a team
+    (`create_team`, no object) is for superusers only.
+    """
+    if not getattr(user, "is_active", False) or not getattr(user, "is_authenticated", False):
+        return False
+    if action == CREATE_TEAM:
+        return is_superuser(user)
+    if isinstance(obj, ApiToken):
+        # Personal tokens belong to their user alone; superusers may revoke anyone's.
+        return obj.user_id == user.pk or is_superuser(user)
+    role_needed = needed_role(action, obj)
+    if is_superuser(user):
+        return True
+    role = role_in(user, team_id_of(obj))
+    if role is not None and role.rank >= role_needed.rank:
+        return True
+    return role_needed == TeamRole.VIEWER and _host_in_visible_cluster(user, obj)
+
+
+def _host_in_visible_cluster(user: User, obj: Model | None) -> bool:
+    """A host of another team is still visible to the members of a cluster it plays a role in."""
+    from clusters.models import Host
+
+    if not isinstance(obj, Host) or not roles_of(user):
+        return False
+    return obj.cluster_roles.filter(cluster__team_id__in=list(roles_of(user))).exists()
+
+
+def require(user: User | None, action: str, obj: Model | None) -> None:
+    """Raise PermissionDenied, with a message that says why, unless `user` may do `action` on `obj`.
+
+    `user=None` is the system itself (management commands, workers): always allowed.
+    """
+    if user is None or can(user, action, obj):
+        return
+    if action == CREATE_TEAM:
+        raise PermissionDenied("Only administrators (superusers) can create teams.")
+    if isinstance(obj, ApiToken):
+        raise PermissionDenied("This API token belongs to another user.")
+    team_id = team_id_of(obj)
+    team = obj if isinstance(obj, Team) else Team.objects.filter(pk=team_id).first()
+    role = role_in(user, team_id)
+    needed = needed_role(action, obj)
+    what = f"{ALIASES.get(action, action)} {obj._meta.verbose_name} “{obj}”" if obj.pk else "do this"
+    if role is None:
+        raise PermissionDenied(f"You are not a member of team “{team}”; you cannot {what}.")
+    allowed = "the owner role" if needed == TeamRole.OWNER else "the operator or owner role"
+    article = "an" if role in (TeamRole.OWNER, TeamRole.OPERATOR) else "a"
+    raise PermissionDenied(f"You are {article} {role} of team “{team}”; to {what} you need {allowed}.")
+
+
+def teams_where(user: User, least: TeamRole) -> QuerySet[Team]:
+    """Teams in which `user` has at least the role `least` (all teams for superusers)."""
+    if is_superuser(user):
+        return Team.objects.all()
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Team.objects.none()
+    roles = [role for role in TeamRole if role.rank >= least.rank]
+    return Team.objects.filter(pk__in=Membership.objects.filter(user=user, role__in=roles).values("team_id"))
+
+
+def visible_teams(user: User) -> QuerySet[Team]:
+    """Teams the user may see: the ones they belong to (all for superusers)."""
+    return teams_where(user, TeamRole.VIEWER)
+
+
+def _team_filter(user: User, lookup: str) -> Q | None:
+    """A filter on `lookup` (a path to a team id) for the user's teams; None means no filter (superuser)."""
+    if is_superuser(user):
+        return None
+    return Q(**{f"{lookup}__in": visible_teams(user).values("pk")})
+
+
+def _filtered(queryset: QuerySet, user: User, lookup: str) -> QuerySet:
+    condition = _team_filter(user, lookup)
+    return queryset if condition is None else queryset.filter(condition)
+
+
+def visible_clusters(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Clusters of the user's teams."""
+    from clusters.models import Cluster
+
+    return _filtered(queryset if queryset is not None else Cluster.objects.all(), user, "team_id")
+
+
+def visible_virtual_services(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Virtual services of clusters of the user's teams."""
+    from clusters.models import VirtualService
+
+    return _filtered(queryset if queryset is not None else VirtualService.objects.all(), user, "cluster__team_id")
+
+
+def visible_real_servers(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Real servers of virtual services of clusters of the user's teams."""
+    from clusters.models import RealServer
+
+    return _filtered(
+        queryset if queryset is not None else RealServer.objects.all(), user, "virtual_service__cluster__team_id"
+    )
+
+
+def visible_cluster_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Host roles in clusters of the user's teams."""
+    from clusters.models import ClusterHost
+
+    return _filtered(queryset if queryset is not None else ClusterHost.objects.all(), user, "cluster__team_id")
+
+
+def visible_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Hosts registered by the user's teams, and hosts that play a role in one of their clusters."""
+    from clusters.models import ClusterHost, Host
+
+    queryset = queryset if queryset is not None else Host.objects.all()
+    if is_superuser(user):
+        return queryset
+    teams = visible_teams(user).values("pk")
+    in_clusters = ClusterHost.objects.filter(cluster__team_id__in=teams).values("host_id")
+    return queryset.filter(Q(team_id__in=teams) | Q(pk__in=in_clusters))
+
+
+def visible_by_cluster(user: User, queryset: QuerySet) -> QuerySet:
+    """Rows that belong to a cluster (revisions, deployments …) of the user's teams."""
+    return _filtered(queryset, user, "cluster__team_id")
+
+
+def visible_members(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Memberships of the user's teams (who else is in them, and with which role)."""
+    return _filtered(queryset if queryset is not None else Membership.objects.all(), user, "team_id")
+
+
+def visible_audit_entries(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Audit entries about the user's teams and their clusters (from before a transfer in, too).
+
+    Entries that belong to no team (sign-ins, tokens, teams being created) are for superusers only.
+    """
+    from audit.models import AuditEntry
+    from clusters.models import Cluster
+
+    queryset = queryset if queryset is not None else AuditEntry.objects.all()
+    if is_superuser(user):
+        return queryset
+    teams = visible_teams(user).values("pk")
+    clusters = Cluster.objects.filter(team_id__in=teams).values("pk")
+    return queryset.filter(Q(team_id__in=teams) | Q(cluster_id__in=clusters))
