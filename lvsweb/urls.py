@@ -17,6 +17,7 @@ admin.site.has_permission = superuser_only
 urlpatterns = [
     path("", include("clusters.urls")),
     path("", include("audit.urls")),
+    path("", include("agents.urls")),
     path("", include("teams.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
