@@ -1,0 +1,128 @@
+"""The lab VM's side of the full-stack test (test_fullstack.py boots the VM with `scripts/lab/vm-run` on this).
+
+It builds the lab topology (tests/lab/labnet.py), enrolls the director, rs1 and rs2 with the console on the
+host (http://10.0.2.100:8000, a restricted qemu forward), starts one `lvsweb-agent --netns HOST run` process per
+host, then serves the host test's requests until it says "quit". Requests and answers travel through the same
+Redis the agents use (the VM's only other way out, 10.0.2.100:6379): JSON on two lists, nothing else.
+
+Requests (`{"op": ...}`): `fetch` (`count` HTTP requests from the client namespace to the VIP: the answers),
+`ipvsadm` (`args`, run in the director's namespace: its output), `stop` (`host`: SIGTERM its agent, wait for
+it), `logs` (every agent's log and exit code), `quit`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+HOSTS = ("director", "rs1", "rs2")
+CONSOLE = "http://10.0.2.100:8000"
+WORKDIR = Path("/tmp/lvsweb-fullstack")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+
+
+def main() -> int:
+    import redis
+
+    broker = redis.Redis.from_url(os.environ["LVSWEB_FULLSTACK_BROKER"], socket_timeout=60)
+    key = os.environ["LVSWEB_FULLSTACK_KEY"]
+
+    def answer(message: dict) -> None:
+        broker.rpush(f"{key}:answers", json.dumps(message))
+
+    agents: dict[str, subprocess.Popen] = {}
+    try:
+        lab = start(json.loads(broker.get(f"{key}:tokens")), agents)
+        answer({"ok": True, "result": "ready"})
+        serve(broker, key, answer, lab, agents)
+        return 0
+    except Exception:
+        answer({"ok": False, "error": traceback.format_exc(), "logs": logs(agents)})
+        return 1
+    finally:
+        for process in agents.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in agents.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def start(tokens: dict[str, str], agents: dict[str, subprocess.Popen]):
+    """Build the topology, enroll every host, start its agent (into AGENTS); returns the Lab."""
+    from labnet import Lab
+
+    from agents.host.cli import main as agent_cli
+
+    lab = Lab(WORKDIR / "lab")
+    lab.build()
+    for host in HOSTS:
+        root = WORKDIR / host
+        root.mkdir(parents=True, exist_ok=True)
+        config = str(root / "agent.json")
+        # In this process: every Python start costs 15-60 s under emulation.
+        arguments = ["--netns", host, "enroll", "--server", CONSOLE, "--token", tokens[host], "--config", config]
+        arguments += ["--root", str(root), "--timeout", "120"]
+        code = agent_cli(arguments)
+        if code != 0:
+            raise RuntimeError(f"lvsweb-agent enroll for {host} exited {code}")
+        # The agents live in the VM's own namespace (the only one with a way to the broker) and act on
+        # their host's namespace through --netns.
+        with open(WORKDIR / f"{host}.log", "wb") as log:
+            agents[host] = subprocess.Popen(
+                ["lvsweb-agent", "--netns", host, "run", "--config", config, "--loglevel", "INFO"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+    return lab
+
+
+def logs(agents: dict[str, subprocess.Popen]) -> dict[str, str]:
+    result = {}
+    for host, process in agents.items():
+        path = WORKDIR / f"{host}.log"
+        text = path.read_text(errors="replace")[-6000:] if path.exists() else ""
+        result[host] = f"[exit code {process.poll()}]\n{text}"
+    return result
+
+
+def serve(broker, key: str, answer, lab, agents: dict[str, subprocess.Popen]) -> None:
+    while True:
+        item = broker.blpop([f"{key}:requests"], timeout=10)
+        if item is None:
+            continue
+        request = json.loads(item[1])
+        op = request["op"]
+        try:
+            if op == "quit":
+                answer({"ok": True, "result": "bye"})
+                return
+            if op == "fetch":
+                result = lab["client"].fetch(int(request["count"]))
+            elif op == "ipvsadm":
+                result = lab["director"].run("ipvsadm", *map(str, request["args"]))
+            elif op == "stop":
+                process = agents[request["host"]]
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+                result = process.returncode
+            elif op == "logs":
+                result = logs(agents)
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            answer({"ok": True, "result": result, "at": time.time()})
+        except Exception:
+            answer({"ok": False, "error": traceback.format_exc()})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
