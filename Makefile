@@ -13,6 +13,7 @@ help:
 	@echo "make test       lint, Django checks, the test suite on PostgreSQL, and the lab tests in a VM"
 	@echo "make test-fast  the same without the lab VM"
 	@echo "make test-lab   only the lab tests (real kernel under qemu)"
+	@echo "make test-fullstack  console + control worker here, three agents in the lab VM"
 	@echo "make format     ruff format + autofix"
 	@echo "make bench-agent  the agent benchmark in the lab VM (see docs/performance.md)"
 
@@ -57,7 +58,12 @@ test-fast: lint
 test-lab: dev
 	scripts/lab/run-tests
 
-test: test-fast test-lab
+# Console and control worker here, three agents in the lab VM reaching Redis and the console through
+# restricted forwards (tests/lab_fullstack): its own Redis database, so that no other test sees its queues.
+test-fullstack: dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/13 $(VENV)/bin/pytest -m lab tests/lab_fullstack
+
+test: test-fast test-lab test-fullstack
 
 bench-agent: dev
 	scripts/lab/vm-run $(PY) bench/agent_apply.py
