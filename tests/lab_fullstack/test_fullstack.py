@@ -211,13 +211,18 @@ def wait_finished(console: Console, deployments: list[dict], explain, timeout: f
     return current
 
 
+def unavailable(reason: str) -> None:
+    """Skip with one line naming what is missing; under LVSWEB_LAB_REQUIRED=1 (CI) fail instead."""
+    if os.environ.get("LVSWEB_LAB_REQUIRED") == "1":
+        pytest.fail(f"full-stack lab test FAILED: {reason} (LVSWEB_LAB_REQUIRED=1)", pytrace=False)
+    pytest.skip(f"full-stack lab test skipped: {reason} — LVSWEB_LAB_REQUIRED=1 makes this an error")
+
+
 @pytest.fixture
 def prerequisites():
     missing = lab_missing()
     if missing:
-        if os.environ.get("LVSWEB_LAB_REQUIRED") == "1":
-            pytest.fail(f"full-stack lab test FAILED: missing {missing} (LVSWEB_LAB_REQUIRED=1)", pytrace=False)
-        pytest.skip(f"full-stack lab test skipped: missing {missing} — LVSWEB_LAB_REQUIRED=1 makes this an error")
+        unavailable(f"missing {missing}")
 
 
 @pytest.fixture
@@ -225,7 +230,7 @@ def redis_forward(prerequisites) -> tuple[str, int, str]:
     """(this machine's Redis as the VM must see it: AGENT_BROKER_URL, the local Redis port, test key prefix)."""
     url = urlsplit(django_settings.REDIS_URL)
     if url.hostname not in ("127.0.0.1", "localhost"):
-        pytest.skip(f"full-stack lab test skipped: REDIS_URL must be on 127.0.0.1 (the VM's forward), not {url}")
+        unavailable(f"REDIS_URL must be on 127.0.0.1 (the VM's forward), not {url.geturl()}")
     userinfo = url.netloc.rpartition("@")[0]
     agent_url = urlunsplit((url.scheme, f"{userinfo + '@' if userinfo else ''}10.0.2.100:6379", url.path, "", ""))
     return agent_url, url.port or 6379, f"lvsweb:fullstack:{uuid.uuid4().hex}"
