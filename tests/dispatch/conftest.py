@@ -4,6 +4,7 @@ import pytest
 
 from agents.host.envelope import generate_private_key, public_key_text
 from clusters.choices import HostRole
+from tests.dispatch.broker import purge
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
 
 
@@ -26,6 +27,13 @@ class Lab:
         self.real_server2 = make_real_server(virtual_service=self.service, address="10.20.0.12", host=self.rs2)
 
 
+#: The broker queues the lab cluster's commands and reports travel through.
+LAB_QUEUES = ("control", "lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
+
+
 @pytest.fixture
 def lab(db):
-    return Lab()
+    """The lab inventory, with its queues empty before and after (tests share one Redis database)."""
+    purge(*LAB_QUEUES)
+    yield Lab()
+    purge(*LAB_QUEUES)

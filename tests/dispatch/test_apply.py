@@ -9,19 +9,10 @@ from agents.host.envelope import EnvelopeError, load_public_key, open_envelope
 from agents.models import Deployment, Revision
 from agents.signing import control_public_key_text
 from audit.models import AuditEntry
-from tests.dispatch.broker import purge, take_commands
+from tests.dispatch.broker import take_commands
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-QUEUES = ("lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
-
-
-@pytest.fixture(autouse=True)
-def empty_queues():
-    purge(*QUEUES)
-    yield
-    purge(*QUEUES)
 
 
 @pytest.fixture

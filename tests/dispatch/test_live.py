@@ -20,18 +20,10 @@ from agents.host.envelope import seal
 from agents.models import Deployment
 from agents.routing import websocket_urlpatterns
 from lvsweb.celery import app as celery_app
-from tests.dispatch.broker import purge
 from tests.factories import make_member, make_team, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def empty_queues():
-    purge("control", "lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
-    yield
-    purge("control", "lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
 
 
 @pytest.fixture

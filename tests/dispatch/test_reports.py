@@ -10,15 +10,8 @@ from agents import actions
 from agents.host.envelope import generate_private_key, seal
 from agents.models import Deployment
 from audit.models import AuditEntry
-from tests.dispatch.broker import purge
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def empty_queues():
-    yield
-    purge("lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
 
 
 def report(lab, host, key=None, **payload):

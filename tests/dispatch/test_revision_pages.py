@@ -7,16 +7,9 @@ from agents.models import Deployment
 from audit.models import AuditEntry
 from clusters import actions as inventory
 from clusters.models import RealServer
-from tests.dispatch.broker import purge
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def empty_queues():
-    yield
-    purge("lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
 
 
 @pytest.fixture
