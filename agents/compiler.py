@@ -86,10 +86,9 @@ def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
     }
 
 
-def service_sort_key(service) -> tuple:
+def service_sort_key(service: VirtualService) -> tuple:
     """Services in a stable order: address services by VIP and port, then firewall marks."""
-    get = service.get if isinstance(service, dict) else lambda name: getattr(service, name)
-    return (get("fwmark") or 0, get("address") or "", get("port") or 0, get("protocol"))
+    return (service.fwmark or 0, service.address or "", service.port or 0, service.protocol)
 
 
 def _service_document(service: Mapping[str, Any]) -> dict[str, Any]:
