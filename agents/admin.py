@@ -3,22 +3,7 @@
 from django.contrib import admin
 
 from agents.models import Deployment, EnrollmentToken, Revision
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse only."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from lvsweb.admin import ReadOnlyAdmin
 
 
 @admin.register(Revision)

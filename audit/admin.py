@@ -3,25 +3,14 @@
 from django.contrib import admin
 
 from audit.models import AuditEntry
+from lvsweb.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """No add, change or delete; the list is filterable like the console's audit pages."""
 
     list_display = ["id", "occurred_at", "actor_name", "action", "object_repr", "result", "source_address"]
     list_filter = ["actor_type", "result", "object_type"]
     search_fields = ["actor_name", "action", "object_repr", "request_id", "message"]
     date_hierarchy = "occurred_at"
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in AuditEntry._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
