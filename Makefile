@@ -24,7 +24,13 @@ $(VENV)/.python-ok:
 	@touch $@
 
 # Runtime dependencies only (what `make run` needs).
-$(VENV)/.installed: $(VENV)/.python-ok requirements.lock pyproject.toml
+# Front-end libraries (htmx, uPlot) from npm, exactly as locked in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "The console's front-end libraries come from npm: apt-get install npm"; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.python-ok requirements.lock pyproject.toml node_modules/.installed
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock
 	@# A new virtualenv may come with a setuptools too old to build the project (pyproject asks for >= 69).
 	$(VENV)/bin/pip install --quiet "setuptools>=69" wheel

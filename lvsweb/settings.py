@@ -125,7 +125,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Front-end libraries come from npm at install time (package.json, `make` runs `npm ci`): served from
+# node_modules under static/vendor/<name>/, never copied into the repository.
+NODE_MODULES = Path(os.environ.get("LVSWEB_NODE_MODULES", BASE_DIR / "node_modules"))
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/uplot", NODE_MODULES / "uplot" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Compressed (gzip/brotli) but not renamed by content hash: no manifest, so pages render the same
