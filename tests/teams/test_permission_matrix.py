@@ -10,9 +10,13 @@ Reading a row: `302` for a signed-out browser is the redirect to the sign-in pag
 they see it but their role does not allow the change.
 """
 
+import importlib
+import pkgutil
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from tests.teams import matrix_rows
 from tests.teams.team_world import ROLES, World, build_world
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -180,6 +184,14 @@ MATRIX = [
 ]
 # fmt: on
 
+#: Rows for a part of the product can live in their own module under tests/teams/matrix_rows/: each defines
+#: ROWS (as above) and may define url_kwargs(world) -> {name: kwargs}, bodies(world) -> {(name, method): data}
+#: and prepare(world) to add the objects its URLs point at.
+EXTRA = [
+    importlib.import_module(f"{matrix_rows.__name__}.{m.name}") for m in pkgutil.iter_modules(matrix_rows.__path__)
+]
+MATRIX = MATRIX + [row for module in EXTRA for row in module.ROWS]
+
 
 #: Pages for signed-out visitors: their redirects do not lead to the sign-in page.
 PUBLIC = {"login", "logout", "password_reset", "invitation-accept"}
@@ -220,7 +232,11 @@ def url_of(name: str, world: World) -> str:
         "api:revision-diff": {"pk": world.revision.pk},
         "api:revision-rollback": {"pk": world.revision.pk},
         "api:deployment-detail": {"pk": world.deployment.pk},
-    }.get(name, {})
+    }
+    for module in EXTRA:
+        if hasattr(module, "url_kwargs"):
+            kwargs.update(module.url_kwargs(world))
+    kwargs = kwargs.get(name, {})
     if name == "admin:*":
         return reverse("admin:index")
     return reverse(name, kwargs=kwargs)
@@ -272,6 +288,9 @@ def body_of(name: str, method: str, world: World) -> dict:
         ("api:cluster-reconcile", "POST"): {"host": a.host.hostname},
         ("api:agent-enroll", "POST"): {"token": "lvse_not-a-token", "public_key": "x"},
     }
+    for module in EXTRA:
+        if hasattr(module, "bodies"):
+            bodies.update(module.bodies(world))
     return bodies.get((name, method), {})
 
 
@@ -311,6 +330,9 @@ def world_for_matrix() -> World:
     world.memberships["target"] = Membership.objects.create(
         team=world.alpha.team, user=make_user("victor"), role=TeamRole.VIEWER
     )
+    for module in EXTRA:
+        if hasattr(module, "prepare"):
+            module.prepare(world)
     return world
 
 
