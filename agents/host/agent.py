@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,9 +73,18 @@ class ApplyResult:
 class Agent:
     """Makes this host's kernel match desired-state documents; files live under `root`."""
 
-    def __init__(self, root: str | Path = "/", netns: str | None = None, kernel: KernelIPVS | None = None):
+    def __init__(
+        self,
+        root: str | Path = "/",
+        netns: str | None = None,
+        kernel: KernelIPVS | None = None,
+        adjust: Callable[[DesiredState], DesiredState] | None = None,
+    ):
         self.root = Path(root)
         self.netns = netns
+        # The health monitor's view (agents/host/monitor.py): every plan and apply makes the kernel match
+        # the document *as health allows* (a down real server at weight 0 or gone, a sorry server).
+        self.adjust = adjust
         self.kernel = kernel if kernel is not None else LinuxKernel(root=self.root, netns=netns)
         self._ledger: Ledger | None = None
         self._ledger_stamp: tuple | None = None
@@ -134,12 +144,16 @@ class Agent:
 
     def plan(self, doc: dict | DesiredState, now: float | None = None) -> Plan:
         """What apply would do, with reasons; nothing is changed."""
-        desired = self.desired(doc)
+        desired = self._adjusted(self.desired(doc))
         return plan(desired, self.kernel.read(desired), self.ledger(), now)
+
+    def _adjusted(self, desired: DesiredState) -> DesiredState:
+        return desired if self.adjust is None else self.adjust(desired)
 
     def apply(self, doc: dict | DesiredState, dry_run: bool = False, now: float | None = None) -> ApplyResult:
         """Plan and apply; stops at the first kernel error. Raises DocumentError on a bad document."""
         desired, text = self._parse(doc)
+        desired = self._adjusted(desired)
         now = time.time() if now is None else now
         ledger = self.ledger()
         the_plan = plan(desired, self.kernel.read(desired), ledger, now)

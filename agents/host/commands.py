@@ -252,6 +252,21 @@ class CommandHandler:
             error=result.error if not result.ok else "",
         )
 
+    # -- health ------------------------------------------------------------------------------------------
+    def health_changed(self) -> dict | None:
+        """A real server's health changed: re-apply the held document, which the health monitor adjusts
+        (docs/health.md). Returns what was done, for the health report; None before the first apply."""
+        with self.lock:
+            agent = self.agent()
+            if agent.last_document() is None:
+                return None
+            result = agent.reconcile()
+        return {
+            "ok": result.ok,
+            "operations": result_operations(result),
+            "error": result.error if not result.ok else "",
+        }
+
     # -- heartbeat ---------------------------------------------------------------------------------------
     def heartbeat(self) -> dict:
         """Send one heartbeat: host facts, the applied serial, and the drift (the plan of the held document).

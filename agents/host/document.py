@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -13,7 +14,9 @@ from agents.host.model import (
     Address,
     DesiredState,
     Director,
+    HealthCheck,
     Persistence,
+    Quorum,
     RealServer,
     Recipe,
     Service,
@@ -201,6 +204,7 @@ class _Parser:
                 continue
             seen[dest.key] = dest_path
             real_servers.append(dest)
+        quorum = self.quorum(data.get("quorum"), key, seen, f"{path}.quorum")
         return Service(
             key=key,
             scheduler=scheduler,
@@ -208,6 +212,61 @@ class _Parser:
             persistence=persistence,
             one_packet=data.get("one_packet", False),
             real_servers=tuple(real_servers),
+            quorum=quorum,
+        )
+
+    def quorum(self, data: dict | None, service: ServiceKey, seen: dict, path: str) -> Quorum | None:
+        if data is None:
+            return None
+        sorry = self.real_server(data["sorry_server"], service, f"{path}.sorry_server")
+        if sorry.health is not None:
+            self.problem(f"{path}.sorry_server.health_check", "the sorry server is not health-checked; use null")
+        if sorry.key in seen:
+            self.problem(
+                f"{path}.sorry_server",
+                f"{format_hostport(sorry.address, sorry.port)} is already a real server of this service "
+                f"({seen[sorry.key]}); the sorry server must be another one",
+            )
+        return Quorum(min_up=data["min_up"], sorry_server=sorry)
+
+    def health_check(self, data: dict | None, service: ServiceKey, dest: RealServer, path: str) -> HealthCheck | None:
+        if data is None:
+            return None
+        kind = data["type"]
+        port = data.get("port") or dest.port
+        if not port:
+            self.problem(f"{path}.port", "the real server has no port (firewall-mark service): name the port to check")
+        if kind == "tcp":
+            for name, default in (("path", "/"), ("host", ""), ("body", "")):
+                if data.get(name, default) != default:
+                    self.problem(f"{path}.{name}", f"{name} applies only to http and https checks")
+        expect = tuple(data.get("expect", (200, 399)))
+        if expect[0] > expect[1]:
+            self.problem(f"{path}.expect", f"the lowest status {expect[0]} is above the highest {expect[1]}")
+        interval, timeout = data.get("interval", 5), data.get("timeout", 3)
+        if timeout > interval:
+            self.problem(f"{path}.timeout", f"{timeout} s is longer than the interval ({interval} s)")
+        tunnel = data.get("tunnel", False)
+        if tunnel:
+            if dest.forward != "tun" or (dest.tunnel or Tunnel()).type != "ipip":
+                self.problem(f"{path}.tunnel", "a tunnel-path check needs forward tun with an ipip tunnel")
+            if service.fwmark or service.protocol != "tcp" or service.family != "ipv4":
+                self.problem(
+                    f"{path}.tunnel", "a tunnel-path check needs an IPv4 TCP service (it sends a SYN to VIP:port)"
+                )
+        return HealthCheck(
+            type=kind,
+            port=port,
+            path=data.get("path", "/"),
+            host=data.get("host", ""),
+            expect=expect,
+            body=data.get("body", ""),
+            interval=float(interval),
+            timeout=float(timeout),
+            rise=data.get("rise", 2),
+            fall=data.get("fall", 3),
+            on_failure=data.get("on_failure", "weight0"),
+            tunnel=tunnel,
         )
 
     def persistence(self, data: dict | None, family: str, path: str) -> Persistence | None:
@@ -246,7 +305,7 @@ class _Parser:
         upper, lower = data.get("upper_threshold", 0), data.get("lower_threshold", 0)
         if upper and lower > upper:
             self.problem(f"{path}.lower_threshold", f"{lower} is above the upper threshold {upper}")
-        return RealServer(
+        dest = RealServer(
             address=address,
             port=port,
             weight=data.get("weight", 1),
@@ -255,6 +314,10 @@ class _Parser:
             upper_threshold=upper,
             lower_threshold=lower,
         )
+        if data.get("health_check") is not None:
+            health = self.health_check(data["health_check"], service, dest, f"{path}.health_check")
+            dest = replace(dest, health=health)
+        return dest
 
     def tunnel(self, data: dict | None, forward: str, path: str) -> Tunnel | None:
         if forward != "tun":

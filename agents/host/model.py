@@ -180,8 +180,31 @@ class DestCounters(NamedTuple):
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """How the director's agent checks one real server (docs/health.md); not kernel state.
+
+    `type` is tcp, http or https; `port` the port probed; `tunnel` adds a tunnel-path probe (a TCP SYN
+    to VIP:port, IP-in-IP encapsulated to the real server, as the director's clients reach it).
+    """
+
+    type: str = "tcp"
+    port: int = 0
+    path: str = "/"
+    host: str = ""
+    expect: tuple[int, int] = (200, 399)
+    body: str = ""
+    interval: float = 5.0
+    timeout: float = 3.0
+    rise: int = 2
+    fall: int = 3
+    on_failure: str = "weight0"
+    tunnel: bool = False
+
+
+@dataclass(frozen=True)
 class RealServer:
-    """An IPVS destination. `counters` is only filled when read from the kernel."""
+    """An IPVS destination. `counters` is only filled when read from the kernel; `health` is the check
+    the director's agent runs on it (None: not checked)."""
 
     address: str
     port: int
@@ -191,6 +214,7 @@ class RealServer:
     upper_threshold: int = 0
     lower_threshold: int = 0
     counters: DestCounters | None = field(default=None, compare=False)
+    health: HealthCheck | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -221,8 +245,16 @@ class RealServer:
 
 
 @dataclass(frozen=True)
+class Quorum:
+    """Fewer than `min_up` healthy real servers: the sorry server takes the service's new connections."""
+
+    min_up: int
+    sorry_server: RealServer
+
+
+@dataclass(frozen=True)
 class Service:
-    """An IPVS virtual service with its real servers."""
+    """An IPVS virtual service with its real servers (and, for health checks, its quorum)."""
 
     key: ServiceKey
     scheduler: str = "wlc"
@@ -231,6 +263,7 @@ class Service:
     one_packet: bool = False
     real_servers: tuple[RealServer, ...] = ()
     counters: DestCounters | None = field(default=None, compare=False)
+    quorum: Quorum | None = field(default=None, compare=False)
 
     def settings(self) -> tuple:
         """Everything an edit-service can change."""

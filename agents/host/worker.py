@@ -21,6 +21,7 @@ from agents.host.agent import Agent
 from agents.host.commands import CommandHandler
 from agents.host.config import AgentConfig
 from agents.host.envelope import seal
+from agents.host.monitor import HealthMonitor
 
 COMMAND_TASK = "lvsweb.agent.command"
 REPORT_TASK = "lvsweb.control.report"
@@ -92,17 +93,26 @@ class Heartbeat(threading.Thread):
         self.stopping.set()
 
 
-def build_worker_app(config: AgentConfig, netns: str | None = None) -> tuple[Celery, CommandHandler]:
-    """The agent's Celery app with its one task registered, and the handler behind that task."""
+def build_worker_app(
+    config: AgentConfig, netns: str | None = None, monitor: HealthMonitor | None = None
+) -> tuple[Celery, CommandHandler]:
+    """The agent's Celery app with its one task registered, and the handler behind that task.
+
+    With `monitor`, every plan and apply goes through its health view, and health changes re-apply.
+    """
     app = make_app(config.broker_url, config.queue)
+    reporter = Reporter(app, config.host_key(), config.host)
+    adjust = monitor.adjust if monitor is not None else None
     handler = CommandHandler(
         host=config.host,
         root=config.root,
         control_key=config.control_key(),
-        report=Reporter(app, config.host_key(), config.host),
-        agent_factory=lambda: Agent(root=config.root, netns=netns),
+        report=reporter,
+        agent_factory=lambda: Agent(root=config.root, netns=netns, adjust=adjust),
         netns=netns,
     )
+    if monitor is not None:
+        monitor.host, monitor.report, monitor.on_change = config.host, reporter, handler.health_changed
 
     @app.task(name=COMMAND_TASK, ignore_result=True)
     def command(*args, **kwargs) -> None:
@@ -118,7 +128,8 @@ def build_worker_app(config: AgentConfig, netns: str | None = None) -> tuple[Cel
 
 def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "INFO") -> int:
     """Serve `config.queue` until SIGTERM/SIGINT; returns the worker's exit code."""
-    app, handler = build_worker_app(config, netns=netns)
+    monitor = HealthMonitor(netns=netns, report_interval=config.heartbeat_interval)
+    app, handler = build_worker_app(config, netns=netns, monitor=monitor)
     # The agent must run as root (netlink, sysctls). Celery's warning about root is about pickle, which
     # this worker never accepts (JSON only), so it would only alarm the operator.
     warnings.filterwarnings("ignore", category=SecurityWarning)
@@ -135,9 +146,11 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
         quiet=True,
     )
     heartbeat.start()
+    monitor.start()
     try:
         worker.start()
     finally:
+        monitor.stop()
         heartbeat.stop()
         heartbeat.join(timeout=5)
         handler.close()

@@ -1,0 +1,244 @@
+"""Health checks in a real kernel: the director's agent probes rs1 and rs2 and the IPVS table follows.
+
+The agent and its health monitor run in-process in the director's namespace, as `lvsweb-agent run` does
+(the monitor adjusts every apply; a transition re-applies the held document). Everything asserted is read
+back from the kernel (`ipvsadm`) or is real client traffic through the VIP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import labdocs
+import pytest
+from labnet import VIP, Lab, inside
+
+pytestmark = pytest.mark.lab
+
+RS1, RS2, DR1 = "10.20.0.11", "10.20.0.12", "10.10.0.21"
+FAST = {"interval": 0.5, "timeout": 0.4, "rise": 2, "fall": 2}
+
+
+def checked(address: str, check: dict, **extra) -> dict:
+    """A TUN real server of the lab with a health check."""
+    return labdocs.real_server(address, health_check=check, **extra)
+
+
+def stop_http(lab: Lab, name: str) -> None:
+    """Stop the web server of lab host NAME (its busybox httpd)."""
+    for server in lab.servers:
+        if server.args[-1].endswith(f"/{name}") and server.poll() is None:
+            server.terminate()
+            server.wait(timeout=5)
+
+
+def start_http(lab: Lab, name: str) -> None:
+    """Start NAME's web server again and wait until it answers on its own address."""
+    if any(server.args[-1].endswith(f"/{name}") and server.poll() is None for server in lab.servers):
+        return
+    host = lab[name]
+    with inside(name):
+        command = ["busybox", "httpd", "-f", "-p", str(host.http_port), "-h", str(lab.workdir / "www" / name)]
+        lab.servers.append(subprocess.Popen(command))
+    deadline = time.monotonic() + 10
+    while lab["router"].http_get(host.address, host.http_port, timeout=1) != name:
+        assert time.monotonic() < deadline, f"{name}'s web server did not come back"
+        time.sleep(0.2)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str):
+    """Poll CONDITION until it is true; fail naming WHAT after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout} s: {what}")
+        time.sleep(0.2)
+
+
+def weights(lab: Lab) -> dict[str, int]:
+    """{real server: weight} of the VIP's service, read from the kernel."""
+    return {rs: row.weight for rs, row in lab["director"].ipvs_table().get(f"TCP {VIP}:80", {}).items()}
+
+
+class Director:
+    """The director's agent with its health monitor, as `lvsweb-agent run` wires them."""
+
+    def __init__(self, root):
+        from agents.host.agent import Agent
+        from agents.host.monitor import HealthMonitor
+
+        self.lock = threading.Lock()
+        self.reports: list[dict] = []
+        self.monitor = HealthMonitor(
+            host="director", report=self.reports.append, on_change=self.reapply, netns="director", report_interval=60
+        )
+        self.agent = Agent(root=str(root), netns="director", adjust=self.monitor.adjust)
+
+    def apply(self, document: dict) -> None:
+        with self.lock:
+            result = self.agent.apply(document)
+        assert result.ok, result.error
+
+    def reapply(self) -> dict:
+        with self.lock:
+            result = self.agent.reconcile()
+        return {"ok": result.ok}
+
+    def transitions(self) -> list[tuple[str, str, str]]:
+        return [(t["address"], t["from"], t["to"]) for r in self.reports for t in r["transitions"]]
+
+
+@pytest.fixture
+def director(network: Lab, tmp_path) -> Iterator[Director]:
+    running = Director(tmp_path / "director")
+    yield running
+    running.monitor.stop()
+    running.agent.close()
+    for name in ("rs1", "rs2"):
+        start_http(network, name)
+
+
+def test_a_stopped_web_server_gets_weight_0_and_comes_back_after_rise(network: Lab, director: Director, apply_all):
+    check = {"type": "http", "path": "/", "body": "rs", **FAST}
+    apply_all({"rs1": labdocs.tun_real_server("rs1"), "rs2": labdocs.tun_real_server("rs2")})
+    director.apply(labdocs.director([checked(RS1, check), checked(RS2, check)]))
+    director.monitor.start()
+    wait_for(lambda: director.monitor.statuses() and set(director.monitor.statuses().values()) == {"up"}, 10, "both up")
+    assert weights(network) == {f"{RS1}:80": 1, f"{RS2}:80": 1}
+
+    stop_http(network, "rs1")
+    started = time.monotonic()
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 0, 10, "rs1 at weight 0")
+    # fall (2) failed probes, 0.5 s apart, each failing at once (connection refused), plus the apply.
+    assert time.monotonic() - started < 2 * 0.5 + 3
+    assert weights(network)[f"{RS2}:80"] == 1
+    assert network["client"].fetch(6) == ["rs2"] * 6
+
+    start_http(network, "rs1")
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 1, 10, "rs1 back at weight 1")
+    assert sorted(network["client"].fetch(4)) == ["rs1", "rs1", "rs2", "rs2"]
+    assert (RS1, "up", "down") in director.transitions()
+    assert (RS1, "down", "up") in director.transitions()
+
+
+def test_removal_instead_of_weight_0(network: Lab, director: Director, apply_all):
+    check = {"type": "tcp", "on_failure": "remove", **FAST}
+    apply_all({"rs1": labdocs.tun_real_server("rs1"), "rs2": labdocs.tun_real_server("rs2")})
+    director.apply(labdocs.director([checked(RS1, check), checked(RS2, check)], drain_timeout=0))
+    director.monitor.start()
+    stop_http(network, "rs2")
+    wait_for(lambda: f"{RS2}:80" not in weights(network), 10, "rs2 removed from the service")
+    assert network["client"].fetch(4) == ["rs1"] * 4
+
+
+def test_after_a_restart_health_is_unknown_and_takes_nobody_out_before_fall(
+    network: Lab, director: Director, apply_all
+):
+    check = {"type": "tcp", "interval": 1, "timeout": 0.5, "rise": 2, "fall": 3}
+    stop_http(network, "rs1")
+    apply_all({"rs1": labdocs.tun_real_server("rs1"), "rs2": labdocs.tun_real_server("rs2")})
+    director.apply(labdocs.director([checked(RS1, check), checked(RS2, check)]))
+    director.monitor.start()
+    time.sleep(1.2)  # two probes of rs1 have failed, fewer than fall (3)
+    assert weights(network) == {f"{RS1}:80": 1, f"{RS2}:80": 1}
+    assert director.monitor.statuses()[f"tcp {VIP}:80 -> {RS1}:80"] == "unknown"
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 0, 6, "rs1 at weight 0 after fall failures")
+    assert (RS1, "unknown", "down") in director.transitions()
+
+
+def test_quorum_lost_sends_clients_to_the_sorry_server(network: Lab, director: Director, apply_all):
+    check = {"type": "http", **FAST}
+    apply_all(
+        {
+            "rs1": labdocs.tun_real_server("rs1"),
+            "rs2": labdocs.tun_real_server("rs2"),
+            "dr1": labdocs.dr_real_server("dr1"),
+        }
+    )
+    document = labdocs.director([checked(RS1, check), checked(RS2, check)])
+    sorry = labdocs.real_server(DR1, forward="dr")
+    document["director"]["services"][0]["quorum"] = {"min_up": 1, "sorry_server": sorry}
+    director.apply(document)
+    director.monitor.start()
+    wait_for(lambda: set(director.monitor.statuses().values()) == {"up"}, 10, "both up")
+    assert f"{DR1}:80" not in weights(network)
+
+    stop_http(network, "rs1")
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 0, 10, "rs1 at weight 0")
+    assert f"{DR1}:80" not in weights(network), "one healthy real server is still a quorum of 1"
+    stop_http(network, "rs2")
+    wait_for(lambda: weights(network).get(f"{DR1}:80") == 1, 10, "the sorry server in the service")
+    assert network["client"].fetch(3) == ["dr1"] * 3
+
+    start_http(network, "rs2")
+    wait_for(lambda: weights(network).get(f"{RS2}:80") == 1, 10, "rs2 back")
+    assert network["client"].fetch(3) == ["rs2"] * 3
+
+
+def tunnel_and_plain(address: str, port: int = 80, timeout: float = 1.0) -> tuple:
+    """From the director: (tunnel-path probe, plain TCP connect to the real server's own address)."""
+    from agents.host.kernel import in_netns
+    from agents.host.probes import TunnelProber, tcp_probe
+
+    async def both():
+        prober = TunnelProber()
+        prober.open()
+        try:
+            return await prober.probe(address, VIP, port, timeout), await tcp_probe(address, port, timeout)
+        finally:
+            prober.close()
+
+    with in_netns("director"):
+        return asyncio.run(both())
+
+
+def test_the_tunnel_path_check_sees_what_a_plain_tcp_check_misses(network: Lab, agent_on, apply_all):
+    rs1 = network["rs1"]
+    apply_all({"director": labdocs.tun_director(), "rs1": labdocs.tun_real_server("rs1")})
+    through, plain = tunnel_and_plain(RS1)
+    assert through.ok, through.message
+    assert plain.ok, plain.message
+
+    # rp_filter 1: the decapsulated SYN (from the director, arriving on tunl0) fails the reverse-path test.
+    rs1.set_sysctls({"net.ipv4.conf.all.rp_filter": "1"})
+    through, plain = tunnel_and_plain(RS1)
+    assert not through.ok and "no SYN-ACK" in through.message
+    assert plain.ok, plain.message
+    rs1.set_sysctls({"net.ipv4.conf.all.rp_filter": "0"})
+    assert tunnel_and_plain(RS1)[0].ok
+
+    # The VIP missing on tunl0: the inner packet is not for this host.
+    rs1.ip("addr", "del", f"{VIP}/32", "dev", "tunl0")
+    through, plain = tunnel_and_plain(RS1)
+    assert not through.ok and plain.ok
+    rs1.ip("addr", "add", f"{VIP}/32", "dev", "tunl0")
+    assert tunnel_and_plain(RS1)[0].ok
+
+    # No working ipip tunnel device (what a missing ipip module leaves): nothing decapsulates.
+    rs1.ip("link", "set", "tunl0", "down")
+    through, plain = tunnel_and_plain(RS1)
+    assert not through.ok and plain.ok
+    rs1.ip("link", "set", "tunl0", "up")
+    rs1.ip("addr", "replace", f"{VIP}/32", "dev", "tunl0")
+    assert tunnel_and_plain(RS1)[0].ok
+
+
+def test_a_tunnel_path_failure_takes_the_real_server_out(network: Lab, director: Director, apply_all):
+    check = {"type": "tcp", "tunnel": True, **FAST}
+    apply_all({"rs1": labdocs.tun_real_server("rs1"), "rs2": labdocs.tun_real_server("rs2")})
+    director.apply(labdocs.director([checked(RS1, check), checked(RS2, check)]))
+    director.monitor.start()
+    wait_for(lambda: set(director.monitor.statuses().values()) == {"up"}, 10, "both up through the tunnel")
+
+    network["rs1"].set_sysctls({"net.ipv4.conf.all.rp_filter": "1"})
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 0, 10, "rs1 at weight 0")
+    message = [t["message"] for r in director.reports for t in r["transitions"] if t["address"] == RS1][-1]
+    assert "tunnel path" in message and "no SYN-ACK" in message
+    assert network["client"].fetch(4) == ["rs2"] * 4
