@@ -11,8 +11,8 @@ from typing import Any
 
 from django.db.models import Prefetch
 
-from clusters.choices import ForwardMethod, HostRole, Protocol, RealServerState, TunnelType
-from clusters.models import Cluster, RealServer, VirtualService
+from clusters.choices import ForwardMethod, HealthCheckType, HostRole, Protocol, RealServerState, TunnelType
+from clusters.models import Cluster, HealthCheck, RealServer, VirtualService
 
 DOCUMENT_VERSION = 1
 
@@ -48,10 +48,46 @@ REAL_SERVER_FIELDS = (
 )
 
 
+HEALTH_CHECK_FIELDS = (
+    "check_type",
+    "port",
+    "path",
+    "host_header",
+    "expect_status_min",
+    "expect_status_max",
+    "body_match",
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
+    "on_failure",
+    "tunnel_path",
+    "quorum",
+    "sorry_address",
+    "sorry_port",
+    "sorry_forward_method",
+)
+
+
+def _health_snapshot(obj) -> dict[str, Any] | None:
+    try:
+        check = obj.health_check
+    except HealthCheck.DoesNotExist:
+        return None
+    return {name: getattr(check, name) for name in HEALTH_CHECK_FIELDS}
+
+
 def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
     """The cluster's inventory as plain JSON data, in a stable order (four queries)."""
-    services = VirtualService.objects.filter(cluster=cluster).prefetch_related(
-        Prefetch("real_servers", queryset=RealServer.objects.select_related("host").order_by("address", "port"))
+    services = (
+        VirtualService.objects.filter(cluster=cluster)
+        .select_related("health_check")
+        .prefetch_related(
+            Prefetch(
+                "real_servers",
+                queryset=RealServer.objects.select_related("host", "health_check").order_by("address", "port"),
+            )
+        )
     )
     roles = cluster.cluster_hosts.select_related("host").order_by("host__hostname")
     return {
@@ -73,10 +109,12 @@ def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
         "virtual_services": [
             {
                 **{name: getattr(service, name) for name in SERVICE_FIELDS},
+                "health_check": _health_snapshot(service),
                 "real_servers": [
                     {
                         **{name: getattr(rs, name) for name in REAL_SERVER_FIELDS},
                         "host": rs.host.hostname if rs.host else None,
+                        "health_check": _health_snapshot(rs),
                     }
                     for rs in service.real_servers.all()
                 ],
@@ -121,6 +159,47 @@ def _service_document(service: Mapping[str, Any]) -> dict[str, Any]:
             if rs["state"] != RealServerState.DISABLED
         ],
     )
+    check = service.get("health_check")
+    if check and check["quorum"] and check["sorry_address"]:
+        method = check["sorry_forward_method"]
+        document["quorum"] = {
+            "min_up": check["quorum"],
+            "sorry_server": {
+                "address": check["sorry_address"],
+                "port": check["sorry_port"] or service["port"] or 0,
+                "weight": 1,
+                "forward": method,
+                "tunnel": {"type": "ipip", "port": None, "checksum": "none"} if method == ForwardMethod.TUN else None,
+            },
+        }
+    return document
+
+
+def _health_document(service: Mapping[str, Any], rs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The check the director runs on `rs`: its own override, else its service's; None when not checked."""
+    check = rs.get("health_check") or service.get("health_check")
+    if not check or check["check_type"] == HealthCheckType.NONE:
+        return None
+    document = {
+        "type": check["check_type"],
+        "port": check["port"],
+        "interval": check["interval"],
+        "timeout": check["timeout"],
+        "rise": check["rise"],
+        "fall": check["fall"],
+        "on_failure": check["on_failure"],
+    }
+    if check["check_type"] != HealthCheckType.TCP:
+        document.update(
+            path=check["path"],
+            host=check["host_header"],
+            expect=[check["expect_status_min"], check["expect_status_max"]],
+            body=check["body_match"],
+        )
+    # A service-wide tunnel-path check applies to the service's ipip TUN real servers only.
+    tunnel_capable = rs["forward_method"] == ForwardMethod.TUN and rs["tunnel_type"] == TunnelType.IPIP
+    if check["tunnel_path"] and tunnel_capable and service["protocol"] == Protocol.TCP:
+        document["tunnel"] = True
     return document
 
 
@@ -128,7 +207,7 @@ def _real_server_document(service: Mapping[str, Any], rs: Mapping[str, Any]) -> 
     tunnel = None
     if rs["forward_method"] == ForwardMethod.TUN:
         tunnel = {"type": rs["tunnel_type"], "port": rs["tunnel_port"], "checksum": rs["tunnel_checksum"]}
-    return {
+    document = {
         "address": rs["address"],
         "port": rs["port"] or service["port"] or 0,
         "weight": 0 if rs["state"] == RealServerState.DRAINING else rs["weight"],
@@ -137,6 +216,10 @@ def _real_server_document(service: Mapping[str, Any], rs: Mapping[str, Any]) -> 
         "upper_threshold": rs["upper_threshold"],
         "lower_threshold": rs["lower_threshold"],
     }
+    check = _health_document(service, rs)
+    if check is not None:
+        document["health_check"] = check
+    return document
 
 
 def _empty_document(hostname: str, serial: int) -> dict[str, Any]:

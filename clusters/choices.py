@@ -91,3 +91,27 @@ class AgentStatus(models.TextChoices):
     ONLINE = "online", "online"
     OFFLINE = "offline", "agent offline"
     REVOKED = "revoked", "revoked"
+
+
+class HealthCheckType(models.TextChoices):
+    """How the director's agent checks a real server."""
+
+    NONE = "none", "none (not checked)"
+    TCP = "tcp", "TCP connect"
+    HTTP = "http", "HTTP GET"
+    HTTPS = "https", "HTTPS GET"
+
+
+class HealthFailureAction(models.TextChoices):
+    """What happens to a real server whose check fails `fall` times in a row."""
+
+    WEIGHT_ZERO = "weight0", "weight 0 (existing connections finish)"
+    REMOVE = "remove", "remove from the service (drained first)"
+
+
+class HealthStatus(models.TextChoices):
+    """A real server's health as its director's agent last reported it."""
+
+    UNKNOWN = "unknown", "unknown"
+    UP = "up", "up"
+    DOWN = "down", "down"

@@ -6,6 +6,7 @@ management commands call these and nothing else to change state.
 """
 
 from clusters.actions.clusters import create_cluster, delete_cluster, update_cluster
+from clusters.actions.health import delete_health_check, set_health_check
 from clusters.actions.hosts import (
     assign_host_role,
     create_host,
@@ -32,10 +33,12 @@ __all__ = [
     "create_real_server",
     "create_virtual_service",
     "delete_cluster",
+    "delete_health_check",
     "delete_host",
     "delete_real_server",
     "delete_virtual_service",
     "remove_host_role",
+    "set_health_check",
     "set_real_server_state",
     "update_cluster",
     "update_host",

@@ -1,8 +1,18 @@
 """Inventory models, one module per aggregate."""
 
 from clusters.models.clusters import Cluster
+from clusters.models.health import HealthCheck, HealthTransition, RealServerHealth
 from clusters.models.hosts import ClusterHost, Host
 from clusters.models.real_servers import RealServer
 from clusters.models.virtual_services import VirtualService
 
-__all__ = ["Cluster", "ClusterHost", "Host", "RealServer", "VirtualService"]
+__all__ = [
+    "Cluster",
+    "ClusterHost",
+    "HealthCheck",
+    "HealthTransition",
+    "Host",
+    "RealServer",
+    "RealServerHealth",
+    "VirtualService",
+]

@@ -1,0 +1,363 @@
+"""Health checks: how directors' agents check real servers, and what they last reported (docs/health.md)."""
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from clusters.choices import (
+    FORWARD_METHODS_WITHOUT_PORT_MAPPING,
+    ForwardMethod,
+    HealthCheckType,
+    HealthFailureAction,
+    HealthStatus,
+    Protocol,
+    TunnelType,
+)
+from clusters.validators import family_of
+
+#: A URL path as an HTTP request line carries it: printable ASCII without spaces, starting with “/”.
+PATH_PATTERN = re.compile(r"/[!-~]*")
+HOST_PATTERN = re.compile(r"[!-~]*")
+
+
+class HealthCheck(models.Model):
+    """The health check of a virtual service (for all its real servers), or one real server's override.
+
+    A service's check also carries the quorum: with fewer than `quorum` healthy real servers, new
+    connections go to the sorry server.
+    """
+
+    cluster = models.ForeignKey(
+        "clusters.Cluster",
+        on_delete=models.CASCADE,
+        related_name="health_checks",
+        editable=False,
+    )
+    virtual_service = models.OneToOneField(
+        "clusters.VirtualService",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="health_check",
+        help_text="The service whose real servers this check applies to.",
+    )
+    real_server = models.OneToOneField(
+        "clusters.RealServer",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="health_check",
+        help_text="The one real server this check overrides its service's check for.",
+    )
+    check_type = models.CharField(
+        max_length=5,
+        choices=HealthCheckType.choices,
+        default=HealthCheckType.TCP,
+        verbose_name="check",
+    )
+    port = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text="Port to check; empty: the real server's port.",
+    )
+    path = models.CharField(
+        max_length=1000,
+        default="/",
+        help_text="HTTP(S) only: the path to GET, e.g. /healthz.",
+    )
+    host_header = models.CharField(
+        max_length=253,
+        blank=True,
+        help_text="HTTP(S) only: the Host header; empty: the real server's address.",
+    )
+    expect_status_min = models.PositiveIntegerField(
+        default=200,
+        validators=[MinValueValidator(100), MaxValueValidator(599)],
+        verbose_name="lowest good status",
+    )
+    expect_status_max = models.PositiveIntegerField(
+        default=399,
+        validators=[MinValueValidator(100), MaxValueValidator(599)],
+        verbose_name="highest good status",
+    )
+    body_match = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="HTTP(S) only: text the answer's body must contain; empty: any body.",
+    )
+    interval = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(3600)],
+        help_text="Seconds between two checks of a real server.",
+    )
+    timeout = models.FloatField(
+        default=3.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(3600)],
+        help_text="Seconds a check may take; at most the interval.",
+    )
+    rise = models.PositiveIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Successful checks in a row that bring a down real server back.",
+    )
+    fall = models.PositiveIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Failed checks in a row that take a real server out.",
+    )
+    on_failure = models.CharField(
+        max_length=7,
+        choices=HealthFailureAction.choices,
+        default=HealthFailureAction.WEIGHT_ZERO,
+    )
+    tunnel_path = models.BooleanField(
+        default=False,
+        verbose_name="check through the tunnel",
+        help_text="TUN (ipip) real servers of TCP services: also send a SYN to VIP:port IP-in-IP encapsulated, "
+        "as clients arrive, so a wrong rp_filter, a VIP missing on tunl0 or a missing ipip module shows as down.",
+    )
+    quorum = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(65535)],
+        help_text="Service check only: with fewer healthy real servers than this, the sorry server takes new "
+        "connections; 0: no quorum.",
+    )
+    sorry_address = models.GenericIPAddressField(
+        null=True,
+        blank=True,
+        verbose_name="sorry server address",
+    )
+    sorry_port = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        verbose_name="sorry server port",
+        help_text="Empty: the virtual port (TUN and DR cannot map ports).",
+    )
+    sorry_forward_method = models.CharField(
+        max_length=3,
+        choices=ForwardMethod.choices,
+        default=ForwardMethod.DR,
+        verbose_name="sorry server forwarding",
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True,
+    )
+    updated_at = models.DateTimeField(
+        auto_now=True,
+    )
+
+    class Meta:
+        ordering = ["cluster", "virtual_service", "real_server"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(virtual_service__isnull=True, real_server__isnull=False)
+                | Q(virtual_service__isnull=False, real_server__isnull=True),
+                name="%(app_label)s_%(class)s_service_or_real_server",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.real_server or self.virtual_service
+        return f"{self.get_check_type_display()} check of {target}"
+
+    @property
+    def service(self):
+        """The virtual service this check belongs to (directly or through its real server)."""
+        if self.virtual_service_id:
+            return self.virtual_service
+        return self.real_server.virtual_service if self.real_server_id else None
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+
+        def error(field: str, message: str) -> None:
+            errors.setdefault(field, []).append(message)
+
+        if bool(self.virtual_service_id) == bool(self.real_server_id):
+            error("virtual_service", "A health check belongs to a virtual service or to one of its real servers.")
+            raise ValidationError(errors)
+        service = self.service
+        self.cluster_id = service.cluster_id
+        http = self.check_type in (HealthCheckType.HTTP, HealthCheckType.HTTPS)
+        if http:
+            if not PATH_PATTERN.fullmatch(self.path or ""):
+                error("path", "Give a path starting with “/”, without spaces, e.g. /healthz.")
+            if not HOST_PATTERN.fullmatch(self.host_header):
+                error("host_header", "A Host header has no spaces or line breaks, e.g. shop.example.net.")
+            if self.expect_status_min > self.expect_status_max:
+                error(
+                    "expect_status_max",
+                    f"The highest good status ({self.expect_status_max}) is below the lowest "
+                    f"({self.expect_status_min}).",
+                )
+        else:
+            if self.path not in ("", "/") or self.host_header or self.body_match:
+                field = "path" if self.path not in ("", "/") else "host_header" if self.host_header else "body_match"
+                error(
+                    field,
+                    f"Path, Host header and body match apply only to HTTP and HTTPS checks, not to "
+                    f"{self.get_check_type_display()}.",
+                )
+            self.path = "/"
+        if self.timeout is not None and self.interval is not None and self.timeout > self.interval:
+            error("timeout", f"The timeout ({self.timeout:g} s) must not exceed the interval ({self.interval:g} s).")
+        if self.check_type != HealthCheckType.NONE and service.is_fwmark and self.port is None:
+            error("port", "Real servers of a firewall-mark service have no port: give the port to check.")
+        if self.tunnel_path:
+            self._check_tunnel_path(service, error)
+        if self.real_server_id:
+            if self.quorum:
+                error("quorum", "A quorum belongs to the service's check, not to one real server's.")
+            if self.sorry_address:
+                error("sorry_address", "A sorry server belongs to the service's check, not to one real server's.")
+        else:
+            self._check_sorry_server(service, error)
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_tunnel_path(self, service, error) -> None:
+        if self.check_type == HealthCheckType.NONE:
+            error("tunnel_path", "Choose a check (TCP, HTTP or HTTPS) to check through the tunnel.")
+        elif service.protocol != Protocol.TCP or service.address_family != "ipv4":
+            error("tunnel_path", "A tunnel-path check sends a TCP SYN to the VIP: it needs an IPv4 TCP service.")
+        elif self.real_server_id and (
+            self.real_server.forward_method != ForwardMethod.TUN or self.real_server.tunnel_type != TunnelType.IPIP
+        ):
+            error("tunnel_path", "A tunnel-path check needs a TUN real server with an ipip tunnel.")
+
+    def _check_sorry_server(self, service, error) -> None:
+        if self.quorum and not self.sorry_address:
+            error("sorry_address", "A quorum needs a sorry server to take the traffic when it is lost.")
+        if self.sorry_address and not self.quorum:
+            error("quorum", "Set a quorum for the sorry server (1: when no real server is healthy).")
+        if not self.sorry_address:
+            if self.sorry_port is not None:
+                error("sorry_port", "A sorry server port needs a sorry server address.")
+            return
+        method = self.sorry_forward_method
+        if method != ForwardMethod.TUN and service.address and family_of(self.sorry_address) != service.address_family:
+            error("sorry_address", f"A {method} sorry server must use the service's address family.")
+        if method in FORWARD_METHODS_WITHOUT_PORT_MAPPING:
+            if self.sorry_port is not None and self.sorry_port != service.port:
+                error(
+                    "sorry_port",
+                    f"In {method} mode the sorry server port must equal the virtual port ({service.port}).",
+                )
+        elif self.sorry_port is None and service.port is None:
+            error("sorry_port", "A NAT sorry server needs a port.")
+        clash = service.real_servers.filter(address=self.sorry_address)
+        if self.sorry_port is not None or service.port is not None:
+            clash = clash.filter(port=self.sorry_port or service.port)
+        if clash.exists():
+            error("sorry_address", f"{self.sorry_address} is already a real server of {service}.")
+
+
+class RealServerHealth(models.Model):
+    """A real server's health as its director's agent last reported it."""
+
+    cluster = models.ForeignKey(
+        "clusters.Cluster",
+        on_delete=models.CASCADE,
+        related_name="real_server_health",
+    )
+    real_server = models.OneToOneField(
+        "clusters.RealServer",
+        on_delete=models.CASCADE,
+        related_name="health",
+    )
+    status = models.CharField(
+        max_length=7,
+        choices=HealthStatus.choices,
+        default=HealthStatus.UNKNOWN,
+    )
+    check_kind = models.CharField(
+        max_length=20,
+        blank=True,
+        verbose_name="check",
+        help_text="The check that ran, e.g. http or tcp+tunnel.",
+    )
+    message = models.CharField(
+        max_length=1000,
+        blank=True,
+        verbose_name="last result",
+    )
+    latency_ms = models.FloatField(
+        null=True,
+        blank=True,
+    )
+    checked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    reported_by = models.CharField(
+        max_length=253,
+        blank=True,
+        help_text="The director whose agent checked.",
+    )
+
+    class Meta:
+        ordering = ["real_server"]
+        verbose_name_plural = "real server health"
+
+    def __str__(self) -> str:
+        return f"{self.real_server}: {self.status}"
+
+
+class HealthTransition(models.Model):
+    """One change of a real server's health (or of a service's quorum), as the director's agent reported it."""
+
+    cluster = models.ForeignKey(
+        "clusters.Cluster",
+        on_delete=models.CASCADE,
+        related_name="health_transitions",
+    )
+    real_server = models.ForeignKey(
+        "clusters.RealServer",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="health_transitions",
+    )
+    service = models.CharField(
+        max_length=100,
+        help_text="The service as the agent names it, e.g. tcp 10.10.0.100:80.",
+    )
+    endpoint = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="The real server, e.g. 10.20.0.11:80; empty for a quorum change.",
+    )
+    from_status = models.CharField(
+        max_length=12,
+    )
+    to_status = models.CharField(
+        max_length=12,
+    )
+    at = models.DateTimeField()
+    message = models.CharField(
+        max_length=1000,
+        blank=True,
+    )
+    latency_ms = models.FloatField(
+        null=True,
+        blank=True,
+    )
+    reported_by = models.CharField(
+        max_length=253,
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["cluster", "-at"], name="clusters_health_cluster_at")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint or self.service}: {self.from_status} → {self.to_status}"
