@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents import events
+from agents.actions.health import health_report
 from agents.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
 from agents.host.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
 from agents.models import Deployment
@@ -84,6 +85,8 @@ def handle_report(envelope: Any) -> str:
         return _heartbeat(host, payload)
     if kind in ("deployment", "plan", "refusal"):
         return _deployment_report(host, payload)
+    if kind == "health":
+        return health_report(host, payload)
     _reject(signer, f"unknown report kind {kind!r}")
     return "rejected"
 
