@@ -104,7 +104,9 @@ def _reason(exc: BaseException) -> str:
 
 async def _http_exchange(check: HealthCheck, address: str, port: int, host: str, started: float) -> ProbeResult:
     tls = _tls_context() if check.type == "https" else None
-    reader, writer = await asyncio.open_connection(address, port, ssl=tls, server_hostname=check.host or None)
+    # The Host header names the site; over TLS it is also the name sent in SNI.
+    server_hostname = (check.host or None) if tls is not None else None
+    reader, writer = await asyncio.open_connection(address, port, ssl=tls, server_hostname=server_hostname)
     try:
         request = (
             f"GET {check.path} HTTP/1.0\r\nHost: {host}\r\n"
