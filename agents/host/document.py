@@ -236,6 +236,9 @@ class _Parser:
         port = data.get("port") or dest.port
         if not port:
             self.problem(f"{path}.port", "the real server has no port (firewall-mark service): name the port to check")
+        for name in ("path", "host"):
+            if any(character.isspace() for character in data.get(name, "")):
+                self.problem(f"{path}.{name}", f"{name} must not contain spaces or line breaks")
         if kind == "tcp":
             for name, default in (("path", "/"), ("host", ""), ("body", "")):
                 if data.get(name, default) != default:

@@ -24,9 +24,16 @@ DIRECTOR_KEYS = frozenset(("owns_ipvs_table", "drain_timeout", "ip_forward", "vi
 VIP_KEYS = frozenset(("address", "prefix", "interface"))
 SERVICE_KEYS = frozenset(
     ("protocol", "address", "port", "fwmark", "family", "scheduler", "flags", "persistence", "one_packet")
-) | {"real_servers"}
-DEST_KEYS = frozenset(("address", "port", "weight", "forward", "tunnel", "upper_threshold", "lower_threshold"))
+) | {"real_servers", "quorum"}
+DEST_KEYS = frozenset(
+    ("address", "port", "weight", "forward", "tunnel", "upper_threshold", "lower_threshold", "health_check")
+)
 TUNNEL_KEYS = frozenset(("type", "port", "checksum"))
+HEALTH_KEYS = frozenset(
+    ("type", "port", "path", "host", "expect", "body", "interval", "timeout", "rise", "fall", "on_failure", "tunnel")
+)
+_PATH = re.compile(r"/[!-~]*")
+_HOST = re.compile(r"[!-~]*")
 
 
 def _int(value, low: int, high: int) -> bool:
@@ -56,8 +63,50 @@ def _unique_strings(values, check) -> bool:
     return type(values) is list and all(check(v) for v in values) and len(set(values)) == len(values)
 
 
+def _number(value, high: float) -> bool:
+    return type(value) in (int, float) and 0 < value <= high
+
+
+def _health(check) -> bool:
+    if type(check) is not dict or not check.keys() <= HEALTH_KEYS:
+        return False
+    if type(check.get("type")) is not str or check["type"] not in ("tcp", "http", "https"):
+        return False
+    port = check.get("port")
+    if port is not None and not _int(port, 1, 65535):
+        return False
+    if "path" in check and not (
+        type(check["path"]) is str and len(check["path"]) <= 1000 and _PATH.fullmatch(check["path"])
+    ):
+        return False
+    if "host" in check and not (
+        type(check["host"]) is str and len(check["host"]) <= 253 and _HOST.fullmatch(check["host"])
+    ):
+        return False
+    if "body" in check and not (type(check["body"]) is str and len(check["body"]) <= 1000):
+        return False
+    if "expect" in check:
+        expect = check["expect"]
+        if type(expect) is not list or len(expect) != 2 or not all(_int(v, 100, 599) for v in expect):
+            return False
+    for key in ("interval", "timeout"):
+        if key in check and not _number(check[key], 3600):
+            return False
+    for key in ("rise", "fall"):
+        if key in check and not _int(check[key], 1, 100):
+            return False
+    if "on_failure" in check and (
+        type(check["on_failure"]) is not str or check["on_failure"] not in ("weight0", "remove")
+    ):
+        return False
+    return "tunnel" not in check or type(check["tunnel"]) is bool
+
+
 def _dest(dest) -> bool:
     if type(dest) is not dict or not dest.keys() <= DEST_KEYS:
+        return False
+    health = dest.get("health_check")
+    if health is not None and not _health(health):
         return False
     if not ("address" in dest and "port" in dest and "forward" in dest):
         return False
@@ -118,6 +167,12 @@ def _service(service) -> bool:
             return False
         netmask = persistence.get("netmask")
         if netmask is not None and type(netmask) not in (str, int):
+            return False
+    quorum = service.get("quorum")
+    if quorum is not None:
+        if type(quorum) is not dict or quorum.keys() != {"min_up", "sorry_server"}:
+            return False
+        if not (_int(quorum["min_up"], 1, 65535) and _dest(quorum["sorry_server"])):
             return False
     dests = service.get("real_servers", [])
     return type(dests) is list and all(_dest(dest) for dest in dests)

@@ -171,3 +171,71 @@ def test_the_sorry_server_must_be_another_server():
     quorum = {"min_up": 1, "sorry_server": {"address": "10.20.0.11", "port": 80, "forward": "tun"}}
     with pytest.raises(DocumentError, match="the sorry server must be another one"):
         parse_document(director([checked("10.20.0.11")], quorum))
+
+
+HEALTH_DOCUMENT = director(
+    [
+        {
+            "address": "10.20.0.11",
+            "port": 80,
+            "forward": "tun",
+            "health_check": {
+                "type": "http",
+                "port": 8080,
+                "path": "/healthz",
+                "host": "shop.example.net",
+                "expect": [200, 299],
+                "body": "ok",
+                "interval": 2.5,
+                "timeout": 1,
+                "rise": 2,
+                "fall": 3,
+                "on_failure": "remove",
+                "tunnel": True,
+            },
+        },
+        checked("10.20.0.12"),
+    ],
+    {"min_up": 1, "sorry_server": {"address": "10.10.0.21", "port": 80, "forward": "dr"}},
+)
+
+
+@st.composite
+def mutated_health_documents(draw):
+    from .test_fastcheck import ODD_VALUES, paths
+
+    doc = json.loads(json.dumps(HEALTH_DOCUMENT))
+    candidates = [p for p in paths(doc) if p]
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.sampled_from(candidates))
+        parent = doc
+        try:
+            for key in where[:-1]:
+                parent = parent[key]
+            if isinstance(parent, dict) and draw(st.booleans()):
+                parent.pop(where[-1], None)
+            else:
+                parent[where[-1]] = draw(
+                    st.one_of(ODD_VALUES, st.sampled_from(["/a b", "/x\n", 0, 3601, 0.5, "remove"]))
+                )
+        except (KeyError, IndexError, TypeError):
+            continue
+    return doc
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated_health_documents())
+def test_the_fast_check_never_accepts_a_health_check_the_schema_refuses(doc):
+    from agents.host.fastcheck import conforms
+
+    from .test_fastcheck import VALIDATOR
+
+    if conforms(doc):
+        assert not list(VALIDATOR.iter_errors(doc))
+
+
+def test_the_fast_check_accepts_valid_health_checks():
+    from agents.host.fastcheck import conforms
+
+    assert conforms(HEALTH_DOCUMENT)
+    parse_document(HEALTH_DOCUMENT)
