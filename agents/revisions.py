@@ -30,6 +30,21 @@ def _field_changes(old: Mapping[str, Any], new: Mapping[str, Any], fields) -> di
     return {name: [old.get(name), new.get(name)] for name in fields if old.get(name) != new.get(name)}
 
 
+def _health_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A health check's changes, field by field (`health check fall: [3, 5]`); a whole one when added or removed."""
+    before, after = old.get("health_check"), new.get("health_check")
+    if before == after:
+        return {}
+    if before is None or after is None:
+        return {"health check": [before and before["check_type"], after and after["check_type"]]}
+    names = sorted(set(before) | set(after))
+    return {
+        f"health check {name}": [before.get(name), after.get(name)]
+        for name in names
+        if before.get(name) != after.get(name)
+    }
+
+
 def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
     """What changes from `old` to `new`: rows of {change: added|removed|changed, object, label, fields}.
 
@@ -70,7 +85,7 @@ def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
                     }
                 )
             continue
-        fields = _field_changes(before, after, SERVICE_FIELDS)
+        fields = {**_field_changes(before, after, SERVICE_FIELDS), **_health_changes(before, after)}
         if fields:
             rows.append({"change": "changed", "object": "virtual service", "label": label, "fields": fields})
         old_rs = {real_server_key(rs): rs for rs in before["real_servers"]}
@@ -82,7 +97,10 @@ def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
             elif rs_key not in old_rs:
                 rows.append({"change": "added", "object": "real server", "label": rs_label, "fields": {}})
             else:
-                fields = _field_changes(old_rs[rs_key], new_rs[rs_key], (*REAL_SERVER_FIELDS, "host"))
+                fields = {
+                    **_field_changes(old_rs[rs_key], new_rs[rs_key], (*REAL_SERVER_FIELDS, "host")),
+                    **_health_changes(old_rs[rs_key], new_rs[rs_key]),
+                }
                 if fields:
                     rows.append({"change": "changed", "object": "real server", "label": rs_label, "fields": fields})
     return rows

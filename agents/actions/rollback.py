@@ -10,7 +10,7 @@ from agents.models import Revision
 from agents.revisions import inventory_diff, real_server_key, service_key
 from audit.recording import record
 from clusters import actions as inventory
-from clusters.models import Cluster, Host
+from clusters.models import Cluster, HealthCheck, Host
 from teams import policy
 
 
@@ -22,6 +22,20 @@ def _real_server_fields(saved: dict[str, Any]) -> dict[str, Any]:
     fields = {name: saved[name] for name in REAL_SERVER_FIELDS}
     fields["host"] = _host_or_none(saved.get("host"))
     return fields
+
+
+def _restore_health_check(acting_user, saved: dict[str, Any], **target) -> None:
+    """Make the check of a service or real server what the revision holds (revisions made before health
+    checks existed hold no `health_check` key: the current check stays)."""
+    if "health_check" not in saved:
+        return
+    ((field, obj),) = target.items()
+    current = HealthCheck.objects.filter(**{field: obj}).first()
+    if saved["health_check"] is None:
+        if current is not None:
+            inventory.delete_health_check(acting_user=acting_user, health_check=current)
+        return
+    inventory.set_health_check(acting_user=acting_user, **target, fields=saved["health_check"])
 
 
 @transaction.atomic
@@ -69,15 +83,17 @@ def rollback_to_revision(*, acting_user: AbstractBaseUser | None, revision: Revi
         for rs_key, real_server in current_rs.items():
             if rs_key not in wanted_rs:
                 inventory.delete_real_server(acting_user=acting_user, real_server=real_server)
+        _restore_health_check(acting_user, saved, virtual_service=service)
         for rs_key, saved_rs in wanted_rs.items():
             if rs_key in current_rs:
-                inventory.update_real_server(
+                real_server = inventory.update_real_server(
                     acting_user=acting_user, real_server=current_rs[rs_key], changes=_real_server_fields(saved_rs)
                 )
             else:
-                inventory.create_real_server(
+                real_server = inventory.create_real_server(
                     acting_user=acting_user, virtual_service=service, fields=_real_server_fields(saved_rs)
                 )
+            _restore_health_check(acting_user, saved_rs, real_server=real_server)
 
     record(
         action="cluster.rollback",

@@ -183,3 +183,25 @@ def test_a_check_goes_with_its_service(service):
     actions.set_health_check(acting_user=None, virtual_service=service, fields={})
     actions.delete_virtual_service(acting_user=None, virtual_service=service)
     assert not HealthCheck.objects.exists()
+
+
+def test_a_revision_diff_shows_check_changes_and_a_rollback_restores_them(service):
+    from agents.actions.rollback import rollback_to_revision
+    from agents.models import Revision
+    from agents.revisions import inventory_diff
+
+    rs = service.real_servers.get(address="10.20.0.11")
+    actions.set_health_check(acting_user=None, virtual_service=service, fields={"check_type": "http", "fall": 3})
+    revision = Revision.objects.create(
+        cluster=service.cluster, number=1, inventory=inventory_snapshot(service.cluster), created_by_name="otto"
+    )
+    actions.set_health_check(acting_user=None, virtual_service=service, fields={"fall": 5})
+    actions.set_health_check(acting_user=None, real_server=rs, fields={"check_type": "none"})
+    rows = inventory_diff(revision.inventory, inventory_snapshot(service.cluster))
+    assert [(row["object"], row["fields"]) for row in rows] == [
+        ("virtual service", {"health check fall": [3, 5]}),
+        ("real server", {"health check": [None, "none"]}),
+    ]
+    rollback_to_revision(acting_user=None, revision=revision)
+    assert list(HealthCheck.objects.values_list("virtual_service", "fall")) == [(service.pk, 3)]
+    assert AuditEntry.objects.filter(action="health_check.delete", cluster_id=service.cluster_id).exists()
