@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from agents.host.document import DocumentError, parse_document
 from agents.host.ipvsadm import render_save
@@ -18,6 +18,16 @@ from agents.host.kernel import ExecutionResult, KernelIPVS, LinuxKernel
 from agents.host.ledger import STATE_FILE, Ledger, load_ledger, save_ledger
 from agents.host.model import ActualState, DesiredState
 from agents.host.planner import Operation, Plan, plan
+
+
+class HealthView(Protocol):
+    """What the Agent needs of a health monitor."""
+
+    def watch(self, desired: DesiredState) -> None:
+        """Check the real servers `desired` names (the document being applied)."""
+
+    def adjust(self, desired: DesiredState) -> DesiredState:
+        """`desired` with the health seen so far applied."""
 
 
 class AgentError(RuntimeError):
@@ -78,13 +88,14 @@ class Agent:
         root: str | Path = "/",
         netns: str | None = None,
         kernel: KernelIPVS | None = None,
-        adjust: Callable[[DesiredState], DesiredState] | None = None,
+        health: HealthView | None = None,
     ):
         self.root = Path(root)
         self.netns = netns
-        # The health monitor's view (agents/host/monitor.py): every plan and apply makes the kernel match
-        # the document *as health allows* (a down real server at weight 0 or gone, a sorry server).
-        self.adjust = adjust
+        # The health monitor (agents/host/monitor.py): every plan and apply makes the kernel match the
+        # document *as health allows* (a down real server at weight 0 or gone, a sorry server), and an
+        # apply tells it which real servers to check.
+        self.health = health
         self.kernel = kernel if kernel is not None else LinuxKernel(root=self.root, netns=netns)
         self._ledger: Ledger | None = None
         self._ledger_stamp: tuple | None = None
@@ -148,11 +159,13 @@ class Agent:
         return plan(desired, self.kernel.read(desired), self.ledger(), now)
 
     def _adjusted(self, desired: DesiredState) -> DesiredState:
-        return desired if self.adjust is None else self.adjust(desired)
+        return desired if self.health is None else self.health.adjust(desired)
 
     def apply(self, doc: dict | DesiredState, dry_run: bool = False, now: float | None = None) -> ApplyResult:
         """Plan and apply; stops at the first kernel error. Raises DocumentError on a bad document."""
         desired, text = self._parse(doc)
+        if self.health is not None and not dry_run:
+            self.health.watch(desired)
         desired = self._adjusted(desired)
         now = time.time() if now is None else now
         ledger = self.ledger()

@@ -1,8 +1,9 @@
 """The director's health monitor: a thread running an asyncio loop that probes every checked real server.
 
-The monitor learns what to check from the desired state itself: the Agent calls `adjust()` on every plan
-and apply (agents/host/agent.py), which records the document's checks and returns the desired state with
-the health seen so far applied (agents/host/health.py). When a real server changes state the monitor calls
+The monitor learns what to check from the document the agent applies: the Agent calls `watch()` on every
+apply and `adjust()` on every plan and apply (agents/host/agent.py), which returns the desired state with
+the health seen so far applied (agents/host/health.py); after a restart the worker has it watch the
+document it holds. When a real server changes state the monitor calls
 `on_change()` (the `run` loop re-applies the held document through the same planner and netlink path, so
 the kernel follows) and sends a `health` report with the transitions; every `report_interval` seconds it
 also reports the last result and latency of every checked real server.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from agents.host import health
 from agents.host.health import Target, TargetState
+from agents.host.document import DocumentError, parse_document
 from agents.host.kernel import in_netns
 from agents.host.model import DesiredState, HealthCheck
 from agents.host.probes import ProbeResult, TunnelProber, probe
@@ -66,7 +68,6 @@ class HealthMonitor:
         self.clock = clock
         self._lock = threading.Lock()
         self._watches: dict[Target, _Watch] = {}
-        self._lost_quorums: set[str] = set()
         self._desired: DesiredState | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -75,9 +76,13 @@ class HealthMonitor:
         self.tunnel_error = ""
 
     # -- what the agent calls -----------------------------------------------------------------------------
-    def adjust(self, desired: DesiredState) -> DesiredState:
-        """Record the document's checks and return the desired state with the current health applied."""
-        found = health.targets(desired)
+    def watch(self, desired: DesiredState | None) -> None:
+        """Check the real servers of `desired`, the document being applied (or held after a restart).
+
+        A real server still in the document keeps its health; a new one starts unknown; one that left is
+        no longer checked.
+        """
+        found = health.targets(desired) if desired is not None else {}
         with self._lock:
             for target in list(self._watches):
                 if target not in found:
@@ -86,14 +91,25 @@ class HealthMonitor:
                 watch = self._watches.get(target)
                 if watch is None:
                     self._watches[target] = _Watch(check=check, vip=vip, state=TargetState())
-                elif watch.check != check:
+                elif watch.check != check or watch.vip != vip:
                     watch.check, watch.vip, watch.due = check, vip, 0.0
             self._desired = desired
-            statuses = self._statuses()
-            adjusted = health.adjust(desired, statuses)
-            self._lost_quorums = {str(key) for key in health.lost_quorums(desired, statuses)}
         self._poke()
-        return adjusted
+
+    def watch_document(self, document: dict | None) -> None:
+        """Watch a stored document (the one held at start), if it is valid."""
+        if document is None:
+            return
+        try:
+            self.watch(parse_document(document))
+        except DocumentError as exc:
+            log.warning("health: the held document is not valid, nothing is checked: %s", exc)
+
+    def adjust(self, desired: DesiredState) -> DesiredState:
+        """`desired` with the health seen so far applied (agents/host/health.py); changes nothing here."""
+        with self._lock:
+            statuses = self._statuses()
+        return health.adjust(desired, statuses)
 
     def _statuses(self) -> dict[Target, str]:
         return {target: watch.state.status for target, watch in self._watches.items()}
@@ -234,9 +250,10 @@ class HealthMonitor:
     def _send_report(self, transitions: list[dict], applied: dict | None = None) -> None:
         with self._lock:
             desired = self._desired
-            lost = sorted(self._lost_quorums)
+            statuses = self._statuses()
         if desired is None:
             return
+        lost = sorted(str(key) for key in health.lost_quorums(desired, statuses))
         payload = {
             "kind": "health",
             "host": self.host,

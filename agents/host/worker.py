@@ -21,6 +21,7 @@ from agents.host.agent import Agent
 from agents.host.commands import CommandHandler
 from agents.host.config import AgentConfig
 from agents.host.envelope import seal
+from agents.host.ledger import load_ledger
 from agents.host.monitor import HealthMonitor
 
 COMMAND_TASK = "lvsweb.agent.command"
@@ -102,17 +103,21 @@ def build_worker_app(
     """
     app = make_app(config.broker_url, config.queue)
     reporter = Reporter(app, config.host_key(), config.host)
-    adjust = monitor.adjust if monitor is not None else None
     handler = CommandHandler(
         host=config.host,
         root=config.root,
         control_key=config.control_key(),
         report=reporter,
-        agent_factory=lambda: Agent(root=config.root, netns=netns, adjust=adjust),
+        agent_factory=lambda: Agent(root=config.root, netns=netns, health=monitor),
         netns=netns,
     )
     if monitor is not None:
         monitor.host, monitor.report, monitor.on_change = config.host, reporter, handler.health_changed
+        # After a restart, check what the held document names (every server starts unknown).
+        try:
+            monitor.watch_document(load_ledger(config.root).document)
+        except (OSError, ValueError) as exc:
+            log.warning("health: cannot read the held document, nothing is checked until an apply: %s", exc)
 
     @app.task(name=COMMAND_TASK, ignore_result=True)
     def command(*args, **kwargs) -> None:

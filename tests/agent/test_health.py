@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from agents.host.agent import Agent
 from agents.host.document import DocumentError, parse_document
+from agents.host.fastcheck import conforms
 from agents.host.health import DOWN, UNKNOWN, UP, Target, TargetState, adjust, lost_quorums, step
 from agents.host.model import ServiceKey
 
 from .simkernel import SimulatedKernel
+from .test_fastcheck import ODD_VALUES, VALIDATOR, paths
 
 EXAMPLES = Path(__file__).parent / "examples"
 KEY = ServiceKey.for_address("tcp", "10.10.0.100", 80)
@@ -115,10 +117,27 @@ def test_adjust_takes_out_exactly_the_down_servers_and_keeps_the_quorum(statuses
 def test_an_agent_with_health_plans_weight_0_for_a_down_server(tmp_path):
     document = director([checked("10.20.0.11"), checked("10.20.0.12")])
     statuses = {Target(KEY, "10.20.0.12", 80): DOWN}
-    agent = Agent(root=tmp_path, kernel=SimulatedKernel(), adjust=lambda desired: adjust(desired, statuses))
+
+    class Seen:
+        watched = None
+
+        def watch(self, desired):
+            self.watched = desired
+
+        def adjust(self, desired):
+            return adjust(desired, statuses)
+
+    seen = Seen()
+    agent = Agent(root=tmp_path, kernel=SimulatedKernel(), health=seen)
     plan = agent.plan(document)
+    assert seen.watched is None, "a plan does not change what is checked"
     weights = {op.dest.address: op.dest.weight for op in plan.operations if op.kind == "add-dest"}
     assert weights == {"10.20.0.11": 1, "10.20.0.12": 0}
+    agent.apply(document)
+    assert [rs.address for rs in seen.watched.director.services[0].real_servers] == ["10.20.0.11", "10.20.0.12"]
+    table = agent.show().services[KEY].real_servers
+    assert {rs.address: rs.weight for rs in table} == {"10.20.0.11": 1, "10.20.0.12": 0}
+    assert agent.plan(document).empty, "health is no drift"
 
 
 def test_older_documents_stay_valid():
@@ -202,8 +221,6 @@ HEALTH_DOCUMENT = director(
 
 @st.composite
 def mutated_health_documents(draw):
-    from .test_fastcheck import ODD_VALUES, paths
-
     doc = json.loads(json.dumps(HEALTH_DOCUMENT))
     candidates = [p for p in paths(doc) if p]
     for _ in range(draw(st.integers(1, 3))):
@@ -226,16 +243,10 @@ def mutated_health_documents(draw):
 @settings(max_examples=300, deadline=None)
 @given(mutated_health_documents())
 def test_the_fast_check_never_accepts_a_health_check_the_schema_refuses(doc):
-    from agents.host.fastcheck import conforms
-
-    from .test_fastcheck import VALIDATOR
-
     if conforms(doc):
         assert not list(VALIDATOR.iter_errors(doc))
 
 
 def test_the_fast_check_accepts_valid_health_checks():
-    from agents.host.fastcheck import conforms
-
     assert conforms(HEALTH_DOCUMENT)
     parse_document(HEALTH_DOCUMENT)

@@ -169,8 +169,8 @@ def test_the_monitor_reports_transitions_and_reapplies(site):
     reports, changes = [], []
     monitor = HealthMonitor(host="director", report=reports.append, on_change=lambda: changes.append(1) or {"ok": True})
     desired = parse_document(document(site.port, free_port()))
-    adjusted = monitor.adjust(desired)
-    assert adjusted == desired, "unknown servers keep their weights"
+    monitor.watch(desired)
+    assert monitor.adjust(desired) == desired, "unknown servers keep their weights"
     monitor.start()
     try:
         wait_for(lambda: set(monitor.statuses().values()) == {"up", "down"})
@@ -198,10 +198,12 @@ def test_the_monitor_reports_transitions_and_reapplies(site):
 def test_a_server_no_longer_in_the_document_is_no_longer_checked(site):
     monitor = HealthMonitor()
     desired = parse_document(document(site.port, free_port()))
-    monitor.adjust(desired)
+    monitor.watch(desired)
     assert len(monitor.statuses()) == 2
     desired = parse_document({**document(site.port, free_port()), "director": {"services": []}})
     monitor.adjust(desired)
+    assert len(monitor.statuses()) == 2, "adjusting (a plan) changes nothing"
+    monitor.watch(desired)
     assert monitor.statuses() == {}
 
 

@@ -79,7 +79,7 @@ class Director:
         self.monitor = HealthMonitor(
             host="director", report=self.reports.append, on_change=self.reapply, netns="director", report_interval=60
         )
-        self.agent = Agent(root=str(root), netns="director", adjust=self.monitor.adjust)
+        self.agent = Agent(root=str(root), netns="director", health=self.monitor)
 
     def apply(self, document: dict) -> None:
         with self.lock:
