@@ -7,7 +7,17 @@ The whole admin is for superusers only (see lvsweb/urls.py): it lists every team
 from django.contrib import admin
 
 from clusters import actions
-from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from clusters.models import (
+    Cluster,
+    ClusterHost,
+    HealthCheck,
+    HealthTransition,
+    Host,
+    RealServer,
+    RealServerHealth,
+    VirtualService,
+)
+from lvsweb.admin import ReadOnlyAdmin
 
 
 class InventoryAdmin(admin.ModelAdmin):
@@ -94,3 +104,20 @@ class RealServerAdmin(InventoryAdmin):
     @staticmethod
     def delete_action(user, obj):
         actions.delete_real_server(acting_user=user, real_server=obj)
+
+
+@admin.register(HealthCheck)
+class HealthCheckAdmin(InventoryAdmin):
+    """Health checks of services and real servers' overrides."""
+
+    list_display = ["__str__", "cluster", "check_type", "interval", "rise", "fall", "on_failure", "tunnel_path"]
+    list_filter = ["check_type", "on_failure"]
+
+    @staticmethod
+    def delete_action(user, obj):
+        actions.delete_health_check(acting_user=user, health_check=obj)
+
+
+@admin.register(RealServerHealth, HealthTransition)
+class HealthReportAdmin(ReadOnlyAdmin):
+    """What directors' agents reported (written by the report handler alone)."""

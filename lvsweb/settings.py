@@ -264,6 +264,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Real servers and health checks' sorry servers share the forwarding methods: one enum in the schema.
+    "ENUM_NAME_OVERRIDES": {"ForwardMethodEnum": "clusters.choices.ForwardMethod"},
 }
 
 LOGGING = {

@@ -183,6 +183,8 @@ class HealthCheck(models.Model):
             raise ValidationError(errors)
         service = self.service
         self.cluster_id = service.cluster_id
+        if self.sorry_address == "":
+            self.sorry_address = None  # an empty form field: no sorry server
         http = self.check_type in (HealthCheckType.HTTP, HealthCheckType.HTTPS)
         if http:
             if not PATH_PATTERN.fullmatch(self.path or ""):
