@@ -1,0 +1,103 @@
+"""The console served for real to the browser tests: daphne (HTTP + websockets) on the test database and broker.
+
+The browser talks to a separate daphne process, so the rows a test makes must be committed for daphne to see
+them, and what daphne commits must be visible to the test: the browser tests run with
+`django_db(transaction=True)`, whose teardown empties every table. Static files are collected into a fresh
+folder first and served by WhiteNoise with DEBUG off, as in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.db import connection
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_environment(static_root: Path) -> dict[str, str]:
+    """The environment of `make run`'s daphne, pointed at the test database, broker and channel layer."""
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CHANNELS_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        LVSWEB_CONTROL_SIGNING_KEY_FILE=settings.CONTROL_SIGNING_KEY_FILE,
+        SECRET_KEY=settings.SECRET_KEY,
+        STATIC_ROOT=str(static_root),
+        ALLOWED_HOSTS="127.0.0.1",
+        DEBUG="0",
+    )
+
+
+class ConsoleServer:
+    """daphne serving lvsweb.asgi on 127.0.0.1:<free port>, its output in a log file."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "daphne.log"
+        self.env = server_environment(workdir / "static")
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=REPO,
+            env=self.env,
+            check=True,
+        )
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "lvsweb.asgi:application"],
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self, tail: int = 4000) -> str:
+        """The end of daphne's log, to explain a failure."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- daphne (exit code {self.process.poll()}), last of {self.log}:\n{text[-tail:]}"
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Return once the sign-in page answers; raise with daphne's log when it does not in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne ended before answering\n{self.output()}")
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{self.url}/accounts/login/", timeout=5).status_code == 200:
+                    return
+            time.sleep(0.3)
+        raise RuntimeError(f"daphne did not answer within {timeout:.0f} s\n{self.output()}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s (daphne runs in a session of its own: only it gets the signal)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
