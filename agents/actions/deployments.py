@@ -34,7 +34,7 @@ def _refusal(host: Host) -> str:
     return ""
 
 
-def _other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, Any]]:
+def other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, Any]]:
     """The latest applied inventory of every other cluster these hosts serve (their documents include it)."""
     cluster_ids = (
         ClusterHost.objects.filter(host__in=list(hosts))
@@ -72,7 +72,7 @@ def _issue(
                 host.document_serial += 1
                 host.save(update_fields=["document_serial"])
     serials = {host.hostname: host.document_serial for host in hosts}
-    documents = compile_documents([snapshot, *_other_snapshots(cluster, hosts)], serials)
+    documents = compile_documents([snapshot, *other_snapshots(cluster, hosts)], serials)
     now = timezone.now()
     expires = now + timedelta(seconds=settings.AGENT_COMMAND_TTL)
     deployments = []
