@@ -218,6 +218,7 @@ CELERY_TASK_ROUTES = {"lvsweb.control.*": {"queue": "control"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-unanswered-commands": {"task": "lvsweb.control.expire_deployments", "schedule": 5.0},
     "mark-offline-hosts": {"task": "lvsweb.control.mark_offline_hosts", "schedule": 5.0},
+    "traffic-history": {"task": "lvsweb.control.traffic_history", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -21,9 +21,11 @@ from agents.host.agent import Agent
 from agents.host.commands import CommandHandler
 from agents.host.config import AgentConfig
 from agents.host.envelope import seal
+from agents.host.stats import StatsSender, interval_from_environment
 
 COMMAND_TASK = "lvsweb.agent.command"
 REPORT_TASK = "lvsweb.control.report"
+TRAFFIC_TASK = "lvsweb.control.traffic"
 CONTROL_QUEUE = "control"
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,22 @@ class Heartbeat(threading.Thread):
         self.stopping.set()
 
 
+def traffic_sender(app: Celery, private_key, host: str, interval: float):
+    """Sends signed traffic batches without retrying: a batch the broker cannot take now is dropped (the next
+    one supersedes it), and one that waits in the queue past a few intervals expires unread."""
+
+    def send(payload: dict) -> None:
+        envelope = seal(payload, private_key, signer=host)
+        try:
+            app.send_task(
+                TRAFFIC_TASK, args=[envelope], queue=CONTROL_QUEUE, retry=False, expires=max(30.0, 10 * interval)
+            )
+        except Exception as exc:
+            log.warning("could not send a traffic batch to the console: %s", exc)
+
+    return send
+
+
 def build_worker_app(config: AgentConfig, netns: str | None = None) -> tuple[Celery, CommandHandler]:
     """The agent's Celery app with its one task registered, and the handler behind that task."""
     app = make_app(config.broker_url, config.queue)
@@ -135,10 +153,20 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
         quiet=True,
     )
     heartbeat.start()
+    stats_interval = interval_from_environment()
+    stats = None
+    if stats_interval:
+        send = traffic_sender(app, config.host_key(), config.host, stats_interval)
+        stats = StatsSender(host=config.host, send=send, netns=netns, interval=stats_interval)
+        stats.start()
     try:
         worker.start()
     finally:
         heartbeat.stop()
         heartbeat.join(timeout=5)
+        if stats is not None:
+            stats.stop()
+            stats.join(timeout=5)
+            stats.close()
         handler.close()
     return worker.exitcode or 0

@@ -19,6 +19,10 @@ class Sample(models.Model):
     at = models.DateTimeField(
         help_text="Start of the bucket (raw samples: the end of their rate window).",
     )
+    span = models.FloatField(
+        default=0.0,
+        help_text="Seconds the figures cover: the rate window of a raw sample, the bucket of a coarser one.",
+    )
     active = models.PositiveIntegerField(default=0)
     inactive = models.PositiveIntegerField(default=0)
     cps = models.FloatField(default=0.0)
@@ -28,7 +32,7 @@ class Sample(models.Model):
     out_bps = models.FloatField(default=0.0)
 
     class Meta:
-        ordering = ["series", "resolution", "at"]
+        ordering = ["series_id", "resolution", "at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["series", "resolution", "at"],

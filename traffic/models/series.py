@@ -35,7 +35,7 @@ class HostFeed(models.Model):
     )
 
     class Meta:
-        ordering = ["host"]
+        ordering = ["host_id"]
 
     def __str__(self) -> str:
         return f"traffic feed of {self.host_id}"
@@ -101,7 +101,7 @@ class Series(models.Model):
     out_bps = models.FloatField(default=0.0)
 
     class Meta:
-        ordering = ["host", "virtual_service", "real_server"]
+        ordering = ["host_id", "virtual_service_id", "real_server_id"]
         verbose_name_plural = "series"
         constraints = [
             models.UniqueConstraint(
