@@ -73,6 +73,7 @@ class ActionFormView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.setdefault("form", self.make_form())
+        context["next"] = self.request.POST.get("next") or self.request.GET.get("next", "")
         return context
 
     def post(self, request, *args, **kwargs):
@@ -115,6 +116,7 @@ class ConfirmView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["cancel_url"] = safe_next(self.request, self.cancel_url())
+        context["next"] = self.request.POST.get("next") or self.request.GET.get("next", "")
         return context
 
     def post(self, request, *args, **kwargs):
