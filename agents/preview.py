@@ -111,7 +111,7 @@ class ClusterPreview:
         return list(seen)
 
 
-def _kernel_left_by(desired: DesiredState | None) -> tuple[ActualState, Ledger]:
+def kernel_left_by(desired: DesiredState | None) -> tuple[ActualState, Ledger]:
     """The kernel and the agent's records as an apply of `desired` leaves them (empty for a new host)."""
     if desired is None:
         return ActualState(ipvs_loaded=False), Ledger()
@@ -126,7 +126,7 @@ def _kernel_left_by(desired: DesiredState | None) -> tuple[ActualState, Ledger]:
         addresses += [Address(interface="lo", address=vip, prefix=32) for vip in desired.dr.vips]
     files = {name: content for name, content in wanted_files(desired).items() if content is not None}
     actual = ActualState(
-        ipvs_loaded=bool(services),
+        ipvs_loaded=True,  # a module once loaded stays; only a host new to the cluster may still lack it
         services=services,
         links=links,
         addresses=addresses,
@@ -196,7 +196,7 @@ def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
             leaves_cluster=hostname not in roles,
         )
         if new is not None and not preview.leaves_cluster:
-            actual, ledger = _kernel_left_by(old)
+            actual, ledger = kernel_left_by(old)
             preview.operations = [_planned(operation) for operation in plan(new, actual, ledger, now).operations]
             preview.warnings = capability_gaps(new_documents.get(hostname, {}), host.facts)
         failing = FAILING_STATES.get(preview.state)
