@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser.pages import SCREENSHOTS
-from tests.browser.server import ConsoleServer
+from tests.browser.server import ConsoleServer, ControlWorker
 from tests.factories import make_member, make_user
 
 #: Debian's Chromium (apt-get install chromium); `playwright install` is never needed.
@@ -95,3 +95,15 @@ def operator(transactional_db):
     user = make_user(staff=False, username="olivia", password=PASSWORD)
     make_member(user, role="operator")
     return user
+
+
+@pytest.fixture
+def control_worker(console_server, tmp_path):
+    """A real control worker (records agents' reports, sends their events to the browsers), for one test."""
+    worker = ControlWorker(tmp_path)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+        print(worker.output())

@@ -49,34 +49,51 @@ def server_environment(static_root: Path) -> dict[str, str]:
     )
 
 
-class ConsoleServer:
-    """daphne serving lvsweb.asgi on 127.0.0.1:<free port>, its output in a log file."""
+class Background:
+    """A process the browser tests started, in a session of its own, its output in a log file."""
+
+    name = "process"
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path):
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def output(self, tail: int = 4000) -> str:
+        """The end of the process's log, to explain a failure."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name} (exit code {self.process.poll()}), last of {self.log}:\n{text[-tail:]}"
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM (a warm shutdown), then SIGKILL after `timeout` seconds; only this process's session."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+class ConsoleServer(Background):
+    """daphne serving lvsweb.asgi on 127.0.0.1:<free port>, after collectstatic into `workdir`/static."""
+
+    name = "daphne"
 
     def __init__(self, workdir: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "daphne.log"
-        self.env = server_environment(workdir / "static")
+        env = server_environment(workdir / "static")
         subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-            cwd=REPO,
-            env=self.env,
-            check=True,
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=REPO, env=env, check=True
         )
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "lvsweb.asgi:application"],
-                cwd=REPO,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def output(self, tail: int = 4000) -> str:
-        """The end of daphne's log, to explain a failure."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- daphne (exit code {self.process.poll()}), last of {self.log}:\n{text[-tail:]}"
+        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "lvsweb.asgi:application"]
+        super().__init__(daphne, env, workdir / "daphne.log")
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Return once the sign-in page answers; raise with daphne's log when it does not in time."""
@@ -90,14 +107,25 @@ class ConsoleServer:
             time.sleep(0.3)
         raise RuntimeError(f"daphne did not answer within {timeout:.0f} s\n{self.output()}")
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s (daphne runs in a session of its own: only it gets the signal)."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+
+class ControlWorker(Background):
+    """`celery worker -Q control` as `make run` starts it, on the test database and broker: it records agents'
+    reports and sends their events on to the browsers."""
+
+    name = "control worker"
+
+    def __init__(self, workdir: Path):
+        command = [sys.executable, "-m", "celery", "-A", "lvsweb", "worker", "-Q", "control", "-P", "solo"]
+        command += ["-n", f"browser-control-{os.getpid()}@%h", "-l", "info"]
+        super().__init__(command, server_environment(workdir / "static"), workdir / "control-worker.log")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Return once the worker says it is ready (it consumes from then on); raise with its log otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the control worker ended early\n{self.output()}")
+            if " ready." in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"the control worker was not ready within {timeout:.0f} s\n{self.output()}")

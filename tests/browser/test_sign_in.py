@@ -18,7 +18,7 @@ def test_an_operator_signs_in_and_sees_the_clusters_of_the_team(page: Page, oper
 
     sign_in(page, "olivia", PASSWORD)
 
-    expect(page.get_by_role("heading", name="Clusters", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
     expect(page.get_by_role("link", name="web frontend")).to_be_visible()
     expect(page.locator("header").get_by_text("olivia", exact=True)).to_be_visible()
     screenshot(page, "dashboard")
@@ -32,7 +32,7 @@ def test_a_wrong_password_is_refused_and_the_user_name_kept(page: Page, operator
 
     expect(page.get_by_text("Please enter a correct username and password")).to_be_visible()
     expect(page.get_by_label("User name")).to_have_value("olivia")
-    expect(page.get_by_role("heading", name="Clusters")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Dashboard")).to_have_count(0)
 
 
 def test_signing_out_ends_the_session(page: Page, operator):
