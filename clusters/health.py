@@ -127,3 +127,12 @@ def health_of(clusters: list[Cluster]) -> dict[int, ClusterHealth]:
                 counts = statuses[revision.pk]
                 health[cluster.pk].last_apply = LastApply(revision, _apply_status(counts), counts)
     return health
+
+
+def total(healths) -> ClusterHealth:
+    """The sum of several clusters' health (hosts and real servers counted once per cluster they are in)."""
+    summed = ClusterHealth()
+    for health in healths:
+        summed.hosts.update(health.hosts)
+        summed.real_servers.update(health.real_servers)
+    return summed

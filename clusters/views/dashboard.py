@@ -8,7 +8,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Q
 from django.views.generic import ListView, TemplateView
 
-from clusters.health import health_of, with_last_apply
+from clusters.health import health_of, total, with_last_apply
 from clusters.models import Host
 from teams import policy
 from teams.choices import TeamRole
@@ -46,6 +46,8 @@ class DashboardView(LoginRequiredMixin, ListView):
         health = health_of(clusters)
         context["rows"] = [(cluster, health[cluster.pk]) for cluster in clusters]
         context["attention"] = [cluster for cluster, state in context["rows"] if state.needs_attention]
+        context["totals"] = total(health.values())
+        context["service_total"] = sum(cluster.virtual_service_count for cluster in clusters)
         context["has_team"] = policy.is_superuser(user) or bool(policy.roles_of(user))
         context["can_create"] = can_create_clusters(user)
         return context
