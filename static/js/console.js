@@ -47,14 +47,17 @@
     document.querySelectorAll("select[data-method-help]").forEach(showMethod);
   });
 
-  // After htmx replaces a row, keep keyboard focus on the same button of the new row.
+  // After htmx replaces a row, keep keyboard focus in it: on the same action if the new row has it (else on
+  // its first one-click action, e.g. Enable after Drain — the undo is one key press away).
   document.addEventListener("htmx:afterSwap", function (event) {
-    // An outerHTML swap replaced the target: find its successor by id.
     var old = event.detail.target;
+    // An outerHTML swap replaced the target: find its successor by id.
     var row = (old && old.id && document.getElementById(old.id)) || old;
-    var action = event.detail.requestConfig && event.detail.requestConfig.elt && event.detail.requestConfig.elt.getAttribute("data-action");
     if (!row || !row.querySelector) return;
-    var button = (action && row.querySelector('[data-action="' + action + '"]')) || row.querySelector("button, a");
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var clicked = source && source.querySelector ? source.querySelector("[data-action]") : null;
+    var action = clicked && clicked.getAttribute("data-action");
+    var button = (action && row.querySelector('[data-action="' + action + '"]')) || row.querySelector("[data-action]");
     if (button) button.focus();
   });
 
