@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("agents.urls")),
     path("", include("teams.urls")),
+    path("", include("traffic.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(("lvsweb.api_urls", "api"))),

@@ -121,8 +121,9 @@ def test_a_viewer_without_clusters_is_told_who_can_create_them(viewer_client):
 def test_the_dashboard_uses_the_same_queries_for_one_cluster_or_many(staff_client, django_assert_num_queries):
     make_real_server(virtual_service=make_virtual_service(cluster=make_cluster()))
     staff_client.get("/")  # the first request of a session may do extra work
-    # session, user, their team roles, the navigation's teams, count, page, hosts, real servers by state
-    with django_assert_num_queries(8) as one:
+    # session, user, their team roles, the navigation's teams, count, page, hosts, real servers by state,
+    # live traffic totals
+    with django_assert_num_queries(9) as one:
         staff_client.get("/")
     for _ in range(6):
         cluster = make_cluster()
