@@ -125,9 +125,14 @@ class RealServerForm(ActionForm):
 
     def __init__(self, *args, user=None, virtual_service=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["host"].queryset = (
-            policy.visible_hosts(user, Host.objects.all()).order_by("hostname") if user else Host.objects.none()
+        # Linking a host needs the operator role for it (the action asks again): offer only those, and the
+        # host already linked.
+        hosts = (
+            Host.objects.filter(team__in=policy.teams_where(user, TeamRole.OPERATOR)) if user else Host.objects.none()
         )
+        if self.instance.host_id:
+            hosts = hosts | Host.objects.filter(pk=self.instance.host_id)
+        self.fields["host"].queryset = hosts.order_by("hostname")
         self.fields["host"].empty_label = "— not managed by an lvsweb agent —"
         if virtual_service is not None and not self.instance.pk:
             self.fields["forward_method"].initial = virtual_service.forward_method
