@@ -118,10 +118,11 @@ def recipe_steps(desired: DesiredState) -> list[Step]:
     if desired.tun is not None:
         steps.append(
             Step(
-                why=f"TUN encapsulation costs 20 bytes: tunl0 carries {TUNL0_MTU}-byte packets; if clients send "
-                "full-size packets, clamp the MSS the real server announces so they fit (optional)",
+                why=f"optional: TUN encapsulation costs 20 bytes, so tunl0 carries {TUNL0_MTU}-byte packets; if "
+                "clients send full-size packets, clamp the MSS this host announces for its VIPs (uncomment; the "
+                "agent does not do this)",
                 commands=[
-                    f"iptables -t mangle -A OUTPUT -s {vip} -p tcp --tcp-flags SYN,RST SYN "
+                    f"# iptables -t mangle -A OUTPUT -s {vip} -p tcp --tcp-flags SYN,RST SYN "
                     f"-j TCPMSS --set-mss {TUNL0_MTU - 40}"
                     for vip in desired.tun.vips
                 ],
