@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser.pages import SCREENSHOTS
@@ -30,6 +32,21 @@ CHROMIUM_ARGS = [
 #: The width the console is designed for (issue 7: readable at 1280 px).
 VIEWPORT = {"width": 1280, "height": 800}
 PASSWORD = "a long test passphrase"
+
+
+def off_the_browser_thread(function, /, **kwargs):
+    """function(**kwargs) in a thread of its own, for code that sends Channels events (async_to_sync), which
+    refuses to run beside the asyncio loop Playwright keeps in this thread; its database connection is closed
+    after."""
+
+    def call():
+        try:
+            return function(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
 
 
 @pytest.fixture(scope="package")

@@ -96,6 +96,7 @@ def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluste
         expect(rows[host].get_by_text("failed", exact=True)).to_be_visible()
         expect(rows[host]).to_contain_text(NEVER_ENROLLED)
     expect(rows["director"].get_by_text("pending", exact=True)).to_be_visible()
+    expect(page.get_by_text("Live: changes appear as they happen.")).to_be_visible()  # its websocket is open
     page.evaluate("window.stillTheSamePage = true")  # a reload would lose it: what follows arrives live
 
     # The director's agent: the signed command waits on its queue; it starts, then finishes.
