@@ -11,7 +11,8 @@ from agents import actions
 from agents.host.document import parse_document
 from agents.host.ipvsadm import render_save
 from agents.host.persist import render_modules_conf, render_sysctl_conf
-from agents.manual import manual_recipe, recipe_steps
+from agents.manual import manual_recipe
+from agents.recipes import recipe_steps
 from clusters.choices import HostRole
 from tests.factories import make_cluster_host, make_host, make_real_server, make_virtual_service
 
