@@ -16,6 +16,7 @@ admin.site.has_permission = superuser_only
 
 urlpatterns = [
     path("", include("clusters.urls")),
+    path("", include("clusters.urls_interchange")),
     path("", include("audit.urls")),
     path("", include("agents.urls")),
     path("", include("teams.urls")),
