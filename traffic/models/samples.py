@@ -12,6 +12,7 @@ class Sample(models.Model):
         "traffic.Series",
         on_delete=models.CASCADE,
         related_name="samples",
+        db_index=False,  # the unique (series, resolution, at) index serves lookups by series
     )
     resolution = models.PositiveSmallIntegerField(
         choices=Resolution.choices,
