@@ -48,3 +48,34 @@ def test_the_team_choice_lists_only_teams_where_the_user_is_operator_or_owner(cl
     html = client.get("/clusters/new/").content.decode()
     assert "Ops two" in html.split('name="team"', 1)[1]
     assert "Read only" not in html.split('name="team"', 1)[1].split("</select>", 1)[0]
+
+
+def test_the_form_shows_the_same_error_as_the_api_for_the_same_input(client, api, team_owner):
+    from django.utils.html import escape
+
+    service = make_virtual_service(cluster=make_cluster(slug="web"), port=80)
+    answer = api.post(
+        "/api/real-servers/",
+        {"virtual_service": service.pk, "address": "203.0.113.5", "port": 8080, "forward_method": "dr"},
+        format="json",
+    )
+    assert answer.status_code == 400
+    [message] = answer.json()["port"]
+    client.force_login(team_owner)
+    page = client.post(
+        f"/clusters/web/services/{service.pk}/real-servers/new/",
+        {
+            "address": "203.0.113.5",
+            "port": "8080",
+            "weight": "1",
+            "forward_method": "dr",
+            "tunnel_type": "ipip",
+            "tunnel_checksum": "none",
+            "upper_threshold": "0",
+            "lower_threshold": "0",
+            "state": "active",
+        },
+    )
+    assert page.status_code == 400
+    field = page.content.decode().split('id="field-port"', 1)[1].split('id="field-weight"', 1)[0]
+    assert escape(message) in field
