@@ -166,3 +166,18 @@ def test_the_detail_page_shows_facts_drift_and_deployments(lab, viewer):
 def test_another_teams_host_is_not_there(lab):
     outsider = make_host(hostname="outsider", team=make_team())
     assert browser_as("owner").get(f"/hosts/{outsider.pk}/").status_code == 404
+
+
+def test_the_list_costs_the_same_queries_for_3_hosts_or_53(lab, viewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer.get("/hosts/").status_code == 200
+        return len(captured)
+
+    few = queries()
+    for n in range(50):
+        make_host(hostname=f"bulk{n:02}")
+    assert queries() == few
