@@ -16,6 +16,7 @@ from clusters.models import Cluster, RealServer
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
 from teams import policy
+from traffic.live import active_connections
 
 #: Sort keys of the cluster list and the columns they sort by.
 CLUSTER_SORTS = {
@@ -90,6 +91,10 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             services = services.filter(pk__in=cluster.virtual_services.filter(matching).values("pk"))
         services = sorted_by(services, SERVICE_SORTS, self.request.GET.get("sort", "vip"), "vip")
         page = Paginator(services, self.paginate_by).get_page(self.request.GET.get("page"))
+        real_servers = [rs for service in page.object_list for rs in service.real_servers.all()]
+        connections = active_connections(rs.pk for rs in real_servers)
+        for rs in real_servers:
+            rs.connections = connections.get(rs.pk)
         cluster_hosts = list(cluster.cluster_hosts.select_related("host").order_by("role", "host__hostname"))
         annotated = with_last_apply(Cluster.objects.filter(pk=cluster.pk)).only("pk").get()
         context.update(

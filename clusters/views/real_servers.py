@@ -13,6 +13,7 @@ from clusters.models import RealServer
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView, safe_next
 from clusters.views.virtual_services import ServiceMixin, service_url
 from teams import policy
+from traffic.live import active_connections
 
 #: The one-click verbs and the state each puts a real server in.
 STATE_VERBS = {
@@ -130,6 +131,7 @@ class RealServerStateView(RealServerMixin, ConfirmView):
             acting_user=request.user, real_server=self.real_server, state=self.state
         )
         if request.headers.get("HX-Request"):
+            real_server.connections = active_connections([real_server.pk]).get(real_server.pk)
             context = {
                 "rs": real_server,
                 "cluster": self.cluster,
