@@ -21,6 +21,7 @@ from agents.host.agent import Agent
 from agents.host.commands import CommandHandler
 from agents.host.config import AgentConfig
 from agents.host.envelope import seal
+from agents.host.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
 from agents.host.stats import StatsSender, interval_from_environment
 
 COMMAND_TASK = "lvsweb.agent.command"
@@ -54,23 +55,42 @@ def make_app(broker_url: str, queue: str) -> Celery:
     return app
 
 
-class Reporter:
-    """Seals reports with the host's key and sends them to the console's `control` queue."""
+# A report waits up to 0.5 + 1 + 2 + 4 + 8 = 15.5 s for the broker (at least half that: jitter), then is dropped.
+REPORT_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
 
-    def __init__(self, app: Celery, private_key, host: str):
+
+class Reporter:
+    """Seals reports with the host's key and sends them to the console's `control` queue.
+
+    A broker that cannot be reached is tried again with backoff (`backoff`), reports keeping their order (one
+    at a time); after the last try the report is dropped with an error in the log.
+    """
+
+    def __init__(self, app: Celery, private_key, host: str, backoff: Backoff = REPORT_BACKOFF):
         self.app = app
         self.private_key = private_key
         self.host = host
+        self.backoff = backoff
         self._lock = threading.Lock()
 
     def __call__(self, payload: dict) -> None:
         envelope = seal(payload, self.private_key, signer=self.host)
+        kind = payload.get("kind")
+        what = f"sending a {kind} report to the console" + (
+            f" (deployment {payload['deployment']})" if payload.get("deployment") else ""
+        )
+
+        def send() -> None:
+            send_task_once(self.app, REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
+
         try:
             with self._lock:
-                self.app.send_task(REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
+                retry(send, what=what, transient=broker_unreachable, backoff=self.backoff)
+        except GaveUp as exc:
+            # Not fatal: the next heartbeat carries the applied serial again; an unanswered command expires.
+            log.error("%s; the report is dropped", exc)
         except Exception:
-            # A lost report is not fatal: the next heartbeat carries the applied serial again.
-            log.exception("could not send a %s report to the console", payload.get("kind"))
+            log.exception("could not send a %s report to the console", kind)
 
 
 class Heartbeat(threading.Thread):
