@@ -40,6 +40,11 @@ urlpatterns = [
         name="real-server-delete",
     ),
     path(
+        "clusters/<slug:slug>/real-servers/<int:pk>/connections/",
+        views.RealServerConnectionsView.as_view(),
+        name="real-server-connections",
+    ),
+    path(
         "clusters/<slug:slug>/real-servers/<int:pk>/<str:verb>/",
         views.RealServerStateView.as_view(),
         name="real-server-state",

@@ -13,6 +13,7 @@ from clusters.views.clusters import (
 )
 from clusters.views.dashboard import DashboardView, SearchView
 from clusters.views.real_servers import (
+    RealServerConnectionsView,
     RealServerCreateView,
     RealServerDeleteView,
     RealServerEditView,
@@ -27,6 +28,7 @@ __all__ = [
     "ClusterEditView",
     "ClusterListView",
     "DashboardView",
+    "RealServerConnectionsView",
     "RealServerCreateView",
     "RealServerDeleteView",
     "RealServerEditView",

@@ -5,6 +5,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
+from django.views.generic import TemplateView
 
 from clusters import actions
 from clusters.choices import RealServerState
@@ -142,3 +143,17 @@ class RealServerStateView(RealServerMixin, ConfirmView):
             return TemplateResponse(request, "clusters/partials/real_server_row.html", context)
         messages.success(request, f"Real server {real_server.endpoint} is now {real_server.state}.")
         return HttpResponseRedirect(safe_next(request, service_url(real_server.virtual_service)))
+
+
+class RealServerConnectionsView(RealServerMixin, TemplateView):
+    """The connections cell of a real server's row: what the cluster page re-reads while it drains."""
+
+    template_name = "clusters/partials/connections_cell.html"
+    http_method_names = ["get", "head", "options"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        real_server = self.real_server
+        real_server.connections = active_connections([real_server.pk]).get(real_server.pk)
+        context["rs"] = real_server
+        return context

@@ -50,6 +50,8 @@
   // After htmx replaces a row, keep keyboard focus in it: on the same action if the new row has it (else on
   // its first one-click action, e.g. Enable after Drain — the undo is one key press away).
   document.addEventListener("htmx:afterSwap", function (event) {
+    var config = event.detail.requestConfig;
+    if (!config || config.verb !== "post") return; // a poll (connections) never moves the focus
     var old = event.detail.target;
     // An outerHTML swap replaced the target: find its successor by id.
     var row = (old && old.id && document.getElementById(old.id)) || old;

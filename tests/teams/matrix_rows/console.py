@@ -38,6 +38,8 @@ ROWS = [
     ("real-server-delete",            "GET",    302,      404,    403,   200,     200,  200),
     ("real-server-delete",            "POST",   302,      404,    403,   302,     302,  302),
     ("real-server-delete",            "other",  302,      405,    405,   405,     405,  405),
+    ("real-server-connections",       "GET",    302,      404,    200,   200,     200,  200),
+    ("real-server-connections",       "other",  302,      405,    405,   405,     405,  405),
     ("real-server-state",             "GET",    302,      404,    403,   200,     200,  200),
     ("real-server-state",             "POST",   302,      404,    403,   302,     302,  302),
     ("real-server-state",             "other",  302,      405,    405,   405,     405,  405),
@@ -59,6 +61,7 @@ def url_kwargs(world) -> dict:
         "real-server-edit": {**cluster, "pk": a.real_server.pk},
         "real-server-delete": {**cluster, "pk": a.real_server.pk},
         "real-server-state": {**cluster, "pk": a.real_server.pk, "verb": "drain"},
+        "real-server-connections": {**cluster, "pk": a.real_server.pk},
     }
 
 
