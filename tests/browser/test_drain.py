@@ -1,9 +1,15 @@
-"""Drain, enable and disable a real server from the cluster page, and what the plan and the history then say."""
+"""Drain, enable and disable a real server from the cluster page, and what the plan, the traffic page and the
+history then say."""
+
+import time
 
 import pytest
+from celery import current_app
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from agents import actions
+from agents.host.envelope import generate_private_key, public_key_text, seal
 from clusters.choices import HostRole
 from clusters.models import RealServer
 from tests.browser.conftest import PASSWORD, off_the_browser_thread
@@ -83,3 +89,48 @@ def test_enable_undoes_a_drain_and_disable_asks_first(page: Page, applied_cluste
         "10.20.0.11": "active",
         "10.20.0.12": "disabled",
     }
+
+
+def traffic_batch(key, seq: int, active: dict[str, int], started: float) -> None:
+    """What the director's agent sends every second, signed: the whole table, on the agent's clock 2 s apart
+    (one kernel counting window each). The drained server gets no new connections; the other gets 20 a window."""
+    conns = {"10.20.0.11": 500, "10.20.0.12": 500 + 20 * seq}
+    rows = [["tcp 10.10.0.100:80", None, 0, sum(active.values()), 0, sum(conns.values()), 9000, 0, 640000, 0]]
+    rows += [["tcp 10.10.0.100:80", rs, 80, count, 0, conns[rs], 4500, 0, 320000, 0] for rs, count in active.items()]
+    payload = {"kind": "traffic", "host": "director", "epoch": "browser-test", "seq": seq, "at": started + 2 * seq}
+    payload.update(interval=1.0, full=True, rows=rows, gone=[])
+    current_app.send_task("lvsweb.control.traffic", args=[seal(payload, key, "director")], queue="control")
+
+
+def test_a_drained_real_server_s_connections_count_down_live(page: Page, operator, control_worker):
+    key = generate_private_key()
+    cluster = make_cluster(name="web frontend", slug="web")
+    director = make_host(
+        hostname="director",
+        vip_interface="eth0",
+        public_key=public_key_text(key),
+        enrolled_at=timezone.now(),
+        agent_status="online",
+        last_heartbeat_at=timezone.now(),
+    )
+    make_cluster_host(cluster=cluster, host=director, role=HostRole.DIRECTOR)
+    service = make_virtual_service(cluster=cluster, address="10.10.0.100", port=80, scheduler="rr")
+    make_real_server(virtual_service=service, address="10.20.0.11")
+    make_real_server(virtual_service=service, address="10.20.0.12")
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/")
+    row = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.11:80")
+    row.get_by_role("button", name="Drain").click()
+    expect(row.get_by_text("draining", exact=True)).to_be_visible()
+
+    page.get_by_role("link", name="Traffic", exact=True).first.click()
+    expect(page.get_by_text("Live: figures update every second.")).to_be_visible()
+    drained = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.11:80")
+    other = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.12:80")
+    started = time.time()
+    for seq, left in enumerate((7, 3, 0), start=1):
+        traffic_batch(key, seq, {"10.20.0.11": left, "10.20.0.12": 5}, started)
+        expect(drained.locator('td[data-label="Active"]')).to_have_text(str(left))
+        expect(other.locator('td[data-label="Active"]')).to_have_text("5")
+        if seq == 2:
+            screenshot(page, "traffic-draining")
