@@ -41,6 +41,8 @@ class ImportForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        # Browsers send a text box's lines ending in CRLF; a file may have LF: the same rules either way.
+        data["text"] = (data.get("text") or "").replace("\r\n", "\n")
         upload = data.get("file")
         if upload is not None:
             if upload.size > MAX_TEXT:
@@ -48,7 +50,7 @@ class ImportForm(forms.Form):
                     {"file": f"The file has {upload.size:,} bytes; an import reads up to {MAX_TEXT:,}."}
                 )
             try:
-                data["text"] = upload.read().decode("utf-8")
+                data["text"] = upload.read().decode("utf-8").replace("\r\n", "\n")
             except UnicodeDecodeError:
                 raise ValidationError({"file": "The file is not UTF-8 text."}) from None
             # Show the file's content in the text box, so that the commit sends what was previewed.

@@ -78,14 +78,19 @@ class ImportResult:
         return sum(1 for row in self.rows if row.change in ("create", "update"))
 
     def summary(self) -> str:
+        """`2 services created, 0 changed; 1 real server created, 3 changed; 4 keywords not imported`."""
         c = self.counts
         text = (
-            f"{c['services_create']} services created, {c['services_update']} changed; "
-            f"{c['real_servers_create']} real servers created, {c['real_servers_update']} changed"
+            f"{_count(c['services_create'], 'service')} created, {c['services_update']} changed; "
+            f"{_count(c['real_servers_create'], 'real server')} created, {c['real_servers_update']} changed"
         )
         if self.not_imported:
-            text += f"; {len(self.not_imported)} keywords not imported"
+            text += f"; {_count(len(self.not_imported), 'keyword')} not imported"
         return text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 class ImportRejected(Exception):

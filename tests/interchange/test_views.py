@@ -125,9 +125,18 @@ def test_an_uploaded_file_is_previewed_and_shown_in_the_text_box(operator, clust
     assert response.status_code == 200
     page = response.content.decode()
     assert "(keepalived format)" in page
-    assert "Line 34: TCP_CHECK (in real_server 10.20.0.11 80): not imported" in page
+    assert 'data-line="34">Line 34</a>: TCP_CHECK (in real_server 10.20.0.11 80): not imported' in page
     assert "virtual_server group web_group: not imported" in page
     assert "router_id lvs-fra-1" in page  # the file's text is in the text box for the commit
+
+
+def test_a_previewed_file_commits_from_the_text_box_whose_lines_the_browser_ends_in_crlf(operator, cluster):
+    upload = SimpleUploadedFile("ipvsadm.rules", LAB.encode(), content_type="text/plain")
+    digest = previewed(operator.post(url(cluster), {"file": upload, "format": "auto", "action": "preview"}))
+    data = {"text": LAB.replace("\n", "\r\n"), "format": "auto", "action": "commit", "previewed": digest}
+    response = operator.post(url(cluster), data)
+    assert response.status_code == 302
+    assert VirtualService.objects.filter(cluster=cluster).count() == 8
 
 
 @pytest.mark.parametrize(
