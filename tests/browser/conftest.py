@@ -6,14 +6,16 @@ cookies) and its own rows, committed (`django_db(transaction=True)`) so that dap
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.db import connection
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser.pages import SCREENSHOTS
 from tests.browser.server import ConsoleServer, ControlWorker
@@ -31,6 +33,10 @@ CHROMIUM_ARGS = [
 ]
 #: The width the console is designed for (issue 7: readable at 1280 px).
 VIEWPORT = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+#: How long a click or an expectation waits: generous, since CI shares two cores with the whole suite.
+ACTION_TIMEOUT = 15_000
+expect.set_options(timeout=ACTION_TIMEOUT)
 PASSWORD = "a long test passphrase"
 
 
@@ -84,14 +90,12 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture
-def page(chromium: Browser, console_server: ConsoleServer, request) -> Page:
-    """A fresh browser tab at 1280 px on the console; fails the test on any uncaught JavaScript error.
-
-    A failed test leaves a screenshot of where the browser was, artifacts/screenshots/failed-<test>.png.
-    """
-    context = chromium.new_context(base_url=console_server.url, viewport=VIEWPORT)
-    context.set_default_timeout(10_000)
+@contextlib.contextmanager
+def browser_tab(chromium: Browser, server: ConsoleServer, request, **options) -> Iterator[Page]:
+    """A tab in a fresh browser context (its own cookies) on the console; fails the test on any uncaught
+    JavaScript error, and leaves artifacts/screenshots/failed-<test>.png when the test failed."""
+    context = chromium.new_context(base_url=server.url, **options)
+    context.set_default_timeout(ACTION_TIMEOUT)
     tab = context.new_page()
     script_errors: list[str] = []
     tab.on("pageerror", lambda error: script_errors.append(f"{tab.url}: {error}"))
@@ -101,9 +105,23 @@ def page(chromium: Browser, console_server: ConsoleServer, request) -> Page:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
         tab.screenshot(path=str(SCREENSHOTS / f"failed-{name}.png"), full_page=True)
-        print(console_server.output())
+        print(server.output())
     context.close()
     assert not script_errors, "JavaScript errors on the page:\n" + "\n".join(script_errors)
+
+
+@pytest.fixture
+def page(chromium: Browser, console_server: ConsoleServer, request) -> Iterator[Page]:
+    """A browser tab 1280 px wide, the width the console is designed for."""
+    with browser_tab(chromium, console_server, request, viewport=VIEWPORT) as tab:
+        yield tab
+
+
+@pytest.fixture
+def phone(chromium: Browser, console_server: ConsoleServer, request) -> Iterator[Page]:
+    """A browser tab the size of a phone held upright (390 × 844 CSS pixels, touch)."""
+    with browser_tab(chromium, console_server, request, viewport=PHONE, is_mobile=True, has_touch=True) as tab:
+        yield tab
 
 
 @pytest.fixture
@@ -114,13 +132,13 @@ def operator(transactional_db):
     return user
 
 
-@pytest.fixture
-def control_worker(console_server, tmp_path):
-    """A real control worker (records agents' reports, sends their events to the browsers), for one test."""
-    worker = ControlWorker(tmp_path)
+@pytest.fixture(scope="package")
+def control_worker(console_server, tmp_path_factory):
+    """A real control worker (records agents' reports, sends their events to the browsers), started by the
+    first test that needs one and kept for the package."""
+    worker = ControlWorker(tmp_path_factory.mktemp("control"))
     try:
         worker.wait_ready()
         yield worker
     finally:
         worker.stop()
-        print(worker.output())
