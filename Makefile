@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
 # Tests use their own Redis database, so that they never see a running console's queues.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast test-browser test-lab lint format venv dev bench-agent clean help
+.PHONY: run test test-fast test-browser test-lab lint format venv dev bench-agent bench-apply clean help
 
 help:
 	@echo "make run        the console on http://127.0.0.1:8000 (daphne, Celery worker and beat; Ctrl-C stops)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-fullstack  console + control worker here, three agents in the lab VM"
 	@echo "make format     ruff format + autofix"
 	@echo "make bench-agent  the agent benchmark in the lab VM (see docs/performance.md)"
+	@echo "make bench-apply  apply latency: API call to the director's kernel, console here, agent in the lab VM"
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -78,6 +79,12 @@ test: test-fast test-lab test-fullstack
 
 bench-agent: dev
 	scripts/lab/vm-run $(PY) bench/agent_apply.py
+
+# Console and control worker here (a throw-away database next to TEST_DATABASE_URL's), the director's agent in
+# the lab VM; its own Redis database for the broker.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
+bench-apply: dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/apply_latency.py --json var/apply-latency.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
