@@ -13,9 +13,6 @@ from teams import policy
 from teams.choices import TeamRole
 from teams.models import Team
 
-#: Slugs that name console pages under /clusters/ and so cannot name a cluster there.
-RESERVED_SLUGS = frozenset({"new"})
-
 
 class ActionForm(forms.ModelForm):
     """A ModelForm whose model validation is left to the action it feeds."""
@@ -62,12 +59,6 @@ class ClusterForm(ActionForm):
             self.fields["team"].help_text = "Its members see the cluster; its operators and owners change it."
             if len(teams) == 1:
                 self.fields["team"].initial = teams[0].pk
-
-    def clean_slug(self):
-        slug = self.cleaned_data["slug"]
-        if slug in RESERVED_SLUGS:
-            raise ValidationError(f"“{slug}” is the address of a console page; choose another slug.")
-        return slug
 
 
 class VirtualServiceForm(ActionForm):
