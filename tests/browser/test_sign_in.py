@@ -19,7 +19,7 @@ def test_an_operator_signs_in_and_sees_the_clusters_of_the_team(page: Page, oper
     sign_in(page, "olivia", PASSWORD)
 
     expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
-    expect(page.get_by_role("link", name="web frontend")).to_be_visible()
+    expect(page.get_by_role("link", name="web frontend").first).to_be_visible()
     expect(page.locator("header").get_by_text("olivia", exact=True)).to_be_visible()
     screenshot(page, "dashboard")
 
