@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -28,8 +28,14 @@ class HostListView(LoginRequiredMixin, ListView):
     context_object_name = "hosts"
     paginate_by = 50
 
+    #: Columns the list sorts by (`?sort=name` or `?sort=-name`); the host name breaks ties.
+    SORTS = {"hostname": "hostname", "team": "team__name", "heartbeat": "last_heartbeat_at", "kernel": "kernel_version"}
+
     def get_queryset(self):
-        return policy.visible_hosts(self.request.user).select_related("team").order_by("hostname")
+        sort = self.request.GET.get("sort", "")
+        field = self.SORTS.get(sort.lstrip("-"), "hostname")
+        order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+        return policy.visible_hosts(self.request.user).select_related("team").order_by(order, "hostname")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -21,7 +21,7 @@ def test_the_page_explains_install_and_offers_a_token(lab, operator):
     host = make_host(hostname="web9")
     body = operator.get(f"/hosts/{host.pk}/enroll/").content.decode()
     assert "<h1>Enroll web9</h1>" in body
-    assert "pip install lvsweb" in body and "ExecStart=/usr/local/bin/lvsweb-agent run" in body
+    assert "/opt/lvsweb-agent/bin/pip install ./lvsweb" in body and "ExecStart=/usr/local/bin/lvsweb-agent run" in body
     assert "Create a one-time token" in body and "valid 60 minutes" in body
     assert "lvse_" not in body
     assert not EnrollmentToken.objects.exists()  # looking issues nothing

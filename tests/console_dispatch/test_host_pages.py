@@ -181,3 +181,17 @@ def test_the_list_costs_the_same_queries_for_3_hosts_or_53(lab, viewer):
     for n in range(50):
         make_host(hostname=f"bulk{n:02}")
     assert queries() == few
+
+
+def test_the_list_sorts_by_a_column_and_back(lab, viewer):
+    heartbeat(lab, "rs2")
+    make_host(hostname="aaa")
+
+    def order(sort: str) -> list[str]:
+        body = viewer.get("/hosts/", {"sort": sort}).content.decode()
+        return sorted(("aaa", "director", "rs1", "rs2"), key=lambda name: body.index(f">{name}</a></td>"))
+
+    assert order("hostname") == ["aaa", "director", "rs1", "rs2"]
+    assert order("-hostname") == ["rs2", "rs1", "director", "aaa"]
+    assert order("-heartbeat")[0] == "rs2"  # the only one that ever beat comes first
+    assert order("nonsense") == ["aaa", "director", "rs1", "rs2"]
