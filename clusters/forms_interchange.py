@@ -28,7 +28,7 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         label="…or upload a file",
         required=False,
-        help_text="A rules file (e.g. /etc/ipvsadm.rules) or keepalived.conf, UTF-8 text.",
+        help_text="A rules file (e.g. /etc/ipvsadm.rules) or keepalived.conf, UTF-8 text; it replaces what is pasted.",
     )
     format = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, initial="auto")
     update_existing = forms.BooleanField(

@@ -289,10 +289,9 @@ class _Importer:
             ):
                 self.result.rows.append(PlanRow(line, "real_server", label, owner, "create", [dest.describe()]))
             return
+        # A DR or NAT real server has the default tunnel settings (the model says so), so a real server that
+        # leaves TUN gets them back in the same change.
         differences = _differences(existing, wanted, REAL_SERVER_SETTINGS)
-        if wanted["forward_method"] != "tun":
-            for name in ("tunnel_type", "tunnel_port", "tunnel_checksum"):
-                differences.pop(name, None)  # the tunnel settings of a DR or NAT real server do not matter
 
         def update(changes):
             return update_real_server(acting_user=self.user, real_server=existing, changes=changes)
