@@ -154,7 +154,8 @@ def test_the_detail_page_shows_facts_drift_and_deployments(lab, viewer):
     body = viewer.get(f"/hosts/{lab.director.pk}/").content.decode()
 
     assert '<h1>director <span class="badge drifted" data-host-state="director">drifted</span></h1>' in body
-    assert "<dt>Kernel</dt><dd>6.1.0-13-amd64</dd>" in body and "<dt>Agent version</dt><dd>1.4.0</dd>" in body
+    assert '<th scope="row">Kernel</th><td>6.1.0-13-amd64</td>' in body
+    assert '<th scope="row">Agent version</th><td>1.4.0</td>' in body
     assert "<code>tcp 10.10.0.100:80 -&gt; 10.20.0.11:80</code>" in body
     deployment = revision.deployments.get(host=lab.director)
     assert f'href="/clusters/web/deployments/{deployment.pk}/"' in body
