@@ -29,7 +29,7 @@ def render_script(steps: list[Step]) -> str:
     """The steps as one shell script, the reasons as comments."""
     lines = ["#!/bin/sh", "set -e"]
     for step in steps:
-        lines.append(f"# {step.why}")
+        lines.extend(f"# {line}" for line in step.why.splitlines())
         lines.extend(step.commands)
     return "\n".join(lines) + "\n"
 
@@ -84,9 +84,8 @@ def recipe_steps(desired: DesiredState, root: str = "/") -> list[Step]:
     if desired.tun is not None:
         steps.append(
             Step(
-                why=f"optional: TUN encapsulation costs 20 bytes, so tunl0 carries {TUNL0_MTU}-byte packets; if "
-                "clients send full-size packets, clamp the MSS this host announces for its VIPs (uncomment; the "
-                "agent does not do this)",
+                why=f"optional, and not done by the agent: IP-in-IP costs 20 bytes (tunl0 MTU {TUNL0_MTU});\n"
+                "if clients send full-size packets, clamp the MSS this host announces for its VIPs (uncomment):",
                 commands=[
                     f"# iptables -t mangle -A OUTPUT -s {vip} -p tcp --tcp-flags SYN,RST SYN "
                     f"-j TCPMSS --set-mss {TUNL0_MTU - 40}"

@@ -223,3 +223,18 @@ def test_the_deployment_page_shows_the_kernel_error(applied_once, viewer):
     assert '<span class="badge failed" data-field="status">failed</span>' in body
     assert "address not unicast (no route to 10.20.0.12 in this namespace)" in body
     assert viewer.get("/clusters/web/deployments/999999/").status_code == 404
+
+
+def test_a_host_taken_out_of_the_cluster_is_shown_as_receiving_nothing(applied_once, operator):
+    lab = applied_once
+    inventory.delete_real_server(acting_user=None, real_server=lab.real_server2)
+    inventory.remove_host_role(acting_user=None, cluster_host=lab.cluster.cluster_hosts.get(host=lab.rs2))
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+
+    rs2 = body.split('id="host-rs2"', 1)[1].split("</section>", 1)[0]
+    assert "No longer in this cluster: the apply sends this host nothing" in rs2
+    assert host_rows(body, "rs2") == []
+    assert ("removed", "−", "drain-dest", "tcp 10.10.0.100:80 -> 10.20.0.12:80") in host_rows(body, "director")
+    confirm = operator.get("/clusters/web/apply/").content.decode()
+    assert "Apply to 2 hosts (1 operation)" in confirm
