@@ -78,6 +78,24 @@ def test_ipvsadm_save_text_is_imported_and_exported_again_unchanged(page: Page, 
     assert exported.read_text() == IPVSADM_SAVE
 
 
+def test_an_uploaded_file_is_previewed_then_committed(page: Page, operator, tmp_path):
+    make_cluster(name="web frontend", slug="web")
+    rules = tmp_path / "ipvsadm.rules"
+    rules.write_text(IPVSADM_SAVE)
+    open_import(page)
+    page.get_by_label("…or upload a file").set_input_files(rules)
+    page.get_by_role("button", name="Preview").click()
+
+    expect(page.get_by_role("table").get_by_role("row").filter(has_text="create")).to_have_count(5)
+    expect(page.get_by_role("textbox", name="Rules")).to_have_value(IPVSADM_SAVE)  # the file, shown as text
+    # The browser sends the text box back with CRLF line ends (HTML's rule for textareas): the same rules.
+    page.get_by_role("button", name="Commit import").click()
+
+    expect(page).to_have_url("/clusters/web/")
+    expect(page.get_by_text("Imported into web frontend")).to_be_visible()
+    assert RealServer.objects.filter(virtual_service__cluster__slug="web").count() == 3
+
+
 def test_errors_are_listed_by_line_and_nothing_is_imported(page: Page, operator):
     make_cluster(name="web frontend", slug="web")
     pasted = "-A -t 10.10.0.100:80 -s rr\n-a -t 10.10.0.100:80 -r 10.20.0.300:80 -i -w 1\n"
