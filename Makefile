@@ -6,16 +6,18 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
 # Tests use their own Redis database, so that they never see a running console's queues.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast test-lab lint format venv dev bench-agent clean help
+.PHONY: run test test-fast test-browser test-lab lint format venv dev bench-agent bench-apply clean help
 
 help:
 	@echo "make run        the console on http://127.0.0.1:8000 (daphne, Celery worker and beat; Ctrl-C stops)"
 	@echo "make test       lint, Django checks, the test suite on PostgreSQL, and the lab tests in a VM"
-	@echo "make test-fast  the same without the lab VM"
+	@echo "make test-fast  the same without the lab VM (the browser tests included)"
+	@echo "make test-browser  only the browser tests (Playwright driving Debian's Chromium)"
 	@echo "make test-lab   only the lab tests (real kernel under qemu)"
 	@echo "make test-fullstack  console + control worker here, three agents in the lab VM"
 	@echo "make format     ruff format + autofix"
 	@echo "make bench-agent  the agent benchmark in the lab VM (see docs/performance.md)"
+	@echo "make bench-apply  apply latency: API call to the director's kernel, console here, agent in the lab VM"
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -61,6 +63,10 @@ test-fast: lint
 	$(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "not lab" --create-db
 
+# The browser tests also run in test-fast; this target runs only them (needs `apt-get install chromium`).
+test-browser: dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest tests/browser --create-db
+
 test-lab: dev
 	scripts/lab/run-tests
 
@@ -73,6 +79,12 @@ test: test-fast test-lab test-fullstack
 
 bench-agent: dev
 	scripts/lab/vm-run $(PY) bench/agent_apply.py
+
+# Console and control worker here (a throw-away database next to TEST_DATABASE_URL's), the director's agent in
+# the lab VM; its own Redis database for the broker.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
+bench-apply: dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/apply_latency.py --json var/apply-latency.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

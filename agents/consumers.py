@@ -1,4 +1,9 @@
-"""Websocket of a cluster's status page: deployment progress and host status, live."""
+"""Websocket of a cluster's pages: deployment progress, host status and live traffic, live.
+
+The user's right to see the cluster is asked of the policy when the browser connects AND again before
+every event is delivered: a member removed from the team (or a cluster moved to another team) stops
+receiving at the next event, and the socket is closed with REFUSED.
+"""
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -17,22 +22,40 @@ def _visible_cluster_id(user, slug: str) -> int | None:
     return policy.visible_clusters(user).filter(slug=slug).values_list("pk", flat=True).first()
 
 
+@database_sync_to_async
+def _still_visible(user, cluster_id: int) -> bool:
+    """Whether the user may still see the cluster, with the roles they have now."""
+    policy.forget_roles(user)
+    return policy.visible_clusters(user).filter(pk=cluster_id).exists()
+
+
 class ClusterStatusConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the cluster's group after checking the user may see the cluster, and relays its events."""
+    """Joins the cluster's group after checking the user may see the cluster, and relays its events while
+    the user still may."""
 
     async def connect(self) -> None:
         self.group = None
-        cluster_id = await _visible_cluster_id(self.scope["user"], self.scope["url_route"]["kwargs"]["slug"])
-        if cluster_id is None:
+        self.cluster_id = await _visible_cluster_id(self.scope["user"], self.scope["url_route"]["kwargs"]["slug"])
+        if self.cluster_id is None:
             await self.close(code=REFUSED)
             return
-        self.group = cluster_group(cluster_id)
+        self.group = cluster_group(self.cluster_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code) -> None:
+        await self._leave()
+
+    async def _leave(self) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
 
     async def cluster_event(self, message) -> None:
+        if self.group is None:
+            return
+        if not await _still_visible(self.scope["user"], self.cluster_id):
+            await self._leave()
+            await self.close(code=REFUSED)
+            return
         await self.send_json(message["event"])

@@ -1,8 +1,138 @@
-"""Console forms of the inventory."""
+"""Forms of the console's inventory pages: they parse input; the actions validate and decide.
+
+The forms are ModelForms for their widgets, labels and help texts, but they never validate the model
+themselves: the view hands `cleaned_data` to the action (clusters/actions), and the action's ValidationError
+— the same the API returns — is put back on the form next to the field it names.
+"""
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from clusters.models import HealthCheck
+from clusters.models import Cluster, HealthCheck, Host, RealServer, VirtualService
+from teams import policy
+from teams.choices import TeamRole
+from teams.models import Team
+
+
+class ActionForm(forms.ModelForm):
+    """A ModelForm whose model validation is left to the action it feeds."""
+
+    def _post_clean(self):
+        # ModelForm would copy the data onto the instance and run full_clean(); the action does both, under
+        # its lock and with the policy, so here the form only parses.
+        pass
+
+    def add_action_errors(self, exc: ValidationError) -> None:
+        """Show an action's errors: each next to its field, the rest at the top of the form."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for name, errors in exc.error_dict.items():
+            target = name if name in self.fields and name != NON_FIELD_ERRORS else None
+            for error in errors:
+                if target is None and name != NON_FIELD_ERRORS:
+                    error = ValidationError(f"{name.replace('_', ' ')}: {' '.join(error.messages)}")
+                self.add_error(target, error)
+
+    def changes(self) -> dict:
+        """The cleaned values of the form's fields, ready for the action."""
+        return {name: self.cleaned_data[name] for name in self.fields if name in self.cleaned_data}
+
+
+class ClusterForm(ActionForm):
+    """A cluster's name, slug, description and drain timeout; its team when it is created."""
+
+    class Meta:
+        model = Cluster
+        fields = ["team", "name", "slug", "description", "drain_timeout"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {"drain_timeout": "Drain timeout (seconds)"}
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # A cluster changes team only by a transfer (owners of both teams, on the team page).
+            del self.fields["team"]
+        else:
+            teams = policy.teams_where(user, TeamRole.OPERATOR).order_by("name") if user else Team.objects.none()
+            self.fields["team"].queryset = teams
+            self.fields["team"].help_text = "Its members see the cluster; its operators and owners change it."
+            if len(teams) == 1:
+                self.fields["team"].initial = teams[0].pk
+
+
+class VirtualServiceForm(ActionForm):
+    """A virtual service: VIP and port (or a firewall mark), scheduler, persistence, default forwarding."""
+
+    class Meta:
+        model = VirtualService
+        fields = [
+            "name",
+            "protocol",
+            "address",
+            "port",
+            "fwmark",
+            "address_family",
+            "scheduler",
+            "sched_fallback",
+            "sched_port",
+            "persistence_timeout",
+            "persistence_netmask",
+            "one_packet",
+            "forward_method",
+            "enabled",
+            "description",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "forward_method": forms.Select(attrs={"data-method-help": "forwarding-methods"}),
+        }
+        labels = {"persistence_timeout": "Persistence timeout (seconds)"}
+
+
+class RealServerForm(ActionForm):
+    """A real server: address, port, weight, forwarding (and tunnel), thresholds, state and host."""
+
+    class Meta:
+        model = RealServer
+        fields = [
+            "address",
+            "port",
+            "weight",
+            "forward_method",
+            "tunnel_type",
+            "tunnel_port",
+            "tunnel_checksum",
+            "upper_threshold",
+            "lower_threshold",
+            "state",
+            "host",
+            "description",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "forward_method": forms.Select(attrs={"data-method-help": "forwarding-methods"}),
+        }
+
+    def __init__(self, *args, user=None, virtual_service=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Linking a host needs the operator role for it (the action asks again): offer only those, and the
+        # host already linked.
+        hosts = (
+            Host.objects.filter(team__in=policy.teams_where(user, TeamRole.OPERATOR)) if user else Host.objects.none()
+        )
+        if self.instance.host_id:
+            hosts = hosts | Host.objects.filter(pk=self.instance.host_id)
+        self.fields["host"].queryset = hosts.order_by("hostname")
+        self.fields["host"].empty_label = "— not managed by an lvsweb agent —"
+        if virtual_service is not None and not self.instance.pk:
+            self.fields["forward_method"].initial = virtual_service.forward_method
+            if virtual_service.port:
+                self.fields["port"].help_text = (
+                    f"Empty means {virtual_service.port}, the virtual port. In TUN and DR mode it must equal "
+                    "it; only NAT maps ports."
+                )
+
 
 HEALTH_CHECK_FIELDS = [
     "check_type",
@@ -27,8 +157,8 @@ HEALTH_CHECK_FIELDS = [
 SERVICE_ONLY_FIELDS = ("quorum", "sorry_address", "sorry_port", "sorry_forward_method")
 
 
-class HealthCheckForm(forms.ModelForm):
-    """A health check; the model's own rules (through the action) decide what is valid."""
+class HealthCheckForm(ActionForm):
+    """A health check of a virtual service, or (without quorum and sorry server) a real server's override."""
 
     class Meta:
         model = HealthCheck
@@ -39,7 +169,3 @@ class HealthCheckForm(forms.ModelForm):
         if for_real_server:
             for name in SERVICE_ONLY_FIELDS:
                 del self.fields[name]
-
-    def _post_clean(self):
-        # The action validates the whole object (clean() needs its service); the form checks field types only.
-        pass

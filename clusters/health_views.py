@@ -1,7 +1,7 @@
 """Console pages that configure health checks: a service's check, and a real server's override."""
 
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 
@@ -62,10 +62,7 @@ class HealthCheckEditView(LoginRequiredMixin, View):
             try:
                 actions.set_health_check(acting_user=request.user, **{self.target_field: target}, fields=fields)
             except ValidationError as exc:
-                for field, messages in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, messages)
-            except PermissionDenied:
-                raise
+                form.add_action_errors(exc)
             else:
                 return redirect(cluster.get_absolute_url() + "#health")
         return self.page(request, target, cluster, existing, form, status=400)

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api.urls import register as register_accounts
 from agents.api.urls import register as register_agents
 from agents.api.urls import urlpatterns as agent_urlpatterns
+from clusters.api.interchange import urlpatterns as interchange_urlpatterns
 from clusters.api.urls import register as register_clusters
 from teams.api.urls import register as register_teams
 
@@ -14,4 +15,4 @@ register_agents(router)
 register_teams(router)
 register_accounts(router)
 
-urlpatterns = [*agent_urlpatterns, *router.urls]
+urlpatterns = [*agent_urlpatterns, *interchange_urlpatterns, *router.urls]

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "teams",
     "clusters",
     "agents",
+    "traffic",
 ]
 
 MIDDLEWARE = [
@@ -217,6 +218,7 @@ CELERY_TASK_ROUTES = {"lvsweb.control.*": {"queue": "control"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-unanswered-commands": {"task": "lvsweb.control.expire_deployments", "schedule": 5.0},
     "mark-offline-hosts": {"task": "lvsweb.control.mark_offline_hosts", "schedule": 5.0},
+    "traffic-history": {"task": "lvsweb.control.traffic_history", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -226,6 +228,8 @@ AGENT_BROKER_URL = os.environ.get("AGENT_BROKER_URL", CELERY_BROKER_URL)
 AGENT_HEARTBEAT_INTERVAL = int(os.environ.get("AGENT_HEARTBEAT_INTERVAL", "10"))
 AGENT_COMMAND_TTL = int(os.environ.get("AGENT_COMMAND_TTL", "120"))
 AGENT_ENROLLMENT_TTL = int(os.environ.get("AGENT_ENROLLMENT_TTL", "3600"))
+# Live traffic (docs/traffic.md): a director's figures older than this many seconds are "stale".
+TRAFFIC_STALE_AFTER = int(os.environ.get("TRAFFIC_STALE_AFTER", "10"))
 CONTROL_SIGNING_KEY_FILE = os.environ.get("LVSWEB_CONTROL_SIGNING_KEY_FILE", str(VAR_DIR / "control-signing-key.pem"))
 
 REST_FRAMEWORK = {

@@ -16,9 +16,11 @@ admin.site.has_permission = superuser_only
 
 urlpatterns = [
     path("", include("clusters.urls")),
+    path("", include("clusters.urls_interchange")),
     path("", include("audit.urls")),
     path("", include("agents.urls")),
     path("", include("teams.urls")),
+    path("", include("traffic.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(("lvsweb.api_urls", "api"))),

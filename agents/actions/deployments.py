@@ -1,5 +1,6 @@
 """Plan, apply and reconcile: compile per-host documents and send them, signed, to the agents."""
 
+import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -15,14 +16,21 @@ from agents import events
 from agents.capabilities import capability_gaps
 from agents.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
 from agents.compiler import compile_documents, inventory_snapshot
+from agents.host.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
 from agents.models import Deployment, Revision
 from agents.signing import seal_command
+from audit.choices import Result
 from audit.recording import record
 from clusters.models import Cluster, ClusterHost, Host
 from lvsweb.celery import app as celery_app
 from teams import policy
 
 AGENT_COMMAND_TASK = "lvsweb.agent.command"
+# Publishing happens in the request that applied, after commit: at most 0.25 + 0.5 + 1 = 1.75 s of waiting
+# for a broker that is briefly away, then the deployment fails saying so (the operator applies again).
+PUBLISH_BACKOFF = Backoff(attempts=4, base=0.25, cap=2.0)
+
+logger = logging.getLogger(__name__)
 
 
 def _refusal(host: Host) -> str:
@@ -34,7 +42,7 @@ def _refusal(host: Host) -> str:
     return ""
 
 
-def _other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, Any]]:
+def other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, Any]]:
     """The latest applied inventory of every other cluster these hosts serve (their documents include it)."""
     cluster_ids = (
         ClusterHost.objects.filter(host__in=list(hosts))
@@ -53,7 +61,52 @@ def _other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, 
 def _send(deployment: Deployment, payload: dict[str, Any]) -> None:
     envelope = seal_command(payload)
     queue = deployment.host.queue
-    transaction.on_commit(lambda: celery_app.send_task(AGENT_COMMAND_TASK, args=[envelope], queue=queue))
+    transaction.on_commit(lambda: publish_command(deployment_id=deployment.pk, queue=queue, envelope=envelope))
+
+
+def publish_command(*, deployment_id: int, queue: str, envelope: dict[str, Any], backoff: Backoff = PUBLISH_BACKOFF):
+    """Put a signed command on the host's queue; a broker out of reach is tried again with backoff, and when
+    it stays away the deployment fails with the reason (never left pending until it expires)."""
+
+    def send() -> None:
+        send_task_once(celery_app, AGENT_COMMAND_TASK, args=[envelope], queue=queue)
+
+    try:
+        retry(send, what=f"sending the command to {queue}", transient=broker_unreachable, backoff=backoff)
+    except GaveUp as exc:
+        logger.error("%s", exc)
+        try:
+            fail_unsent_deployment(deployment_id=deployment_id, reason=str(exc))
+        except Exception:
+            # E.g. the browsers' channel layer on the same unreachable Redis: the apply itself has committed,
+            # so the request must not fail; an unrecorded deployment still fails when its command expires.
+            logger.exception("deployment %s: could not record that its command was not sent", deployment_id)
+
+
+@transaction.atomic
+def fail_unsent_deployment(*, deployment_id: int, reason: str) -> Deployment | None:
+    """Fail a deployment whose command never reached the broker (audited, broadcast); None if it had ended."""
+    deployment = (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("host")
+        .filter(pk=deployment_id, status__in=OPEN_STATUSES)
+        .first()
+    )
+    if deployment is None:
+        return None
+    deployment.status = DeploymentStatus.FAILED
+    deployment.error = f"not sent: the broker could not be reached ({reason}); the agent never got this command."
+    deployment.finished_at = timezone.now()
+    deployment.save(update_fields=["status", "error", "finished_at"])
+    record(
+        action="deployment.failed",
+        obj=deployment,
+        cluster_id=deployment.cluster_id,
+        result=Result.FAILURE,
+        message=deployment.error,
+    )
+    events.broadcast(deployment.cluster_id, events.deployment_event(deployment))
+    return deployment
 
 
 def _issue(
@@ -72,7 +125,7 @@ def _issue(
                 host.document_serial += 1
                 host.save(update_fields=["document_serial"])
     serials = {host.hostname: host.document_serial for host in hosts}
-    documents = compile_documents([snapshot, *_other_snapshots(cluster, hosts)], serials)
+    documents = compile_documents([snapshot, *other_snapshots(cluster, hosts)], serials)
     now = timezone.now()
     expires = now + timedelta(seconds=settings.AGENT_COMMAND_TTL)
     deployments = []

@@ -19,12 +19,25 @@ from agents.host.document import DocumentError
 from agents.host.envelope import EnvelopeError, envelope_signer, open_envelope
 from agents.host.facts import host_facts
 from agents.host.planner import Plan
+from agents.host.retry import TRANSIENT_ERRNOS, Backoff, GaveUp, kernel_busy, retry
 from agents.host.serial import load_applied_serial, save_applied_serial
 
 CONTROL_SIGNER = "control"
 COMMAND_KINDS = ("apply", "plan", "reconcile")
+# A kernel that answers EBUSY/EAGAIN/EINTR/ENOBUFS is asked again (re-planned from what it now holds) after
+# 0.2, 0.4 and 0.8 s at most; the command's lock is held meanwhile, so heartbeats wait.
+APPLY_BACKOFF = Backoff(attempts=4, base=0.2, cap=2.0)
 
 log = logging.getLogger(__name__)
+
+
+class TransientKernelError(Exception):
+    """An apply the kernel refused with a transient errno: worth planning and applying again."""
+
+    def __init__(self, result: ApplyResult):
+        super().__init__(result.error)
+        self.result = result
+        self.code = result.errno
 
 
 class Refused(Exception):
@@ -76,6 +89,7 @@ class CommandHandler:
         agent_factory: Callable[[], Agent],
         netns: str | None = None,
         clock: Callable[[], float] = time.time,
+        apply_backoff: Backoff = APPLY_BACKOFF,
     ):
         self.host = host
         self.root = Path(root)
@@ -84,6 +98,7 @@ class CommandHandler:
         self.agent_factory = agent_factory
         self.netns = netns
         self.clock = clock
+        self.apply_backoff = apply_backoff
         self.lock = threading.Lock()
         self._agent: Agent | None = None
 
@@ -226,10 +241,10 @@ class CommandHandler:
             try:
                 agent = self.agent()
                 if kind == "apply":
-                    result = agent.apply(command["document"])
+                    result, earlier = self._retrying(lambda: agent.apply(command["document"]))
                     save_applied_serial(self.root, command["serial"], deployment)
                 else:
-                    result = agent.reconcile()
+                    result, earlier = self._retrying(agent.reconcile)
             except Exception as exc:
                 if not isinstance(exc, AgentError):
                     log.exception("%s failed", kind)
@@ -247,10 +262,40 @@ class CommandHandler:
             deployment=deployment,
             status="applied" if result.ok else "failed",
             serial=self.applied_serial(),
-            operations=result_operations(result),
+            operations=earlier + result_operations(result),
             notes=result.plan.notes,
             error=result.error if not result.ok else "",
         )
+
+    def _retrying(self, run: Callable[[], ApplyResult]) -> tuple[ApplyResult, list[dict]]:
+        """run() (an apply or reconcile), again with backoff while the kernel answers with a transient errno.
+
+        Each try plans afresh from what the kernel holds, so operations done by an earlier try are not
+        repeated; they come back as `earlier` (done, for the report). After the last try the failed result
+        is returned with the tries counted in its error; a transient exception becomes GaveUp. Permanent
+        errors (EINVAL, a bad document, ...) are never retried.
+        """
+        refused: list[ApplyResult] = []  # the tries the kernel refused with a transient errno
+
+        def attempt() -> ApplyResult:
+            result = run()
+            if not result.ok and result.errno in TRANSIENT_ERRNOS:
+                refused.append(result)
+                raise TransientKernelError(result)
+            return result
+
+        def transient(exc: BaseException) -> bool:
+            return isinstance(exc, TransientKernelError) or kernel_busy(exc)
+
+        try:
+            result = retry(attempt, what="applying", transient=transient, backoff=self.apply_backoff)
+        except GaveUp as exc:
+            if not isinstance(exc.last, TransientKernelError):
+                raise
+            result = refused.pop()
+            result.error += f" (still refused after {exc.attempts} tries over {exc.elapsed:.1f} s)"
+        earlier = [{**op.to_json(), "done": True} for failed in refused for op in failed.applied]
+        return result, earlier
 
     # -- health ------------------------------------------------------------------------------------------
     def health_changed(self) -> dict | None:

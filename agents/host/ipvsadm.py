@@ -95,8 +95,8 @@ def render_service(service: Service) -> str:
     return line
 
 
-def render_dest(key: ServiceKey, dest: RealServer) -> str:
-    """The `-a` line of one real server."""
+def render_dest(key: ServiceKey, dest: RealServer, *, thresholds: bool = False) -> str:
+    """The `-a` line of one real server; `thresholds` adds -x/-y when set (ipvsadm-save leaves them out)."""
     line = (
         f"-a {service_switch(key)} -r {format_hostport(dest.address, dest.port)} "
         f"{FORWARD_SWITCH[dest.forward]} -w {dest.weight}"
@@ -108,6 +108,10 @@ def render_dest(key: ServiceKey, dest: RealServer) -> str:
             line += f" --tun-port {tunnel.port} {CHECKSUM_SWITCH[tunnel.checksum]}"
         elif tunnel.type == "gre":
             line += f" {CHECKSUM_SWITCH[tunnel.checksum]}"
+    if thresholds and dest.upper_threshold:
+        line += f" -x {dest.upper_threshold}"
+    if thresholds and dest.lower_threshold:
+        line += f" -y {dest.lower_threshold}"
     return line
 
 
@@ -140,13 +144,17 @@ def _dest_key(dest: RealServer) -> tuple:
     return (_words(dest.address), dest.port)
 
 
-def render_save(services) -> str:
-    """The whole table as `ipvsadm-save -n` prints it (newline-terminated, empty for an empty table)."""
+def render_save(services, *, thresholds: bool = False) -> str:
+    """The whole table as `ipvsadm-save -n` prints it (newline-terminated, empty for an empty table).
+
+    `thresholds` adds -x/-y to real servers that have them, which ipvsadm-restore reads but ipvsadm-save
+    never prints (the console's export keeps them this way).
+    """
     lines = []
     for service in _sorted(list(services), _service_key, _compare_services, lambda s: s.key.address):
         lines.append(render_service(service))
         for dest in _sorted(list(service.real_servers), _dest_key, _compare_dests, lambda d: d.address):
-            lines.append(render_dest(service.key, dest))
+            lines.append(render_dest(service.key, dest, thresholds=thresholds))
     return "".join(line + "\n" for line in lines)
 
 

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.host import health
-from agents.host.health import Target, TargetState
 from agents.host.document import DocumentError, parse_document
+from agents.host.health import Target, TargetState
 from agents.host.kernel import in_netns
 from agents.host.model import DesiredState, HealthCheck
 from agents.host.probes import ProbeResult, TunnelProber, probe

@@ -23,9 +23,12 @@ from agents.host.config import AgentConfig
 from agents.host.envelope import seal
 from agents.host.ledger import load_ledger
 from agents.host.monitor import HealthMonitor
+from agents.host.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
+from agents.host.stats import StatsSender, interval_from_environment
 
 COMMAND_TASK = "lvsweb.agent.command"
 REPORT_TASK = "lvsweb.control.report"
+TRAFFIC_TASK = "lvsweb.control.traffic"
 CONTROL_QUEUE = "control"
 
 log = logging.getLogger(__name__)
@@ -54,23 +57,42 @@ def make_app(broker_url: str, queue: str) -> Celery:
     return app
 
 
-class Reporter:
-    """Seals reports with the host's key and sends them to the console's `control` queue."""
+# A report waits up to 0.5 + 1 + 2 + 4 + 8 = 15.5 s for the broker (at least half that: jitter), then is dropped.
+REPORT_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
 
-    def __init__(self, app: Celery, private_key, host: str):
+
+class Reporter:
+    """Seals reports with the host's key and sends them to the console's `control` queue.
+
+    A broker that cannot be reached is tried again with backoff (`backoff`), reports keeping their order (one
+    at a time); after the last try the report is dropped with an error in the log.
+    """
+
+    def __init__(self, app: Celery, private_key, host: str, backoff: Backoff = REPORT_BACKOFF):
         self.app = app
         self.private_key = private_key
         self.host = host
+        self.backoff = backoff
         self._lock = threading.Lock()
 
     def __call__(self, payload: dict) -> None:
         envelope = seal(payload, self.private_key, signer=self.host)
+        kind = payload.get("kind")
+        what = f"sending a {kind} report to the console" + (
+            f" (deployment {payload['deployment']})" if payload.get("deployment") else ""
+        )
+
+        def send() -> None:
+            send_task_once(self.app, REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
+
         try:
             with self._lock:
-                self.app.send_task(REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
+                retry(send, what=what, transient=broker_unreachable, backoff=self.backoff)
+        except GaveUp as exc:
+            # Not fatal: the next heartbeat carries the applied serial again; an unanswered command expires.
+            log.error("%s; the report is dropped", exc)
         except Exception:
-            # A lost report is not fatal: the next heartbeat carries the applied serial again.
-            log.exception("could not send a %s report to the console", payload.get("kind"))
+            log.exception("could not send a %s report to the console", kind)
 
 
 class Heartbeat(threading.Thread):
@@ -92,6 +114,22 @@ class Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def traffic_sender(app: Celery, private_key, host: str, interval: float):
+    """Sends signed traffic batches without retrying: a batch the broker cannot take now is dropped (the next
+    one supersedes it), and one that waits in the queue past a few intervals expires unread."""
+
+    def send(payload: dict) -> None:
+        envelope = seal(payload, private_key, signer=host)
+        try:
+            app.send_task(
+                TRAFFIC_TASK, args=[envelope], queue=CONTROL_QUEUE, retry=False, expires=max(30.0, 10 * interval)
+            )
+        except Exception as exc:
+            log.warning("could not send a traffic batch to the console: %s", exc)
+
+    return send
 
 
 def build_worker_app(
@@ -152,11 +190,21 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
     )
     heartbeat.start()
     monitor.start()
+    stats_interval = interval_from_environment()
+    stats = None
+    if stats_interval:
+        send = traffic_sender(app, config.host_key(), config.host, stats_interval)
+        stats = StatsSender(host=config.host, send=send, netns=netns, interval=stats_interval)
+        stats.start()
     try:
         worker.start()
     finally:
         monitor.stop()
         heartbeat.stop()
         heartbeat.join(timeout=5)
+        if stats is not None:
+            stats.stop()
+            stats.join(timeout=5)
+            stats.close()
         handler.close()
     return worker.exitcode or 0

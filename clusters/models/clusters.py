@@ -1,7 +1,11 @@
 """A cluster: the directors and real servers that serve a set of virtual services together."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+
+#: Slugs that name console pages under /clusters/ and so cannot name a cluster there.
+RESERVED_SLUGS = frozenset({"new"})
 
 
 class Cluster(models.Model):
@@ -46,3 +50,7 @@ class Cluster(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("cluster-detail", kwargs={"slug": self.slug})
+
+    def clean(self) -> None:
+        if self.slug in RESERVED_SLUGS:
+            raise ValidationError({"slug": f"“{self.slug}” is the address of a console page; choose another slug."})

@@ -29,12 +29,18 @@ def describe(check: HealthCheck | None) -> str:
 
 
 @register.inclusion_tag("health/cluster_health.html", takes_context=True)
-def cluster_health(context, cluster):
-    """Every real server's health with its last result and latency, and a timeline of its transitions."""
+def cluster_health(context, cluster, shown=None):
+    """Every real server's health with its last result and latency, and a timeline of its transitions.
+
+    `shown`: the services the page lists (a filtered or paginated page shows the health of those only).
+    """
     user = context["request"].user
-    services = list(
-        cluster.virtual_services.select_related("health_check").prefetch_related("real_servers").order_by("pk")
-    )
+    services = cluster.virtual_services.select_related("health_check").prefetch_related("real_servers")
+    if shown is not None:
+        order = {service.pk: index for index, service in enumerate(shown)}
+        services = sorted(services.filter(pk__in=list(order)), key=lambda service: order[service.pk])
+    else:
+        services = list(services.order_by("pk"))
     real_servers = RealServer.objects.filter(virtual_service__cluster=cluster).select_related("health_check")
     overrides = {rs.pk: getattr(rs, "health_check", None) for rs in real_servers}
     health = {row.real_server_id: row for row in RealServerHealth.objects.filter(cluster=cluster)}

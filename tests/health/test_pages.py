@@ -8,7 +8,7 @@ from django.test import Client, RequestFactory
 
 from agents import actions
 from agents.host.envelope import seal
-from clusters.models import HealthCheck
+from clusters.models import HealthCheck, RealServerHealth
 from tests.factories import make_member, make_user
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +129,15 @@ def test_viewers_may_not_open_the_form_and_outsiders_do_not_see_it(lab):
     outsider.force_login(make_user(staff=False))
     assert outsider.get(url).status_code == 404
     assert outsider.get(f"/clusters/other/services/{lab.service.pk}/health/").status_code == 404
+
+
+def test_the_cluster_page_includes_the_health_of_the_services_it_lists(lab):
+    RealServerHealth.objects.create(
+        cluster=lab.cluster, real_server=lab.real_server1, status="down", message="TCP connect: Connection refused"
+    )
+    client, _ = browser("viewer")
+    html = client.get("/clusters/web/").content.decode()
+    assert 'id="health"' in html and "TCP connect: Connection refused" in html
+    assert f'<tr data-real-server="{lab.real_server1.pk}">' in html
+    filtered = client.get("/clusters/web/", {"q": "10.99.99.99"}).content.decode()
+    assert f'<tr data-real-server="{lab.real_server1.pk}">' not in filtered

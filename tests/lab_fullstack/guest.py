@@ -5,9 +5,13 @@ host (http://10.0.2.100:8000, a restricted qemu forward), starts one `lvsweb-age
 host, then serves the host test's requests until it says "quit". Requests and answers travel through the same
 Redis the agents use (the VM's only other way out, 10.0.2.100:6379): JSON on two lists, nothing else.
 
+Only the hosts the tokens name are enrolled and get an agent (bench/apply_latency.py runs the director alone).
+
 Requests (`{"op": ...}`): `fetch` (`count` HTTP requests from the client namespace to the VIP: the answers),
 `ipvsadm` (`args`, run in the director's namespace: its output), `stop` (`host`: SIGTERM its agent, wait for
-it), `logs` (every agent's log and exit code), `quit`.
+it), `logs` (every agent's log and exit code), `quit`; for the benchmark, `watch` (observe the director's IPVS
+table until it matches; two answers, see observer.py), `timed` (`args`, optional `stdin`: seconds an ipvsadm
+command takes in the director's namespace, process start-up subtracted).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import time
 import traceback
 from pathlib import Path
 
-HOSTS = ("director", "rs1", "rs2")
 CONSOLE = "http://10.0.2.100:8000"
 WORKDIR = Path("/tmp/lvsweb-fullstack")
 
@@ -65,7 +68,7 @@ def start(tokens: dict[str, str], agents: dict[str, subprocess.Popen]):
 
     lab = Lab(WORKDIR / "lab")
     lab.build()
-    for host in HOSTS:
+    for host in tokens:
         root = WORKDIR / host
         root.mkdir(parents=True, exist_ok=True)
         config = str(root / "agent.json")
@@ -117,6 +120,14 @@ def serve(broker, key: str, answer, lab, agents: dict[str, subprocess.Popen]) ->
                 result = process.returncode
             elif op == "logs":
                 result = logs(agents)
+            elif op == "watch":
+                from tests.lab_fullstack.observer import watch
+
+                result = watch(request, broker, answer)
+            elif op == "timed":
+                from tests.lab_fullstack.observer import timed
+
+                result = timed(lab["director"], request["args"], request.get("stdin"))
             else:
                 raise ValueError(f"unknown request {op!r}")
             answer({"ok": True, "result": result, "at": time.time()})

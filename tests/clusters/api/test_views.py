@@ -97,6 +97,10 @@ def test_a_cluster_needs_a_name_and_a_valid_unique_slug(api):
     response = api.post("/api/clusters/", {"name": "other", "slug": "taken"}, format="json")
     assert response.status_code == 400
     assert "already exists" in response.json()["slug"][0]
+    # /clusters/new/ is the console's create page: a cluster there could never be opened.
+    response = api.post("/api/clusters/", {"name": "other", "slug": "new"}, format="json")
+    assert response.status_code == 400
+    assert "address of a console page" in response.json()["slug"][0]
 
 
 def test_a_body_that_is_not_json_is_400(api):

@@ -1,0 +1,363 @@
+"""Import a rule set (ipvsadm-save text or keepalived.conf) into a cluster: preview it, then commit it.
+
+Both steps run the same writes through the inventory actions, so every model rule applies and every object
+gets its own audit entry; a preview rolls them back, a commit keeps them all or none. A commit ends with one
+`cluster.import` entry that sums the change up. An import adds services and real servers and, when asked,
+changes existing ones to match; it never deletes anything.
+"""
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+
+from agents.host.model import RealServer as Dest
+from agents.host.model import Service, normalize_address
+from audit.recording import record
+from clusters import interchange
+from clusters.actions.real_servers import create_real_server, update_real_server
+from clusters.actions.virtual_services import create_virtual_service, update_virtual_service
+from clusters.choices import Protocol
+from clusters.interchange.ruleset import FULL_MASK, ParsedRules, Problem, dest_label, service_label
+from clusters.models import Cluster, RealServer, VirtualService
+from teams import policy
+
+#: The largest text an import reads (about 30,000 ipvsadm-save lines).
+MAX_TEXT = 2_000_000
+#: Service settings an import compares and sets (the rule set's; name, description … are the console's own).
+SERVICE_SETTINGS = ("scheduler", "sched_fallback", "sched_port", "persistence_timeout", "persistence_netmask")
+SERVICE_SETTINGS += ("one_packet",)
+REAL_SERVER_SETTINGS = ("weight", "forward_method", "tunnel_type", "tunnel_port", "tunnel_checksum")
+REAL_SERVER_SETTINGS += ("upper_threshold", "lower_threshold")
+
+
+@dataclass
+class PlanRow:
+    """One service or real server of the import and what happens to it."""
+
+    line: int
+    kind: str  # "service" or "real_server"
+    label: str
+    service: str
+    change: str  # "create", "update", "unchanged" or "conflict"
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    """What an import does (or would do) to a cluster, and every problem by line."""
+
+    format: str
+    rows: list[PlanRow] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    not_imported: list[Problem] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """`services_create`, `real_servers_update` …: how many rows of each kind and change."""
+        counter = Counter(f"{row.kind}s_{row.change}" for row in self.rows)
+        return {
+            f"{kind}s_{change}": counter[f"{kind}s_{change}"]
+            for kind in ("service", "real_server")
+            for change in ("create", "update", "unchanged", "conflict")
+        }
+
+    @property
+    def changes(self) -> int:
+        """How many objects the import creates or changes."""
+        return sum(1 for row in self.rows if row.change in ("create", "update"))
+
+    def summary(self) -> str:
+        """`2 services created, 0 changed; 1 real server created, 3 changed; 4 keywords not imported`."""
+        c = self.counts
+        text = (
+            f"{_count(c['services_create'], 'service')} created, {c['services_update']} changed; "
+            f"{_count(c['real_servers_create'], 'real server')} created, {c['real_servers_update']} changed"
+        )
+        if self.not_imported:
+            text += f"; {_count(len(self.not_imported), 'keyword')} not imported"
+        return text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+class ImportRejected(Exception):
+    """A commit found errors; nothing was saved. `result` holds them by line."""
+
+    def __init__(self, result: ImportResult):
+        super().__init__(f"The import has {len(result.errors)} errors; nothing was saved.")
+        self.result = result
+
+
+def parse_text(text: str, format: str) -> ParsedRules:
+    """Parse pasted or uploaded text; a format this console does not know is an error on the `format` field."""
+    if format not in ("auto", *interchange.FORMATS):
+        raise ValidationError({"format": f"Choose auto, {', '.join(interchange.FORMATS)}; not “{format}”."})
+    if len(text) > MAX_TEXT:
+        raise ValidationError(
+            {"text": f"The text is {len(text):,} characters long; an import reads up to {MAX_TEXT:,}. Split it."}
+        )
+    if not text.strip():
+        raise ValidationError({"text": "Paste or upload ipvsadm-save text or keepalived.conf virtual_server blocks."})
+    return interchange.parse(text, format)
+
+
+def service_fields(service: Service) -> dict[str, Any]:
+    """A rule-set service as VirtualService fields (its default forwarding method: its real servers' most common)."""
+    key = service.key
+    flags = {flag.split("-", 1)[1] for flag in service.flags}
+    netmask = service.persistence.netmask if service.persistence else ""
+    methods = Counter(dest.forward for dest in service.real_servers).most_common(1)
+    fields = {
+        "protocol": key.protocol or Protocol.FWMARK,
+        "address": key.address,
+        "port": None if key.fwmark else key.port,
+        "fwmark": key.fwmark or None,
+        "address_family": key.family,
+        "scheduler": service.scheduler,
+        "sched_fallback": "fallback" in flags,
+        "sched_port": "port" in flags,
+        "persistence_timeout": service.persistence.timeout if service.persistence else 0,
+        "persistence_netmask": "" if netmask == FULL_MASK[key.family] else netmask,
+        "one_packet": service.one_packet,
+    }
+    if methods:
+        fields["forward_method"] = methods[0][0]
+    return fields
+
+
+def real_server_fields(dest: Dest) -> dict[str, Any]:
+    """A rule-set real server as RealServer fields (port 0, a firewall-mark service's, is no port)."""
+    tunnel = dest.tunnel if dest.forward == "tun" else None
+    return {
+        "address": dest.address,
+        "port": dest.port or None,
+        "weight": dest.weight,
+        "forward_method": dest.forward,
+        "tunnel_type": tunnel.type if tunnel else "ipip",
+        "tunnel_port": (tunnel.port or None) if tunnel else None,
+        "tunnel_checksum": tunnel.checksum if tunnel else "none",
+        "upper_threshold": dest.upper_threshold,
+        "lower_threshold": dest.lower_threshold,
+    }
+
+
+def _service_lookup(service: VirtualService) -> tuple:
+    if service.fwmark:
+        return ("fwmark", service.fwmark, service.address_family)
+    return (service.protocol, normalize_address(service.address), service.port)
+
+
+def _wanted_lookup(fields: Mapping[str, Any]) -> tuple:
+    if fields["fwmark"]:
+        return ("fwmark", fields["fwmark"], fields["address_family"])
+    return (fields["protocol"], fields["address"], fields["port"])
+
+
+def _differences(instance, wanted: Mapping[str, Any], names) -> dict[str, list[Any]]:
+    differences = {}
+    for name in names:
+        if name in wanted and getattr(instance, name) != wanted[name]:
+            differences[name] = [getattr(instance, name), wanted[name]]
+    return differences
+
+
+def _describe(differences: Mapping[str, list[Any]]) -> list[str]:
+    return [f"{name.replace('_', ' ')}: {old} → {new}" for name, (old, new) in differences.items()]
+
+
+def _messages(exc: ValidationError) -> str:
+    if not hasattr(exc, "error_dict"):
+        return " ".join(exc.messages)
+    parts = []
+    for name, messages in exc.message_dict.items():
+        prefix = "" if name == NON_FIELD_ERRORS else f"{name.replace('_', ' ')}: "
+        parts.extend(prefix + message for message in messages)
+    return " ".join(parts)
+
+
+class _Importer:
+    """Carries out a parsed rule set on a cluster through the inventory actions, noting each row and error."""
+
+    def __init__(self, *, acting_user, cluster: Cluster, parsed: ParsedRules, update_existing: bool):
+        self.user = acting_user
+        self.cluster = cluster
+        self.parsed = parsed
+        self.update_existing = update_existing
+        self.result = ImportResult(
+            format=parsed.format,
+            errors=list(parsed.errors),
+            warnings=list(parsed.warnings),
+            not_imported=list(parsed.not_imported),
+        )
+        existing = VirtualService.objects.filter(cluster=cluster).prefetch_related("real_servers")
+        self.existing = {_service_lookup(service): service for service in existing}
+        self.created: set[int] = set()
+
+    def error(self, line: int, message: str) -> None:
+        self.result.errors.append(Problem(line, message))
+
+    def run(self) -> ImportResult:
+        # The lines that parsed are checked against the model even when others did not, so that a preview
+        # lists every error at once; a commit with any error saves nothing.
+        for service in self.parsed.services:
+            self.service(service)
+        self.result.errors.sort(key=lambda problem: problem.line)
+        return self.result
+
+    def attempt(self, line: int, what: str, write):
+        """Run one write through its action; its validation errors become errors of `line` (and None is returned)."""
+        try:
+            return write()
+        except ValidationError as exc:
+            self.error(line, f"{what} — {_messages(exc)}")
+            return None
+
+    def match(self, line: int, row: PlanRow, what: str, differences: dict, allowed: bool, update) -> bool:
+        """An object already in the cluster: unchanged, changed (if allowed) or a conflict; False if a change failed."""
+        row.details = _describe(differences)
+        if differences and allowed:
+            if self.attempt(line, what, lambda: update({name: new for name, (_, new) in differences.items()})) is None:
+                return False
+            row.change = "update"
+        elif differences:
+            row.change = "conflict"
+            self.error(
+                line,
+                f"{what} is already in this cluster with other settings ({'; '.join(row.details)}); "
+                "choose “update existing services” to change it.",
+            )
+        self.result.rows.append(row)
+        return True
+
+    def service(self, service: Service) -> None:
+        line = self.parsed.service_lines[service.key]
+        label = service_label(service.key)
+        wanted = service_fields(service)
+        present = self.existing.get(_wanted_lookup(wanted))
+        current: dict[tuple, RealServer] = {}
+        if present is None:
+            present = self.attempt(
+                line, label, lambda: create_virtual_service(acting_user=self.user, cluster=self.cluster, fields=wanted)
+            )
+            if present is None:
+                return
+            self.created.add(present.pk)
+            self.result.rows.append(PlanRow(line, "service", label, label, "create", [service.describe()]))
+        else:
+            row = PlanRow(line, "service", label, label, "unchanged")
+
+            def update(changes, service=present):
+                return update_virtual_service(acting_user=self.user, virtual_service=service, changes=changes)
+
+            differences = _differences(present, wanted, SERVICE_SETTINGS)
+            if not self.match(line, row, label, differences, self.update_existing, update):
+                return
+            current = {(normalize_address(rs.address), rs.port): rs for rs in present.real_servers.all()}
+        for dest in service.real_servers:
+            self.real_server(service, present, dest, current)
+
+    def real_server(self, service: Service, present: VirtualService, dest: Dest, current) -> None:
+        line = self.parsed.dest_lines[(service.key, dest.key)]
+        owner = service_label(service.key)
+        label = dest_label(dest)
+        what = f"real server {label} of {owner}"
+        wanted = real_server_fields(dest)
+        existing = current.get((dest.address, wanted["port"]))
+        if existing is None:
+            if not self._may_change(present):
+                self.error(
+                    line,
+                    f"real server {label} would be added to {owner}, which is already in this cluster; "
+                    "choose “update existing services” to add it.",
+                )
+                self.result.rows.append(PlanRow(line, "real_server", label, owner, "conflict", [dest.describe()]))
+            elif self.attempt(
+                line, what, lambda: create_real_server(acting_user=self.user, virtual_service=present, fields=wanted)
+            ):
+                self.result.rows.append(PlanRow(line, "real_server", label, owner, "create", [dest.describe()]))
+            return
+        # A DR or NAT real server has the default tunnel settings (the model says so), so a real server that
+        # leaves TUN gets them back in the same change.
+        differences = _differences(existing, wanted, REAL_SERVER_SETTINGS)
+
+        def update(changes):
+            return update_real_server(acting_user=self.user, real_server=existing, changes=changes)
+
+        row = PlanRow(line, "real_server", label, owner, "unchanged")
+        self.match(line, row, what, differences, self._may_change(present), update)
+
+    def _may_change(self, service: VirtualService) -> bool:
+        """Real servers may be added to or changed in a service this import created, or when asked to update."""
+        return self.update_existing or service.pk in self.created
+
+
+def _run(*, acting_user, cluster: Cluster, text: str, format: str, update_existing: bool) -> ImportResult:
+    policy.require(acting_user, policy.CHANGE, cluster)
+    parsed = parse_text(text, format)
+    return _Importer(acting_user=acting_user, cluster=cluster, parsed=parsed, update_existing=update_existing).run()
+
+
+def preview_import(
+    *,
+    acting_user: AbstractBaseUser | None,
+    cluster: Cluster,
+    text: str,
+    format: str = "auto",
+    update_existing: bool = False,
+) -> ImportResult:
+    """What importing `text` into `cluster` would create and change, and every error by line; nothing is kept.
+
+    The writes really run (through the inventory actions, so every model rule is checked) and are rolled back.
+    """
+    with transaction.atomic():
+        result = _run(
+            acting_user=acting_user, cluster=cluster, text=text, format=format, update_existing=update_existing
+        )
+        transaction.set_rollback(True)
+    return result
+
+
+@transaction.atomic
+def commit_import(
+    *,
+    acting_user: AbstractBaseUser | None,
+    cluster: Cluster,
+    text: str,
+    format: str = "auto",
+    update_existing: bool = False,
+) -> ImportResult:
+    """Import `text` into `cluster` as one change: all of it, or nothing (ImportRejected) when any line fails.
+
+    The objects get their own audit entries from the inventory actions; one `cluster.import` entry sums it up.
+    """
+    result = _run(acting_user=acting_user, cluster=cluster, text=text, format=format, update_existing=update_existing)
+    if not result.ok:
+        transaction.set_rollback(True)
+        raise ImportRejected(result)
+    result.committed = True
+    if not result.changes:
+        return result  # everything was already there: no change, no entry
+    record(
+        action="cluster.import",
+        acting_user=acting_user,
+        obj=cluster,
+        cluster_id=cluster.pk,
+        team_id=cluster.team_id,
+        changes={name: [None, count] for name, count in result.counts.items() if count}
+        | {"format": [None, result.format]},
+        message=f"Imported {result.format} text: {result.summary()}.",
+    )
+    return result

@@ -1,0 +1,42 @@
+"""Export a cluster's rule set as ipvsadm-save text or keepalived.conf virtual_server blocks.
+
+The rule set is what the cluster's directors hold after an apply — the compiler's own document for a
+director, read back by the agent's document parser — so an export is what `ipvsadm-save -n` would print
+there: disabled services and disabled real servers are left out, draining real servers have weight 0.
+"""
+
+from django.utils import timezone
+
+from agents.compiler import compile_documents, inventory_snapshot
+from agents.host.document import parse_document
+from agents.host.model import Service
+from clusters import interchange
+from clusters.models import Cluster
+
+#: The stand-in director the export compiles a document for (any valid host name does).
+EXPORT_HOST = "export.invalid"
+FILENAMES = {"ipvsadm": "{slug}-ipvsadm.rules", "keepalived": "{slug}-keepalived.conf"}
+CONTENT_TYPES = {"ipvsadm": "text/plain; charset=utf-8", "keepalived": "text/plain; charset=utf-8"}
+
+
+def cluster_rules(cluster: Cluster) -> list[Service]:
+    """The IPVS services (with real servers) a director of `cluster` holds for its current inventory."""
+    snapshot = inventory_snapshot(cluster)
+    snapshot["hosts"] = [{"hostname": EXPORT_HOST, "role": "director", "vip_interface": "lo", "uplinks": []}]
+    document = compile_documents([snapshot], {EXPORT_HOST: 1})[EXPORT_HOST]
+    return list(parse_document(document).director.services)
+
+
+def export_text(cluster: Cluster, format: str, rules: list[Service] | None = None) -> str:
+    """The cluster's rule set (or `rules`, read before) in `format` (`ipvsadm` or `keepalived`)."""
+    header = (
+        f"virtual_server blocks of lvsweb cluster “{cluster.name}” ({cluster.slug}), "
+        f"exported {timezone.now():%Y-%m-%d %H:%M} UTC.\n"
+        "Disabled services and real servers are left out; draining real servers have weight 0."
+    )
+    return interchange.render(cluster_rules(cluster) if rules is None else rules, format, header=header)
+
+
+def export_filename(cluster: Cluster, format: str) -> str:
+    """The download's file name, e.g. `web-ipvsadm.rules`."""
+    return FILENAMES[format].format(slug=cluster.slug)

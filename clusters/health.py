@@ -1,0 +1,138 @@
+"""Health at a glance: how a cluster's hosts, real servers and last apply stand, for lists of clusters.
+
+Read in a fixed number of queries whatever the number of clusters, hosts and real servers, so that the
+dashboard and the cluster page cost the same for one cluster or a thousand.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from agents.actions.reports import sync_state
+from agents.choices import DeploymentKind, DeploymentStatus, SyncState
+from agents.models import Deployment, Revision
+from clusters.choices import RealServerState
+from clusters.models import Cluster, ClusterHost, RealServer
+
+#: Host states in the order the console shows them, worst news last.
+HOST_STATES = [
+    SyncState.IN_SYNC,
+    SyncState.DRIFTED,
+    SyncState.UNKNOWN,
+    SyncState.OFFLINE,
+    SyncState.NEVER_ENROLLED,
+    SyncState.REVOKED,
+]
+REAL_SERVER_STATES = [RealServerState.ACTIVE, RealServerState.DRAINING, RealServerState.DISABLED]
+
+
+@dataclass
+class LastApply:
+    """The most recent apply of a cluster: its revision and how its hosts took it."""
+
+    revision: Revision
+    status: DeploymentStatus
+    hosts: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class ClusterHealth:
+    """Counts of hosts by sync state and real servers by state, and the last apply."""
+
+    hosts: Counter = field(default_factory=Counter)
+    real_servers: Counter = field(default_factory=Counter)
+    last_apply: LastApply | None = None
+
+    @property
+    def host_rows(self) -> list[tuple[str, str, int]]:
+        """(state, label, count) for every host state that occurs."""
+        return [(state.value, state.label, self.hosts[state.value]) for state in HOST_STATES if self.hosts[state.value]]
+
+    @property
+    def real_server_rows(self) -> list[tuple[str, str, int]]:
+        """(state, label, count) for every real server state that occurs (labels without the explanations)."""
+        return [
+            (state.value, state.value, self.real_servers[state.value])
+            for state in REAL_SERVER_STATES
+            if self.real_servers[state.value]
+        ]
+
+    @property
+    def host_count(self) -> int:
+        return sum(self.hosts.values())
+
+    @property
+    def real_server_count(self) -> int:
+        return sum(self.real_servers.values())
+
+    @property
+    def needs_attention(self) -> bool:
+        """Something an operator should look at: drift, an offline agent, or a failed apply."""
+        bad = self.hosts[SyncState.DRIFTED] + self.hosts[SyncState.OFFLINE] + self.hosts[SyncState.UNKNOWN]
+        failed = self.last_apply is not None and self.last_apply.status == DeploymentStatus.FAILED
+        return bool(bad or failed)
+
+
+def with_last_apply(queryset: QuerySet[Cluster]) -> QuerySet[Cluster]:
+    """Annotate `last_apply_revision_id`: the revision of the cluster's most recent apply, if any."""
+    latest = Deployment.objects.filter(cluster=OuterRef("pk"), kind=DeploymentKind.APPLY, revision__isnull=False)
+    return queryset.annotate(last_apply_revision_id=Subquery(latest.order_by("-id").values("revision_id")[:1]))
+
+
+def _apply_status(counts: Counter) -> DeploymentStatus:
+    """One status for all hosts of an apply: failed if any failed, under way if any is, else applied."""
+    if counts[DeploymentStatus.FAILED]:
+        return DeploymentStatus.FAILED
+    if counts[DeploymentStatus.APPLYING]:
+        return DeploymentStatus.APPLYING
+    if counts[DeploymentStatus.PENDING]:
+        return DeploymentStatus.PENDING
+    return DeploymentStatus.APPLIED
+
+
+def health_of(clusters: list[Cluster]) -> dict[int, ClusterHealth]:
+    """{cluster id: health} in three queries (four when some cluster was ever applied).
+
+    Clusters annotated by `with_last_apply` get their last apply; others get none.
+    """
+    health = {cluster.pk: ClusterHealth() for cluster in clusters}
+    if not health:
+        return health
+    for cluster_host in ClusterHost.objects.filter(cluster_id__in=health).select_related("host"):
+        health[cluster_host.cluster_id].hosts[sync_state(cluster_host.host).value] += 1
+    rows = (
+        RealServer.objects.filter(virtual_service__cluster_id__in=health)
+        .values_list("virtual_service__cluster_id", "state")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    for cluster_id, state, count in rows:
+        health[cluster_id].real_servers[state] += count
+    revision_ids = {getattr(c, "last_apply_revision_id", None) for c in clusters} - {None}
+    if revision_ids:
+        revisions = {r.pk: r for r in Revision.objects.filter(pk__in=revision_ids)}
+        statuses: dict[int, Counter] = {pk: Counter() for pk in revisions}
+        deployments = (
+            Deployment.objects.filter(revision_id__in=revisions, kind=DeploymentKind.APPLY)
+            .values_list("revision_id", "status")
+            .annotate(count=Count("id"))
+            .order_by()
+        )
+        for revision_id, status, count in deployments:
+            statuses[revision_id][status] += count
+        for cluster in clusters:
+            revision = revisions.get(getattr(cluster, "last_apply_revision_id", None))
+            if revision is not None:
+                counts = statuses[revision.pk]
+                health[cluster.pk].last_apply = LastApply(revision, _apply_status(counts), counts)
+    return health
+
+
+def total(healths) -> ClusterHealth:
+    """The sum of several clusters' health (hosts and real servers counted once per cluster they are in)."""
+    summed = ClusterHealth()
+    for health in healths:
+        summed.hosts.update(health.hosts)
+        summed.real_servers.update(health.real_servers)
+    return summed

@@ -1,0 +1,41 @@
+"""Import and export of IPVS rule sets: `ipvsadm-save -n` text and keepalived.conf virtual_server blocks.
+
+Plain Python (no Django): the parsers turn text into a rule set (`ruleset.ParsedRules`, the agent's own
+`Service` model with the line of every item and problems by line) and the renderers turn a rule set into
+text. The console's actions (`clusters/actions/imports.py`) map a rule set onto a cluster's inventory.
+"""
+
+from clusters.interchange import ipvsadm, keepalived
+from clusters.interchange.ruleset import FORMATS, ParsedRules, Problem, canonical
+
+PARSERS = {"ipvsadm": ipvsadm.parse, "keepalived": keepalived.parse}
+
+
+def detect_format(text: str) -> str:
+    """`keepalived` when the text has a virtual_server block, else `ipvsadm`."""
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] == "virtual_server":
+            return "keepalived"
+    return "ipvsadm"
+
+
+def parse(text: str, format: str = "auto") -> ParsedRules:
+    """Parse `text` in `format` (`ipvsadm`, `keepalived`, or `auto` to detect it)."""
+    if format == "auto":
+        format = detect_format(text)
+    if format not in PARSERS:
+        raise ValueError(f"unknown format “{format}” (one of auto, {', '.join(FORMATS)})")
+    return PARSERS[format](text)
+
+
+def render(services, format: str, *, header: str = "") -> str:
+    """Write a rule set in `format`; `header` (keepalived only) becomes comment lines at the top."""
+    if format == "ipvsadm":
+        return ipvsadm.render(services)
+    if format == "keepalived":
+        return keepalived.render(services, header=header)
+    raise ValueError(f"unknown format “{format}” (one of {', '.join(FORMATS)})")
+
+
+__all__ = ["FORMATS", "ParsedRules", "Problem", "canonical", "detect_format", "parse", "render"]

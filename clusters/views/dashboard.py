@@ -1,0 +1,89 @@
+"""The dashboard (the user's clusters with their health) and the global search.
+
+Every page shows only the clusters of the user's teams (the policy's `visible_*`): another team's objects
+are not there, neither in lists nor in search results.
+"""
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import Count, Q
+from django.views.generic import ListView, TemplateView
+
+from clusters.health import health_of, total, with_last_apply
+from clusters.models import Host
+from teams import policy
+from teams.choices import TeamRole
+
+#: Results per kind of object on the search page.
+SEARCH_LIMIT = 50
+
+
+def can_create_clusters(user) -> bool:
+    """Whether the user may create a cluster in at least one team (operator or owner somewhere)."""
+    return policy.is_superuser(user) or any(
+        role.rank >= TeamRole.OPERATOR.rank for role in policy.roles_of(user).values()
+    )
+
+
+class DashboardView(LoginRequiredMixin, ListView):
+    """The user's clusters with their health at a glance: hosts, real servers and the last apply."""
+
+    template_name = "clusters/dashboard.html"
+    context_object_name = "clusters"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return with_last_apply(
+            policy.visible_clusters(self.request.user)
+            .select_related("team")
+            .annotate(virtual_service_count=Count("virtual_services", distinct=True))
+            .order_by("name")
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        clusters = list(context["clusters"])
+        health = health_of(clusters)
+        context["rows"] = [(cluster, health[cluster.pk]) for cluster in clusters]
+        context["attention"] = [cluster for cluster, state in context["rows"] if state.needs_attention]
+        context["totals"] = total(health.values())
+        context["service_total"] = sum(cluster.virtual_service_count for cluster in clusters)
+        context["has_team"] = policy.is_superuser(user) or bool(policy.roles_of(user))
+        context["can_create"] = can_create_clusters(user)
+        return context
+
+
+class SearchView(LoginRequiredMixin, TemplateView):
+    """VIPs, real servers, hosts and clusters that match what the user typed, in their teams only."""
+
+    template_name = "clusters/search.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        query = self.request.GET.get("q", "").strip()[:200]
+        context["search_query"] = query
+        if not query:
+            return context
+        services = policy.visible_virtual_services(user).filter(
+            Q(address__icontains=query)
+            | Q(name__icontains=query)
+            | Q(description__icontains=query)
+            | (Q(fwmark=int(query)) if query.isdigit() and len(query) < 12 else Q(pk__in=[]))
+        )
+        real_servers = policy.visible_real_servers(user).filter(
+            Q(address__icontains=query) | Q(description__icontains=query) | Q(host__hostname__icontains=query)
+        )
+        hosts = policy.visible_hosts(user, Host.objects.all()).filter(
+            Q(hostname__icontains=query) | Q(management_address__icontains=query) | Q(description__icontains=query)
+        )
+        clusters = policy.visible_clusters(user).filter(Q(name__icontains=query) | Q(slug__icontains=query))
+        context["services"] = list(
+            services.select_related("cluster").annotate(real_server_count=Count("real_servers"))[:SEARCH_LIMIT]
+        )
+        context["real_servers"] = list(real_servers.select_related("virtual_service__cluster", "host")[:SEARCH_LIMIT])
+        context["hosts"] = list(hosts.select_related("team")[:SEARCH_LIMIT])
+        context["clusters"] = list(clusters.select_related("team")[:SEARCH_LIMIT])
+        context["limit"] = SEARCH_LIMIT
+        context["total"] = sum(len(context[k]) for k in ("services", "real_servers", "hosts", "clusters"))
+        return context

@@ -1,0 +1,159 @@
+"""Real server pages: create, edit, delete, and drain / enable / disable in one click."""
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
+from django.views.generic import TemplateView
+
+from clusters import actions
+from clusters.choices import RealServerState
+from clusters.forms import RealServerForm
+from clusters.models import RealServer
+from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView, safe_next
+from clusters.views.virtual_services import ServiceMixin, service_url
+from teams import policy
+from traffic.live import active_connections
+
+#: The one-click verbs and the state each puts a real server in.
+STATE_VERBS = {
+    "enable": RealServerState.ACTIVE,
+    "drain": RealServerState.DRAINING,
+    "disable": RealServerState.DISABLED,
+}
+
+
+class RealServerMixin(ClusterMixin):
+    """Pages of one real server of the cluster in the URL (404 when it is another cluster's)."""
+
+    @cached_property
+    def real_server(self) -> RealServer:
+        return get_object_or_404(
+            RealServer.objects.select_related("virtual_service__cluster", "host"),
+            pk=self.kwargs["pk"],
+            virtual_service__cluster=self.cluster,
+        )
+
+    def policy_object(self):
+        return self.real_server
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(real_server=self.real_server, service=self.real_server.virtual_service)
+        return context
+
+
+class RealServerCreateView(ServiceMixin, ActionFormView):
+    """A new real server behind a virtual service."""
+
+    template_name = "clusters/real_server_form.html"
+    success_message = "Real server {obj} added. Plan and apply to send it traffic."
+
+    def make_form(self, data=None):
+        return RealServerForm(data, user=self.request.user, virtual_service=self.service)
+
+    def run(self, form):
+        return actions.create_real_server(
+            acting_user=self.request.user, virtual_service=self.service, fields=form.changes()
+        )
+
+    def success_url(self, result) -> str:
+        return service_url(self.service)
+
+
+class RealServerEditView(RealServerMixin, ActionFormView):
+    """Change a real server: weight, thresholds, forwarding, state, host."""
+
+    template_name = "clusters/real_server_form.html"
+    success_message = "Real server {obj} saved."
+
+    def make_form(self, data=None):
+        return RealServerForm(data, instance=self.real_server, user=self.request.user)
+
+    def run(self, form):
+        return actions.update_real_server(
+            acting_user=self.request.user, real_server=self.real_server, changes=form.changes()
+        )
+
+    def success_url(self, result) -> str:
+        return service_url(result.virtual_service)
+
+
+class RealServerDeleteView(RealServerMixin, ConfirmView):
+    """Confirm, then remove a real server from its virtual service."""
+
+    template_name = "clusters/real_server_confirm_delete.html"
+
+    def cancel_url(self) -> str:
+        return service_url(self.real_server.virtual_service)
+
+    def run(self) -> str:
+        real_server = self.real_server
+        service = real_server.virtual_service
+        actions.delete_real_server(acting_user=self.request.user, real_server=real_server)
+        messages.success(
+            self.request,
+            f"Real server {real_server.endpoint} removed from {service.endpoint}. Plan and apply to take it out of "
+            "the directors (drain it first to let its connections finish).",
+        )
+        return safe_next(self.request, service_url(service))
+
+
+class RealServerStateView(RealServerMixin, ConfirmView):
+    """Drain, enable or disable a real server: one POST (htmx swaps the row; without JS, back to the page).
+
+    GET shows what the change does and asks to confirm — the page disabling goes through, and the fallback
+    for every verb.
+    """
+
+    template_name = "clusters/real_server_state.html"
+    policy_action = "drain"
+
+    def dispatch(self, request, *args, **kwargs):
+        if kwargs["verb"] not in STATE_VERBS:
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def state(self) -> RealServerState:
+        return STATE_VERBS[self.kwargs["verb"]]
+
+    def cancel_url(self) -> str:
+        return service_url(self.real_server.virtual_service)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(verb=self.kwargs["verb"], state=self.state)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        real_server = actions.set_real_server_state(
+            acting_user=request.user, real_server=self.real_server, state=self.state
+        )
+        if request.headers.get("HX-Request"):
+            real_server.connections = active_connections([real_server.pk]).get(real_server.pk)
+            context = {
+                "rs": real_server,
+                "cluster": self.cluster,
+                "can_change": policy.can(request.user, policy.CHANGE, real_server),
+                "next": safe_next(request, self.cluster.get_absolute_url()),
+                "swapped": True,
+            }
+            return TemplateResponse(request, "clusters/partials/real_server_row.html", context)
+        messages.success(request, f"Real server {real_server.endpoint} is now {real_server.state}.")
+        return HttpResponseRedirect(safe_next(request, service_url(real_server.virtual_service)))
+
+
+class RealServerConnectionsView(RealServerMixin, TemplateView):
+    """The connections cell of a real server's row: what the cluster page re-reads while it drains."""
+
+    template_name = "clusters/partials/connections_cell.html"
+    http_method_names = ["get", "head", "options"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        real_server = self.real_server
+        real_server.connections = active_connections([real_server.pk]).get(real_server.pk)
+        context["rs"] = real_server
+        return context

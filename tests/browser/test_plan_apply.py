@@ -1,0 +1,117 @@
+"""Plan → Apply in the browser: the diff per host, the confirmation, then each host's progress, live.
+
+No agent may touch this machine's kernel, so the real servers' hosts are not enrolled: the console refuses to
+send them anything and says why. The director is enrolled with a key this test holds: the test plays its agent
+on the real broker — it takes the signed command from the director's queue and answers with signed reports,
+which a real control worker records and daphne pushes to the open page over its websocket.
+"""
+
+import re
+
+import pytest
+from celery import current_app
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from agents.host.envelope import generate_private_key, load_public_key, open_envelope, public_key_text, seal
+from agents.models import Deployment
+from agents.signing import control_public_key_text
+from clusters.choices import HostRole
+from tests.browser.conftest import PASSWORD
+from tests.browser.pages import screenshot, sign_in
+from tests.dispatch.broker import purge, take_commands
+from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QUEUES = ("control", "lvsweb.host.director", "lvsweb.host.rs1", "lvsweb.host.rs2")
+NEVER_ENROLLED = "never enrolled: run `lvsweb-agent enroll` on the host first"
+
+
+@pytest.fixture
+def tun_cluster(operator):
+    """Cluster “web”: a TUN service 10.10.0.100:80 on an enrolled, online director; real servers on rs1 and rs2."""
+    purge(*QUEUES)
+    director_key = generate_private_key()
+    cluster = make_cluster(name="web frontend", slug="web")
+    director = make_host(
+        hostname="director",
+        vip_interface="eth0",
+        public_key=public_key_text(director_key),
+        enrolled_at=timezone.now(),
+        agent_status="online",  # as its last heartbeat left it
+        last_heartbeat_at=timezone.now(),
+    )
+    rs1 = make_host(hostname="rs1", uplinks="eth0")
+    rs2 = make_host(hostname="rs2", uplinks="eth0")
+    make_cluster_host(cluster=cluster, host=director, role=HostRole.DIRECTOR)
+    make_cluster_host(cluster=cluster, host=rs1, role=HostRole.REAL_SERVER)
+    make_cluster_host(cluster=cluster, host=rs2, role=HostRole.REAL_SERVER)
+    service = make_virtual_service(cluster=cluster, address="10.10.0.100", port=80, scheduler="rr")
+    make_real_server(virtual_service=service, address="10.20.0.11", host=rs1)
+    make_real_server(virtual_service=service, address="10.20.0.12", host=rs2)
+    yield cluster, director_key
+    purge(*QUEUES)
+
+
+def report(director_key, command: dict, status: str, **fields) -> None:
+    """Send what the director's agent would report about `command`, signed, through the broker."""
+    payload = {"host": "director", "kind": "deployment", "deployment": command["deployment"], "status": status}
+    payload.update(serial=command["serial"], **fields)
+    current_app.send_task("lvsweb.control.report", args=[seal(payload, director_key, "director")], queue="control")
+
+
+def test_plan_shows_the_changes_per_host_and_why_some_hosts_will_fail(page: Page, tun_cluster):
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/")
+    page.get_by_role("link", name="Plan & apply").click()
+
+    expect(page.get_by_role("heading", name="Plan: web frontend", level=1)).to_be_visible()
+    director = page.locator("#host-director")
+    expect(director.get_by_role("row").filter(has_text="add-service")).to_contain_text("+ added")
+    expect(director.get_by_role("row").filter(has_text="10.20.0.12:80")).to_contain_text("add-dest")
+    rp_filter = page.locator("#host-rs1").get_by_role("row").filter(has_text="net.ipv4.conf.all.rp_filter")
+    expect(rp_filter).to_contain_text("~ changed")
+    expect(director).not_to_contain_text("Will fail")
+    for host in ("rs1", "rs2"):
+        expect(page.locator(f"#host-{host}")).to_contain_text("Will fail: never enrolled")
+    screenshot(page, "plan")
+    assert not Deployment.objects.exists()  # looking at a plan sends nothing
+
+
+def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluster, control_worker):
+    _, director_key = tun_cluster
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/plan/")
+    page.get_by_role("link", name="Apply…").click()
+
+    expect(page.get_by_role("heading", name="Apply web frontend?")).to_be_visible()
+    screenshot(page, "apply-confirm")
+    page.get_by_role("button", name=re.compile(r"^Apply to 3 hosts")).click()
+
+    expect(page).to_have_url("/clusters/web/revisions/1/")
+    expect(page.get_by_role("heading", name="Revision 1 of web frontend")).to_be_visible()
+    rows = {host: page.get_by_role("row").filter(has_text=host) for host in ("director", "rs1", "rs2")}
+    for host in ("rs1", "rs2"):
+        expect(rows[host].get_by_text("failed", exact=True)).to_be_visible()
+        expect(rows[host]).to_contain_text(NEVER_ENROLLED)
+    expect(rows["director"].get_by_text("pending", exact=True)).to_be_visible()
+    expect(page.get_by_text("Live: changes appear as they happen.")).to_be_visible()  # its websocket is open
+    page.evaluate("window.stillTheSamePage = true")  # a reload would lose it: what follows arrives live
+
+    # The director's agent: the signed command waits on its queue; it starts, then finishes.
+    [envelope] = take_commands("lvsweb.host.director")
+    command = open_envelope(envelope, load_public_key(control_public_key_text()))
+    assert (command["kind"], command["cluster"], command["cluster_revision"]) == ("apply", "web", 1)
+    report(director_key, command, "applying")
+    expect(rows["director"].get_by_text("applying", exact=True)).to_be_visible()
+
+    operations = [{"op": "add-service", "service": "tcp 10.10.0.100:80"}, {"op": "add-address", "address": "x"}]
+    report(director_key, command, "applied", operations=operations)
+    expect(rows["director"].get_by_text("applied", exact=True)).to_be_visible()
+    expect(rows["director"]).not_to_contain_text("never enrolled")
+    assert page.evaluate("window.stillTheSamePage") is True
+    screenshot(page, "apply-progress")
+
+    statuses = dict(Deployment.objects.values_list("host__hostname", "status"))
+    assert statuses == {"director": "applied", "rs1": "failed", "rs2": "failed"}

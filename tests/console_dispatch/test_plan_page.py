@@ -1,0 +1,240 @@
+"""The Plan page: per host, the operations its agent will run, as a diff; failing hosts, kernel warnings, live
+connections; asking the agents; Apply with its confirmation; Reconcile."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from agents import actions
+from agents.host.envelope import load_public_key, open_envelope
+from agents.models import Deployment, Revision
+from agents.signing import control_public_key_text
+from audit.models import AuditEntry
+from clusters import actions as inventory
+from clusters.choices import HostRole
+from tests.console_dispatch.conftest import applied, heartbeat, report
+from tests.dispatch.broker import purge, take_commands
+from tests.dispatch.conftest import LAB_QUEUES
+from tests.factories import make_cluster_host, make_host, make_real_server, make_virtual_service
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROW = re.compile(
+    r'<tr class="(?P<change>\w+)">\s*<td data-label="Change"><span class="badge \w+" title="\w+">'
+    r'<span aria-hidden="true">(?P<mark>.)</span> \w+</span></td>\s*'
+    r'<td data-label="Operation"><code>(?P<op>[\w-]+)</code></td>\s*<td data-label="On"><code>(?P<target>[^<]*)</code>'
+)
+
+
+def host_rows(body: str, hostname: str) -> list[tuple[str, str, str, str]]:
+    """(change, mark, operation, target) of each row of a host's diff on the Plan page."""
+    section = body.split(f'id="host-{hostname}"', 1)[1].split("</section>", 1)[0]
+    return [(m["change"], m["mark"], m["op"], m["target"].replace("&gt;", ">")) for m in ROW.finditer(section)]
+
+
+@pytest.fixture
+def applied_once(lab):
+    """Revision 1 applied on every host, every agent online and in sync."""
+    applied(lab, actions.apply_cluster(acting_user=None, cluster=lab.cluster))
+    for name in ("director", "rs1", "rs2"):
+        heartbeat(lab, name)
+    purge(*LAB_QUEUES)  # revision 1's commands: the agents took them
+    return lab
+
+
+def test_an_inventory_change_shows_as_additions_changes_and_removals_per_host(applied_once, viewer):
+    lab = applied_once
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server2, changes={"weight": 7})
+    inventory.delete_real_server(acting_user=None, real_server=lab.real_server1)
+    https = make_virtual_service(cluster=lab.cluster, address="10.10.0.101", port=443, scheduler="wlc")
+    make_real_server(virtual_service=https, address="10.20.0.11", port=443, host=lab.rs1)
+
+    response = viewer.get("/clusters/web/plan/")
+    body = response.content.decode()
+
+    assert response.status_code == 200
+    assert "compared with\n      revision 1 (the last one applied)" in body
+    assert host_rows(body, "director") == [
+        ("added", "+", "add-address", "10.10.0.101/32 on eth0"),
+        ("added", "+", "add-service", "tcp 10.10.0.101:443"),
+        ("added", "+", "add-dest", "tcp 10.10.0.101:443 -> 10.20.0.11:443"),
+        ("changed", "~", "edit-dest", "tcp 10.10.0.100:80 -> 10.20.0.12:80"),
+        ("removed", "−", "drain-dest", "tcp 10.10.0.100:80 -> 10.20.0.11:80"),
+    ]
+    assert host_rows(body, "rs1") == [
+        ("added", "+", "add-address", "10.10.0.101/32 on tunl0"),
+        ("removed", "−", "del-address", "10.10.0.100/32 on tunl0"),
+    ]
+    assert host_rows(body, "rs2") == []
+    assert "No changes for this host." in body.split('id="host-rs2"', 1)[1]
+    assert "weight 1 -&gt; 7" in body
+    assert "<strong>7 operations</strong> on 3 hosts." in body
+    assert "Apply…" not in body and "Ask the agents</button>" not in body  # a viewer reads, an operator acts
+
+
+def test_before_the_first_apply_everything_is_an_addition(lab, operator):
+    body = operator.get("/clusters/web/plan/").content.decode()
+    assert "nothing has been applied" in body
+    director = host_rows(body, "director")
+    assert director[0] == ("added", "+", "load-module", "ip_vs")
+    assert {row[0] for row in director} == {"added"}
+    assert ("added", "+", "add-address", "10.10.0.100/32 on tunl0") in host_rows(body, "rs1")
+
+
+def test_hosts_that_will_fail_and_kernels_that_lack_a_module_are_named(applied_once, operator):
+    lab = applied_once
+    heartbeat(lab, "rs1", check={"tunnels": {"ipip": "missing"}})
+    actions.revoke_host(acting_user=None, host=lab.rs2)
+    newcomer = make_host(hostname="rs3")
+    make_cluster_host(cluster=lab.cluster, host=newcomer, role=HostRole.REAL_SERVER)
+    make_real_server(virtual_service=lab.service, address="10.20.0.13", host=newcomer)
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+
+    rs1 = body.split('id="host-rs1"', 1)[1].split("</section>", 1)[0]
+    assert "Tunnel type ipip: the kernel module ipip is missing on this host." in rs1
+    assert "Will fail" not in rs1
+    rs2 = body.split('id="host-rs2"', 1)[1].split("</section>", 1)[0]
+    assert "<strong>Will fail:</strong> revoked: the console sends it nothing" in rs2
+    rs3 = body.split('id="host-rs3"', 1)[1].split("</section>", 1)[0]
+    assert "<strong>Will fail:</strong> never enrolled" in rs3
+    assert '<span class="badge never_enrolled" data-host-state="rs3">never enrolled</span>' in rs3
+
+
+def test_an_agent_that_stopped_beating_will_fail_after_the_command_ttl(applied_once, operator):
+    later = timezone.now() + timedelta(seconds=3 * 10 + 1)
+    assert actions.mark_offline_hosts(now=later) == 3
+    body = operator.get("/clusters/web/plan/").content.decode()
+    assert "agent offline: its command waits 120 s for the agent, then fails." in body
+
+
+def test_each_real_server_a_change_touches_shows_its_connections_now(applied_once, operator):
+    from traffic.models import HostFeed, Series
+
+    lab = applied_once
+    now = timezone.now()
+    HostFeed.objects.create(host=lab.director, last_batch_at=now)
+    Series.objects.create(
+        host=lab.director,
+        cluster=lab.cluster,
+        virtual_service=lab.service,
+        real_server=lab.real_server2,
+        active=12,
+        inactive=3,
+        updated_at=now,
+    )
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server2, changes={"weight": 0})
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server1, changes={"weight": 5})
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+
+    rows = body.split('id="host-director"', 1)[1].split("</section>", 1)[0].split("<tr ")
+    [rs1_row] = [row for row in rows if "10.20.0.11:80</code>" in row]
+    [rs2_row] = [row for row in rows if "10.20.0.12:80</code>" in row]
+    assert '12 <span class="muted">(3 inactive)</span>' in rs2_row
+    assert 'title="no fresh figures from the directors for this real server">—' in rs1_row
+
+
+def test_asking_the_agents_sends_each_a_dry_run_and_shows_their_answers(applied_once, operator):
+    lab = applied_once
+    response = operator.post("/clusters/web/plan/", follow=True)
+    assert response.redirect_chain == [("/clusters/web/plan/", 302)]
+    assert "Plan requested from 3 hosts; their answers appear below." in response.content.decode()
+    key = load_public_key(control_public_key_text())
+    for name in ("director", "rs1", "rs2"):
+        [envelope] = take_commands(f"lvsweb.host.{name}")
+        assert open_envelope(envelope, key)["kind"] == "plan"
+    plan = Deployment.objects.get(kind="plan", host=lab.rs1)
+    operations = [{"op": "add-address", "target": "10.10.0.100/32 on tunl0", "detail": "", "reason": "not there yet"}]
+    report(lab, "rs1", {"kind": "plan", "deployment": plan.pk, "operations": operations})
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+    answers = body.split("What the agents said", 1)[1]
+    row = answers.split(f'data-deployment="{plan.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert '<span class="badge applied" data-field="status">applied</span>' in row
+    assert '<td data-label="Operations" class="num" data-field="operations">1</td>' in row
+    assert answers.count('<span class="badge pending" data-field="status">pending</span>') == 2
+
+
+def test_apply_asks_first_naming_hosts_and_operations_then_sends_a_revision(applied_once, operator):
+    lab = applied_once
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server2, changes={"weight": 7})
+
+    confirm = operator.get("/clusters/web/apply/").content.decode()
+    assert "becomes revision 2" in confirm
+    assert "Apply to 3 hosts (1 operation)" in confirm
+    assert Revision.objects.count() == 1  # looking changed nothing
+
+    response = operator.post("/clusters/web/apply/")
+    assert response.status_code == 302 and response["Location"] == "/clusters/web/revisions/2/"
+    revision = Revision.objects.get(cluster=lab.cluster, number=2)
+    assert sorted(revision.deployments.values_list("host__hostname", "status")) == [
+        ("director", "pending"),
+        ("rs1", "pending"),
+        ("rs2", "pending"),
+    ]
+    [envelope] = take_commands("lvsweb.host.director")
+    payload = open_envelope(envelope, load_public_key(control_public_key_text()))
+    assert payload["kind"] == "apply" and payload["cluster_revision"] == 2
+    assert payload["document"]["director"]["services"][0]["real_servers"][1]["weight"] == 7
+    assert AuditEntry.objects.filter(action="cluster.apply").count() == 2
+
+    progress = operator.get("/clusters/web/revisions/2/").content.decode()
+    assert progress.count('<span class="badge pending" data-field="status">pending</span>') == 3
+
+    again = operator.post("/clusters/web/apply/", follow=True)
+    assert again.redirect_chain[-1][0] == "/clusters/web/plan/"
+    assert "Revision 2 is still being applied on director, rs1, rs2" in again.content.decode()
+    assert not Revision.objects.filter(number=3).exists()
+
+
+def test_a_viewer_cannot_apply(applied_once, viewer):
+    assert viewer.get("/clusters/web/apply/").status_code == 403
+    assert viewer.post("/clusters/web/apply/").status_code == 403
+    assert Revision.objects.count() == 1
+
+
+def test_a_drifted_host_gets_a_reconcile_button_that_sends_its_agent_a_reconcile(applied_once, operator):
+    lab = applied_once
+    drift = [{"op": "add-service", "target": "tcp 10.10.0.100:80", "detail": "sched rr", "reason": "not in the kernel"}]
+    heartbeat(lab, "director", drift=drift)
+    body = operator.get("/clusters/web/plan/").content.decode()
+    director = body.split('id="host-director"', 1)[1].split("</section>", 1)[0]
+    assert '<span class="badge drifted" data-host-state="director">drifted</span>' in director
+    assert 'action="/clusters/web/hosts/director/reconcile/"' in director
+
+    response = operator.post("/clusters/web/hosts/director/reconcile/")
+    deployment = Deployment.objects.get(kind="reconcile")
+    assert response["Location"] == f"/clusters/web/deployments/{deployment.pk}/"
+    [envelope] = take_commands("lvsweb.host.director")
+    assert open_envelope(envelope, load_public_key(control_public_key_text()))["kind"] == "reconcile"
+    page = operator.get(response["Location"]).content.decode()
+    assert "<h1>Reconcile on director</h1>" in page
+
+
+def test_the_deployment_page_shows_the_kernel_error(applied_once, viewer):
+    lab = applied_once
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server2, changes={"weight": 7})
+    deployment = actions.apply_cluster(acting_user=None, cluster=lab.cluster).deployments.get(host=lab.director)
+    error = "tcp 10.10.0.100:80 -> 10.20.0.12:80: address not unicast (no route to 10.20.0.12 in this namespace)"
+    report(lab, "director", {"kind": "deployment", "deployment": deployment.pk, "status": "failed", "error": error})
+    body = viewer.get(f"/clusters/web/deployments/{deployment.pk}/").content.decode()
+    assert '<span class="badge failed" data-field="status">failed</span>' in body
+    assert "address not unicast (no route to 10.20.0.12 in this namespace)" in body
+    assert viewer.get("/clusters/web/deployments/999999/").status_code == 404
+
+
+def test_a_host_taken_out_of_the_cluster_is_shown_as_receiving_nothing(applied_once, operator):
+    lab = applied_once
+    inventory.delete_real_server(acting_user=None, real_server=lab.real_server2)
+    inventory.remove_host_role(acting_user=None, cluster_host=lab.cluster.cluster_hosts.get(host=lab.rs2))
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+
+    rs2 = body.split('id="host-rs2"', 1)[1].split("</section>", 1)[0]
+    assert "No longer in this cluster: the apply sends this host nothing" in rs2
+    assert host_rows(body, "rs2") == []
+    assert ("removed", "−", "drain-dest", "tcp 10.10.0.100:80 -> 10.20.0.12:80") in host_rows(body, "director")
+    confirm = operator.get("/clusters/web/apply/").content.decode()
+    assert "Apply to 2 hosts (1 operation)" in confirm

@@ -1,0 +1,68 @@
+"""Fixtures of the traffic tests: the dispatch lab inventory (a TUN director with two real servers)."""
+
+import time
+
+import pytest
+
+from agents.host.envelope import seal
+from tests.dispatch.broker import purge
+from tests.dispatch.conftest import LAB_QUEUES, Lab
+from tests.dispatch.test_live import control_worker  # noqa: F401  (the real `celery worker -Q control`)
+from traffic import inventory
+from traffic.actions import handle_batch
+
+
+@pytest.fixture
+def lab(db):
+    """The lab inventory with empty queues and no cached inventory from an earlier test."""
+    inventory.forget()
+    purge(*LAB_QUEUES)
+    yield Lab()
+    purge(*LAB_QUEUES)
+    inventory.forget()
+
+
+class Director:
+    """Sends the director's signed batches the way agents/host/stats.py makes them."""
+
+    SERVICE = "tcp 10.10.0.100:80"
+
+    def __init__(self, lab, epoch="run-1"):
+        self.lab = lab
+        self.epoch = epoch
+        self.seq = 0
+
+    def batch(self, at, rows, *, full=False, gone=(), epoch=None):
+        self.seq += 1
+        return {
+            "kind": "traffic",
+            "host": "director",
+            "epoch": epoch or self.epoch,
+            "seq": self.seq,
+            "at": at,
+            "sent_at": time.time(),
+            "interval": 1.0,
+            "full": full,
+            "rows": [list(row) for row in rows],
+            "gone": [list(row) for row in gone],
+        }
+
+    def envelope(self, *args, key=None, **kwargs):
+        return seal(self.batch(*args, **kwargs), key or self.lab.keys["director"], "director")
+
+    def send(self, *args, **kwargs):
+        return handle_batch(self.envelope(*args, **kwargs))
+
+
+def rs_row(address, active, inactive, conns, packets=0, bytes_=0, service=Director.SERVICE):
+    """A real server's row: in packets/bytes as given, out 0 (a TUN director never sees replies)."""
+    return (service, address, 80, active, inactive, conns, packets, 0, bytes_, 0)
+
+
+def service_row(active, inactive, conns, packets=0, bytes_=0, service=Director.SERVICE):
+    return (service, None, 0, active, inactive, conns, packets, 0, bytes_, 0)
+
+
+@pytest.fixture
+def director(lab):
+    return Director(lab)

@@ -1,0 +1,275 @@
+"""Taking in a director's traffic batch: verify it like any report, advance each series' rate window,
+keep raw history, and send what changed to the cluster's browsers (docs/traffic.md)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agents import events
+from agents.host.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
+from agents.host.model import normalize_address
+from audit.choices import Result
+from audit.recording import record
+from clusters.models import Host
+from traffic import inventory
+from traffic.choices import Resolution
+from traffic.models import HostFeed, Sample, Series
+from traffic.rates import COUNTERS, RATES, RateState, Reading, advance, normalize
+from traffic.warnings import quiet_real_servers
+
+logger = logging.getLogger(__name__)
+
+ROW_LENGTH = 10
+SeriesKey = tuple[int, int | None]
+
+
+class BatchError(ValueError):
+    """A batch that does not have the documented shape; the message says which field is wrong."""
+
+
+def _reject(signer: str, reason: str) -> str:
+    record(
+        action="agent.report_rejected",
+        object_type="clusters.host",
+        object_repr=signer[:255],
+        result=Result.REFUSED,
+        message=f"Traffic batch claiming to come from “{signer}” rejected: {reason}.",
+    )
+    logger.warning("traffic batch from %r rejected: %s", signer, reason)
+    return "rejected"
+
+
+def handle_batch(envelope: Any) -> str:
+    """Verify a signed traffic batch with the sending host's own key and take it in. Never raises on bad input."""
+    try:
+        signer = envelope_signer(envelope)
+    except EnvelopeError as exc:
+        with transaction.atomic():
+            return _reject("?", str(exc))
+    host = Host.objects.filter(hostname=signer).first()
+    with transaction.atomic():
+        if host is None:
+            return _reject(signer, "no host of that name")
+        if host.revoked_at is not None or not host.public_key:
+            return _reject(signer, "the host is revoked" if host.revoked_at else "the host is not enrolled")
+        try:
+            payload = open_envelope(envelope, load_public_key(host.public_key))
+        except EnvelopeError as exc:
+            return _reject(signer, str(exc))
+        if payload.get("host") != signer or payload.get("kind") != "traffic":
+            return _reject(signer, f"not a traffic batch of {signer} (host {payload.get('host')!r})")
+        try:
+            return ingest_batch(host=host, payload=payload)
+        except BatchError as exc:
+            return _reject(signer, f"malformed traffic batch: {exc}")
+
+
+def _number(payload: dict, name: str, kind=float):
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise BatchError(f"{name} must be a number of at least 0, not {value!r}")
+    return kind(value)
+
+
+def _parse_rows(rows: Any, name: str) -> list[list]:
+    if not isinstance(rows, list):
+        raise BatchError(f"{name} must be a list")
+    for row in rows:
+        if not isinstance(row, list) or not row or not isinstance(row[0], str):
+            raise BatchError(f"each of {name} must be a list starting with a service key, not {row!r}")
+    return rows
+
+
+def _map(row: list, directory: inventory.DirectorInventory) -> SeriesKey | None:
+    service = directory.services.get(row[0])
+    if service is None:
+        return None  # a kernel service the console does not manage (typed by hand): not ours to show
+    if len(row) < 3 or row[1] is None:
+        return (service[0], None)
+    try:
+        address = normalize_address(str(row[1]))
+    except ValueError:
+        return None
+    real_server = directory.real_servers.get((service[0], address, row[2] if isinstance(row[2], int) else 0))
+    return None if real_server is None else (service[0], real_server)
+
+
+@transaction.atomic
+def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> str:
+    """Take in one verified batch; returns "ok", "late" (an old or repeated batch) or raises BatchError."""
+    now = now or timezone.now()
+    epoch = payload.get("epoch")
+    if not isinstance(epoch, str) or not 0 < len(epoch) <= 64:
+        raise BatchError(f"epoch must be a short text, not {epoch!r}")
+    seq = _number(payload, "seq", int)
+    at = _number(payload, "at")
+    interval = _number(payload, "interval")
+    full = payload.get("full") is True
+    rows = _parse_rows(payload.get("rows", []), "rows")
+    gone_rows = _parse_rows(payload.get("gone", []), "gone")
+
+    feed = HostFeed.objects.select_for_update().filter(host=host).first()
+    restarted = feed is None or feed.epoch != epoch
+    if not restarted and seq <= feed.seq:
+        return "late"
+    # The agent sends only changed rows: after the batch just before this one, an absent row is unchanged.
+    unchanged_until = feed.sampled_at if not restarted and seq == feed.seq + 1 else None
+    if feed is None:
+        feed = HostFeed(host=host, last_batch_at=now)
+
+    directory = inventory.for_director(host.pk, fresh=full)
+    incoming: dict[SeriesKey, tuple[int, int, tuple[int, ...]]] = {}
+    for row in rows:
+        if len(row) != ROW_LENGTH or not all(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in row[3:]
+        ):
+            raise BatchError(f"a row must be [service, address, port, then 7 counts of at least 0], not {row!r}")
+        key = _map(row, directory)
+        if key is not None:
+            incoming[key] = (row[3], row[4], normalize(row[5:]))
+    gone = {key for key in (_map(row, directory) for row in gone_rows) if key is not None}
+
+    series = _load_series(host, incoming, gone, full or restarted)
+    changed, created, samples, live_rows = [], [], [], []
+    cluster_of = {service_id: cluster_id for service_id, cluster_id in directory.services.values()}
+    for key in incoming.keys() - series.keys():
+        if key[0] in cluster_of:
+            series[key] = Series(
+                host=host,
+                cluster_id=cluster_of[key[0]],
+                virtual_service_id=key[0],
+                real_server_id=key[1],
+                updated_at=now,
+            )
+            created.append(series[key])
+    for key, item in series.items():
+        before = _live(item)
+        if key in incoming:
+            active, inactive, counters = incoming[key]
+            item.active, item.inactive, item.present = active, inactive, True
+        elif key in gone or full:
+            item.active = item.inactive = 0
+            item.present = False
+            counters = _counters(item)
+        else:
+            counters = _counters(item)
+        state = None if restarted or item.pk is None else _state(item)
+        span_start = state.anchor.at if state else at
+        state, rolled = advance(state, Reading(at, counters), unchanged_until=unchanged_until)
+        if not item.present:
+            state = RateState(anchor=state.anchor, last=state.last)
+        _store(item, state)
+        if rolled or _live(item) != before:
+            item.updated_at = now
+            if item.pk is not None:
+                changed.append(item)
+            live_rows.append(item)
+        if rolled and item.present and (any(state.rates) or item.active or item.inactive):
+            samples.append((item, max(at - span_start, 0.0)))
+
+    Series.objects.bulk_create(created)
+    Series.objects.bulk_update(changed, _STORED_FIELDS) if changed else None
+    Sample.objects.bulk_create(
+        [
+            Sample(
+                series=item,
+                resolution=Resolution.RAW,
+                at=now,
+                span=span,
+                active=item.active,
+                inactive=item.inactive,
+                **{name: getattr(item, name) for name in RATES},
+            )
+            for item, span in samples
+        ],
+        ignore_conflicts=True,
+    )
+    feed.last_batch_at, feed.sampled_at, feed.epoch, feed.seq, feed.interval = now, at, epoch, seq, interval
+    feed.save()
+    rolled_services = {item.virtual_service_id for item, _ in samples}
+    _broadcast(host, now, live_rows, cluster_of, quiet_real_servers(host, rolled_services, directory))
+    return "ok"
+
+
+_STORED_FIELDS = [
+    "present", "updated_at", "active", "inactive", "read_at", *COUNTERS, "anchor_at",
+    *(f"anchor_{name}" for name in COUNTERS), *RATES,
+]  # fmt: skip
+
+
+def _load_series(host: Host, incoming, gone, everything: bool) -> dict[SeriesKey, Series]:
+    """The host's series this batch may change: those in it, and those whose rates are still moving."""
+    query = Series.objects.filter(host=host)
+    if not everything:
+        moving = Q()
+        for name in RATES:
+            moving |= Q(**{f"{name}__gt": 0})
+        for name in COUNTERS:
+            moving |= ~Q(**{name: F(f"anchor_{name}")})
+        services = {key[0] for key in (*incoming, *gone)}
+        query = query.filter(moving | Q(virtual_service_id__in=services))
+    return {(item.virtual_service_id, item.real_server_id): item for item in query}
+
+
+def _counters(item: Series) -> tuple[int, ...]:
+    return tuple(getattr(item, name) for name in COUNTERS)
+
+
+def _state(item: Series) -> RateState:
+    return RateState(
+        anchor=Reading(item.anchor_at, tuple(getattr(item, f"anchor_{name}") for name in COUNTERS)),
+        last=Reading(item.read_at, _counters(item)),
+        rates=tuple(getattr(item, name) for name in RATES),
+    )
+
+
+def _store(item: Series, state: RateState) -> None:
+    item.read_at, item.anchor_at = state.last.at, state.anchor.at
+    for name, value, anchor in zip(COUNTERS, state.last.counters, state.anchor.counters, strict=True):
+        setattr(item, name, value)
+        setattr(item, f"anchor_{name}", anchor)
+    for name, value in zip(RATES, state.rates, strict=True):
+        setattr(item, name, value)
+
+
+def _live(item: Series) -> tuple:
+    """What a browser shows of a series."""
+    return (item.present, item.active, item.inactive, *(getattr(item, name) for name in RATES))
+
+
+def live_row(item: Series) -> list:
+    """One row of a traffic event: [service, real server or null, present, active, inactive, cps, in_pps,
+    out_pps, in_bps, out_bps] (rates rounded to what a page shows)."""
+    return [
+        item.virtual_service_id,
+        item.real_server_id,
+        item.present,
+        item.active,
+        item.inactive,
+        *(round(getattr(item, name), 2) for name in RATES),
+    ]
+
+
+def _broadcast(host: Host, now: datetime, rows: list[Series], cluster_of: dict[int, int], quiet) -> None:
+    """One event per cluster the host directs, also when nothing changed: it tells browsers the feed lives."""
+    by_cluster: dict[int, dict] = {
+        cluster_id: {"rows": [], "checked": [], "quiet": []} for cluster_id in set(cluster_of.values())
+    }
+    for item in rows:
+        by_cluster[item.cluster_id]["rows"].append(live_row(item))
+    for service_id, real_servers in quiet.items():
+        event = by_cluster[cluster_of[service_id]]
+        event["checked"].append(service_id)
+        event["quiet"].extend(real_servers)
+    stamp = now.astimezone(UTC).timestamp()
+    for cluster_id, event in by_cluster.items():
+        events.broadcast(
+            cluster_id, {"type": "traffic", "host": host.hostname, "host_id": host.pk, "at": stamp, **event}
+        )

@@ -1,0 +1,118 @@
+"""Traffic pages: a cluster's and a virtual service's live figures, the chart's history, and /metrics."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views import View
+from django.views.decorators.http import require_safe
+from django.views.generic import TemplateView
+from rest_framework.exceptions import AuthenticationFailed
+
+from accounts.authentication import ApiTokenAuthentication
+from clusters.models import RealServer
+from clusters.views.base import ClusterMixin
+from traffic import live, metrics
+from traffic.forms import HistoryQuery
+
+
+class TrafficPageMixin(ClusterMixin):
+    """Context of both traffic pages: the services with their real servers and their live figures."""
+
+    template_name = "traffic/cluster_traffic.html"
+
+    def services(self):
+        return self.cluster.virtual_services.prefetch_related(
+            Prefetch("real_servers", queryset=RealServer.objects.order_by("address", "port"))
+        ).order_by("address", "port", "fwmark", "protocol")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        services = list(self.services())
+        traffic = live.cluster_traffic(self.cluster, service_ids=[s.pk for s in services])
+        context.update(
+            services=services,
+            traffic=traffic,
+            rows=[
+                (
+                    service,
+                    traffic.services.get(service.pk),
+                    [
+                        (rs, traffic.real_servers.get(rs.pk), rs.pk in traffic.quiet)
+                        for rs in service.real_servers.all()
+                    ],
+                )
+                for service in services
+            ],
+            ranges=list(live.RANGES),
+            stale_after=settings.TRAFFIC_STALE_AFTER,
+        )
+        return context
+
+
+class ClusterTrafficView(TrafficPageMixin, TemplateView):
+    """Every virtual service and real server of a cluster with live connections and rates."""
+
+
+class VirtualServiceTrafficView(TrafficPageMixin, TemplateView):
+    """One virtual service with its real servers, live, and its chart."""
+
+    def services(self):
+        queryset = super().services()
+        get_object_or_404(queryset, pk=self.kwargs["pk"])
+        return queryset.filter(pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["service"] = context["services"][0]
+        return context
+
+
+class TrafficHistoryView(ClusterMixin, View):
+    """GET [?real_server=ID][&range=5m|1h|24h|7d|90d] → the chart columns of a service (or one of its real
+    servers) as JSON; bad input → 400 naming the field."""
+
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request, *args, **kwargs):
+        service = get_object_or_404(self.cluster.virtual_services, pk=kwargs["pk"])
+        query = HistoryQuery(request.GET, service=service)
+        if not query.is_valid():
+            errors = {name: [str(e) for e in problems] for name, problems in query.errors.items()}
+            return JsonResponse({"errors": errors}, status=400)
+        real_server = query.cleaned_data["real_server"]
+        data = live.history(
+            self.cluster,
+            service_id=service.pk,
+            real_server_id=real_server.pk if real_server else None,
+            range_key=query.cleaned_data["range"],
+        )
+        return JsonResponse(data)
+
+
+def _unauthorized(message: str) -> HttpResponse:
+    response = HttpResponse(message + "\n", status=401, content_type="text/plain; charset=utf-8")
+    response["WWW-Authenticate"] = 'Bearer realm="lvsweb metrics"'
+    return response
+
+
+@require_safe
+def metrics_view(request):
+    """Prometheus scrape endpoint: an API token (`Authorization: Bearer <token>` or `Token <token>`), or a
+    signed-in session; the figures of the clusters that user may see."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not key.strip():
+            return _unauthorized("Authorization must be “Bearer <API token>”.")
+        try:
+            user, _token = ApiTokenAuthentication().authenticate_credentials(key.strip())
+        except AuthenticationFailed as exc:
+            return _unauthorized(str(exc.detail))
+    elif request.user.is_authenticated:
+        user = request.user
+    else:
+        return _unauthorized("An API token is needed: Authorization: Bearer <API token>.")
+    return HttpResponse(metrics.render(user), content_type=metrics.CONTENT_TYPE)
