@@ -251,8 +251,8 @@ class HealthMonitor:
         with self._lock:
             desired = self._desired
             statuses = self._statuses()
-        if desired is None:
-            return
+        if desired is None or not (statuses or transitions):
+            return  # nothing is checked: a director without checks sends no health reports
         lost = sorted(str(key) for key in health.lost_quorums(desired, statuses))
         payload = {
             "kind": "health",

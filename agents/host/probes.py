@@ -345,7 +345,3 @@ class TunnelProber:
         finally:
             self._pending.pop(key, None)
 
-
-def can_open_raw_sockets() -> bool:
-    """Whether this process may open the tunnel prober's sockets (CAP_NET_RAW)."""
-    return os.geteuid() == 0
