@@ -102,7 +102,7 @@ class Director:
                         return t["at"]
             return None
 
-        return wait_for(found, 10, f"a report of {address} becoming {to}")
+        return wait_for(found, 20, f"a report of {address} becoming {to}")
 
     def transitions(self) -> list[tuple[str, str, str]]:
         return [(t["address"], t["from"], t["to"]) for r in self.reports for t in r["transitions"]]
@@ -159,15 +159,19 @@ def test_removal_instead_of_weight_0(network: Lab, director: Director, apply_all
 def test_after_a_restart_health_is_unknown_and_takes_nobody_out_before_fall(
     network: Lab, director: Director, apply_all
 ):
-    check = {"type": "tcp", "interval": 1, "timeout": 1, "rise": 2, "fall": 3}
+    # rs1 is already down when the agent starts: probes at 0, 3 and 6 s fail, so it is down at 6 s, not before.
+    check = {"type": "tcp", "interval": 3, "timeout": 1, "rise": 2, "fall": 3}
     stop_http(network, "rs1")
     apply_all({"rs1": labdocs.tun_real_server("rs1"), "rs2": labdocs.tun_real_server("rs2")})
     director.apply(labdocs.director([checked(RS1, check), checked(RS2, check)]))
+    started = time.time()
     director.monitor.start()
-    time.sleep(1.2)  # two probes of rs1 have failed, fewer than fall (3)
-    assert weights(network) == {f"{RS1}:80": 1, f"{RS2}:80": 1}
+    wait_for(lambda: director.monitor.snapshot()[0]["checked_at"], 10, "a first probe of rs1")
     assert director.monitor.statuses()[f"tcp {VIP}:80 -> {RS1}:80"] == "unknown"
-    wait_for(lambda: weights(network).get(f"{RS1}:80") == 0, 10, "rs1 at weight 0 after fall failures")
+    assert weights(network) == {f"{RS1}:80": 1, f"{RS2}:80": 1}
+    down_at = director.transition_time(RS1, "down")
+    assert down_at - started >= 2 * 3 - 0.5, "down only at the third failed probe (fall 3)"
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 0, 20, "rs1 at weight 0 after fall failures")
     assert (RS1, "unknown", "down") in director.transitions()
 
 
