@@ -264,3 +264,56 @@ def test_a_tunnel_path_failure_takes_the_real_server_out(network: Lab, director:
     message = [t["message"] for r in director.reports for t in r["transitions"] if t["address"] == RS1][-1]
     assert "tunnel path" in message and "no SYN-ACK" in message
     assert network["client"].fetch(4) == ["rs2"] * 4, director.transitions()
+
+
+@pytest.fixture
+def rs3(network: Lab) -> Iterator[str]:
+    """A real server (10.20.0.13, web server on port 80, the VIP on lo) whose network namespace has no ipip
+    tunnel device at all: what a host without the ipip module looks like from the network. (The module is
+    loaded once for the whole VM; net.core.fb_tunnels_only_for_init_net=1 keeps tunl0 out of a new namespace.)"""
+    from labnet import run
+
+    fallback = "/proc/sys/net/core/fb_tunnels_only_for_init_net"
+    with open(fallback) as current:
+        before = current.read().strip()
+    with open(fallback, "w") as setting:
+        setting.write("1")
+    try:
+        run("ip", "netns", "add", "rs3")
+    finally:
+        with open(fallback, "w") as setting:
+            setting.write(before)
+    server = None
+    try:
+        run("ip", "link", "add", "rs3-eth0", "type", "veth", "peer", "name", "eth0", "netns", "rs3")
+        run("ip", "link", "set", "rs3-eth0", "master", "br-back", "up")
+        for command in (
+            ("link", "set", "lo", "up"),
+            ("link", "set", "eth0", "up"),
+            ("addr", "add", "10.20.0.13/24", "dev", "eth0"),
+            ("addr", "add", f"{VIP}/32", "dev", "lo"),
+            ("route", "add", "default", "via", "10.20.0.1"),
+        ):
+            run("ip", "-n", "rs3", *command)
+        www = network.workdir / "www" / "rs3"
+        www.mkdir(parents=True, exist_ok=True)
+        (www / "index.html").write_text("rs3\n")
+        with inside("rs3"):
+            server = subprocess.Popen(["busybox", "httpd", "-f", "-p", "80", "-h", str(www)])
+        wait_for(lambda: network["router"].http_get("10.20.0.13", timeout=1) == "rs3", 10, "rs3's web server")
+        yield "10.20.0.13"
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=5)
+        run("ip", "netns", "del", "rs3", check=False)
+
+
+def test_the_tunnel_path_check_sees_a_real_server_without_ipip(network: Lab, rs3: str, apply_all):
+    from labnet import run
+
+    assert "tunl0" not in run("ip", "-n", "rs3", "link", "show")
+    apply_all({"director": labdocs.tun_director()})
+    through, plain = tunnel_and_plain(rs3)
+    assert plain.ok, plain.message
+    assert not through.ok and "no SYN-ACK" in through.message
