@@ -71,6 +71,8 @@ def chromium() -> Browser:
     """Headless Chromium, launched once for the package."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: apt-get install chromium", pytrace=False)
+    for stale in SCREENSHOTS.glob("failed-*.png"):  # a failure picture belongs to the run that failed
+        stale.unlink()
     # Playwright's synchronous API keeps an asyncio loop marked as running in this thread while it is started,
     # which Django takes for an async context and refuses ORM calls in. The tests are synchronous code that
     # only waits on the browser between ORM calls, so the check is lifted exactly while Playwright runs.
