@@ -18,10 +18,10 @@ from agents.host.model import normalize_address
 from audit.choices import Result
 from audit.recording import record
 from clusters.models import Host
-from traffic import inventory
+from traffic import inventory, storage
 from traffic.choices import Resolution
-from traffic.models import HostFeed, Sample, Series
-from traffic.rates import COUNTERS, RATES, RateState, Reading, advance, normalize
+from traffic.models import HostFeed, Series
+from traffic.rates import COUNTERS, RATES, WINDOW, WINDOW_TOLERANCE, RateState, Reading, advance, normalize
 from traffic.warnings import quiet_real_servers
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
             incoming[key] = (row[3], row[4], normalize(row[5:]))
     gone = {key for key in (_map(row, directory) for row in gone_rows) if key is not None}
 
-    series = _load_series(host, incoming, gone, full or restarted)
+    series = _load_series(host, incoming, gone, full or restarted, closing_before=at - WINDOW * WINDOW_TOLERANCE)
     changed, created, samples, live_rows = [], [], [], []
     cluster_of = {service_id: cluster_id for service_id, cluster_id in directory.services.values()}
     for key in incoming.keys() - series.keys():
@@ -175,25 +175,13 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
             samples.append((item, max(at - span_start, 0.0)))
 
     Series.objects.bulk_create(created)
-    # An upsert on the primary key: one INSERT … ON CONFLICT DO UPDATE, where bulk_update would build a CASE
-    # expression per field and row (seconds for 10,000 rows).
-    Series.objects.bulk_create(
-        changed, update_conflicts=True, unique_fields=["id"], update_fields=_STORED_FIELDS, batch_size=2000
-    )
-    Sample.objects.bulk_create(
+    storage.update_series(changed, _STORED_FIELDS)
+    storage.insert_samples(
         [
-            Sample(
-                series=item,
-                resolution=Resolution.RAW,
-                at=now,
-                span=span,
-                active=item.active,
-                inactive=item.inactive,
-                **{name: getattr(item, name) for name in RATES},
-            )
+            (item.pk, Resolution.RAW, now, span, item.active, item.inactive, *(getattr(item, n) for n in RATES))
             for item, span in samples
         ],
-        ignore_conflicts=True,
+        RATES,
     )
     feed.last_batch_at, feed.sampled_at, feed.epoch, feed.seq, feed.interval = now, at, epoch, seq, interval
     feed.save()
@@ -208,8 +196,9 @@ _STORED_FIELDS = [
 ]  # fmt: skip
 
 
-def _load_series(host: Host, incoming, gone, everything: bool) -> dict[SeriesKey, Series]:
-    """The host's series this batch may change: those in it, and those whose rates are still moving."""
+def _load_series(host: Host, incoming, gone, everything: bool, closing_before: float) -> dict[SeriesKey, Series]:
+    """The host's series this batch may change: those in it, and those whose rates are still moving and whose
+    window closes now (an idle series, or one whose window is still open, is left alone)."""
     query = Series.objects.filter(host=host)
     if not everything:
         moving = Q()
@@ -217,6 +206,7 @@ def _load_series(host: Host, incoming, gone, everything: bool) -> dict[SeriesKey
             moving |= Q(**{f"{name}__gt": 0})
         for name in COUNTERS:
             moving |= ~Q(**{name: F(f"anchor_{name}")})
+        moving &= Q(anchor_at__lte=closing_before)
         services = {key[0] for key in (*incoming, *gone)}
         query = query.filter(moving | Q(virtual_service_id__in=services))
     return {(item.virtual_service_id, item.real_server_id): item for item in query}
