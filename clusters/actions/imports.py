@@ -60,6 +60,7 @@ class ImportResult:
 
     @property
     def ok(self) -> bool:
+        """No errors: the import can be (or was) committed."""
         return not self.errors
 
     @property
