@@ -13,7 +13,10 @@ from celery import current_app
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from agents.host.document import parse_document
 from agents.host.envelope import generate_private_key, load_public_key, open_envelope, public_key_text, seal
+from agents.host.model import ActualState
+from agents.host.planner import plan
 from agents.models import Deployment
 from agents.signing import control_public_key_text
 from clusters.choices import HostRole
@@ -106,9 +109,11 @@ def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluste
     report(director_key, command, "applying")
     expect(rows["director"].get_by_text("applying", exact=True)).to_be_visible()
 
-    operations = [{"op": "add-service", "service": "tcp 10.10.0.100:80"}, {"op": "add-address", "address": "x"}]
-    report(director_key, command, "applied", operations=operations)
+    # What the agent's own planner runs for that document on a director whose kernel holds nothing yet.
+    operations = plan(parse_document(command["document"]), ActualState(ipvs_loaded=False)).operations
+    report(director_key, command, "applied", operations=[operation.to_json() for operation in operations])
     expect(rows["director"].get_by_text("applied", exact=True)).to_be_visible()
+    expect(rows["director"].locator('[data-field="operations"]')).to_have_text(str(len(operations)))
     expect(rows["director"]).not_to_contain_text("never enrolled")
     assert page.evaluate("window.stillTheSamePage") is True
     screenshot(page, "apply-progress")
