@@ -10,7 +10,13 @@ websocket clients signed in as a member of the cluster's team, and a director's 
 process: the agent's own `BatchEncoder` and envelope signing over a table whose counters move like the
 kernel's (every real server busy, counters and connection counts changing at each 2-s estimator run), sent
 to the broker exactly as `agents/host/worker.py` sends them. The kernel read itself (the netlink dump) needs
-the lab VM and is measured there by `--lab-read` (see docs/performance.md).
+the lab VM and is measured there:
+
+    scripts/lab/vm-run python bench/traffic.py --lab-read --services 1000 --dests 10 --seconds 30
+
+which installs the table in a namespace of the VM with the agent, then times the stats thread's tick
+(dump + encode) at 1 Hz, its CPU, and `ipvsadm -Ln --stats --exact` reading the same table as a reference
+(the VM emulates its CPU: compare the ratio, not the seconds).
 
 Reported: the agent's CPU for encoding and signing (share of one core), the control worker's and daphne's
 CPU (from /proc), bytes per second through the broker (the Redis list entries as kombu writes them), and
@@ -151,7 +157,7 @@ class Clients:
         self.events = [0] * count
         self.connected = 0
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 180) -> None:
         from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
         from twisted.internet import reactor
 
@@ -204,6 +210,48 @@ def message_bytes(app, envelope) -> int:
     return len(raw or b"")
 
 
+def lab_read(services: int, dests: int, seconds: int) -> dict:
+    """Inside the lab VM: the agent's stats tick on a SERVICES x DESTS table, against ipvsadm reading it."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from agent_apply import NETNS, document, run, setup_namespace
+
+    from agents.host.agent import Agent
+    from agents.host.stats import StatsSender
+
+    setup_namespace()
+    run("ipvsadm", "-C")
+    with Agent(root=tempfile.mkdtemp(prefix="lvsweb-bench-"), netns=NETNS) as agent:
+        result = agent.apply(document(services, dests))
+        assert result.ok, result.error
+    sent = []
+    sender = StatsSender(host="bench", send=sent.append, netns=NETNS, interval=1.0)
+    walls, cpus = [], []
+    try:
+        for _ in range(seconds):
+            start, cpu = time.perf_counter(), time.thread_time()
+            sender.tick()
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.thread_time() - cpu)
+            time.sleep(max(0.0, 1.0 - walls[-1]))
+    finally:
+        sender.close()
+    baseline = run("true")
+    ipvsadm = min(run("ipvsadm", "-Ln", "--stats", "--exact") for _ in range(3)) - baseline
+    return {
+        "services": services,
+        "real_servers_per_service": dests,
+        "rows": len(sent[0]["rows"]),
+        "tick_wall_p50_s": round(statistics.median(walls), 3),
+        "tick_wall_p95_s": round(percentile(walls, 0.95), 3),
+        "tick_cpu_p50_s": round(statistics.median(cpus), 3),
+        "cpu_share_at_1_hz": round(statistics.mean(cpus) / 1.0, 3),
+        "ipvsadm_stats_s": round(ipvsadm, 3),
+        "tick_vs_ipvsadm": round(statistics.median(walls) / ipvsadm, 2) if ipvsadm > 0 else None,
+        "batches": len(sent),
+        "delta_rows_mean": round(statistics.mean(len(b["rows"]) for b in sent[1:]), 1) if len(sent) > 1 else None,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=1000)
@@ -211,7 +259,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--lab-read", action="store_true", help="inside the lab VM: time the agent's kernel read")
     args = parser.parse_args()
+    if args.lab_read:
+        results = lab_read(args.services, args.dests, args.seconds)
+        print(json.dumps(results, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
 
     admin, name = bench_database()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
