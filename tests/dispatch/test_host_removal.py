@@ -10,6 +10,8 @@ import re
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents import actions
 from agents.host.agent import Agent
@@ -236,3 +238,103 @@ def test_a_cluster_whose_every_host_was_taken_out_cleans_them_up_then_has_nothin
     assert all(agent.kernel.addresses == [] for agent in agents.values())
     with pytest.raises(ValidationError, match="This cluster has no hosts yet"):
         actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+
+
+# -- the compiler's part, as a property: the pure function, on any two clusters sharing hosts ----------------
+
+HOSTNAMES = ("lb1", "lb2", "web1", "web2")
+
+
+def _snapshot(slug: str, drain_timeout: int, roles: dict[str, str], vips: list[str]) -> dict:
+    real_servers = [name for name, role in roles.items() if role == HostRole.REAL_SERVER]
+    return {
+        "cluster": {"id": 1, "name": slug, "slug": slug, "drain_timeout": drain_timeout},
+        "hosts": [
+            {"hostname": name, "role": role, "vip_interface": "eth0", "uplinks": ["eth0"]}
+            for name, role in sorted(roles.items())
+        ],
+        "virtual_services": [
+            {
+                "name": "",
+                "protocol": "tcp",
+                "address": vip,
+                "port": 80,
+                "fwmark": None,
+                "address_family": "ipv4",
+                "scheduler": "rr",
+                "sched_fallback": False,
+                "sched_port": False,
+                "persistence_timeout": 0,
+                "persistence_netmask": "",
+                "one_packet": False,
+                "forward_method": "tun",
+                "enabled": True,
+                "description": "",
+                "real_servers": [
+                    {
+                        "address": f"10.20.0.{index + 11}",
+                        "port": 80,
+                        "weight": 1,
+                        "forward_method": "tun",
+                        "tunnel_type": "ipip",
+                        "tunnel_port": None,
+                        "tunnel_checksum": "none",
+                        "upper_threshold": 0,
+                        "lower_threshold": 0,
+                        "state": "active",
+                        "description": "",
+                        "host": name,
+                    }
+                    for index, name in enumerate(real_servers)
+                ],
+            }
+            for vip in vips
+        ],
+    }
+
+
+cluster_roles = st.dictionaries(st.sampled_from(HOSTNAMES), st.sampled_from([HostRole.DIRECTOR, HostRole.REAL_SERVER]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    roles_a=cluster_roles.filter(bool),
+    roles_b=cluster_roles,
+    drain_timeout=st.sampled_from([0, 30, 300]),
+    data=st.data(),
+)
+def test_a_host_taken_out_gets_exactly_its_other_clusters_document(roles_a, roles_b, drain_timeout, data):
+    from agents.compiler import compile_documents
+    from agents.host.document import parse_document, validate_schema
+
+    hostname = data.draw(st.sampled_from(sorted(roles_a)))
+    serials = dict.fromkeys(HOSTNAMES, 7)
+    b = _snapshot("b", 60, roles_b, ["10.10.0.200"])
+    # Its role is gone; its real servers may still be listed (the operator did not delete them): no recipe then.
+    a_after = _snapshot("a", drain_timeout, roles_a, ["10.10.0.100"])
+    a_after["hosts"] = [entry for entry in a_after["hosts"] if entry["hostname"] != hostname]
+
+    documents = compile_documents([a_after, b], serials, {hostname: [roles_a[hostname]]})
+    document = documents[hostname]
+
+    expected = compile_documents([b], serials).get(hostname) or {
+        "version": 1,
+        "host": hostname,
+        "revision": 7,
+        "director": None,
+        "real_server": None,
+    }
+    if roles_a[hostname] == HostRole.DIRECTOR and expected["director"] is None:
+        expected["director"] = {
+            "owns_ipvs_table": False,
+            "drain_timeout": drain_timeout,
+            "ip_forward": False,
+            "vips": [],
+            "services": [],
+        }
+    assert document == expected
+    assert "10.10.0.100" not in str(document)
+    assert validate_schema(document) == []
+    parse_document(document)
+    for other in set(roles_a) - {hostname}:  # the hosts still in the cluster keep its config
+        assert "10.10.0.100" in str(documents[other])
