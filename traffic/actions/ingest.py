@@ -161,7 +161,6 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
         else:
             counters = _counters(item)
         state = None if restarted or item.pk is None else _state(item)
-        span_start = state.anchor.at if state else at
         state, rolled = advance(state, Reading(at, counters), unchanged_until=unchanged_until)
         if not item.present:
             state = RateState(anchor=state.anchor, last=state.last)
@@ -172,7 +171,7 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
                 changed.append(item)
             live_rows.append(item)
         if rolled and item.present and (any(state.rates) or item.active or item.inactive):
-            samples.append((item, max(at - span_start, 0.0)))
+            samples.append((item, state.span))
 
     Series.objects.bulk_create(created)
     storage.update_series(changed, _STORED_FIELDS)
