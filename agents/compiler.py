@@ -246,13 +246,23 @@ def _recipe(document: dict[str, Any], method: str, uplinks: list[str]) -> dict[s
     return document["real_server"][method]
 
 
-def compile_documents(snapshots: Iterable[Mapping[str, Any]], serials: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+def compile_documents(
+    snapshots: Iterable[Mapping[str, Any]],
+    serials: Mapping[str, int],
+    leaving: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """One document per host that has a role in any of the snapshots, keyed by hostname.
 
     `serials` gives each host's document serial (the document's `revision`). Disabled services and
     disabled real servers are left out (the agents drain and remove them); draining real servers get
     weight 0. A real server host receives the TUN or DR recipe for the VIPs of the services whose real
     servers it runs (IPv4 VIPs: the recipes configure tunl0 and lo for IPv4).
+
+    `leaving` maps the hosts taken out of the first snapshot's cluster, whose kernels may still hold its
+    config, to the roles they had there. Each gets a document without that cluster: its other clusters'
+    config, or nothing (its agent then removes what it created for the cluster). A former director with no
+    director part left gets an empty one with the cluster's drain timeout, so the services it loses drain
+    as the cluster says rather than by the agent's default.
     """
     documents: dict[str, dict[str, Any]] = {}
 
@@ -261,6 +271,9 @@ def compile_documents(snapshots: Iterable[Mapping[str, Any]], serials: Mapping[s
             documents[hostname] = _empty_document(hostname, serials.get(hostname, 0))
         return documents[hostname]
 
+    snapshots = list(snapshots)
+    for hostname in leaving or {}:
+        document_for(hostname)
     for snapshot in snapshots:
         hosts = {host["hostname"]: host for host in snapshot["hosts"]}
         services = [service for service in snapshot["virtual_services"] if service["enabled"]]
@@ -294,4 +307,7 @@ def compile_documents(snapshots: Iterable[Mapping[str, Any]], serials: Mapping[s
                     recipe = _recipe(document_for(host["hostname"]), method, host["uplinks"])
                     if service["address"] not in recipe["vips"]:
                         recipe["vips"].append(service["address"])
+    for hostname, roles in (leaving or {}).items():
+        if HostRole.DIRECTOR in roles and documents[hostname]["director"] is None:
+            _director_part(documents[hostname])["drain_timeout"] = snapshots[0]["cluster"]["drain_timeout"]
     return documents

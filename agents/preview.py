@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from agents.actions.deployments import other_snapshots
+from agents.actions.deployments import departed_hosts, other_snapshots
 from agents.actions.reports import sync_state
 from agents.capabilities import capability_gaps
 from agents.choices import SyncState
@@ -21,6 +21,7 @@ from agents.host.ledger import Ledger
 from agents.host.model import ActualState, Address, DesiredState, Link, ServiceKey, normalize_address
 from agents.host.persist import wanted_files, wanted_sysctls
 from agents.host.planner import plan
+from agents.models import Revision
 from clusters.choices import Protocol
 from clusters.models import Cluster, Host, RealServer
 from traffic.live import active_connections
@@ -98,8 +99,8 @@ class ClusterPreview:
 
     @property
     def sending_to(self) -> list[HostPreview]:
-        """Hosts that receive the apply (the ones still in the cluster)."""
-        return [host for host in self.hosts if not host.leaves_cluster]
+        """Hosts that receive the apply: the cluster's, and those taken out of it that may still hold its config."""
+        return self.hosts
 
     def real_servers(self) -> list[tuple[str, str, int]]:
         """Every real server an operation touches, once, in order."""
@@ -167,7 +168,8 @@ def _planned(operation) -> PlannedOperation:
 
 
 def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
-    """Per host of the cluster (now or at its last revision): what applying the current inventory would do."""
+    """Per host of the cluster, and per host taken out of it whose kernel may still hold its config (it is sent
+    its document without the cluster): what applying the current inventory would do."""
     now = time.time() if now is None else now
     snapshot = inventory_snapshot(cluster)
     latest = cluster.revisions.order_by("-number").first()
@@ -175,19 +177,29 @@ def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
     roles: dict[str, list[str]] = {}
     for entry in snapshot["hosts"]:
         roles.setdefault(entry["hostname"], []).append(entry["role"])
-    left = sorted({entry["hostname"] for entry in (before or {"hosts": []})["hosts"]} - set(roles))
-    hosts = {host.hostname: host for host in Host.objects.filter(hostname__in=[*roles, *left])}
+    departed = departed_hosts(cluster, snapshot)
+    hosts = {host.hostname: host for host in Host.objects.filter(hostname__in=[*roles, *departed])}
     others = other_snapshots(cluster, hosts.values())
     serials = {name: host.document_serial + 1 for name, host in hosts.items()}
-    new_documents = compile_documents([snapshot, *others], serials)
+    leaving = {hostname: held_roles for hostname, (_number, held_roles) in departed.items()}
+    new_documents = compile_documents([snapshot, *others], serials, leaving)
     old_documents = compile_documents([before, *others], serials) if before is not None else {}
+    # A departed host's kernel is as the last revision it applied left it, which may be older than the latest.
+    held = {number for number, _roles in departed.values() if latest is None or number != latest.number}
+    older = {
+        revision.number: compile_documents([revision.inventory, *others], serials)
+        for revision in Revision.objects.filter(cluster=cluster, number__in=held)
+    }
     previews = []
-    for hostname in [*roles, *left]:
+    for hostname in [*roles, *departed]:
         host = hosts.get(hostname)
         if host is None:
             continue  # deleted since the last revision
         new, problems = _parsed(new_documents.get(hostname) or _empty_document(hostname, serials[hostname]))
-        old, _ = _parsed(old_documents.get(hostname))
+        if hostname in departed:
+            old, _ = _parsed(older.get(departed[hostname][0], old_documents).get(hostname))
+        else:
+            old, _ = _parsed(old_documents.get(hostname))
         preview = HostPreview(
             host=host,
             roles=roles.get(hostname, []),
@@ -195,12 +207,12 @@ def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
             problems=problems,
             leaves_cluster=hostname not in roles,
         )
-        if new is not None and not preview.leaves_cluster:
+        if new is not None:
             actual, ledger = kernel_left_by(old)
             preview.operations = [_planned(operation) for operation in plan(new, actual, ledger, now).operations]
             preview.warnings = capability_gaps(new_documents.get(hostname, {}), host.facts)
         failing = FAILING_STATES.get(preview.state)
-        if failing and not preview.leaves_cluster:
+        if failing:
             preview.failure = failing.format(ttl=settings.AGENT_COMMAND_TTL)
         previews.append(preview)
     return ClusterPreview(cluster=cluster, base_revision=latest.number if latest else None, hosts=previews)

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from agents.compiler import compile_documents, inventory_snapshot
 from agents.host.document import parse_document
-from agents.host.model import Service
+from agents.host.model import Service, ServiceKey
 from clusters import interchange
-from clusters.models import Cluster
+from clusters.models import Cluster, VirtualService
 
 #: The stand-in director the export compiles a document for (any valid host name does).
 EXPORT_HOST = "export.invalid"
@@ -34,7 +34,16 @@ def export_text(cluster: Cluster, format: str, rules: list[Service] | None = Non
         f"exported {timezone.now():%Y-%m-%d %H:%M} UTC.\n"
         "Disabled services and real servers are left out; draining real servers have weight 0."
     )
-    return interchange.render(cluster_rules(cluster) if rules is None else rules, format, header=header)
+    methods = {_key(service): service.forward_method for service in cluster.virtual_services.all()}
+    return interchange.render(
+        cluster_rules(cluster) if rules is None else rules, format, header=header, methods=methods
+    )
+
+
+def _key(service: VirtualService) -> ServiceKey:
+    if service.fwmark:
+        return ServiceKey.for_fwmark(service.fwmark, service.address_family)
+    return ServiceKey.for_address(service.protocol, service.address, service.port)
 
 
 def export_filename(cluster: Cluster, format: str) -> str:

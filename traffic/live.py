@@ -149,8 +149,9 @@ def cluster_totals(clusters) -> dict[int, Figures]:
 def history(cluster, *, service_id: int, real_server_id: int | None, range_key: str) -> dict:
     """The chart of one service's (or real server's) figures over a range: columns for uPlot.
 
-    Points of all directors are summed per step. Raw history stores only windows with traffic or
-    connections, so a stretch without points between two points is drawn as zero (idle), not as a gap.
+    A series' points in one step are averaged, and the directors' series summed. Raw history stores only
+    windows with traffic or connections, so a stretch without points between two points is drawn as zero
+    (idle), not as a gap.
     """
     seconds, resolution, step = RANGES[range_key]
     now = timezone.now()
@@ -160,13 +161,19 @@ def history(cluster, *, service_id: int, real_server_id: int | None, range_key: 
         series__real_server_id=real_server_id,
         resolution=resolution,
         at__gte=now - timedelta(seconds=seconds),
-    ).values_list("at", *FIGURES)
-    buckets: dict[float, list[float]] = {}
-    for at, *values in rows:
-        bucket = bucket_start(at.timestamp(), step)
-        acc = buckets.setdefault(bucket, [0.0] * len(FIGURES))
+    ).values_list("series_id", "at", *FIGURES)
+    # A series' points within one step are averaged; the directors' series are then added up.
+    per_series: dict[tuple[int, float], list] = {}
+    for series_id, at, *values in rows:
+        acc = per_series.setdefault((series_id, bucket_start(at.timestamp(), step)), [0, [0.0] * len(FIGURES)])
+        acc[0] += 1
         for index, value in enumerate(values):
-            acc[index] += value
+            acc[1][index] += value
+    buckets: dict[float, list[float]] = {}
+    for (_, bucket), (count, sums) in per_series.items():
+        total = buckets.setdefault(bucket, [0.0] * len(FIGURES))
+        for index, value in enumerate(sums):
+            total[index] += value / count
     times: list[float] = []
     columns: list[list[float]] = [[] for _ in FIGURES]
     previous = None

@@ -47,6 +47,8 @@ class RateState:
     anchor: Reading
     last: Reading
     rates: tuple[float, ...] = ZERO_RATES
+    #: Seconds the rates cover (the window that closed last; 0 before the first).
+    span: float = 0.0
 
     @property
     def idle(self) -> bool:
@@ -97,12 +99,12 @@ def advance(
         anchor = Reading(max(anchor.at, min(unchanged_until, reading.at - window)), anchor.counters)
     if reading.at - anchor.at < window * WINDOW_TOLERANCE:
         if window_rates(state.last, reading) is None:
-            return RateState(anchor=reading, last=reading, rates=state.rates), False
-        return RateState(anchor=anchor, last=reading, rates=state.rates), False
+            return RateState(anchor=reading, last=reading, rates=state.rates, span=state.span), False
+        return RateState(anchor=state.anchor, last=reading, rates=state.rates, span=state.span), False
     rates = window_rates(anchor, reading)
     if rates is None:
-        return RateState(anchor=reading, last=reading, rates=state.rates), False
-    return RateState(anchor=reading, last=reading, rates=rates), True
+        return RateState(anchor=reading, last=reading, rates=state.rates, span=state.span), False
+    return RateState(anchor=reading, last=reading, rates=rates, span=reading.at - anchor.at), True
 
 
 def bucket_start(at: float, resolution: int) -> float:

@@ -58,6 +58,40 @@ def other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, A
     return latest
 
 
+def departed_hosts(cluster: Cluster, snapshot: dict[str, Any]) -> dict[str, tuple[int, list[str]]]:
+    """The hosts taken out of the cluster whose kernels may still hold its config: hostname -> (the revision
+    whose config it may hold, the roles it had in it).
+
+    A host qualifies while, since the last apply of this cluster that sent it the cluster's config and that
+    its agent ran (applied, failed part-way, or still under way), no apply without the cluster has been
+    applied on it. Commands its agent never ran (never enrolled, revoked, not sent, expired unanswered) do
+    not count either way. So a host keeps being sent its clean-up until its agent has done it.
+    """
+    linked = {entry["hostname"] for entry in snapshot["hosts"]}
+    members: dict[int, dict[str, list[str]]] = {}
+    for number, hosts in cluster.revisions.values_list("number", "inventory__hosts"):
+        for entry in hosts or []:
+            members.setdefault(number, {}).setdefault(entry["hostname"], []).append(entry["role"])
+    departed: dict[str, tuple[int, list[str]] | None] = {}
+    history = (
+        Deployment.objects.filter(cluster=cluster, kind=DeploymentKind.APPLY, revision__isnull=False)
+        .exclude(host__hostname__in=linked)
+        .order_by("-id")
+        .values_list("host__hostname", "revision__number", "status", "started_at")
+    )
+    for hostname, number, status, started_at in history.iterator():
+        if hostname in departed:
+            continue
+        ran = status in (DeploymentStatus.APPLIED, *OPEN_STATUSES) or started_at is not None
+        roles = members.get(number, {}).get(hostname)
+        if roles is None:  # a clean-up: once applied, nothing of this cluster is left on the host
+            if status == DeploymentStatus.APPLIED:
+                departed[hostname] = None
+        elif ran:
+            departed[hostname] = (number, roles)
+    return {hostname: entry for hostname, entry in sorted(departed.items()) if entry is not None}
+
+
 def _send(deployment: Deployment, payload: dict[str, Any]) -> None:
     envelope = seal_command(payload)
     queue = deployment.host.queue
@@ -115,9 +149,12 @@ def _issue(
     cluster: Cluster,
     snapshot: dict[str, Any],
     revision: Revision | None,
+    departed: dict[str, tuple[int, list[str]]] | None = None,
 ) -> list[Deployment]:
-    """Create one deployment per host of the snapshot and send each its signed command after commit."""
-    hostnames = [host["hostname"] for host in snapshot["hosts"]]
+    """Create one deployment per host of the snapshot, and per departed host (`departed_hosts`), and send
+    each its signed command after commit."""
+    departed = departed or {}
+    hostnames = [host["hostname"] for host in snapshot["hosts"]] + list(departed)
     hosts = list(Host.objects.select_for_update().filter(hostname__in=hostnames).order_by("pk"))
     if kind == DeploymentKind.APPLY:
         for host in hosts:
@@ -125,7 +162,8 @@ def _issue(
                 host.document_serial += 1
                 host.save(update_fields=["document_serial"])
     serials = {host.hostname: host.document_serial for host in hosts}
-    documents = compile_documents([snapshot, *other_snapshots(cluster, hosts)], serials)
+    leaving = {hostname: roles for hostname, (_number, roles) in departed.items()}
+    documents = compile_documents([snapshot, *other_snapshots(cluster, hosts)], serials, leaving)
     now = timezone.now()
     expires = now + timedelta(seconds=settings.AGENT_COMMAND_TTL)
     deployments = []
@@ -164,8 +202,8 @@ def _issue(
     return deployments
 
 
-def _require_hosts(snapshot: dict[str, Any]) -> None:
-    if not snapshot["hosts"]:
+def _require_hosts(snapshot: dict[str, Any], departed: dict[str, Any]) -> None:
+    if not snapshot["hosts"] and not departed:
         raise ValidationError(
             {NON_FIELD_ERRORS: ["This cluster has no hosts yet: give it a director (and real servers) first."]}
         )
@@ -177,8 +215,9 @@ def plan_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> l
     cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
     policy.require(acting_user, "plan", cluster)
     snapshot = inventory_snapshot(cluster)
-    _require_hosts(snapshot)
-    deployments = _issue(kind=DeploymentKind.PLAN, cluster=cluster, snapshot=snapshot, revision=None)
+    departed = departed_hosts(cluster, snapshot)
+    _require_hosts(snapshot, departed)
+    deployments = _issue(kind=DeploymentKind.PLAN, cluster=cluster, snapshot=snapshot, revision=None, departed=departed)
     record(
         action="cluster.plan",
         acting_user=acting_user,
@@ -214,7 +253,8 @@ def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> 
             }
         )
     snapshot = inventory_snapshot(cluster)
-    _require_hosts(snapshot)
+    departed = departed_hosts(cluster, snapshot)
+    _require_hosts(snapshot, departed)
     previous = cluster.revisions.aggregate(number=Max("number"))["number"] or 0
     revision = Revision.objects.create(
         cluster=cluster,
@@ -222,7 +262,9 @@ def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> 
         inventory=snapshot,
         created_by_name=acting_user.get_username() if acting_user else "system",
     )
-    deployments = _issue(kind=DeploymentKind.APPLY, cluster=cluster, snapshot=snapshot, revision=revision)
+    deployments = _issue(
+        kind=DeploymentKind.APPLY, cluster=cluster, snapshot=snapshot, revision=revision, departed=departed
+    )
     sent = sum(1 for deployment in deployments if deployment.status == DeploymentStatus.PENDING)
     record(
         action="cluster.apply",

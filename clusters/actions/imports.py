@@ -60,6 +60,7 @@ class ImportResult:
 
     @property
     def ok(self) -> bool:
+        """No errors: the import can be (or was) committed."""
         return not self.errors
 
     @property
@@ -114,8 +115,11 @@ def parse_text(text: str, format: str) -> ParsedRules:
     return interchange.parse(text, format)
 
 
-def service_fields(service: Service) -> dict[str, Any]:
-    """A rule-set service as VirtualService fields (its default forwarding method: its real servers' most common)."""
+def service_fields(service: Service, forward_method: str | None = None) -> dict[str, Any]:
+    """A rule-set service as VirtualService fields.
+
+    Its default forwarding method is `forward_method` (keepalived's lb_kind) or else its real servers' most common.
+    """
     key = service.key
     flags = {flag.split("-", 1)[1] for flag in service.flags}
     netmask = service.persistence.netmask if service.persistence else ""
@@ -133,8 +137,8 @@ def service_fields(service: Service) -> dict[str, Any]:
         "persistence_netmask": "" if netmask == FULL_MASK[key.family] else netmask,
         "one_packet": service.one_packet,
     }
-    if methods:
-        fields["forward_method"] = methods[0][0]
+    if forward_method or methods:
+        fields["forward_method"] = forward_method or methods[0][0]
     return fields
 
 
@@ -245,7 +249,7 @@ class _Importer:
     def service(self, service: Service) -> None:
         line = self.parsed.service_lines[service.key]
         label = service_label(service.key)
-        wanted = service_fields(service)
+        wanted = service_fields(service, self.parsed.service_methods.get(service.key))
         present = self.existing.get(_wanted_lookup(wanted))
         current: dict[tuple, RealServer] = {}
         if present is None:

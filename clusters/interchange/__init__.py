@@ -29,12 +29,13 @@ def parse(text: str, format: str = "auto") -> ParsedRules:
     return PARSERS[format](text)
 
 
-def render(services, format: str, *, header: str = "") -> str:
-    """Write a rule set in `format`; `header` (keepalived only) becomes comment lines at the top."""
+def render(services, format: str, *, header: str = "", methods=None) -> str:
+    """Write a rule set in `format`; keepalived only: `header` becomes comment lines at the top, `methods` gives
+    the lb_kind of services without real servers."""
     if format == "ipvsadm":
         return ipvsadm.render(services)
     if format == "keepalived":
-        return keepalived.render(services, header=header)
+        return keepalived.render(services, header=header, methods=methods)
     raise ValueError(f"unknown format “{format}” (one of {', '.join(FORMATS)})")
 
 

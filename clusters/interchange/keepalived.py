@@ -11,6 +11,7 @@ result's `not_imported` list with its line: an import never drops a keyword with
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agents.host.model import RealServer, Service, ServiceKey, Tunnel
@@ -298,6 +299,7 @@ class _Parser:
         persistent = persistence(timeout, granularity, key.family) if timeout else None
         service = Service(key=key, scheduler=scheduler, flags=flags, persistence=persistent, one_packet=one_packet)
         self.builder.add_service(service, node.line)
+        self.builder.result.service_methods.setdefault(key, method)
         for child in real_servers:
             try:
                 self.real_server(child, key, method, tunnel)
@@ -373,7 +375,7 @@ def _method_of(dest: RealServer) -> str:
     return _method_words(dest.forward, dest.tunnel if dest.forward == "tun" else None)
 
 
-def _service_lines(service: Service) -> list[str]:
+def _service_lines(service: Service, default_method: str | None) -> list[str]:
     key = service.key
     if key.fwmark:
         lines = [f"virtual_server fwmark {key.fwmark} {{"]
@@ -384,7 +386,7 @@ def _service_lines(service: Service) -> list[str]:
     lines.append(f"    lb_algo {service.scheduler}")
     dests = sorted(service.real_servers, key=lambda d: d.key)
     methods = Counter(_method_of(dest) for dest in dests)  # in address order, so that a tie is decided the same
-    method = methods.most_common(1)[0][0] if methods else "TUN"
+    method = methods.most_common(1)[0][0] if methods else KIND_NAMES.get(default_method or "tun", "TUN")
     # lb_kind takes the plain kind; a tunnel with options needs lvs_method (keepalived 2.1 and later).
     lines.append(f"    {'lb_kind' if ' ' not in method else 'lvs_method'} {method}")
     if not key.fwmark:
@@ -412,11 +414,16 @@ def _service_lines(service: Service) -> list[str]:
     return lines
 
 
-def render(services, *, header: str = "") -> str:
-    """The rule set as keepalived.conf virtual_server blocks, services in key order; `header` becomes comments."""
+def render(services, *, header: str = "", methods: Mapping[ServiceKey, str] | None = None) -> str:
+    """The rule set as keepalived.conf virtual_server blocks, services in key order; `header` becomes comments.
+
+    `methods` gives a service's own forwarding method (nat, dr, tun), written as its lb_kind when it has no
+    real servers to take it from.
+    """
+    methods = methods or {}
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     for service in sorted(services, key=lambda s: s.key.sort_key()):
         if lines:
             lines.append("")
-        lines.extend(_service_lines(service))
+        lines.extend(_service_lines(service, methods.get(service.key)))
     return "".join(line + "\n" for line in lines)

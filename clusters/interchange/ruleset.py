@@ -46,6 +46,9 @@ class ParsedRules:
     services: list[Service] = field(default_factory=list)
     service_lines: dict[ServiceKey, int] = field(default_factory=dict)
     dest_lines: dict[tuple[ServiceKey, tuple[str, int]], int] = field(default_factory=dict)
+    #: A service's own forwarding method, where the format has one (keepalived's lb_kind): the inventory keeps it
+    #: as the default for the service's new real servers.
+    service_methods: dict[ServiceKey, str] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     not_imported: list[Problem] = field(default_factory=list)

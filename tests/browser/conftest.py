@@ -7,6 +7,7 @@ cookies) and its own rows, committed (`django_db(transaction=True)`) so that dap
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -71,6 +73,8 @@ def chromium() -> Browser:
     """Headless Chromium, launched once for the package."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: apt-get install chromium", pytrace=False)
+    for stale in SCREENSHOTS.glob("failed-*.png"):  # a failure picture belongs to the run that failed
+        stale.unlink()
     # Playwright's synchronous API keeps an asyncio loop marked as running in this thread while it is started,
     # which Django takes for an async context and refuses ORM calls in. The tests are synchronous code that
     # only waits on the browser between ORM calls, so the check is lifted exactly while Playwright runs.
@@ -124,10 +128,18 @@ def phone(chromium: Browser, console_server: ConsoleServer, request) -> Iterator
         yield tab
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once (PBKDF2 is slow on purpose); every test's user gets a copy."""
+    return make_password(PASSWORD)
+
+
 @pytest.fixture
 def operator(transactional_db):
     """Olivia, an operator of the default team (“Ops”): may change its clusters, plan, apply and drain."""
-    user = make_user(staff=False, username="olivia", password=PASSWORD)
+    user = make_user(staff=False, username="olivia")
+    user.password = password_hash()
+    user.save(update_fields=["password"])
     make_member(user, role="operator")
     return user
 

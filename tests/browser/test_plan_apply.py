@@ -13,8 +13,11 @@ from celery import current_app
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from agents.host.document import parse_document
 from agents.host.envelope import generate_private_key, load_public_key, open_envelope, public_key_text, seal
-from agents.models import Deployment
+from agents.host.model import ActualState
+from agents.host.planner import plan
+from agents.models import Deployment, Revision
 from agents.signing import control_public_key_text
 from clusters.choices import HostRole
 from tests.browser.conftest import PASSWORD
@@ -79,6 +82,37 @@ def test_plan_shows_the_changes_per_host_and_why_some_hosts_will_fail(page: Page
     assert not Deployment.objects.exists()  # looking at a plan sends nothing
 
 
+def test_asking_the_agents_shows_each_answer_live(page: Page, tun_cluster, control_worker):
+    _, director_key = tun_cluster
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/plan/")
+    page.get_by_role("button", name="Ask the agents").click()
+
+    expect(page.get_by_text("Plan requested from 3 hosts")).to_be_visible()
+    answers = page.locator("#agent-plans")
+    rows = {host: answers.get_by_role("row").filter(has_text=host) for host in ("director", "rs1", "rs2")}
+    for host in ("rs1", "rs2"):
+        expect(rows[host]).to_contain_text("failed")
+        expect(rows[host]).to_contain_text(NEVER_ENROLLED)
+    expect(rows["director"]).to_contain_text("pending")
+    expect(page.get_by_text("Live: changes appear as they happen.")).to_be_visible()
+    page.evaluate("window.stillTheSamePage = true")
+
+    # The director's agent plans against its (empty) kernel and answers; nothing is applied.
+    [envelope] = take_commands("lvsweb.host.director")
+    command = open_envelope(envelope, load_public_key(control_public_key_text()))
+    assert (command["kind"], command["cluster_revision"]) == ("plan", None)
+    operations = plan(parse_document(command["document"]), ActualState(ipvs_loaded=False)).operations
+    answer = {"host": "director", "kind": "plan", "deployment": command["deployment"]}
+    answer["operations"] = [operation.to_json() for operation in operations]
+    current_app.send_task("lvsweb.control.report", args=[seal(answer, director_key, "director")], queue="control")
+
+    expect(rows["director"].get_by_text("applied", exact=True)).to_be_visible()
+    expect(rows["director"].locator('[data-field="operations"]')).to_have_text(str(len(operations)))
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert not Revision.objects.exists()  # asking the agents is a dry run
+
+
 def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluster, control_worker):
     _, director_key = tun_cluster
     sign_in(page, "olivia", PASSWORD)
@@ -106,9 +140,11 @@ def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluste
     report(director_key, command, "applying")
     expect(rows["director"].get_by_text("applying", exact=True)).to_be_visible()
 
-    operations = [{"op": "add-service", "service": "tcp 10.10.0.100:80"}, {"op": "add-address", "address": "x"}]
-    report(director_key, command, "applied", operations=operations)
+    # What the agent's own planner runs for that document on a director whose kernel holds nothing yet.
+    operations = plan(parse_document(command["document"]), ActualState(ipvs_loaded=False)).operations
+    report(director_key, command, "applied", operations=[operation.to_json() for operation in operations])
     expect(rows["director"].get_by_text("applied", exact=True)).to_be_visible()
+    expect(rows["director"].locator('[data-field="operations"]')).to_have_text(str(len(operations)))
     expect(rows["director"]).not_to_contain_text("never enrolled")
     assert page.evaluate("window.stillTheSamePage") is True
     screenshot(page, "apply-progress")

@@ -225,7 +225,7 @@ def test_the_deployment_page_shows_the_kernel_error(applied_once, viewer):
     assert viewer.get("/clusters/web/deployments/999999/").status_code == 404
 
 
-def test_a_host_taken_out_of_the_cluster_is_shown_as_receiving_nothing(applied_once, operator):
+def test_a_host_taken_out_of_the_cluster_is_shown_with_what_its_agent_will_remove(applied_once, operator):
     lab = applied_once
     inventory.delete_real_server(acting_user=None, real_server=lab.real_server2)
     inventory.remove_host_role(acting_user=None, cluster_host=lab.cluster.cluster_hosts.get(host=lab.rs2))
@@ -233,8 +233,12 @@ def test_a_host_taken_out_of_the_cluster_is_shown_as_receiving_nothing(applied_o
     body = operator.get("/clusters/web/plan/").content.decode()
 
     rs2 = body.split('id="host-rs2"', 1)[1].split("</section>", 1)[0]
-    assert "No longer in this cluster: the apply sends this host nothing" in rs2
-    assert host_rows(body, "rs2") == []
+    assert "Taken out of this cluster: the apply sends this host its document without the cluster" in rs2
+    assert host_rows(body, "rs2") == [
+        ("removed", "−", "del-address", "10.10.0.100/32 on tunl0"),
+        ("removed", "−", "remove-file", "etc/sysctl.d/90-lvsweb.conf"),
+        ("removed", "−", "remove-file", "etc/modules-load.d/lvsweb.conf"),
+    ]
     assert ("removed", "−", "drain-dest", "tcp 10.10.0.100:80 -> 10.20.0.12:80") in host_rows(body, "director")
     confirm = operator.get("/clusters/web/apply/").content.decode()
-    assert "Apply to 2 hosts (1 operation)" in confirm
+    assert "Apply to 3 hosts (4 operations)" in confirm

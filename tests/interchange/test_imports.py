@@ -76,6 +76,13 @@ def test_keepalived_import_then_export_gives_the_same_rule_set(operator_user, cl
     assert canonical(exported.services) == canonical(parse(KEEPALIVED).services)
 
 
+def test_a_keepalived_lb_kind_becomes_the_default_forwarding_method_of_the_service(operator_user, cluster):
+    text = "virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  lb_kind DR\n}\n"
+    commit_import(acting_user=operator_user, cluster=cluster, text=text)
+    assert VirtualService.objects.get(cluster=cluster).forward_method == "dr"
+    assert "    lb_kind DR\n" in export_text(cluster, "keepalived")
+
+
 def test_a_model_rule_fails_the_whole_import_with_the_line(operator_user, cluster):
     text = (
         "-A -t 10.0.0.1:80 -s rr\n"

@@ -45,8 +45,8 @@ def test_rates_come_from_counters_over_2_second_windows(lab, director):
     assert series(lab, lab.real_server2).cps == 20.0
     assert series(lab).cps == 70.0
     # history: one raw sample per closed window, never a 0/2x saw-tooth
-    rates = list(Sample.objects.filter(series=rs1).order_by("at").values_list("cps", flat=True))
-    assert len(rates) == 4 and set(rates) == {50.0}
+    samples = list(Sample.objects.filter(series=rs1).order_by("at").values_list("cps", "span"))
+    assert samples == [(50.0, 2.0)] * 4
     assert active_connections([lab.real_server1.pk, lab.real_server2.pk]) == {
         lab.real_server1.pk: (3, 0),
         lab.real_server2.pk: (1, 0),

@@ -118,12 +118,14 @@ def test_a_burst_after_idle_time_is_not_spread_over_the_idle_time(idle, burst):
 
     assert rolled
     assert state.rates == (burst / 2.0,) * 5
+    assert state.span == 2.0  # what history weighs the sample by: the window, not the idle time
 
 
 def test_a_gap_without_knowledge_gives_the_mean_over_the_gap():
     state, _ = run([Reading(0.0, (0,) * 5), Reading(2.0, (0,) * 5), Reading(62.0, (600,) * 5)])
 
     assert state.rates == (10.0,) * 5
+    assert state.span == 60.0
 
 
 points = st.lists(

@@ -1,12 +1,14 @@
 """Live traffic in the browser: Channels over the Redis layer, and only for members of the cluster's team."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from agents.consumers import REFUSED
+from agents.consumers import RECHECK_SECONDS, REFUSED
 from agents.routing import websocket_urlpatterns
 from teams import actions as team_actions
 from tests.factories import make_member, make_team, make_user
@@ -81,6 +83,7 @@ def test_a_member_removed_mid_connection_stops_receiving(lab, director):
         await send(1000.0, [rs_row("10.20.0.11", 2, 1, 0)], full=True)
         before = await next_traffic(client)
         await database_sync_to_async(team_actions.remove_member)(acting_user=owner, membership=membership)
+        await asyncio.sleep(RECHECK_SECONDS)  # a verdict is reused for this long
         await send(1001.0, [rs_row("10.20.0.11", 5, 1, 0)])
         after = await client.receive_output(timeout=5)
         nothing = await client.receive_nothing(timeout=1.5)

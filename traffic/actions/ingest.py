@@ -18,10 +18,10 @@ from agents.host.model import normalize_address
 from audit.choices import Result
 from audit.recording import record
 from clusters.models import Host
-from traffic import inventory
+from traffic import inventory, storage
 from traffic.choices import Resolution
-from traffic.models import HostFeed, Sample, Series
-from traffic.rates import COUNTERS, RATES, RateState, Reading, advance, normalize
+from traffic.models import HostFeed, Series
+from traffic.rates import COUNTERS, RATES, WINDOW, WINDOW_TOLERANCE, RateState, Reading, advance, normalize
 from traffic.warnings import quiet_real_servers
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
             incoming[key] = (row[3], row[4], normalize(row[5:]))
     gone = {key for key in (_map(row, directory) for row in gone_rows) if key is not None}
 
-    series = _load_series(host, incoming, gone, full or restarted)
+    series = _load_series(host, incoming, gone, full or restarted, closing_before=at - WINDOW * WINDOW_TOLERANCE)
     changed, created, samples, live_rows = [], [], [], []
     cluster_of = {service_id: cluster_id for service_id, cluster_id in directory.services.values()}
     for key in incoming.keys() - series.keys():
@@ -161,7 +161,6 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
         else:
             counters = _counters(item)
         state = None if restarted or item.pk is None else _state(item)
-        span_start = state.anchor.at if state else at
         state, rolled = advance(state, Reading(at, counters), unchanged_until=unchanged_until)
         if not item.present:
             state = RateState(anchor=state.anchor, last=state.last)
@@ -172,29 +171,21 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
                 changed.append(item)
             live_rows.append(item)
         if rolled and item.present and (any(state.rates) or item.active or item.inactive):
-            samples.append((item, max(at - span_start, 0.0)))
+            samples.append((item, state.span))
 
     Series.objects.bulk_create(created)
-    Series.objects.bulk_update(changed, _STORED_FIELDS) if changed else None
-    Sample.objects.bulk_create(
+    storage.update_series(changed, _STORED_FIELDS)
+    storage.insert_samples(
         [
-            Sample(
-                series=item,
-                resolution=Resolution.RAW,
-                at=now,
-                span=span,
-                active=item.active,
-                inactive=item.inactive,
-                **{name: getattr(item, name) for name in RATES},
-            )
+            (item.pk, Resolution.RAW, now, span, item.active, item.inactive, *(getattr(item, n) for n in RATES))
             for item, span in samples
         ],
-        ignore_conflicts=True,
+        RATES,
     )
     feed.last_batch_at, feed.sampled_at, feed.epoch, feed.seq, feed.interval = now, at, epoch, seq, interval
     feed.save()
     rolled_services = {item.virtual_service_id for item, _ in samples}
-    _broadcast(host, now, live_rows, cluster_of, quiet_real_servers(host, rolled_services, directory))
+    _broadcast(host, now, at, live_rows, cluster_of, quiet_real_servers(host, rolled_services, directory))
     return "ok"
 
 
@@ -204,8 +195,9 @@ _STORED_FIELDS = [
 ]  # fmt: skip
 
 
-def _load_series(host: Host, incoming, gone, everything: bool) -> dict[SeriesKey, Series]:
-    """The host's series this batch may change: those in it, and those whose rates are still moving."""
+def _load_series(host: Host, incoming, gone, everything: bool, closing_before: float) -> dict[SeriesKey, Series]:
+    """The host's series this batch may change: those in it, and those whose rates are still moving and whose
+    window closes now (an idle series, or one whose window is still open, is left alone)."""
     query = Series.objects.filter(host=host)
     if not everything:
         moving = Q()
@@ -213,6 +205,7 @@ def _load_series(host: Host, incoming, gone, everything: bool) -> dict[SeriesKey
             moving |= Q(**{f"{name}__gt": 0})
         for name in COUNTERS:
             moving |= ~Q(**{name: F(f"anchor_{name}")})
+        moving &= Q(anchor_at__lte=closing_before)
         services = {key[0] for key in (*incoming, *gone)}
         query = query.filter(moving | Q(virtual_service_id__in=services))
     return {(item.virtual_service_id, item.real_server_id): item for item in query}
@@ -257,7 +250,9 @@ def live_row(item: Series) -> list:
     ]
 
 
-def _broadcast(host: Host, now: datetime, rows: list[Series], cluster_of: dict[int, int], quiet) -> None:
+def _broadcast(
+    host: Host, now: datetime, read_at: float, rows: list[Series], cluster_of: dict[int, int], quiet
+) -> None:
     """One event per cluster the host directs, also when nothing changed: it tells browsers the feed lives."""
     by_cluster: dict[int, dict] = {
         cluster_id: {"rows": [], "checked": [], "quiet": []} for cluster_id in set(cluster_of.values())
@@ -271,5 +266,6 @@ def _broadcast(host: Host, now: datetime, rows: list[Series], cluster_of: dict[i
     stamp = now.astimezone(UTC).timestamp()
     for cluster_id, event in by_cluster.items():
         events.broadcast(
-            cluster_id, {"type": "traffic", "host": host.hostname, "host_id": host.pk, "at": stamp, **event}
+            cluster_id,
+            {"type": "traffic", "host": host.hostname, "host_id": host.pk, "at": stamp, "read_at": read_at, **event},
         )
