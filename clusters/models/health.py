@@ -1,5 +1,6 @@
 """Health checks: how directors' agents check real servers, and what they last reported (docs/health.md)."""
 
+import math
 import re
 
 from django.core.exceptions import ValidationError
@@ -206,7 +207,10 @@ class HealthCheck(models.Model):
                     f"{self.get_check_type_display()}.",
                 )
             self.path = "/"
-        if self.timeout is not None and self.interval is not None and self.timeout > self.interval:
+        for name in ("interval", "timeout"):
+            if not math.isfinite(getattr(self, name)):
+                error(name, "Give a number of seconds, e.g. 5.")
+        if math.isfinite(self.timeout) and math.isfinite(self.interval) and self.timeout > self.interval:
             error("timeout", f"The timeout ({self.timeout:g} s) must not exceed the interval ({self.interval:g} s).")
         if self.check_type != HealthCheckType.NONE and service.is_fwmark and self.port is None:
             error("port", "Real servers of a firewall-mark service have no port: give the port to check.")

@@ -67,6 +67,7 @@ def test_a_service_check_is_created_changed_and_audited(service):
         ({"check_type": "tcp", "path": "/x"}, "path", "only to HTTP and HTTPS"),
         ({"interval": 2, "timeout": 3}, "timeout", "must not exceed the interval"),
         ({"interval": 0}, "interval", "greater than or equal to 0.1"),
+        ({"interval": float("nan")}, "interval", "Give a number of seconds"),
         ({"rise": 0}, "rise", "greater than or equal to 1"),
         ({"fall": 101}, "fall", "less than or equal to 100"),
         ({"on_failure": "explode"}, "on_failure", "not a valid choice"),
