@@ -163,3 +163,14 @@ def test_two_directors_are_added_up_on_the_page_and_in_the_chart(busy):
     url = f"/clusters/web/services/{busy.service.pk}/traffic/history/"
     data = client.get(url, {"real_server": busy.real_server1.pk}).json()
     assert max(data["cps"]) == 60.0  # 50 conn/s through the primary and 10 through the backup, same steps
+
+
+def test_a_big_cluster_is_shown_25_services_a_page(busy):
+    for port in range(81, 111):
+        make_virtual_service(cluster=busy.cluster, address="10.10.0.100", port=port)
+    client, _ = member_client()
+    first = client.get("/clusters/web/traffic/").content.decode()
+    second = client.get("/clusters/web/traffic/?page=2").content.decode()
+    assert first.count('<section class="card" id="traffic-vs-') == 25
+    assert second.count('<section class="card" id="traffic-vs-') == 6
+    assert "Page 1 of 2 · 31 in all" in first
