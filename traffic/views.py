@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -28,9 +29,15 @@ class TrafficPageMixin(ClusterMixin):
             Prefetch("real_servers", queryset=RealServer.objects.order_by("address", "port"))
         ).order_by("address", "port", "fwmark", "protocol")
 
+    #: Services per page, as on the cluster page: a page of 25 services × their real servers stays light to
+    #: render and to update every second; events for rows of other pages are ignored by the page.
+    paginate_by = 25
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        services = list(self.services())
+        page = Paginator(self.services(), self.paginate_by).get_page(self.request.GET.get("page"))
+        services = list(page.object_list)
+        context["page_obj"] = page
         traffic = live.cluster_traffic(self.cluster, service_ids=[s.pk for s in services])
         context.update(
             services=services,

@@ -68,7 +68,10 @@ def test_the_cluster_page_and_dashboard_show_totals_and_a_stale_director(busy):
     HostFeed.objects.update(last_batch_at=timezone.now() - timedelta(seconds=60))
     html = client.get("/clusters/web/").content.decode()
     assert "<strong>Stale:</strong> no traffic figures from director director since 1" in html
-    assert "no fresh figures from its directors" in client.get("/").content.decode()
+    assert (
+        '<td data-label="Live traffic" colspan="3" class="muted">no fresh figures</td>'
+        in client.get("/").content.decode()
+    )
 
 
 def test_the_service_page_shows_only_that_service(busy):
@@ -128,3 +131,49 @@ def test_metrics_need_a_token_and_show_only_ones_own_clusters(busy):
 
     revoke_api_token(acting_user=None, token=token)
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+
+def test_two_directors_are_added_up_on_the_page_and_in_the_chart(busy):
+    from agents.host.envelope import generate_private_key, public_key_text, seal
+    from clusters.choices import HostRole
+    from tests.factories import make_cluster_host, make_host
+    from traffic import inventory
+    from traffic.actions import handle_batch
+
+    key = generate_private_key()
+    backup = make_host(hostname="backup", public_key=public_key_text(key))
+    make_cluster_host(cluster=busy.cluster, host=backup, role=HostRole.DIRECTOR)
+    inventory.forget()
+    for second in range(5):
+        c = 10 * (second // 2) * 2
+        batch = {
+            "kind": "traffic",
+            "host": "backup",
+            "epoch": "backup-1",
+            "seq": second + 1,
+            "at": 1000.0 + second,
+            "interval": 1.0,
+            "full": second == 0,
+            "rows": [list(rs_row("10.20.0.11", 1, 0, c, 10 * c, 600 * c))],
+            "gone": [],
+        }
+        assert handle_batch(seal(batch, key, "backup")) == "ok"
+
+    client, _ = member_client()
+    html = client.get("/clusters/web/traffic/").content.decode()
+    rs1 = row_of(html, busy.service.pk, busy.real_server1.pk)
+    assert 'data-field="active">8</td>' in rs1 and 'data-field="cps">60</td>' in rs1
+    url = f"/clusters/web/services/{busy.service.pk}/traffic/history/"
+    data = client.get(url, {"real_server": busy.real_server1.pk}).json()
+    assert max(data["cps"]) == 60.0  # 50 conn/s through the primary and 10 through the backup, same steps
+
+
+def test_a_big_cluster_is_shown_25_services_a_page(busy):
+    for port in range(81, 111):
+        make_virtual_service(cluster=busy.cluster, address="10.10.0.100", port=port)
+    client, _ = member_client()
+    first = client.get("/clusters/web/traffic/").content.decode()
+    second = client.get("/clusters/web/traffic/?page=2").content.decode()
+    assert first.count('<section class="card" id="traffic-vs-') == 25
+    assert second.count('<section class="card" id="traffic-vs-') == 6
+    assert "Page 1 of 2 · 31 in all" in first

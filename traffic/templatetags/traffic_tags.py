@@ -36,9 +36,10 @@ def cluster_traffic_summary(cluster):
     return {"cluster": cluster, "traffic": traffic, "totals": totals, "reported": bool(traffic.services)}
 
 
-@register.inclusion_tag("traffic/_dashboard_totals.html")
-def traffic_totals(rows):
-    """Dashboard: live totals per cluster of `rows` (clusters, or (cluster, …) pairs)."""
-    clusters = [row[0] if isinstance(row, (tuple, list)) else row for row in rows]
-    totals = live.cluster_totals(clusters)
-    return {"rows": [(cluster, totals.get(cluster.pk)) for cluster in clusters]}
+@register.simple_tag
+def with_traffic_totals(rows):
+    """Dashboard: each (cluster, …) row of `rows` with the cluster's live totals appended (None without fresh
+    figures), in one query for every cluster of the page."""
+    rows = [tuple(row) if isinstance(row, (tuple, list)) else (row,) for row in rows]
+    totals = live.cluster_totals([row[0] for row in rows])
+    return [(*row, totals.get(row[0].pk)) for row in rows]
