@@ -344,4 +344,3 @@ class TunnelProber:
             return ProbeResult(True, f"{where}: SYN-ACK from the VIP", latency)
         finally:
             self._pending.pop(key, None)
-
