@@ -29,6 +29,7 @@ from django.conf import settings as django_settings
 
 from accounts.actions import create_api_token
 from agents import actions
+from teams.models import Team
 from tests.dispatch.broker import purge
 from tests.factories import make_member, make_team, make_user
 from tests.lab_fullstack.stack import (
@@ -41,6 +42,7 @@ from tests.lab_fullstack.stack import (
     wait_finished,
     wait_for,
 )
+from tests.lab_fullstack.traffic import ACTIVE, CPS, IN_BPS, IN_PPS, INACTIVE, OUT_BPS, OUT_PPS, figure, watch_traffic
 
 pytestmark = [pytest.mark.lab, pytest.mark.django_db(transaction=True)]
 
@@ -166,6 +168,31 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
             "every host in sync after the apply",
             explain,
         )
+
+        # -- live traffic: the director's kernel counters reach a member's websocket -----------------------------
+        member = make_user(staff=False)
+        make_member(member, team=Team.objects.get(slug="lab"), role="viewer")
+        service_id, rs_ids = service["id"], {host: rs["id"] for host, rs in real_servers.items()}
+
+        def enough(seen) -> bool:
+            return (
+                all(
+                    figure(seen, service_id, rs, ACTIVE) + figure(seen, service_id, rs, INACTIVE) >= 3
+                    and figure(seen, service_id, rs, CPS) > 0
+                    and figure(seen, service_id, rs, IN_PPS) > 0
+                    for rs in rs_ids.values()
+                )
+                and figure(seen, service_id, None, IN_BPS) > 0
+            )
+
+        seen = watch_traffic(member, "lab", lambda: guest.fetch(6), enough, timeout=90)
+        assert collections.Counter(seen["traffic"]) == {"rs1": 3, "rs2": 3}, seen["traffic"]
+        assert enough(seen), f"the websocket got {len(seen['events'])} traffic events: {seen['max']}\n{explain()}"
+        assert {event["host"] for event in seen["events"]} == {"director"}
+        # TUN: replies leave the real servers straight to the client, the director counts no packet out
+        for key, figures in seen["max"].items():
+            assert figure(seen, *key, OUT_PPS) == figure(seen, *key, OUT_BPS) == 0, (key, figures)
+        print(f"live traffic on the websocket: {len(seen['events'])} events, {seen['max']}")
 
         # -- a weight change through the API shifts the traffic -------------------------------------------------
         console.call("PATCH", f"real-servers/{real_servers['rs2']['id']}/", weight=0)

@@ -8,8 +8,9 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from agents import events
@@ -18,11 +19,11 @@ from agents.host.model import normalize_address
 from audit.choices import Result
 from audit.recording import record
 from clusters.models import Host
-from traffic import inventory, storage
+from traffic import inventory, pending, storage
 from traffic.choices import Resolution
 from traffic.models import HostFeed, Series
 from traffic.rates import COUNTERS, RATES, WINDOW, WINDOW_TOLERANCE, RateState, Reading, advance, normalize
-from traffic.warnings import quiet_real_servers
+from traffic.warnings import quiet_among_busy
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,15 @@ def handle_batch(envelope: Any) -> str:
         if payload.get("host") != signer or payload.get("kind") != "traffic":
             return _reject(signer, f"not a traffic batch of {signer} (host {payload.get('host')!r})")
         try:
-            return ingest_batch(host=host, payload=payload)
+            _parse(payload)
+        except BatchError as exc:
+            return _reject(signer, f"malformed traffic batch: {exc}")
+    batch = pending.take(host.pk, payload)
+    if batch is None:
+        return "held"  # the queue is behind: merged into the host's next batch (latest wins)
+    with transaction.atomic():
+        try:
+            return ingest_batch(host=host, payload=batch)
         except BatchError as exc:
             return _reject(signer, f"malformed traffic batch: {exc}")
 
@@ -101,42 +110,90 @@ def _map(row: list, directory: inventory.DirectorInventory) -> SeriesKey | None:
     return None if real_server is None else (service[0], real_server)
 
 
-@transaction.atomic
-def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> str:
-    """Take in one verified batch; returns "ok", "late" (an old or repeated batch) or raises BatchError."""
-    now = now or timezone.now()
+def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], list[list]]:
+    """(epoch, seq, at, interval, full, rows, gone) of a batch, or BatchError naming the wrong field."""
     epoch = payload.get("epoch")
     if not isinstance(epoch, str) or not 0 < len(epoch) <= 64:
         raise BatchError(f"epoch must be a short text, not {epoch!r}")
     seq = _number(payload, "seq", int)
     at = _number(payload, "at")
     interval = _number(payload, "interval")
-    full = payload.get("full") is True
     rows = _parse_rows(payload.get("rows", []), "rows")
+    for row in rows:
+        if len(row) != ROW_LENGTH or not all(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in row[3:]
+        ):
+            raise BatchError(f"a row must be [service, address, port, then 7 counts of at least 0], not {row!r}")
     gone_rows = _parse_rows(payload.get("gone", []), "gone")
+    return epoch, seq, at, interval, payload.get("full") is True, rows, gone_rows
+
+
+#: Per control-worker process: each director's series after its last batch, reused by its next batch when
+#: nothing else took a batch of that director since (same feed row state) and the inventory is the same object:
+#: the live path then reads no Series rows. Any other case reads them from PostgreSQL.
+_series_cache: dict[int, tuple[tuple, inventory.DirectorInventory, dict[SeriesKey, Series]]] = {}
+
+
+def _feed_token(feed: HostFeed) -> tuple:
+    return (feed.pk, feed.epoch, feed.seq, feed.last_batch_at)
+
+
+def _host_series(host: Host, feed: HostFeed | None, directory) -> dict[SeriesKey, Series]:
+    """Every series of the host: from this process's cache when still exact, else from the database."""
+    cached = _series_cache.pop(host.pk, None)
+    if cached is not None and feed is not None and cached[0] == _feed_token(feed) and cached[1] is directory:
+        return cached[2]
+    return {(item.virtual_service_id, item.real_server_id): item for item in Series.objects.filter(host=host)}
+
+
+def _moving(item: Series, closing_before: float) -> bool:
+    """Whether a series' rates may change now: they still move and its window closes."""
+    if item.anchor_at > closing_before:
+        return False
+    if any(getattr(item, name) > 0 for name in RATES):
+        return True
+    return any(getattr(item, name) != getattr(item, f"anchor_{name}") for name in COUNTERS)
+
+
+@transaction.atomic
+def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> str:
+    """Take in one verified batch; returns "ok", "late" (an old or repeated batch) or raises BatchError.
+
+    The live path comes first: rates are worked out (from the cached series when possible) and the cluster's
+    browsers get the event before anything is written; then the series and raw history are stored.
+    """
+    now = now or timezone.now()
+    epoch, seq, at, interval, full, rows, gone_rows = _parse(payload)
+    first_seq = payload.get("first_seq", seq)  # a merged batch (traffic.pending) covers first_seq…seq
 
     feed = HostFeed.objects.select_for_update().filter(host=host).first()
     restarted = feed is None or feed.epoch != epoch
     if not restarted and seq <= feed.seq:
         return "late"
     # The agent sends only changed rows: after the batch just before this one, an absent row is unchanged.
-    unchanged_until = feed.sampled_at if not restarted and seq == feed.seq + 1 else None
+    unchanged_until = feed.sampled_at if not restarted and first_seq == feed.seq + 1 else None
+    directory = inventory.for_director(host.pk, fresh=full)
+    everything = _host_series(host, feed, directory)
     if feed is None:
         feed = HostFeed(host=host, last_batch_at=now)
 
-    directory = inventory.for_director(host.pk, fresh=full)
     incoming: dict[SeriesKey, tuple[int, int, tuple[int, ...]]] = {}
     for row in rows:
-        if len(row) != ROW_LENGTH or not all(
-            isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in row[3:]
-        ):
-            raise BatchError(f"a row must be [service, address, port, then 7 counts of at least 0], not {row!r}")
         key = _map(row, directory)
         if key is not None:
             incoming[key] = (row[3], row[4], normalize(row[5:]))
     gone = {key for key in (_map(row, directory) for row in gone_rows) if key is not None}
 
-    series = _load_series(host, incoming, gone, full or restarted, closing_before=at - WINDOW * WINDOW_TOLERANCE)
+    if full or restarted:
+        series = dict(everything)
+    else:
+        closing_before = at - WINDOW * WINDOW_TOLERANCE
+        services = {key[0] for key in (*incoming, *gone)}
+        series = {
+            key: item
+            for key, item in everything.items()
+            if key[0] in services or key in incoming or _moving(item, closing_before)
+        }
     changed, created, samples, live_rows = [], [], [], []
     cluster_of = {service_id: cluster_id for service_id, cluster_id in directory.services.values()}
     for key in incoming.keys() - series.keys():
@@ -149,6 +206,7 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
                 updated_at=now,
             )
             created.append(series[key])
+            everything[key] = series[key]
     for key, item in series.items():
         before = _live(item)
         if key in incoming:
@@ -173,7 +231,10 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
         if rolled and item.present and (any(state.rates) or item.active or item.inactive):
             samples.append((item, state.span))
 
+    rolled_services = {item.virtual_service_id for item, _ in samples}
+    # Live first: new series need their ids for the event, then the browsers get it; storage follows.
     Series.objects.bulk_create(created)
+    _broadcast(host, now, at, live_rows, cluster_of, _quiet(everything, rolled_services, directory))
     storage.update_series(changed, _STORED_FIELDS)
     storage.insert_samples(
         [
@@ -184,31 +245,24 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
     )
     feed.last_batch_at, feed.sampled_at, feed.epoch, feed.seq, feed.interval = now, at, epoch, seq, interval
     feed.save()
-    rolled_services = {item.virtual_service_id for item, _ in samples}
-    _broadcast(host, now, at, live_rows, cluster_of, quiet_real_servers(host, rolled_services, directory))
+    token = _feed_token(feed)
+    transaction.on_commit(lambda: _series_cache.__setitem__(host.pk, (token, directory, everything)))
     return "ok"
+
+
+def _quiet(everything: dict[SeriesKey, Series], service_ids: set[int], directory) -> dict[int, list[int]]:
+    """For each of the services (ids): its quiet real servers on this director (see quiet_among_busy)."""
+    rates: dict[int, dict[int, float]] = {service_id: {} for service_id in service_ids}
+    for (service_id, real_server_id), item in everything.items():
+        if real_server_id is not None and service_id in rates and item.present:
+            rates[service_id][real_server_id] = item.cps
+    return {service_id: quiet_among_busy(rates[service_id], directory.takes_new) for service_id in service_ids}
 
 
 _STORED_FIELDS = [
     "present", "updated_at", "active", "inactive", "read_at", *COUNTERS, "anchor_at",
     *(f"anchor_{name}" for name in COUNTERS), *RATES,
 ]  # fmt: skip
-
-
-def _load_series(host: Host, incoming, gone, everything: bool, closing_before: float) -> dict[SeriesKey, Series]:
-    """The host's series this batch may change: those in it, and those whose rates are still moving and whose
-    window closes now (an idle series, or one whose window is still open, is left alone)."""
-    query = Series.objects.filter(host=host)
-    if not everything:
-        moving = Q()
-        for name in RATES:
-            moving |= Q(**{f"{name}__gt": 0})
-        for name in COUNTERS:
-            moving |= ~Q(**{name: F(f"anchor_{name}")})
-        moving &= Q(anchor_at__lte=closing_before)
-        services = {key[0] for key in (*incoming, *gone)}
-        query = query.filter(moving | Q(virtual_service_id__in=services))
-    return {(item.virtual_service_id, item.real_server_id): item for item in query}
 
 
 def _counters(item: Series) -> tuple[int, ...]:
@@ -264,8 +318,11 @@ def _broadcast(
         event["checked"].append(service_id)
         event["quiet"].extend(real_servers)
     stamp = now.astimezone(UTC).timestamp()
+    layer = get_channel_layer()
     for cluster_id, event in by_cluster.items():
-        events.broadcast(
-            cluster_id,
-            {"type": "traffic", "host": host.hostname, "host_id": host.pk, "at": stamp, "read_at": read_at, **event},
+        # Sent at once, not after the commit: storage must not hold the live figures back. A batch whose storage
+        # then fails was still read from the kernel; the next batch carries on from the stored state.
+        message = {"type": "traffic", "host": host.hostname, "host_id": host.pk, "at": stamp, "read_at": read_at}
+        async_to_sync(layer.group_send)(
+            events.cluster_group(cluster_id), {"type": "cluster.event", "event": {**message, **event}}
         )
