@@ -108,7 +108,7 @@ def make_inventory(services: int, dests: int):
 
     user = get_user_model().objects.create_user("bench-viewer")  # signs in by session only
     Membership.objects.create(team=team, user=user, role="viewer")
-    return key, user, [(f"tcp 10.10.0.101:{s.port}", s.port) for s in made]
+    return key, user, [(f"tcp 10.10.0.101:{s.port}", s.port) for s in made], [s.pk for s in made]
 
 
 class Kernel:
@@ -147,11 +147,14 @@ class Kernel:
 
 
 class Clients:
-    """`count` websocket clients (autobahn on Twisted, in a thread) on the cluster's socket, recording each
-    traffic event's lag from the agent's kernel read."""
+    """`count` websocket clients (autobahn on Twisted, in a thread), each a Traffic page of 25 services (client i
+    shows page i, wrapping around) on its traffic socket, recording each traffic event's lag from the agent's
+    kernel read (the cluster's events with the services' totals and those with the page's real servers)."""
 
-    def __init__(self, url: str, cookie: str, count: int):
+    def __init__(self, url: str, cookie: str, count: int, service_ids: list[int]):
         self.url, self.cookie, self.count = url, cookie, count
+        ordered = sorted(service_ids)
+        self.pages = [ordered[i : i + 25] for i in range(0, len(ordered), 25)]
         self.lags: list[float] = []
         self.waits: list[float] = []  # from the agent's read to the control worker starting on the batch
         self.events = [0] * count
@@ -182,7 +185,8 @@ class Clients:
         def connect_all():
             for index in range(self.count):
                 factory = WebSocketClientFactory(
-                    f"ws://{parsed.hostname}:{parsed.port}/ws/clusters/big/",
+                    f"ws://{parsed.hostname}:{parsed.port}/ws/clusters/big/traffic/?services="
+                    + ",".join(map(str, self.pages[index % len(self.pages)])),
                     origin=f"http://{parsed.hostname}:{parsed.port}",
                     headers={"Cookie": f"sessionid={self.cookie}"},
                 )
@@ -289,7 +293,7 @@ def main() -> int:
         from tests.browser.server import ConsoleServer, ControlWorker
         from tests.dispatch.broker import purge
 
-        key, user, services = make_inventory(args.services, args.dests)
+        key, user, services, service_ids = make_inventory(args.services, args.dests)
         client = Client()
         client.force_login(user)
         cookie = client.cookies["sessionid"].value
@@ -298,7 +302,7 @@ def main() -> int:
         console, worker = ConsoleServer(workdir), ControlWorker(workdir)
         console.wait_ready()
         worker.wait_ready()
-        clients = Clients(console.url, cookie, args.clients)
+        clients = Clients(console.url, cookie, args.clients, service_ids)
         clients.start()
 
         kernel = Kernel(services, args.dests)

@@ -1,7 +1,9 @@
-/* lvsweb live traffic: follows the cluster's websocket (/ws/clusters/<slug>/) and redraws the figures.
+/* lvsweb live traffic: follows the traffic websocket of the cluster and of the page's services
+(/ws/clusters/<slug>/traffic/?services=1,2,…) and redraws the figures.
 
 The page ([data-traffic-cluster]) renders the figures of page load and, in #traffic-initial, each director's
-rows. Every traffic event carries one director's changed rows ([service, real server, present, active,
+rows. Every traffic event carries one director's changed rows (services' totals on the cluster's events, real
+servers' rows on those of the page's services) ([service, real server, present, active,
 inactive, cps, in_pps, out_pps, in_bps, out_bps]); a row of the page shows the sum over its directors.
 Every second each row's sparkline takes the current new-connections rate, and a director whose events stop
 for data-stale-after seconds is marked stale. The chart (uPlot) reads /clusters/<slug>/services/<id>/traffic/history/.
@@ -144,7 +146,13 @@ for data-stale-after seconds is marked stale. The chart (uPlot) reads /clusters/
   function connect() {
     if (!window.WebSocket) return;
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + window.location.host + "/ws/clusters/" + encodeURIComponent(slug) + "/");
+    // The page's services: their real servers' rows come only to pages that show them (traffic.consumers).
+    var services = {};
+    root.querySelectorAll("[data-traffic-row]").forEach(function (row) {
+      services[row.getAttribute("data-traffic-row").split(":")[0]] = true;
+    });
+    var path = "/ws/clusters/" + encodeURIComponent(slug) + "/traffic/?services=" + Object.keys(services).join(",");
+    var socket = new WebSocket(scheme + window.location.host + path);
     socket.onopen = function () {
       attempt = 0;
       say("Live: figures update every second.");

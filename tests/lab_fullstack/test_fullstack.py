@@ -185,7 +185,7 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
                 and figure(seen, service_id, None, IN_BPS) > 0
             )
 
-        seen = watch_traffic(member, "lab", lambda: guest.fetch(6), enough, timeout=90)
+        seen = watch_traffic(member, "lab", [service_id], lambda: guest.fetch(6), enough, timeout=90)
         assert collections.Counter(seen["traffic"]) == {"rs1": 3, "rs2": 3}, seen["traffic"]
         assert enough(seen), f"the websocket got {len(seen['events'])} traffic events: {seen['max']}\n{explain()}"
         assert {event["host"] for event in seen["events"]} == {"director"}

@@ -1,6 +1,7 @@
 """Live traffic in the full-stack lab run: real HTTP through the VIP in the VM → the director agent's stats
 batches (read from its kernel over netlink) → the forwarded Redis broker → the control worker on this machine →
-the cluster's Channels group (Redis layer) → a WebsocketCommunicator subscribed to the cluster as a member.
+the Channels groups (Redis layer) → a WebsocketCommunicator on the cluster's traffic socket, as a member: the
+cluster's events (the services' totals) and those of the services it follows (their real servers' rows).
 
 Used by test_fullstack.py inside its one VM boot.
 """
@@ -14,21 +15,23 @@ from asgiref.sync import async_to_sync
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from agents.routing import websocket_urlpatterns
+from lvsweb.routing import websocket_urlpatterns
 
 # A live row: [service, real server or null, present, active, inactive, cps, in_pps, out_pps, in_bps, out_bps].
 ACTIVE, INACTIVE, CPS, IN_PPS, OUT_PPS, IN_BPS, OUT_BPS = range(3, 10)
 
 
-def watch_traffic(user, slug: str, make_traffic, enough, timeout: float = 90) -> dict:
-    """Subscribe to the cluster `slug` as `user`, call make_traffic() (blocking, run in a thread), and collect
-    the traffic events' rows until enough(seen) is true or `timeout` seconds pass. Returns `seen`:
-    {"events": [...], "max": {(service, real server): [max of each figure]}, "traffic": make_traffic()'s result}.
+def watch_traffic(user, slug: str, services: list[int], make_traffic, enough, timeout: float = 90) -> dict:
+    """Subscribe to the cluster `slug` and its `services` as `user` (as a Traffic page does), call make_traffic()
+    (blocking, run in a thread), and collect the traffic events' rows until enough(seen) is true or `timeout`
+    seconds pass. Returns `seen`: {"events": [...], "max": {(service, real server): [max of each figure]},
+    "traffic": make_traffic()'s result}.
     """
     seen: dict = {"events": [], "max": {}, "traffic": None}
 
     async def scenario():
-        client = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/clusters/{slug}/")
+        path = f"/ws/clusters/{slug}/traffic/?services={','.join(map(str, services))}"
+        client = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
         client.scope["user"] = user
         connected, code = await client.connect(timeout=30)
         assert connected, f"the websocket refused a member of the cluster's team (code {code})"

@@ -21,6 +21,7 @@ from audit.recording import record
 from clusters.models import Host
 from traffic import inventory, pending, storage
 from traffic.choices import Resolution
+from traffic.consumers import chunk_group
 from traffic.models import HostFeed, Series
 from traffic.rates import COUNTERS, RATES, WINDOW, WINDOW_TOLERANCE, RateState, Reading, advance, normalize
 from traffic.warnings import quiet_among_busy
@@ -307,22 +308,32 @@ def live_row(item: Series) -> list:
 def _broadcast(
     host: Host, now: datetime, read_at: float, rows: list[Series], cluster_of: dict[int, int], quiet
 ) -> None:
-    """One event per cluster the host directs, also when nothing changed: it tells browsers the feed lives."""
+    """One event per cluster the host directs, also when nothing changed (it tells browsers the feed lives),
+    with the services' totals and the warnings; the real servers' rows go to the groups of their service chunks
+    (traffic.consumers), which only the traffic pages showing those services join."""
+    head = {"type": "traffic", "host": host.hostname, "host_id": host.pk, "at": now.astimezone(UTC).timestamp()}
+    head["read_at"] = read_at
     by_cluster: dict[int, dict] = {
         cluster_id: {"rows": [], "checked": [], "quiet": []} for cluster_id in set(cluster_of.values())
     }
+    by_chunk: dict[str, list] = {}
     for item in rows:
-        by_cluster[item.cluster_id]["rows"].append(live_row(item))
+        if item.real_server_id is None:
+            by_cluster[item.cluster_id]["rows"].append(live_row(item))
+        else:
+            by_chunk.setdefault(chunk_group(item.cluster_id, item.virtual_service_id), []).append(live_row(item))
     for service_id, real_servers in quiet.items():
         event = by_cluster[cluster_of[service_id]]
         event["checked"].append(service_id)
         event["quiet"].extend(real_servers)
-    stamp = now.astimezone(UTC).timestamp()
-    layer = get_channel_layer()
-    for cluster_id, event in by_cluster.items():
-        # Sent at once, not after the commit: storage must not hold the live figures back. A batch whose storage
-        # then fails was still read from the kernel; the next batch carries on from the stored state.
-        message = {"type": "traffic", "host": host.hostname, "host_id": host.pk, "at": stamp, "read_at": read_at}
-        async_to_sync(layer.group_send)(
-            events.cluster_group(cluster_id), {"type": "cluster.event", "event": {**message, **event}}
-        )
+    messages = [(events.cluster_group(cluster_id), {**head, **event}) for cluster_id, event in by_cluster.items()]
+    messages += [(group, {**head, "rows": chunk_rows}) for group, chunk_rows in by_chunk.items()]
+
+    # Sent at once, not after the commit: storage must not hold the live figures back. A batch whose storage
+    # then fails was still read from the kernel; the next batch carries on from the stored state.
+    async def send_all() -> None:
+        layer = get_channel_layer()
+        for group, event in messages:
+            await layer.group_send(group, {"type": "cluster.event", "event": event})
+
+    async_to_sync(send_all)()
