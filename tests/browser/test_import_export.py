@@ -62,8 +62,8 @@ def test_ipvsadm_save_text_is_imported_and_exported_again_unchanged(page: Page, 
     page.get_by_role("button", name="Commit import").click()
     expect(page).to_have_url("/clusters/web/")
     expect(page.get_by_text("Imported into web frontend")).to_be_visible()
-    expect(page.get_by_role("heading", name="TCP 10.10.0.100:80")).to_be_visible()
-    expect(page.get_by_role("heading", name="UDP 10.10.0.100:53")).to_be_visible()
+    expect(page.get_by_role("region", name="TCP 10.10.0.100:80")).to_be_visible()  # its card in Virtual services
+    expect(page.get_by_role("region", name="UDP 10.10.0.100:53")).to_be_visible()  # its card in Virtual services
     assert RealServer.objects.filter(virtual_service__cluster__slug="web").count() == 3
     assert AuditEntry.objects.filter(action__startswith="cluster.import").count() == 1  # one audited change
 

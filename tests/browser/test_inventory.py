@@ -38,7 +38,7 @@ def test_an_operator_creates_a_cluster_with_a_vip_and_two_real_servers(page: Pag
     screenshot(page, "virtual-service-form")
     page.get_by_role("button", name="Add virtual service").click()
 
-    expect(page.get_by_role("heading", name="TCP 10.10.0.100:80")).to_be_visible()
+    expect(page.get_by_role("region", name="TCP 10.10.0.100:80")).to_be_visible()  # its card in Virtual services
     add_real_server(page, "TCP 10.10.0.100:80", "10.20.0.11")
     add_real_server(page, "TCP 10.10.0.100:80", "10.20.0.12")
 
