@@ -130,7 +130,7 @@ def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], lis
 
 
 #: Per control-worker process: each director's series after its last batch, reused by its next batch when
-#: nothing else took a batch of that director since (same feed row state) and the inventory is the same object:
+#: nothing else took a batch of that director since (same feed row state) and the inventory mapping is unchanged:
 #: the live path then reads no Series rows. Any other case reads them from PostgreSQL.
 _series_cache: dict[int, tuple[tuple, inventory.DirectorInventory, dict[SeriesKey, Series]]] = {}
 
@@ -142,7 +142,7 @@ def _feed_token(feed: HostFeed) -> tuple:
 def _host_series(host: Host, feed: HostFeed | None, directory) -> dict[SeriesKey, Series]:
     """Every series of the host: from this process's cache when still exact, else from the database."""
     cached = _series_cache.pop(host.pk, None)
-    if cached is not None and feed is not None and cached[0] == _feed_token(feed) and cached[1] is directory:
+    if cached is not None and feed is not None and cached[0] == _feed_token(feed) and cached[1] == directory:
         return cached[2]
     return {(item.virtual_service_id, item.real_server_id): item for item in Series.objects.filter(host=host)}
 
