@@ -68,14 +68,16 @@ def test_a_member_sees_connections_and_rates_each_second(lab, director):
     assert third["checked"] == [service] and third["quiet"] == [lab.real_server2.pk]
 
 
+@pytest.mark.parametrize("socket", ["cluster", "traffic page"])
 @pytest.mark.parametrize("who", ["in no team", "in another team"])
-def test_outsiders_cannot_subscribe(lab, who):
+def test_outsiders_cannot_subscribe(lab, who, socket):
     user = make_user(staff=False)
     if who == "in another team":
         make_member(user, team=make_team(), role="owner")
+    services = lab.service.pk if socket == "traffic page" else None
 
     async def scenario():
-        return await communicator(user).connect()
+        return await communicator(user, services=services).connect()
 
     assert async_to_sync(scenario)() == (False, REFUSED)
 
