@@ -67,6 +67,11 @@ class ClusterHealth:
         return sum(self.real_servers.values())
 
     @property
+    def all_in_sync(self) -> bool:
+        """Every host of the cluster runs what the console last sent (none never enrolled, revoked, …)."""
+        return bool(self.host_count) and self.hosts[SyncState.IN_SYNC] == self.host_count
+
+    @property
     def needs_attention(self) -> bool:
         """Something an operator should look at: drift, an offline agent, or a failed apply."""
         bad = self.hosts[SyncState.DRIFTED] + self.hosts[SyncState.OFFLINE] + self.hosts[SyncState.UNKNOWN]

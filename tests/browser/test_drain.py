@@ -134,3 +134,6 @@ def test_a_drained_real_server_s_connections_count_down_live(page: Page, operato
         expect(other.locator('td[data-label="Active"]')).to_have_text("5")
         if seq == 2:
             screenshot(page, "traffic-draining")
+    # A draining server is expected to get no new connections, and its sibling gets them: no warning anywhere.
+    for row in (drained, other):
+        expect(row.get_by_text("no new connections")).to_be_hidden()

@@ -65,3 +65,25 @@ def test_health_counts_every_cluster_in_a_fixed_number_of_queries(django_assert_
     assert all(health[c.pk].hosts == Counter(in_sync=1) for c in clusters)
     assert all(health[c.pk].last_apply.status == DeploymentStatus.APPLIED for c in clusters)
     assert not any(health[c.pk].needs_attention for c in clusters)
+
+
+@pytest.mark.django_db
+def test_the_dashboard_dot_is_green_only_when_every_host_is_in_sync(client):
+    from django.contrib.auth import get_user_model
+
+    from tests.factories import default_team, make_member
+
+    user = get_user_model().objects.create_user("dora", password="a long pass phrase")
+    make_member(user, team=default_team(), role="viewer")
+    synced, waiting = make_cluster(name="synced"), make_cluster(name="waiting")
+    make_cluster_host(cluster=synced, host=make_host(public_key="k" * 43, agent_status="online"))
+    make_cluster_host(cluster=waiting, host=make_host())  # registered, never enrolled
+    client.force_login(user)
+    rows = {
+        name: row
+        for row in client.get("/").content.decode().split("<tr")
+        for name in ("synced", "waiting")
+        if f"<strong>{name}</strong>" in row
+    }
+    assert 'class="dot ok"' in rows["synced"]
+    assert 'class="dot warn"' in rows["waiting"]
