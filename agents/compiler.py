@@ -13,6 +13,7 @@ from django.db.models import Prefetch
 
 from clusters.choices import ForwardMethod, HealthCheckType, HostRole, Protocol, RealServerState, TunnelType
 from clusters.models import Cluster, HealthCheck, RealServer, VirtualService
+from clusters.models.health import HEALTH_CHECK_FIELDS
 
 DOCUMENT_VERSION = 1
 
@@ -45,27 +46,6 @@ REAL_SERVER_FIELDS = (
     "lower_threshold",
     "state",
     "description",
-)
-
-
-HEALTH_CHECK_FIELDS = (
-    "check_type",
-    "port",
-    "path",
-    "host_header",
-    "expect_status_min",
-    "expect_status_max",
-    "body_match",
-    "interval",
-    "timeout",
-    "rise",
-    "fall",
-    "on_failure",
-    "tunnel_path",
-    "quorum",
-    "sorry_address",
-    "sorry_port",
-    "sorry_forward_method",
 )
 
 

@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from clusters.models import Cluster, HealthCheck, Host, RealServer, VirtualService
+from clusters.models.health import HEALTH_CHECK_FIELDS
 from teams import policy
 from teams.choices import TeamRole
 from teams.models import Team
@@ -134,25 +135,6 @@ class RealServerForm(ActionForm):
                 )
 
 
-HEALTH_CHECK_FIELDS = [
-    "check_type",
-    "port",
-    "path",
-    "host_header",
-    "expect_status_min",
-    "expect_status_max",
-    "body_match",
-    "interval",
-    "timeout",
-    "rise",
-    "fall",
-    "on_failure",
-    "tunnel_path",
-    "quorum",
-    "sorry_address",
-    "sorry_port",
-    "sorry_forward_method",
-]
 #: Only a service's check has a quorum and a sorry server.
 SERVICE_ONLY_FIELDS = ("quorum", "sorry_address", "sorry_port", "sorry_forward_method")
 

@@ -7,27 +7,8 @@ from clusters import actions
 from clusters.api.serializers import ActionSerializer
 from clusters.api.views import VisibleOnly
 from clusters.models import HealthCheck, HealthTransition, RealServer, RealServerHealth, VirtualService
+from clusters.models.health import HEALTH_CHECK_FIELDS
 from teams import policy
-
-CHECK_FIELDS = [
-    "check_type",
-    "port",
-    "path",
-    "host_header",
-    "expect_status_min",
-    "expect_status_max",
-    "body_match",
-    "interval",
-    "timeout",
-    "rise",
-    "fall",
-    "on_failure",
-    "tunnel_path",
-    "quorum",
-    "sorry_address",
-    "sorry_port",
-    "sorry_forward_method",
-]
 
 
 class HealthCheckSerializer(ActionSerializer):
@@ -43,7 +24,7 @@ class HealthCheckSerializer(ActionSerializer):
 
     class Meta:
         model = HealthCheck
-        fields = ["id", "cluster", "virtual_service", "real_server", *CHECK_FIELDS, "created_at", "updated_at"]
+        fields = ["id", "cluster", "virtual_service", "real_server", *HEALTH_CHECK_FIELDS, "created_at", "updated_at"]
         validators: list = []
 
     def validate(self, data):

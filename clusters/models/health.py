@@ -24,6 +24,28 @@ PATH_PATTERN = re.compile(r"/[!-~]*")
 HOST_PATTERN = re.compile(r"[!-~]*")
 
 
+#: The settings of a check, in the order the forms, the API and the agent's document list them.
+HEALTH_CHECK_FIELDS = (
+    "check_type",
+    "port",
+    "path",
+    "host_header",
+    "expect_status_min",
+    "expect_status_max",
+    "body_match",
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
+    "on_failure",
+    "tunnel_path",
+    "quorum",
+    "sorry_address",
+    "sorry_port",
+    "sorry_forward_method",
+)
+
+
 class HealthCheck(models.Model):
     """The health check of a virtual service (for all its real servers), or one real server's override.
 
