@@ -3,6 +3,7 @@
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils import dateformat, timezone
 
 
 def cluster_group(cluster_id: int) -> str:
@@ -33,7 +34,15 @@ def deployment_event(deployment) -> dict:
         "operations": deployment.operations,
         "error": deployment.error,
         "warnings": deployment.warnings,
+        # As the progress table shows them (the console's time zone), so that a live row reads like a reloaded one.
+        "started": clock(deployment.started_at),
+        "finished": clock(deployment.finished_at),
     }
+
+
+def clock(moment) -> str:
+    """A time of day as the console's tables show it ("—" when there is none)."""
+    return dateformat.format(timezone.localtime(moment), "H:i:s") if moment else "—"
 
 
 def host_event(host, state: str) -> dict:

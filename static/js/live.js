@@ -1,7 +1,7 @@
 /* lvsweb live status: follows a cluster's websocket (/ws/clusters/<slug>/) and redraws what changed.
 
 A page opts in with data-live-cluster="slug [slug …]" and marks what can change:
-  [data-deployment="ID"] with [data-field="status" | "operations" | "error"] inside (deployment events);
+  [data-deployment="ID"] with [data-field="status" | "operations" | "error" | "started" | "finished"] inside (deployment events);
   [data-host-state="hostname"] badges (host events);
   [data-live-region][id] parts that are fetched again after a reconnect (events may have been missed);
   [data-live-status] where the connection state is written.
@@ -40,6 +40,10 @@ The page is complete and correct without this file: it renders the current state
       }
       var error = row.querySelector('[data-field="error"]');
       if (error) error.textContent = event.error || "";
+      ["started", "finished"].forEach(function (name) {
+        var cell = row.querySelector('[data-field="' + name + '"]');
+        if (cell && event[name]) cell.textContent = event[name];
+      });
     });
   }
 

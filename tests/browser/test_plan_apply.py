@@ -13,6 +13,7 @@ from celery import current_app
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from agents.events import clock
 from agents.host.document import parse_document
 from agents.host.envelope import generate_private_key, load_public_key, open_envelope, public_key_text, seal
 from agents.host.model import ActualState
@@ -151,3 +152,7 @@ def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluste
 
     statuses = dict(Deployment.objects.values_list("host__hostname", "status"))
     assert statuses == {"director": "applied", "rs1": "failed", "rs2": "failed"}
+    # Its start and finish times came with the events, as a reload would show them.
+    director = Deployment.objects.get(host__hostname="director")
+    expect(rows["director"].locator('[data-field="started"]')).to_have_text(clock(director.started_at))
+    expect(rows["director"].locator('[data-field="finished"]')).to_have_text(clock(director.finished_at))

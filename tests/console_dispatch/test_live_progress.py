@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
+from agents.events import clock
 from agents.host.envelope import seal
 from agents.models import Deployment
 from lvsweb.celery import app as celery_app
@@ -67,10 +68,15 @@ def test_the_progress_page_follows_each_host_live_and_a_reload_agrees(lab, contr
     first, second = async_to_sync(scenario)()
     assert (first["deployment"], first["status"]) == (rows["rs1"], "applying")
     assert (second["deployment"], second["status"], len(second["operations"])) == (rows["rs1"], "applied", 1)
+    # Started and finished arrive with the events, written as the reloaded table writes them.
+    done = Deployment.objects.get(pk=rows["rs1"])
+    assert first["started"] == clock(done.started_at) != "—" and first["finished"] == "—"
+    assert second["finished"] == clock(done.finished_at) != "—"
 
     reloaded = browser.get("/clusters/web/revisions/1/").content.decode()
     rs1 = reloaded.split(f'data-deployment="{rows["rs1"]}"', 1)[1].split("</tr>", 1)[0]
     assert '<span class="badge applied" data-field="status">applied</span>' in rs1
     assert '<td data-label="Operations" class="num" data-field="operations">1</td>' in rs1
+    assert f'data-field="finished">{second["finished"]}</td>' in rs1
     director = reloaded.split(f'data-deployment="{rows["director"]}"', 1)[1].split("</tr>", 1)[0]
     assert '<span class="badge applying" data-field="status">applying</span>' in director
