@@ -13,13 +13,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agents import events
+from agents.actions.reports import fail_deployment
 from agents.capabilities import capability_gaps
 from agents.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
 from agents.compiler import compile_documents, inventory_snapshot
 from agents.host.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
 from agents.models import Deployment, Revision
 from agents.signing import seal_command
-from audit.choices import Result
 from audit.recording import record
 from clusters.models import Cluster, ClusterHost, Host
 from lvsweb.celery import app as celery_app
@@ -128,18 +128,11 @@ def fail_unsent_deployment(*, deployment_id: int, reason: str) -> Deployment | N
     )
     if deployment is None:
         return None
-    deployment.status = DeploymentStatus.FAILED
-    deployment.error = f"not sent: the broker could not be reached ({reason}); the agent never got this command."
-    deployment.finished_at = timezone.now()
-    deployment.save(update_fields=["status", "error", "finished_at"])
-    record(
-        action="deployment.failed",
-        obj=deployment,
-        cluster_id=deployment.cluster_id,
-        result=Result.FAILURE,
-        message=deployment.error,
+    fail_deployment(
+        deployment,
+        f"not sent: the broker could not be reached ({reason}); the agent never got this command.",
+        at=timezone.now(),
     )
-    events.broadcast(deployment.cluster_id, events.deployment_event(deployment))
     return deployment
 
 

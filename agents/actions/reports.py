@@ -205,22 +205,29 @@ def expire_deployments(now: datetime | None = None) -> int:
         .filter(status__in=OPEN_STATUSES, expires_at__lte=now)
     )
     for deployment in expired:
-        deployment.status = DeploymentStatus.FAILED
-        deployment.error = (
+        fail_deployment(
+            deployment,
             f"agent offline: the command expired unanswered after {settings.AGENT_COMMAND_TTL} s "
-            f"(last heartbeat: {_ago(deployment.host.last_heartbeat_at, now)})."
+            f"(last heartbeat: {_ago(deployment.host.last_heartbeat_at, now)}).",
+            at=now,
         )
-        deployment.finished_at = now
-        deployment.save(update_fields=["status", "error", "finished_at"])
-        record(
-            action="deployment.failed",
-            obj=deployment,
-            cluster_id=deployment.cluster_id,
-            result=Result.FAILURE,
-            message=deployment.error,
-        )
-        events.broadcast(deployment.cluster_id, events.deployment_event(deployment))
     return len(expired)
+
+
+def fail_deployment(deployment: Deployment, error: str, *, at: datetime) -> None:
+    """End an open deployment as failed with `error`, without its agent's word: audited and sent to browsers."""
+    deployment.status = DeploymentStatus.FAILED
+    deployment.error = error
+    deployment.finished_at = at
+    deployment.save(update_fields=["status", "error", "finished_at"])
+    record(
+        action="deployment.failed",
+        obj=deployment,
+        cluster_id=deployment.cluster_id,
+        result=Result.FAILURE,
+        message=error,
+    )
+    events.broadcast(deployment.cluster_id, events.deployment_event(deployment))
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
@@ -254,4 +261,4 @@ def mark_offline_hosts(now: datetime | None = None) -> int:
     return len(stale)
 
 
-__all__ = ["expire_deployments", "handle_report", "mark_offline_hosts", "sync_state"]
+__all__ = ["expire_deployments", "fail_deployment", "handle_report", "mark_offline_hosts", "sync_state"]
