@@ -9,8 +9,6 @@ from django.db import models
 
 from audit.choices import ActorType, Result
 
-GENESIS_HASH = "0" * 64
-
 #: The fields that make up an entry's hash, in a fixed order.
 HASHED_FIELDS = (
     "occurred_at",

@@ -10,15 +10,13 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import context
+from audit.chain import GENESIS_HASH, link_and_insert
 from audit.choices import ActorType, Result
-from audit.models import GENESIS_HASH, AuditEntry
+from audit.models import AuditEntry
 
 #: Field names whose values never enter the record (the entry says that they changed, not to what).
 SECRET_FIELDS = frozenset({"password", "key_hash", "token_hash", "secret", "private_key", "signing_key"})
 SECRET_PLACEHOLDER = "(secret)"  # noqa: S105 (the mask shown instead of a secret)
-
-# Any fixed 64-bit number: the key of the PostgreSQL advisory lock that orders writers of the chain.
-_CHAIN_LOCK_KEY = 0x6C7673776562  # "lvsweb"
 
 
 def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
@@ -62,7 +60,7 @@ def record(
     cluster_id: int | None = None,
     anonymous: bool = False,
 ) -> AuditEntry:
-    """Append one entry to the chain, in the caller's transaction (so a rollback removes it too).
+    """Append one entry to the chain as part of the caller's transaction (a rollback removes it too).
 
     The actor is `acting_user`, else `actor_host` (an agent), else "anonymous" when the caller says the
     request had no signed-in user (a failed sign-in), else "system" (shell, commands, tasks).
@@ -80,32 +78,31 @@ def record(
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)
+    entry = AuditEntry(
+        occurred_at=timezone.now(),
+        actor_type=actor_type,
+        actor_user_id=actor_user_id,
+        actor_name=actor_name[:255],
+        source_address=request.source_address,
+        user_agent=request.user_agent,
+        request_id=request.request_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr[:255],
+        team_id=team_id,
+        cluster_id=cluster_id,
+        changes=json.loads(json.dumps(dict(changes or {}), cls=DjangoJSONEncoder)),
+        result=result,
+        message=message,
+    )
+    # The entry joins the chain when the caller's transaction commits (audit/chain.py): until then it has
+    # no id and no hash. An atomic block of its own makes a transaction when the caller has none.
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-        last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-        entry = AuditEntry(
-            occurred_at=timezone.now(),
-            actor_type=actor_type,
-            actor_user_id=actor_user_id,
-            actor_name=actor_name[:255],
-            source_address=request.source_address,
-            user_agent=request.user_agent,
-            request_id=request.request_id,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            object_repr=object_repr[:255],
-            team_id=team_id,
-            cluster_id=cluster_id,
-            changes=json.loads(json.dumps(dict(changes or {}), cls=DjangoJSONEncoder)),
-            result=result,
-            message=message,
-            prev_hash=last or GENESIS_HASH,
-        )
-        entry.hash = entry.compute_hash()
-        entry.save(force_insert=True)
+        if getattr(connection, "audit_chain", False):
+            connection.audit_enqueue(entry)
+        else:
+            link_and_insert([entry], using=connection.alias)
     return entry
 
 

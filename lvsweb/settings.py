@@ -111,6 +111,35 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Django's own backends, with the audit chain's commit step added (audit/chain.py).
+_AUDITED_ENGINES = {
+    "django.db.backends.postgresql": "audit.backends.postgresql",
+    "django.db.backends.sqlite3": "audit.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _AUDITED_ENGINES.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+# Nothing waits unbounded (docs/operating.md, "Timeouts"): a row or chain lock is given up after
+# DATABASE_LOCK_TIMEOUT seconds, a statement after DATABASE_STATEMENT_TIMEOUT, a transaction left idle after
+# DATABASE_IDLE_TIMEOUT; the request then answers 503 "busy, try again" instead of hanging.
+DATABASE_LOCK_TIMEOUT = float(os.environ.get("DATABASE_LOCK_TIMEOUT", "10"))
+DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "120"))
+DATABASE_IDLE_TIMEOUT = float(os.environ.get("DATABASE_IDLE_TIMEOUT", "300"))
+if DATABASES["default"]["ENGINE"] == "audit.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}"
+        f" -c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT * 1000)}"
+        f" -c idle_in_transaction_session_timeout={int(DATABASE_IDLE_TIMEOUT * 1000)}"
+    )
+elif DATABASES["default"]["ENGINE"] == "audit.backends.sqlite3":
+    # The zero-config database under load: a transaction takes SQLite's one write lock when it begins
+    # (IMMEDIATE), so two writers queue for it instead of failing midway on an upgrade from a read lock;
+    # each waits up to the lock timeout (busy timeout). WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": DATABASE_LOCK_TIMEOUT,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

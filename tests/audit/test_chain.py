@@ -6,7 +6,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from audit.models import GENESIS_HASH, AuditEntry
+from audit.chain import GENESIS_HASH
+from audit.models import AuditEntry
 from clusters import actions
 from tests.factories import default_team
 

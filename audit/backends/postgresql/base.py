@@ -1,0 +1,9 @@
+"""PostgreSQL, as Django's backend, with audit entries joining the chain at commit (audit/chain.py)."""
+
+from django.db.backends.postgresql import base
+
+from audit.chain import ChainedConnection
+
+
+class DatabaseWrapper(ChainedConnection, base.DatabaseWrapper):
+    """Django's PostgreSQL connection; see `ChainedConnection`."""
