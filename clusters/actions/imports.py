@@ -6,6 +6,7 @@ gets its own audit entry; a preview rolls them back, a commit keeps them all or 
 changes existing ones to match; it never deletes anything.
 """
 
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from agents.host.model import RealServer as Dest
 from agents.host.model import Service, normalize_address
 from audit.recording import record
 from clusters import interchange
+from clusters.actions import locks
 from clusters.actions.real_servers import create_real_server, update_real_server
 from clusters.actions.virtual_services import create_virtual_service, update_virtual_service
 from clusters.choices import Protocol
@@ -28,6 +30,11 @@ from teams import policy
 
 #: The largest text an import reads (about 30,000 ipvsadm-save lines).
 MAX_TEXT = 2_000_000
+#: The most services and real servers one import may create or change. Every object goes through the audited
+#: inventory actions (about a dozen queries each) inside one transaction, so one import holds its cluster for
+#: as long as that takes: at these sizes a preview takes tens of seconds, past them minutes.
+MAX_SERVICES = int(os.environ.get("LVSWEB_IMPORT_MAX_SERVICES", "2000"))
+MAX_REAL_SERVERS = int(os.environ.get("LVSWEB_IMPORT_MAX_REAL_SERVERS", "20000"))
 #: Service settings an import compares and sets (the rule set's; name, description … are the console's own).
 SERVICE_SETTINGS = ("scheduler", "sched_fallback", "sched_port", "persistence_timeout", "persistence_netmask")
 SERVICE_SETTINGS += ("one_packet",)
@@ -91,7 +98,7 @@ class ImportResult:
 
 
 def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 class ImportRejected(Exception):
@@ -112,7 +119,18 @@ def parse_text(text: str, format: str) -> ParsedRules:
         )
     if not text.strip():
         raise ValidationError({"text": "Paste or upload ipvsadm-save text or keepalived.conf virtual_server blocks."})
-    return interchange.parse(text, format)
+    parsed = interchange.parse(text, format)
+    real_servers = sum(len(service.real_servers) for service in parsed.services)
+    if len(parsed.services) > MAX_SERVICES or real_servers > MAX_REAL_SERVERS:
+        raise ValidationError(
+            {
+                "text": f"The text has {_count(len(parsed.services), 'service')} and "
+                f"{_count(real_servers, 'real server')}; one import takes up to {MAX_SERVICES:,} services and "
+                f"{MAX_REAL_SERVERS:,} real servers. Split it into several imports (each is previewed and "
+                "committed on its own)."
+            }
+        )
+    return parsed
 
 
 def service_fields(service: Service, forward_method: str | None = None) -> dict[str, Any]:
@@ -325,8 +343,10 @@ def preview_import(
     """What importing `text` into `cluster` would create and change, and every error by line; nothing is kept.
 
     The writes really run (through the inventory actions, so every model rule is checked) and are rolled back.
+    They take no row locks (`locks.previewing`) and, being rolled back, never reach the audit chain, so that a
+    long preview makes nobody wait: not other teams, nor this cluster's agents reporting.
     """
-    with transaction.atomic():
+    with transaction.atomic(), locks.previewing():
         result = _run(
             acting_user=acting_user, cluster=cluster, text=text, format=format, update_existing=update_existing
         )
