@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 handler404 = "lvsweb.api.page_not_found"
+handler500 = "lvsweb.errors.server_error"
 
 
 def superuser_only(request) -> bool:

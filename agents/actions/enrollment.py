@@ -15,6 +15,7 @@ from agents.host.envelope import EnvelopeError, load_public_key
 from agents.models import EnrollmentToken
 from agents.signing import control_public_key_text
 from audit.recording import record
+from audit.transactions import retry_on_conflict
 from clusters.choices import AgentStatus
 from clusters.models import Host
 from teams import policy
@@ -24,10 +25,13 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@retry_on_conflict
 @transaction.atomic
 def create_enrollment_token(*, acting_user: AbstractBaseUser | None, host: Host) -> tuple[EnrollmentToken, str]:
     """A one-time token for `lvsweb-agent enroll` on `host`; the secret is returned once and stored hashed."""
     policy.require(acting_user, "enroll", host)
+    # Every change to a host's enrollment locks the host row first (enroll, revoke): one order, no deadlock.
+    host = Host.objects.select_for_update().get(pk=host.pk)
     secret = "lvse_" + secrets.token_urlsafe(32)
     token = EnrollmentToken.objects.create(
         host=host,
@@ -44,12 +48,16 @@ def create_enrollment_token(*, acting_user: AbstractBaseUser | None, host: Host)
     return token, secret
 
 
+@retry_on_conflict
 @transaction.atomic
 def enroll_host(*, token: str, public_key: str, facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """Exchange a one-time token for the host's place in the console; returns the agent's configuration."""
-    found = (
-        EnrollmentToken.objects.select_for_update().select_related("host").filter(token_hash=_hash(token or "")).first()
-    )
+    # Host first, then its token: the order revocation locks them in (it locks the host, then marks the
+    # tokens used), so that the two never wait for each other.
+    host_id = EnrollmentToken.objects.filter(token_hash=_hash(token or "")).values_list("host_id", flat=True).first()
+    if host_id is not None:
+        Host.objects.select_for_update().filter(pk=host_id).first()
+    found = EnrollmentToken.objects.select_for_update().filter(token_hash=_hash(token or "")).first()
     if found is None or found.used_at is not None or found.expires_at <= timezone.now():
         raise ValidationError(
             {"token": "This enrollment token is unknown, used or expired; create a new one in the console."}
@@ -58,7 +66,7 @@ def enroll_host(*, token: str, public_key: str, facts: dict[str, Any] | None = N
         load_public_key(public_key)
     except EnvelopeError as exc:
         raise ValidationError({"public_key": f"The agent's public key is {exc}."}) from None
-    host = Host.objects.select_for_update().get(pk=found.host_id)
+    host = Host.objects.get(pk=found.host_id)  # locked above
     found.used_at = timezone.now()
     found.save(update_fields=["used_at"])
     facts = facts if isinstance(facts, dict) else {}
@@ -80,6 +88,7 @@ def enroll_host(*, token: str, public_key: str, facts: dict[str, Any] | None = N
     }
 
 
+@retry_on_conflict
 @transaction.atomic
 def revoke_host(*, acting_user: AbstractBaseUser | None, host: Host) -> Host:
     """Stop trusting the host's agent: its reports are refused and it gets no more commands."""
