@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from agents import actions
 from agents.api import serializers
+from agents.broker_acl import BrokerACLError
 from agents.compiler import inventory_snapshot
 from agents.models import Deployment, Revision
 from agents.revisions import inventory_diff
@@ -94,7 +95,13 @@ class AgentEnrollView(APIView):
     def post(self, request):
         body = serializers.EnrollSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        answer = actions.enroll_host(**body.validated_data)
+        try:
+            answer = actions.enroll_host(**body.validated_data)
+        except BrokerACLError as exc:
+            # The console's broker set-up, not the agent's request, is at fault: say what to fix.
+            return Response(
+                {"detail": f"Enrollment is not possible now: {exc}."}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
         return Response(serializers.EnrollmentAnswerSerializer(answer).data)
 
 
