@@ -64,6 +64,9 @@ AGENT_COMMANDS = (
     "multi",
     "exec",
     "discard",
+    # releasing that mutex: redis-py's Lock runs a Lua script (whose own GET/DEL are checked like any command)
+    "evalsha",
+    "script|load",
     # publishing: the exchange's binding set
     "smembers",
 )
