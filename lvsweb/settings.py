@@ -199,6 +199,7 @@ AUDIT_TRUST_X_FORWARDED_FOR = env_flag("LVSWEB_TRUST_X_FORWARDED_FOR")
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Agents' Redis users reach only their own exact keys (agents/broker_acl.py), never this prefix's.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

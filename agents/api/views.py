@@ -1,7 +1,7 @@
 """Dispatch API: plan, apply, reconcile, revisions, deployments, enrollment and revocation."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -91,7 +91,13 @@ class AgentEnrollView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [EnrollThrottle]
 
-    @extend_schema(request=serializers.EnrollSerializer, responses={200: serializers.EnrollmentAnswerSerializer})
+    @extend_schema(
+        request=serializers.EnrollSerializer,
+        responses={
+            200: serializers.EnrollmentAnswerSerializer,
+            503: OpenApiResponse(description="The broker cannot give the agent its own Redis user (why in `detail`)."),
+        },
+    )
     def post(self, request):
         body = serializers.EnrollSerializer(data=request.data)
         body.is_valid(raise_exception=True)
