@@ -157,7 +157,15 @@ def create_user(*, username: str, password_sha256: str, queue: str, kill_session
     """Create or replace the agent's Redis user; with `kill_sessions`, connections of its old password end."""
     try:
         with _admin() as client:
-            client.execute_command("ACL", "SETUSER", username, *acl_rules(password_sha256=password_sha256, queue=queue))
+            rules = acl_rules(password_sha256=password_sha256, queue=queue)
+            try:
+                # redis-py names itself with CLIENT SETINFO on Redis 7.2 and later; allowed there, so that a
+                # refusal (which redis-py ignores) does not fill the ACL log. Older servers lack the command.
+                client.execute_command("ACL", "SETUSER", username, *rules, "+client|setinfo")
+            except redis.exceptions.ResponseError as exc:
+                if "client|setinfo" not in str(exc).lower():
+                    raise
+                client.execute_command("ACL", "SETUSER", username, *rules)
             if kill_sessions:
                 client.execute_command("CLIENT", "KILL", "USER", username)
         declare_queues(queue, CONTROL_QUEUE)
