@@ -418,3 +418,11 @@ def test_with_acl_off_agents_get_the_shared_url(settings):
     status, body = enroll_over_http(host)
     assert status == 200 and body["broker_url"] == settings.AGENT_BROKER_URL
     assert not BrokerAccount.objects.filter(host=host).exists()
+
+
+def test_the_admin_lists_the_users_without_their_passwords(enrolled, admin_client):
+    a = enrolled()
+    response = admin_client.get("/admin/agents/brokeraccount/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert a.username in page and redis.connection.parse_url(a.url)["password"] not in page
