@@ -9,18 +9,21 @@ Redis database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
 from asgiref.sync import async_to_sync
+from celery import Celery
 from channels_redis.core import RedisChannelLayer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
@@ -192,9 +195,28 @@ def test_a_host_may_push_to_control_but_not_read_it_nor_reroute_it(enrolled):
         assert client.lrem("control", 1, "a report") == 1
 
 
-def test_the_agent_worker_runs_under_its_own_user(enrolled, tmp_path):
-    """The real `lvsweb-agent run` consumes its queue, acknowledges, and reports, and Redis refused it nothing."""
-    a = enrolled()
+def plan_command(host: Host, deployment: int) -> dict:
+    """A `plan` command for `host`, signed by the console."""
+    now = time.time()
+    document = {"version": 1, "host": host.hostname, "revision": 1, "director": None, "real_server": None}
+    return seal_command(
+        {
+            "kind": "plan",
+            "host": host.hostname,
+            "serial": 1,
+            "cluster": "edge",
+            "cluster_revision": 1,
+            "deployment": deployment,
+            "issued_at": now,
+            "expires_at": now + 60,
+            "document": document,
+        }
+    )
+
+
+@contextlib.contextmanager
+def agent_process(a: Enrolled, tmp_path: Path) -> Iterator[Path]:
+    """`lvsweb-agent run` with the configuration enrollment gave `a`; yields its log file."""
     key_file = tmp_path / "host-key.pem"
     key_file.write_bytes(private_key_pem(a.key))
     key_file.chmod(0o600)
@@ -208,20 +230,6 @@ def test_the_agent_worker_runs_under_its_own_user(enrolled, tmp_path):
         root=str(tmp_path),
     )
     config_file = write_config(config, tmp_path / "agent.json")
-    now = time.time()
-    document = {"version": 1, "host": a.host.hostname, "revision": 1, "director": None, "real_server": None}
-    payload = {
-        "kind": "plan",
-        "host": a.host.hostname,
-        "serial": 1,
-        "cluster": "edge",
-        "cluster_revision": 1,
-        "deployment": 4242,
-        "issued_at": now,
-        "expires_at": now + 60,
-        "document": document,
-    }
-    console_celery.send_task("lvsweb.agent.command", args=[seal_command(payload)], queue=a.queue)
     env = {name: value for name, value in os.environ.items() if not name.startswith(("DJANGO", "LVSWEB_AGENT"))}
     log_file = tmp_path / "agent.log"
     with log_file.open("wb") as log:
@@ -232,24 +240,40 @@ def test_the_agent_worker_runs_under_its_own_user(enrolled, tmp_path):
             stdout=log,
             stderr=log,
         )
-    kinds = []
     try:
-        with Connection(settings.CELERY_BROKER_URL) as connection:
-            control = connection.SimpleQueue("control")
-            deadline = time.monotonic() + 40
-            while "plan" not in kinds and time.monotonic() < deadline:
+        yield log_file
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=20)
+
+
+def wait_for_plan(broker_url: str, a: Enrolled, deployment: int, timeout: float = 40) -> bool:
+    """Whether a `plan` report for `deployment`, signed by `a`'s key, arrives in `control` within `timeout`."""
+    with Connection(broker_url) as connection:
+        control = connection.SimpleQueue("control")
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
                 try:
                     message = control.get(timeout=1)
                 except control.Empty:
                     continue
                 message.ack()
                 (envelope,), _, _ = message.decode()
-                kinds.append(open_envelope(envelope, a.key.public_key())["kind"])  # signed by A
+                payload = open_envelope(envelope, a.key.public_key())  # signed by A
+                if payload["kind"] == "plan" and payload.get("deployment") == deployment:
+                    return True
+        finally:
             control.close()
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(timeout=20)
-    assert "plan" in kinds, log_file.read_text()
+    return False
+
+
+def test_the_agent_worker_runs_under_its_own_user(enrolled, tmp_path):
+    """The real `lvsweb-agent run` consumes its queue, acknowledges, and reports, and Redis refused it nothing."""
+    a = enrolled()
+    console_celery.send_task("lvsweb.agent.command", args=[plan_command(a.host, 4242)], queue=a.queue)
+    with agent_process(a, tmp_path) as log_file:
+        assert wait_for_plan(settings.CELERY_BROKER_URL, a, 4242), log_file.read_text()
     with admin() as client:
         assert client.llen(a.queue) == 0  # taken
         assert client.hlen(unacked_keys(a.queue)["unacked_key"]) == 0  # and acknowledged
@@ -347,6 +371,28 @@ def test_a_user_a_restarted_broker_forgot_is_made_again_from_the_stored_hash(set
             assert client.smembers("_kombu.binding.control")  # and `control` can be published to again
         entry = AuditEntry.objects.filter(action="host.broker_user").get()
         assert entry.actor_type == "system" and "re-created" in entry.message
+    finally:
+        broker.stop()
+
+
+def test_a_running_agent_gets_back_in_once_its_forgotten_user_is_made_again(settings, tmp_path):
+    broker = SpareRedis(tmp_path).start()
+    try:
+        settings.BROKER_ADMIN_URL = settings.AGENT_BROKER_URL = broker.url
+        a = enroll(make_host(hostname="comes-back"))
+        console = Celery("console-under-test", broker=broker.url, set_as_current=False)
+        console.conf.update(task_serializer="json", accept_content=["json"])
+        with agent_process(a, tmp_path) as log_file:
+            console.send_task("lvsweb.agent.command", args=[plan_command(a.host, 1)], queue=a.queue)
+            assert wait_for_plan(broker.url, a, 1), log_file.read_text()
+            broker.stop()
+            broker.start()  # empty, without the agent's user
+            time.sleep(3)  # the agent is refused meanwhile, and keeps trying
+            call_command("sync_broker_users", stdout=_Text())
+            console.send_task("lvsweb.agent.command", args=[plan_command(a.host, 2)], queue=a.queue)
+            assert wait_for_plan(broker.url, a, 2, timeout=60), log_file.read_text()
+        log = log_file.read_text()
+        assert "WRONGPASS" in log or "invalid username-password" in log  # it was refused in between
     finally:
         broker.stop()
 
