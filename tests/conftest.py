@@ -42,7 +42,10 @@ def broker_user_prefix():
     prefix = f"lvsweb-test-{uuid.uuid4().hex[:10]}."
     settings.BROKER_USER_PREFIX = os.environ["LVSWEB_BROKER_USER_PREFIX"] = prefix
     yield prefix
-    with redis.Redis.from_url(settings.BROKER_ADMIN_URL) as client:
-        mine = [name for name in client.acl_users() if name.startswith(prefix)]
-        if mine:
-            client.acl_deluser(*mine)
+    try:
+        with redis.Redis.from_url(settings.BROKER_ADMIN_URL, socket_connect_timeout=5) as client:
+            mine = [name for name in client.acl_users() if name.startswith(prefix)]
+            if mine:
+                client.acl_deluser(*mine)
+    except redis.ConnectionError:
+        pass  # a run without Redis made no users
