@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from agents.models import Deployment, EnrollmentToken, Revision
+from agents.models import BrokerAccount, Deployment, EnrollmentToken, Revision
 from lvsweb.admin import ReadOnlyAdmin
 
 
@@ -28,3 +28,11 @@ class EnrollmentTokenAdmin(ReadOnlyAdmin):
     """Enrollment tokens (hashes only)."""
 
     list_display = ["host", "created_by_name", "created_at", "expires_at", "used_at"]
+
+
+@admin.register(BrokerAccount)
+class BrokerAccountAdmin(ReadOnlyAdmin):
+    """Agents' Redis users (the password's SHA-256 only)."""
+
+    list_display = ["username", "host", "rotated_at"]
+    list_select_related = ["host"]

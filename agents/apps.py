@@ -8,3 +8,6 @@ class AgentsConfig(AppConfig):
 
     name = "agents"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from agents import signals  # noqa: F401 - connects the receivers

@@ -21,3 +21,9 @@ def expire_deployments() -> int:
 def mark_offline_hosts() -> int:
     """Mark hosts whose agents missed three heartbeats as offline."""
     return actions.mark_offline_hosts()
+
+
+@shared_task(name="lvsweb.control.sync_broker_users", ignore_result=True)
+def sync_broker_users() -> tuple[list[str], list[str]]:
+    """Re-create agents' Redis users that a broker restart forgot (docs/operating.md, "Securing the broker")."""
+    return actions.sync_broker_users()

@@ -228,6 +228,7 @@ AUDIT_TRUST_X_FORWARDED_FOR = env_flag("LVSWEB_TRUST_X_FORWARDED_FOR")
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Agents' Redis users reach only their own exact keys (agents/broker_acl.py), never this prefix's.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -248,12 +249,21 @@ CELERY_BEAT_SCHEDULE = {
     "expire-unanswered-commands": {"task": "lvsweb.control.expire_deployments", "schedule": 5.0},
     "mark-offline-hosts": {"task": "lvsweb.control.mark_offline_hosts", "schedule": 5.0},
     "traffic-history": {"task": "lvsweb.control.traffic_history", "schedule": 60.0},
+    # Re-creates agents' Redis users that a Redis restart forgot (agents/broker_acl.py).
+    "sync-broker-users": {"task": "lvsweb.control.sync_broker_users", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Dispatch (docs/dispatch.md). Agents reach the broker at AGENT_BROKER_URL, which may differ from the
 # console's own REDIS_URL (another address, a TLS port, a Redis user with fewer rights).
 AGENT_BROKER_URL = os.environ.get("AGENT_BROKER_URL", CELERY_BROKER_URL)
+# Every enrolled agent gets a Redis ACL user of its own that reaches its queue and `control` only
+# (agents/broker_acl.py, docs/operating.md "Securing the broker"); its credentials replace any in
+# AGENT_BROKER_URL. The console manages those users over BROKER_ADMIN_URL (a Redis user allowed ACL and
+# CLIENT KILL). LVSWEB_BROKER_ACL=off hands every agent AGENT_BROKER_URL as it is: no isolation between hosts.
+BROKER_ACL = env_flag("LVSWEB_BROKER_ACL", True)
+BROKER_ADMIN_URL = os.environ.get("LVSWEB_BROKER_ADMIN_URL", CELERY_BROKER_URL)
+BROKER_USER_PREFIX = os.environ.get("LVSWEB_BROKER_USER_PREFIX", "lvsweb-agent.")
 AGENT_HEARTBEAT_INTERVAL = int(os.environ.get("AGENT_HEARTBEAT_INTERVAL", "10"))
 AGENT_COMMAND_TTL = int(os.environ.get("AGENT_COMMAND_TTL", "120"))
 AGENT_ENROLLMENT_TTL = int(os.environ.get("AGENT_ENROLLMENT_TTL", "3600"))

@@ -1,6 +1,11 @@
 """Fixtures shared by the console's tests: users and API clients signed in the ways operators sign in."""
 
+import os
+import uuid
+
 import pytest
+import redis
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.factories import make_member, make_user
@@ -26,3 +31,21 @@ def api(team_owner):
 def anonymous_api():
     """An API client that has not signed in."""
     return APIClient()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_user_prefix():
+    """Enrollment makes real Redis ACL users: name this run's uniquely and delete them (and only them) at the end.
+
+    Set in the environment too, so that consoles the tests start as processes (browser, lab) use it.
+    """
+    prefix = f"lvsweb-test-{uuid.uuid4().hex[:10]}."
+    settings.BROKER_USER_PREFIX = os.environ["LVSWEB_BROKER_USER_PREFIX"] = prefix
+    yield prefix
+    try:
+        with redis.Redis.from_url(settings.BROKER_ADMIN_URL, socket_connect_timeout=5) as client:
+            mine = [name for name in client.acl_users() if name.startswith(prefix)]
+            if mine:
+                client.acl_deluser(*mine)
+    except redis.ConnectionError:
+        pass  # a run without Redis made no users

@@ -4,6 +4,7 @@ Like the inventory actions, each runs in one transaction, writes its audit entry
 browser events only once the transaction has committed.
 """
 
+from agents.actions.broker import sync_broker_users
 from agents.actions.deployments import apply_cluster, plan_cluster, reconcile_host
 from agents.actions.enrollment import create_enrollment_token, enroll_host, revoke_host
 from agents.actions.reports import expire_deployments, handle_report, mark_offline_hosts
@@ -20,4 +21,5 @@ __all__ = [
     "reconcile_host",
     "revoke_host",
     "rollback_to_revision",
+    "sync_broker_users",
 ]

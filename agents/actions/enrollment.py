@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from agents import broker_acl
 from agents.host.envelope import EnvelopeError, load_public_key
-from agents.models import EnrollmentToken
+from agents.models import BrokerAccount, EnrollmentToken
 from agents.signing import control_public_key_text
 from audit.recording import record
 from audit.transactions import retry_on_conflict
@@ -48,10 +49,28 @@ def create_enrollment_token(*, acting_user: AbstractBaseUser | None, host: Host)
     return token, secret
 
 
+def grant_broker_user(host: Host) -> str:
+    """Give `host`'s agent a Redis user of its own with a new password; returns the broker URL it is to use.
+
+    Called inside the enrollment's transaction: when the broker cannot make the user (BrokerACLError), the
+    enrollment does not happen. Enrolling again rotates the password and ends the old one's connections.
+    """
+    password = broker_acl.new_password()
+    digest = broker_acl.hash_password(password)
+    username = broker_acl.username_for(host.hostname)
+    BrokerAccount.objects.filter(host=host).exclude(username=username).delete()  # renamed, or another prefix
+    BrokerAccount.objects.update_or_create(host=host, defaults={"username": username, "password_sha256": digest})
+    broker_acl.create_user(username=username, password_sha256=digest, queue=host.queue)
+    return broker_acl.agent_broker_url(username, password)
+
+
 @retry_on_conflict
 @transaction.atomic
 def enroll_host(*, token: str, public_key: str, facts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Exchange a one-time token for the host's place in the console; returns the agent's configuration."""
+    """Exchange a one-time token for the host's place in the console; returns the agent's configuration.
+
+    Raises BrokerACLError (nothing changed) when the broker cannot give the agent its own Redis user.
+    """
     # Host first, then its token: the order revocation locks them in (it locks the host, then marks the
     # tokens used), so that the two never wait for each other.
     host_id = EnrollmentToken.objects.filter(token_hash=_hash(token or "")).values_list("host_id", flat=True).first()
@@ -78,11 +97,15 @@ def enroll_host(*, token: str, public_key: str, facts: dict[str, Any] | None = N
     host.kernel_version = str(facts.get("kernel", ""))[:100]
     host.facts = facts
     host.save()
-    record(action="host.enroll", actor_host=host.hostname, obj=host, message="Agent enrolled.")
+    broker_url = grant_broker_user(host) if settings.BROKER_ACL else settings.AGENT_BROKER_URL
+    message = "Agent enrolled" + (
+        f", broker user {broker_acl.username_for(host.hostname)}." if settings.BROKER_ACL else "."
+    )
+    record(action="host.enroll", actor_host=host.hostname, obj=host, message=message)
     return {
         "host": host.hostname,
         "queue": host.queue,
-        "broker_url": settings.AGENT_BROKER_URL,
+        "broker_url": broker_url,
         "control_public_key": control_public_key_text(),
         "heartbeat_interval": settings.AGENT_HEARTBEAT_INTERVAL,
     }
@@ -101,5 +124,7 @@ def revoke_host(*, acting_user: AbstractBaseUser | None, host: Host) -> Host:
     host.agent_status = AgentStatus.REVOKED
     host.save(update_fields=["revoked_at", "public_key", "agent_status", "updated_at"])
     EnrollmentToken.objects.filter(host=host, used_at__isnull=True).update(used_at=timezone.now())
+    # Its Redis user goes once this commits (agents/signals.py), which closes the agent's connections.
+    BrokerAccount.objects.filter(host=host).delete()
     record(action="host.revoke", acting_user=acting_user, obj=host, message="Agent revoked.")
     return host

@@ -1,7 +1,7 @@
 """Dispatch API: plan, apply, reconcile, revisions, deployments, enrollment and revocation."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from agents import actions
 from agents.api import serializers
+from agents.broker_acl import BrokerACLError
 from agents.compiler import inventory_snapshot
 from agents.models import Deployment, Revision
 from agents.revisions import inventory_diff
@@ -90,11 +91,23 @@ class AgentEnrollView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [EnrollThrottle]
 
-    @extend_schema(request=serializers.EnrollSerializer, responses={200: serializers.EnrollmentAnswerSerializer})
+    @extend_schema(
+        request=serializers.EnrollSerializer,
+        responses={
+            200: serializers.EnrollmentAnswerSerializer,
+            503: OpenApiResponse(description="The broker cannot give the agent its own Redis user (why in `detail`)."),
+        },
+    )
     def post(self, request):
         body = serializers.EnrollSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        answer = actions.enroll_host(**body.validated_data)
+        try:
+            answer = actions.enroll_host(**body.validated_data)
+        except BrokerACLError as exc:
+            # The console's broker set-up, not the agent's request, is at fault: say what to fix.
+            return Response(
+                {"detail": f"Enrollment is not possible now: {exc}."}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
         return Response(serializers.EnrollmentAnswerSerializer(answer).data)
 
 

@@ -15,9 +15,9 @@ import warnings
 
 from celery import Celery
 from celery.exceptions import SecurityWarning
-from kombu import Exchange, Queue
 
 from agents.host.agent import Agent
+from agents.host.broker import CONTROL_QUEUE, broker_options
 from agents.host.commands import CommandHandler
 from agents.host.config import AgentConfig
 from agents.host.envelope import seal
@@ -29,7 +29,6 @@ from agents.host.stats import StatsSender, interval_from_environment
 COMMAND_TASK = "lvsweb.agent.command"
 REPORT_TASK = "lvsweb.control.report"
 TRAFFIC_TASK = "lvsweb.control.traffic"
-CONTROL_QUEUE = "control"
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +42,6 @@ def make_app(broker_url: str, queue: str) -> Celery:
         result_accept_content=["json"],
         result_backend=None,
         task_ignore_result=True,
-        task_queues=[Queue(queue, Exchange(queue, type="direct"), routing_key=queue)],
-        task_default_queue=queue,
         task_create_missing_queues=True,
         task_acks_late=True,
         worker_prefetch_multiplier=1,
@@ -53,7 +50,10 @@ def make_app(broker_url: str, queue: str) -> Celery:
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
+        # Its own unacked keys, no queue declarations: what a per-host broker user allows (broker.py).
+        **broker_options(queue),
     )
+    app.amqp.queues.select([queue])  # `control` is listed for publishing only, never consumed
     return app
 
 

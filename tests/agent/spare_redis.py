@@ -18,8 +18,9 @@ import redis
 class SpareRedis:
     """`redis-server` on 127.0.0.1:<free port>, with `stop()`/`start()` to make it unreachable for a while."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *options: str):
         self.workdir = workdir
+        self.options = options  # more redis-server arguments, e.g. ("--rename-command", "ACL", "")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -32,7 +33,7 @@ class SpareRedis:
     def start(self) -> SpareRedis:
         argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(
-            [*argv, "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*argv, "--dir", str(self.workdir), *self.options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10

@@ -75,7 +75,9 @@ def test_enroll_writes_a_private_configuration_the_console_agrees_with(live_serv
     assert key_file == tmp_path / "etc" / "host-key.pem"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert (config.host, config.queue, config.heartbeat_interval) == ("rs7", "lvsweb.host.rs7", 10)
-    assert config.broker_url == settings.AGENT_BROKER_URL
+    # AGENT_BROKER_URL with the host's own Redis user (tests/dispatch/test_broker_acl.py).
+    assert config.broker_url.startswith(f"redis://{settings.BROKER_USER_PREFIX}rs7:")
+    assert config.broker_url.endswith("@" + settings.AGENT_BROKER_URL.removeprefix("redis://"))
     assert config.control_public_key == control_public_key_text()
     assert config.root == os.path.abspath("srv/agent") and config.server == live_server.url
     assert one_line(out) == (

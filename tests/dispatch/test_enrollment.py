@@ -1,5 +1,6 @@
 """Enrollment: a one-time, expiring token exchanged for the agent's configuration."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -45,13 +46,18 @@ def test_enrollment_returns_the_configuration_and_trusts_the_key(staff_api):
         "/api/agent/enroll/", {"token": token, "public_key": key, "facts": {"kernel": "6.1.0"}}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {
+    answer = response.json()
+    assert answer == {
         "host": "rs9",
         "queue": "lvsweb.host.rs9",
-        "broker_url": settings.AGENT_BROKER_URL,
+        "broker_url": answer["broker_url"],
         "control_public_key": control_public_key_text(),
         "heartbeat_interval": 10,
     }
+    # The broker as AGENT_BROKER_URL names it, with the host's own Redis user (tests/dispatch/test_broker_acl.py).
+    user = f"{settings.BROKER_USER_PREFIX}rs9"
+    assert re.fullmatch(f"redis://{re.escape(user)}:[0-9a-f]{{64}}@127.0.0.1:6379/[0-9]+", answer["broker_url"])
+    assert answer["broker_url"].endswith(settings.AGENT_BROKER_URL.removeprefix("redis://"))
     host.refresh_from_db()
     assert (host.public_key, host.kernel_version) == (key, "6.1.0")
     assert AuditEntry.objects.get(action="host.enroll").actor_type == "agent"
