@@ -17,6 +17,7 @@ from pathlib import Path
 from agents.host.agent import Agent, AgentError, ApplyResult
 from agents.host.document import DocumentError
 from agents.host.envelope import EnvelopeError, envelope_signer, open_envelope
+from agents.host.errors import describe_exception
 from agents.host.facts import host_facts
 from agents.host.planner import Plan
 from agents.host.retry import TRANSIENT_ERRNOS, Backoff, GaveUp, kernel_busy, retry
@@ -376,8 +377,5 @@ def _drain_due(the_plan: Plan, agent: Agent) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    """An exception in operator words: its message, and its type only when the message is empty."""
-    text = str(exc).strip()
-    if isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
-    return text or type(exc).__name__
+    """An exception in operator words (agents/host/errors.py)."""
+    return describe_exception(exc)
