@@ -6,9 +6,13 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from agents.host.dispatch_cli import add_dispatch_commands, run_dispatch_command
 from agents.host.document import DocumentError, load_document
+
+if TYPE_CHECKING:
+    from agents.host.model import ActualState
 
 EXIT_OK, EXIT_KERNEL, EXIT_DOCUMENT, EXIT_MISSING = 0, 1, 2, 3
 
@@ -112,7 +116,7 @@ def _kernel_error(exc: Exception, as_json: bool) -> int:
     return EXIT_KERNEL
 
 
-def _show_text(state) -> str:
+def _show_text(state: ActualState) -> str:
     from agents.host.model import format_hostport
 
     lines = [] if state.ipvs_loaded else ["IPVS is not loaded"]

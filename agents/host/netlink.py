@@ -20,7 +20,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterator, Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from pyroute2.netlink.generic import ipvs as genl_ipvs
 
@@ -45,6 +45,9 @@ from agents.host.model import (
     ServiceKey,
     Tunnel,
 )
+
+if TYPE_CHECKING:
+    from agents.host.planner import Operation
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,7 @@ def encode_service(service: Service, full: bool) -> bytes:
     if key.fwmark:
         parts.append(nla(SVC_FWMARK, struct.pack("=I", key.fwmark)))
     else:
+        assert key.protocol is not None and key.address is not None  # an address key has both
         parts.append(nla(SVC_PROTOCOL, struct.pack("=H", PROTOCOLS[key.protocol])))
         parts.append(nla(SVC_ADDR, _packed(key.address)))
         parts.append(nla(SVC_PORT, struct.pack("!H", key.port)))
@@ -186,14 +190,16 @@ def encode_dest(dest: RealServer, full: bool) -> bytes:
 
 
 _IPIP = Tunnel()
-_service_keys: dict = {}
+_service_keys: dict[ServiceKey, bytes] = {}
 
 
-def encode_operation(op) -> tuple[int, bytes]:
+def encode_operation(op: Operation) -> tuple[int, bytes]:
     """(genl command, attributes) for an IPVS operation of the planner."""
     kind = op.kind
+    assert op.service is not None  # every IPVS operation names its service
     if kind.endswith("-service"):
         return COMMANDS[kind], encode_service(op.service, full=kind != "del-service")
+    assert op.dest is not None  # and the real server ones their real server
     return COMMANDS[kind], service_key_attrs(op.service) + encode_dest(op.dest, full=kind != "del-dest")
 
 
@@ -784,7 +790,7 @@ class GenericNetlink:
         """Send one request; return its reply messages as (buffer, attrs_start, attrs_end)."""
         seq = self._next_seq()
         self.sock.send(self._message(family, cmd, attrs, flags, seq))
-        replies = []
+        replies: list[Reply] = []
         while True:
             try:
                 data, size = self._recv()
