@@ -8,6 +8,10 @@ So this module packs the few IPVS messages by hand with `struct`, sends hundreds
 NLM_F_ACK and a sequence number each, then reads the acks and maps each one back to its request by
 sequence number. The message numbers are pyroute2's (`pyroute2.netlink.generic.ipvs`), and everything
 else the agent does on netlink (links, addresses) goes through pyroute2's IPRoute.
+
+Nothing the kernel sends is trusted: every length is checked before it is read and any problem raises
+NetlinkDecodeError naming the message; every receive has a timeout (NetlinkTimeout, or ETIMEDOUT for the
+requests of a batch left without an ack), so an apply never hangs holding the command lock.
 """
 
 from __future__ import annotations
