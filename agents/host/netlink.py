@@ -499,7 +499,7 @@ def _tunnel(tun_type: int, tun_port: int, tun_flags: int) -> Tunnel:
     tunnel_id = (tun_type, tun_port, tun_flags)
     tunnel = _tunnels.get(tunnel_id)
     if tunnel is None:
-        if len(_tunnels) > 1024:  # only a corrupt table has this many distinct tunnels
+        if len(_tunnels) > 4096:  # bounded, whatever the kernel sends (a miss only costs a new Tunnel)
             _tunnels.clear()
         tunnel = _tunnels[tunnel_id] = Tunnel(
             type=TUNNEL_TYPE_NAMES.get(tun_type, "ipip"),
