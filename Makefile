@@ -53,6 +53,7 @@ run: venv
 lint: dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: dev
 	$(VENV)/bin/ruff format .

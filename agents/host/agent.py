@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agents.host.document import DocumentError, parse_document
 from agents.host.ipvsadm import render_save
@@ -18,6 +18,9 @@ from agents.host.kernel import ExecutionResult, KernelIPVS, LinuxKernel
 from agents.host.ledger import STATE_FILE, Ledger, load_ledger, save_ledger
 from agents.host.model import ActualState, DesiredState
 from agents.host.planner import Operation, Plan, plan
+
+if TYPE_CHECKING:
+    from agents.host.check import CheckReport
 
 
 class HealthView(Protocol):
@@ -105,7 +108,7 @@ class Agent:
     def __enter__(self) -> Agent:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -140,9 +143,10 @@ class Agent:
         if isinstance(doc, DesiredState):
             return doc, None
         # reconcile(): the agent's own copy of the last document, unchanged since it was parsed.
-        reuse = self._parsed is not None and self._ledger is not None and doc is self._ledger.document
-        if reuse and self._parsed[0] == self._saved_document:
-            return self._parsed[1], self._parsed[0]
+        parsed = self._parsed
+        reuse = parsed is not None and self._ledger is not None and doc is self._ledger.document
+        if reuse and parsed is not None and parsed[0] == self._saved_document:
+            return parsed[1], parsed[0]
         try:
             text = _canonical(doc)
         except (TypeError, ValueError):
@@ -218,7 +222,7 @@ class Agent:
         """The IPVS table exactly as `ipvsadm-save -n` prints it."""
         return render_save(self.kernel.read(None).services.values())
 
-    def check(self, doc: dict | DesiredState | None = None):
+    def check(self, doc: dict | DesiredState | None = None) -> CheckReport:
         """What this kernel supports, and what `doc` needs that is missing (see agents.host.check)."""
         from agents.host.check import check_kernel
 

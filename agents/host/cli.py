@@ -6,9 +6,13 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from agents.host.dispatch_cli import add_dispatch_commands, run_dispatch_command
 from agents.host.document import DocumentError, load_document
+
+if TYPE_CHECKING:
+    from agents.host.model import ActualState
 
 EXIT_OK, EXIT_KERNEL, EXIT_DOCUMENT, EXIT_MISSING = 0, 1, 2, 3
 
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("run", "enroll"):
         return run_dispatch_command(args)
     from agents.host.agent import Agent, dumps, state_json
+    from agents.host.netlink import NetlinkDecodeError, NetlinkTimeout
 
     if args.command == "check":
         from agents.host.check import check_kernel
@@ -83,18 +88,35 @@ def main(argv: list[str] | None = None) -> int:
                 result = agent.apply(doc, dry_run=args.dry_run)
         except DocumentError as exc:
             return _document_error(exc, args.json)
+        except (NetlinkDecodeError, NetlinkTimeout) as exc:
+            return _kernel_error(exc, args.json)
         print(dumps(result.to_json()) if args.json else result)
         return EXIT_OK if result.ok else EXIT_KERNEL
-    with Agent(root=args.root, netns=args.netns) as agent:
-        if args.ipvsadm:
-            sys.stdout.write(agent.show_ipvsadm())
-        else:
-            state = agent.show()
-            print(dumps(state_json(state)) if args.json else _show_text(state))
+    try:
+        with Agent(root=args.root, netns=args.netns) as agent:
+            if args.ipvsadm:
+                sys.stdout.write(agent.show_ipvsadm())
+            else:
+                state = agent.show()
+                print(dumps(state_json(state)) if args.json else _show_text(state))
+    except (NetlinkDecodeError, NetlinkTimeout) as exc:
+        return _kernel_error(exc, args.json)
     return EXIT_OK
 
 
-def _show_text(state) -> str:
+def _kernel_error(exc: Exception, as_json: bool) -> int:
+    """The kernel's answer was unreadable or missing: one line in operator words, no traceback."""
+    from agents.host.errors import describe_exception
+
+    message = describe_exception(exc)
+    if as_json:
+        print(json.dumps({"ok": False, "error": message}, indent=2))
+    else:
+        print(message, file=sys.stderr)
+    return EXIT_KERNEL
+
+
+def _show_text(state: ActualState) -> str:
     from agents.host.model import format_hostport
 
     lines = [] if state.ipvs_loaded else ["IPVS is not loaded"]

@@ -14,9 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from agents.host.agent import Agent, AgentError, ApplyResult
 from agents.host.document import DocumentError
 from agents.host.envelope import EnvelopeError, envelope_signer, open_envelope
+from agents.host.errors import describe_exception
 from agents.host.facts import host_facts
 from agents.host.planner import Plan
 from agents.host.retry import TRANSIENT_ERRNOS, Backoff, GaveUp, kernel_busy, retry
@@ -84,7 +87,7 @@ class CommandHandler:
         *,
         host: str,
         root: str | Path,
-        control_key,
+        control_key: Ed25519PublicKey,
         report: Callable[[dict], None],
         agent_factory: Callable[[], Agent],
         netns: str | None = None,
@@ -123,13 +126,13 @@ class CommandHandler:
             log.error("%s", exc)
             return None
 
-    def _send(self, kind: str, **fields) -> dict:
+    def _send(self, kind: str, **fields: object) -> dict:
         payload = {"kind": kind, "host": self.host, "sent_at": self.clock(), **fields}
         self.report(payload)
         return payload
 
     # -- commands ------------------------------------------------------------------------------------------
-    def handle(self, *args, **kwargs) -> None:
+    def handle(self, *args: object, **kwargs: object) -> None:
         """Run one command task: exactly one argument, a `control`-signed envelope. Never raises."""
         try:
             if len(args) != 1 or kwargs:
@@ -370,14 +373,15 @@ def _drain_due(the_plan: Plan, agent: Agent) -> bool:
             continue
         if op.kind == "del-service" and op.service.key in ledger.draining_services:
             return True
-        if op.kind == "del-dest" and (op.service.key, op.dest.address, op.dest.port) in ledger.draining_dests:
+        if (
+            op.kind == "del-dest"
+            and op.dest is not None
+            and (op.service.key, op.dest.address, op.dest.port) in ledger.draining_dests
+        ):
             return True
     return False
 
 
 def _describe(exc: BaseException) -> str:
-    """An exception in operator words: its message, and its type only when the message is empty."""
-    text = str(exc).strip()
-    if isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
-    return text or type(exc).__name__
+    """An exception in operator words (agents/host/errors.py)."""
+    return describe_exception(exc)

@@ -13,6 +13,8 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from agents.host.envelope import EnvelopeError, load_private_key_pem, load_public_key
 
 DEFAULT_CONFIG = "/etc/lvsweb-agent/agent.json"
@@ -43,11 +45,11 @@ class AgentConfig:
     def to_json(self) -> dict:
         return asdict(self)
 
-    def control_key(self):
+    def control_key(self) -> Ed25519PublicKey:
         """The console's public key (commands must verify with it)."""
         return load_public_key(self.control_public_key)
 
-    def host_key(self):
+    def host_key(self) -> Ed25519PrivateKey:
         """The host's private key (reports are signed with it); refused when others may read the file."""
         path = Path(self.private_key_file)
         try:

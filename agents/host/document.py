@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agents.host.fastcheck import conforms
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 from agents.host.model import (
     Address,
     DesiredState,
@@ -40,26 +45,28 @@ class DocumentError(ValueError):
 def schema() -> dict:
     """The JSON schema of the desired-state document."""
     text = resources.files("agents.host").joinpath("schema/host-state.schema.json").read_text()
-    return json.loads(text)
+    loaded: dict = json.loads(text)
+    return loaded
 
 
 @cache
-def _validator():
+def _validator() -> Draft202012Validator:
     # Imported here: jsonschema takes seconds to import under emulation and is only needed for messages.
     import jsonschema
 
     return jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
-def _schema_message(error) -> str:
+def _schema_message(error: ValidationError) -> str:
     # Rephrase the few messages jsonschema words for schema authors rather than operators.
-    if error.validator == "anyOf" and error.schema.get("anyOf", [{}])[0].get("format") == "ipv4":
+    schema = error.schema if isinstance(error.schema, Mapping) else {}  # a bool or unset for few keywords
+    if error.validator == "anyOf" and schema.get("anyOf", [{}])[0].get("format") == "ipv4":
         return f"{error.instance!r} is not an IPv4 or IPv6 address"
     if error.validator == "format":
-        return f"{error.instance!r} is not an {error.validator_value.replace('ipv', 'IPv')} address"
-    if error.validator == "pattern" and error.schema.get("pattern", "").startswith("^[A-Za-z0-9_"):
+        return f"{error.instance!r} is not an {str(error.validator_value).replace('ipv', 'IPv')} address"
+    if error.validator == "pattern" and schema.get("pattern", "").startswith("^[A-Za-z0-9_"):
         return f"{error.instance!r} is not a valid interface name (1-15 characters, no spaces or '/')"
-    if error.validator == "pattern" and "0-9" in error.schema.get("pattern", ""):
+    if error.validator == "pattern" and "0-9" in schema.get("pattern", ""):
         return f"{error.instance!r} is not a plain IP address"
     if error.validator == "not" and "protocol" in str(error.validator_value):
         return f"{error.instance} is not allowed together with fwmark (a firewall-mark service has no {error.instance})"
@@ -92,6 +99,8 @@ def parse_document(doc: object) -> DesiredState:
     problems = validate_schema(doc)
     if problems:
         raise DocumentError(problems)
+    if not isinstance(doc, dict):  # the schema refuses anything else; this tells the type checker
+        raise DocumentError([("$", "the document must be a JSON object")])
     parser = _Parser()
     state = parser.parse(doc)
     if parser.problems:
@@ -115,7 +124,7 @@ _IPIP = Tunnel()
 class _Parser:
     """Semantic rules; collects every problem with its JSON path."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.problems: list[tuple[str, str]] = []
 
     def problem(self, path: str, message: str) -> None:

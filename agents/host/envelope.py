@@ -85,9 +85,10 @@ def seal(payload: dict, private_key: Ed25519PrivateKey, signer: str) -> dict:
 
 def envelope_signer(envelope: object) -> str:
     """Who claims to have signed the envelope (not yet verified: use it only to pick the key)."""
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("signer"), str) or not envelope["signer"]:
+    signer = envelope.get("signer") if isinstance(envelope, dict) else None
+    if not isinstance(signer, str) or not signer:
         raise EnvelopeError("malformed envelope: no signer")
-    return envelope["signer"]
+    return signer
 
 
 def open_envelope(envelope: object, public_key: Ed25519PublicKey) -> dict:

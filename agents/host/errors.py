@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TYPE_CHECKING
 
 from agents.host.model import format_hostport
+from agents.host.netlink import NetlinkDecodeError, NetlinkTimeout
+
+if TYPE_CHECKING:
+    from agents.host.planner import Operation
 
 
 def _name(code: int) -> str:
@@ -15,8 +20,21 @@ def _name(code: int) -> str:
     return errno.errorcode.get(code, str(code))
 
 
-def explain(op, code: int, kernel_message: str = "") -> str:
+def _subject(op: Operation) -> str:
+    if op.dest is not None and op.service is not None:
+        return f"real server {format_hostport(op.dest.address, op.dest.port)} in {op.service.key}"
+    if op.service is not None:
+        return f"service {op.service.key}"
+    return f"{op.kind} {op.target}"
+
+
+def explain(op: Operation, code: int, kernel_message: str = "") -> str:
     """One line for an operation the kernel refused with errno `code`."""
+    if code == errno.ETIMEDOUT and kernel_message:
+        # netlink.GenericNetlink.execute: no ack within the timeout, so the outcome is unknown.
+        return f"no answer from the kernel for {op.kind} {_subject(op)}: {kernel_message} (ETIMEDOUT)"
+    if code == errno.EBADMSG and kernel_message:
+        return f"the kernel's answer for {op.kind} {_subject(op)} could not be read: {kernel_message} (EBADMSG)"
     tail = f" ({_name(code)}" + (f": {kernel_message}" if kernel_message else "") + ")"
     kind = op.kind
     service = str(op.service.key) if op.service is not None else ""
@@ -66,3 +84,19 @@ def explain(op, code: int, kernel_message: str = "") -> str:
     if code == errno.EPERM or code == errno.EACCES:
         return f"cannot {kind} {op.target}: permission denied (the agent must run as root){tail}"
     return f"cannot {kind} {op.target}: {os.strerror(code)}{tail}"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An exception in operator words: the kernel's unreadable or missing answers say what happened and
+    that nothing was changed; others give their message (an OSError its strerror), or their type."""
+    if isinstance(exc, NetlinkDecodeError):
+        return (
+            f"could not read the kernel's answer, nothing was changed: {exc} "
+            "(this agent does not understand what this kernel sent; see `lvsweb-agent check`)"
+        )
+    if isinstance(exc, NetlinkTimeout):
+        return f"{exc}, nothing was changed (the kernel is stuck or overloaded; try again)"
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return text or type(exc).__name__

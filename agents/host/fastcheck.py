@@ -9,6 +9,8 @@ no); when it says no, jsonschema runs and produces the error messages. The schem
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from agents.host.model import address_info
 
@@ -36,7 +38,7 @@ _PATH = re.compile(r"/[!-~]*")
 _HOST = re.compile(r"[!-~]*")
 
 
-def _int(value, low: int, high: int) -> bool:
+def _int(value: Any, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
@@ -51,23 +53,23 @@ def _ipv4(value: str) -> bool:
     return info is not None and info[1] == "ipv4"
 
 
-def _address(value) -> bool:
+def _address(value: Any) -> bool:
     return type(value) is str and _ip(value)
 
 
-def _interface(value) -> bool:
+def _interface(value: Any) -> bool:
     return type(value) is str and _INTERFACE.fullmatch(value) is not None
 
 
-def _unique_strings(values, check) -> bool:
+def _unique_strings(values: Any, check: Callable[[Any], bool]) -> bool:
     return type(values) is list and all(check(v) for v in values) and len(set(values)) == len(values)
 
 
-def _number(value, high: float) -> bool:
+def _number(value: Any, high: float) -> bool:
     return type(value) in (int, float) and 0 < value <= high
 
 
-def _health(check) -> bool:
+def _health(check: Any) -> bool:
     if type(check) is not dict or not check.keys() <= HEALTH_KEYS:
         return False
     if type(check.get("type")) is not str or check["type"] not in ("tcp", "http", "https"):
@@ -102,7 +104,7 @@ def _health(check) -> bool:
     return "tunnel" not in check or type(check["tunnel"]) is bool
 
 
-def _dest(dest) -> bool:
+def _dest(dest: Any) -> bool:
     if type(dest) is not dict or not dest.keys() <= DEST_KEYS:
         return False
     health = dest.get("health_check")
@@ -135,7 +137,7 @@ def _dest(dest) -> bool:
     return True
 
 
-def _service(service) -> bool:
+def _service(service: Any) -> bool:
     if type(service) is not dict or not service.keys() <= SERVICE_KEYS:
         return False
     scheduler = service.get("scheduler")
@@ -178,7 +180,7 @@ def _service(service) -> bool:
     return type(dests) is list and all(_dest(dest) for dest in dests)
 
 
-def _recipe(recipe) -> bool:
+def _recipe(recipe: Any) -> bool:
     if recipe is None:
         return True
     if type(recipe) is not dict or not recipe.keys() <= {"vips", "uplinks"} or "vips" not in recipe:
@@ -188,7 +190,7 @@ def _recipe(recipe) -> bool:
     return "uplinks" not in recipe or _unique_strings(recipe["uplinks"], _interface)
 
 
-def conforms(doc) -> bool:
+def conforms(doc: Any) -> bool:
     """True only if `doc` is valid against the schema (False may also mean "ask jsonschema")."""
     if type(doc) is not dict or not doc.keys() <= TOP_KEYS:
         return False

@@ -94,11 +94,12 @@ def adjust_service(service: Service, statuses: dict[Target, str]) -> tuple[Servi
         kept.append(dest)
         if dest.weight > 0:
             up += 1
-    quorum_lost = service.quorum is not None and up < service.quorum.min_up
-    if quorum_lost:
+    quorum = service.quorum
+    quorum_lost = quorum is not None and up < quorum.min_up
+    if quorum is not None and quorum_lost:
         # Too few healthy servers: new connections go to the sorry server; open ones finish where they are.
         kept = [replace(dest, weight=0) for dest in kept]
-        kept.append(service.quorum.sorry_server)
+        kept.append(quorum.sorry_server)
     if kept == list(service.real_servers):
         return service, quorum_lost
     return replace(service, real_servers=tuple(kept)), quorum_lost

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Iterable
 from functools import cmp_to_key
+from typing import TypeVar
 
 from agents.host.model import (
     FAMILIES,
@@ -22,6 +24,8 @@ from agents.host.model import (
     Tunnel,
     format_hostport,
 )
+
+T = TypeVar("T")
 
 PROTOCOL_SWITCH = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
 SWITCH_PROTOCOL = {switch: proto for proto, switch in PROTOCOL_SWITCH.items()}
@@ -60,7 +64,7 @@ def _compare_services(a: Service, b: Service) -> int:
     for x, y in (
         (ka.fwmark, kb.fwmark),
         (FAMILIES[ka.family], FAMILIES[kb.family]),
-        (PROTOCOLS.get(ka.protocol or "tcp"), PROTOCOLS.get(kb.protocol or "tcp")),
+        (PROTOCOLS.get(ka.protocol or "tcp", 0), PROTOCOLS.get(kb.protocol or "tcp", 0)),
     ):
         result = _int32(x - y)
         if result:
@@ -76,6 +80,7 @@ def service_switch(key: ServiceKey) -> str:
     """`-t 10.0.0.1:80`, `--sctp-service [::1]:80`, `-f 5` or `-f 5 -6`."""
     if key.fwmark:
         return f"-f {key.fwmark}" + (" -6" if key.family == "ipv6" else "")
+    assert key.protocol is not None and key.address is not None  # an address key has both
     return f"{PROTOCOL_SWITCH[key.protocol]} {format_hostport(key.address, key.port)}"
 
 
@@ -119,7 +124,12 @@ def _words(address: str | None) -> tuple[int, ...]:
     return () if address is None else tuple(_address_words(address))
 
 
-def _sorted(items: list, plain_key, compare, address_of) -> list:
+def _sorted(
+    items: list[T],
+    plain_key: Callable[[T], tuple],
+    compare: Callable[[T, T], int],
+    address_of: Callable[[T], str | None],
+) -> list[T]:
     """Sort as ipvsadm's comparator does. Its int subtraction only wraps when two address words are 2^31
     or more apart; without such a pair the order is the plain numeric one, and a key sort is much faster
     than calling the comparator (a 50,000-line table)."""
@@ -137,14 +147,14 @@ def _sorted(items: list, plain_key, compare, address_of) -> list:
 
 def _service_key(service: Service) -> tuple:
     key = service.key
-    return (key.fwmark, FAMILIES[key.family], PROTOCOLS.get(key.protocol or "tcp"), _words(key.address), key.port)
+    return (key.fwmark, FAMILIES[key.family], PROTOCOLS.get(key.protocol or "tcp", 0), _words(key.address), key.port)
 
 
 def _dest_key(dest: RealServer) -> tuple:
     return (_words(dest.address), dest.port)
 
 
-def render_save(services, *, thresholds: bool = False) -> str:
+def render_save(services: Iterable[Service], *, thresholds: bool = False) -> str:
     """The whole table as `ipvsadm-save -n` prints it (newline-terminated, empty for an empty table).
 
     `thresholds` adds -x/-y to real servers that have them, which ipvsadm-restore reads but ipvsadm-save
@@ -170,8 +180,8 @@ def _split_hostport(text: str) -> tuple[str, int]:
     return str(ipaddress.ip_address(host)), int(port)
 
 
-def _parse_line(tokens: list[str], lineno: int):
-    options: dict[str, str | None] = {}
+def _parse_line(tokens: list[str], lineno: int) -> tuple[ServiceKey, dict[str, str]]:
+    options: dict[str, str] = {}  # an option and its value ("" for a switch without one)
     it = iter(tokens[1:])
     takes_value = {"-t", "-u", "--sctp-service", "-f", "-s", "-p", "-M", "-b", "-r", "-w", "-x", "-y"}
     takes_value |= {"--tun-type", "--tun-port"}
@@ -182,7 +192,7 @@ def _parse_line(tokens: list[str], lineno: int):
                 raise SaveFormatError(f"line {lineno}: {token} needs a value")
             options[token] = value
         elif token in ("-6", "-o", "-m", "-i", "-g", *SWITCH_CHECKSUM):
-            options[token] = None
+            options[token] = ""
         else:
             raise SaveFormatError(f"line {lineno}: unknown option {token}")
     if "-f" in options:

@@ -10,9 +10,10 @@ import errno
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
@@ -32,10 +33,18 @@ from agents.host.persist import sysctl_path, wanted_files, wanted_sysctls
 from agents.host.planner import IPVS_KINDS, Operation
 
 NETNS_DIR = "/var/run/netns"
+T = TypeVar("T")
+
+
+def _given(value: T | None, op: Operation, what: str) -> T:
+    """The part of `op` its kind needs (the planner always sets it; a missing one is a planner bug)."""
+    if value is None:
+        raise ValueError(f"{op.kind} without its {what}")
+    return value
 
 
 @contextlib.contextmanager
-def in_netns(name: str | None):
+def in_netns(name: str | None) -> Iterator[None]:
     """Run the block in network namespace `name` (a name under /var/run/netns or a path); None: stay."""
     if name is None:
         yield
@@ -238,19 +247,20 @@ class LinuxKernel:
         found = self.ipr.link_lookup(ifname=interface)
         if not found:
             raise OSError(errno.ENODEV, f"no interface {interface}")
-        return found[0]
+        index: int = found[0]
+        return index
 
     def _execute_host(self, op: Operation) -> None:
         kind = op.kind
         if kind == "load-module":
             self._load(op.target)
         elif kind == "link-up":
-            self.ipr.link("set", index=self._index(op.name), state="up")
+            self.ipr.link("set", index=self._index(_given(op.name, op, "interface")), state="up")
         elif kind == "set-sysctl":
-            with in_netns(self.netns), open(sysctl_path(op.name), "w") as handle:
-                handle.write(op.value)
+            with in_netns(self.netns), open(sysctl_path(_given(op.name, op, "name")), "w") as handle:
+                handle.write(_given(op.value, op, "value"))
         elif kind in ("add-address", "del-address"):
-            address = op.address
+            address = _given(op.address, op, "address")
             try:
                 self.ipr.addr(
                     "add" if kind == "add-address" else "del",
@@ -263,13 +273,13 @@ class LinuxKernel:
                 if exc.code not in (errno.EEXIST, errno.EADDRNOTAVAIL):
                     raise
         elif kind == "write-file":
-            path = self.root / op.name
+            path = self.root / _given(op.name, op, "file name")
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".lvsweb-tmp")
-            tmp.write_text(op.value)
+            tmp.write_text(_given(op.value, op, "content"))
             os.replace(tmp, path)
         elif kind == "remove-file":
-            (self.root / op.name).unlink(missing_ok=True)
+            (self.root / _given(op.name, op, "file name")).unlink(missing_ok=True)
         else:
             raise ValueError(f"unknown operation {kind}")
 

@@ -10,8 +10,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agents.host.model import Address, DesiredState, ServiceKey
+
+if TYPE_CHECKING:
+    from agents.host.planner import Operation
 
 STATE_FILE = "var/lib/lvsweb-agent/state.json"
 DOCUMENT_FILE = "var/lib/lvsweb-agent/document.json"
@@ -38,41 +42,44 @@ class Ledger:
     def owns_dest(self, dest_id: DestId) -> bool:
         return dest_id in self.dests or dest_id[0] in self.draining_services
 
-    def record(self, op) -> None:
+    def record(self, op: Operation) -> None:
         """Update ownership/drain records for one operation the kernel accepted."""
         kind = op.kind
+        if op.service is not None:
+            self._record_ipvs(op, op.service.key)
+        elif kind == "add-address" and op.address is not None:
+            self.addresses.add(op.address)
+        elif kind == "del-address" and op.address is not None:
+            self.addresses.discard(op.address)
+        elif kind == "write-file" and op.name is not None:
+            self.files.add(op.name)
+        elif kind == "remove-file" and op.name is not None:
+            self.files.discard(op.name)
+
+    def _record_ipvs(self, op: Operation, key: ServiceKey) -> None:
+        kind = op.kind
         if kind in ("add-service", "edit-service"):
-            self.services.add(op.service.key)
-            self.draining_services.pop(op.service.key, None)
-        elif kind in ("add-dest", "edit-dest"):
-            dest_id = (op.service.key, *op.dest.key)
-            self.services.add(op.service.key)
-            self.dests.add(dest_id)
-            self.draining_dests.pop(dest_id, None)
-        elif kind == "drain-dest":
-            dest_id = (op.service.key, *op.dest.key)
-            self.draining_dests[dest_id] = op.deadline
-            if op.service_leaving:
-                self.draining_services.setdefault(op.service.key, op.deadline)
-        elif kind == "del-dest":
-            dest_id = (op.service.key, *op.dest.key)
-            self.dests.discard(dest_id)
-            self.draining_dests.pop(dest_id, None)
+            self.services.add(key)
+            self.draining_services.pop(key, None)
         elif kind == "del-service":
-            key = op.service.key
             self.services.discard(key)
             self.draining_services.pop(key, None)
             for dest_id in [d for d in self.dests | set(self.draining_dests) if d[0] == key]:
                 self.dests.discard(dest_id)
                 self.draining_dests.pop(dest_id, None)
-        elif kind == "add-address":
-            self.addresses.add(op.address)
-        elif kind == "del-address":
-            self.addresses.discard(op.address)
-        elif kind == "write-file":
-            self.files.add(op.name)
-        elif kind == "remove-file":
-            self.files.discard(op.name)
+        elif op.dest is not None:
+            dest_id = (key, *op.dest.key)
+            if kind in ("add-dest", "edit-dest"):
+                self.services.add(key)
+                self.dests.add(dest_id)
+                self.draining_dests.pop(dest_id, None)
+            elif kind == "drain-dest" and op.deadline is not None:
+                self.draining_dests[dest_id] = op.deadline
+                if op.service_leaving:
+                    self.draining_services.setdefault(key, op.deadline)
+            elif kind == "del-dest":
+                self.dests.discard(dest_id)
+                self.draining_dests.pop(dest_id, None)
 
     def adopt(self, desired: DesiredState, document: dict | None) -> bool:
         """After a complete apply: everything the document names is ours, nothing it names drains.
@@ -152,7 +159,7 @@ class Ledger:
         )
 
 
-def _read_json(path: Path):
+def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

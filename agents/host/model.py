@@ -104,7 +104,7 @@ class ServiceKey:
     def __str__(self) -> str:
         if self.fwmark:
             return f"fwmark {self.fwmark}" + (" ipv6" if self.family == "ipv6" else "")
-        return f"{self.protocol} {format_hostport(self.address, self.port)}"
+        return f"{self.protocol} {format_hostport(self.address or '', self.port)}"
 
     @classmethod
     def from_text(cls, text: str) -> ServiceKey:

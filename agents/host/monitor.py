@@ -161,9 +161,10 @@ class HealthMonitor:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        tunnel: TunnelProber | None = TunnelProber()
+        prober = TunnelProber()
+        tunnel: TunnelProber | None = prober
         try:
-            tunnel.open()
+            prober.open()
         except OSError as exc:
             self.tunnel_error = f"tunnel-path checks unavailable: {exc.strerror or exc}"
             log.warning("%s", self.tunnel_error)
@@ -197,7 +198,9 @@ class HealthMonitor:
             if tunnel is not None:
                 tunnel.close()
 
-    async def _probe(self, target: Target, watch: _Watch, tunnel: TunnelProber | None, limit) -> None:
+    async def _probe(
+        self, target: Target, watch: _Watch, tunnel: TunnelProber | None, limit: asyncio.Semaphore
+    ) -> None:
         async with limit:
             try:
                 result = await probe(watch.check, target.address, tunnel, watch.vip)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from agents.host.ledger import Ledger
 from agents.host.model import (
@@ -16,6 +17,7 @@ from agents.host.model import (
     Address,
     DesiredState,
     Director,
+    Persistence,
     RealServer,
     Service,
     ServiceKey,
@@ -79,7 +81,7 @@ class Operation:
     def target(self) -> str:
         """What the operation acts on: `tcp 10.10.0.100:80 -> 10.20.0.11:80`, `tunl0`, a sysctl name."""
         if self._target is None:
-            if self.dest is not None:
+            if self.dest is not None and self.service is not None:
                 self._target = _dest_target(self.service.key, self.dest)
             elif self.service is not None:
                 self._target = str(self.service.key)
@@ -91,9 +93,9 @@ class Operation:
     def detail(self) -> str:
         """The settings it sets: `tun ipip weight 1`, `sched rr`, `= 0`."""
         if self._detail is None:
-            if self.kind in ("add-dest", "edit-dest"):
+            if self.kind in ("add-dest", "edit-dest") and self.dest is not None:
                 self._detail = self.dest.describe()
-            elif self.kind in ("add-service", "edit-service"):
+            elif self.kind in ("add-service", "edit-service") and self.service is not None:
                 self._detail = self.service.describe()
             else:
                 self._detail = ""
@@ -102,15 +104,13 @@ class Operation:
     def __repr__(self) -> str:
         return f"Operation({str(self)!r})"
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Operation) and (self.kind, self.target, self.detail, self.reason) == (
             other.kind,
             other.target,
             other.detail,
             other.reason,
         )
-
-    __hash__ = None
 
     def __str__(self) -> str:
         text = f"{self.kind} {self.target}"
@@ -119,7 +119,12 @@ class Operation:
         return f"{text}  ({self.reason})" if self.reason else text
 
     def to_json(self) -> dict:
-        data = {"op": self.kind, "target": self.target, "detail": self.detail, "reason": self.reason}
+        data: dict[str, str | float] = {
+            "op": self.kind,
+            "target": self.target,
+            "detail": self.detail,
+            "reason": self.reason,
+        }
         if self.deadline is not None:
             data["deadline"] = self.deadline
         return data
@@ -164,7 +169,7 @@ def _service_changes(old: Service, new: Service) -> str:
         changes.append(f"flags {','.join(sorted(old.flags)) or 'none'} -> {','.join(sorted(new.flags)) or 'none'}")
     if old.persistence != new.persistence:
 
-        def text(p):
+        def text(p: Persistence | None) -> str:
             return f"{p.timeout}s mask {p.netmask}" if p else "none"
 
         changes.append(f"persistence {text(old.persistence)} -> {text(new.persistence)}")
@@ -195,7 +200,7 @@ class _Planner:
         self.ops: list[Operation] = []
         self.notes: list[str] = []
 
-    def add(self, kind: str, target: str | None, detail: str | None = "", reason: str = "", **payload) -> None:
+    def add(self, kind: str, target: str | None, detail: str | None = "", reason: str = "", **payload: Any) -> None:
         self.ops.append(Operation(kind, target, detail, reason, **payload))
 
     def run(self) -> Plan:
@@ -203,10 +208,15 @@ class _Planner:
         self.ipvs()
         self.files()
         # An address can be removed for two reasons (stray VIP, no longer wanted): remove it once.
-        seen: set = set()
-        self.ops = [
-            op for op in self.ops if op.kind != "del-address" or (op.address not in seen and not seen.add(op.address))
-        ]
+        seen: set[Address | None] = set()
+        kept = []
+        for op in self.ops:
+            if op.kind == "del-address":
+                if op.address in seen:
+                    continue
+                seen.add(op.address)
+            kept.append(op)
+        self.ops = kept
         order = {kind: index for index, kind in enumerate(PHASES)}
         # A stable sort keeps the per-phase order (document order, then kernel order).
         ops = sorted(self.ops, key=lambda op: order[op.kind])

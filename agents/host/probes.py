@@ -162,7 +162,7 @@ def checksum(data: bytes) -> int:
     """The Internet checksum (RFC 1071)."""
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -239,7 +239,8 @@ def source_address_towards(address: str) -> str:
     """The address this host's routing uses to reach `address` (nothing is sent)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.connect((address, 9))
-        return udp.getsockname()[0]
+        source: str = udp.getsockname()[0]
+        return source
 
 
 class TunnelProber:
@@ -282,9 +283,10 @@ class TunnelProber:
         self._send = self._listen = None
 
     def _receive(self) -> None:
-        while True:
+        listen = self._listen
+        while listen is not None:
             try:
-                packet, where = self._listen.recvfrom(65535)
+                packet, where = listen.recvfrom(65535)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -311,17 +313,20 @@ class TunnelProber:
     async def probe(self, real_server: str, vip: str, port: int, timeout: float) -> ProbeResult:
         """Send a SYN for vip:port through an IPIP tunnel to `real_server`; up when its SYN-ACK comes back."""
         started = time.monotonic()
+        loop, send = self._loop, self._send
+        if loop is None or send is None:
+            raise RuntimeError("TunnelProber.probe() before open()")
         source = source_address_towards(real_server)
         sport = self._port()
         isn = random.getrandbits(32)
-        future = self._loop.create_future()
+        future = loop.create_future()
         key = (vip, port, sport)
         self._pending[key] = (isn, future)
         where = f"tunnel path to {vip}:{port} via {real_server}"
         try:
             syn = tcp_packet(source, vip, sport, port, isn, 0, TCP_SYN)
             try:
-                self._send.sendto(syn, (real_server, 0))
+                send.sendto(syn, (real_server, 0))
             except OSError as exc:
                 return ProbeResult(False, f"{where}: cannot send: {exc.strerror or exc}")
             try:
@@ -340,7 +345,7 @@ class TunnelProber:
             # Close the half-open connection on the real server, through the same path.
             reset = tcp_packet(source, vip, sport, port, (isn + 1) & 0xFFFFFFFF, 0, TCP_RST)
             with contextlib.suppress(OSError):
-                self._send.sendto(reset, (real_server, 0))
+                send.sendto(reset, (real_server, 0))
             return ProbeResult(True, f"{where}: SYN-ACK from the VIP", latency)
         finally:
             self._pending.pop(key, None)

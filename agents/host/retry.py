@@ -14,7 +14,10 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 T = TypeVar("T")
 
@@ -56,7 +59,7 @@ class Backoff:
 
     def ceiling(self, retry: int) -> float:
         """The longest wait before retry number `retry` (1 for the second try)."""
-        return min(self.cap, self.base * 2 ** (retry - 1))
+        return min(self.cap, self.base * 2.0 ** (retry - 1))
 
     def delays(self, rng: Callable[[], float] = random.random) -> Iterator[float]:
         """The waits between tries: attempts - 1 of them."""
@@ -134,7 +137,7 @@ def kernel_busy(exc: BaseException) -> bool:
     return code in TRANSIENT_ERRNOS
 
 
-def send_task_once(app, name: str, *, args: list, queue: str, **options) -> None:
+def send_task_once(app: Celery, name: str, *, args: list, queue: str, **options: object) -> None:
     """`app.send_task` with one connection attempt and no retry of kombu's own, so that the Backoff around it
     is the only retry policy (kombu would otherwise keep reconnecting for `broker_connection_timeout` seconds,
     then retry the publish three times, inside every single try)."""

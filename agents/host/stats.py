@@ -52,12 +52,14 @@ def read_table(genl: GenericNetlink) -> dict[RowKey, tuple[int, ...]]:
         for data, start, end in genl.dump(genl_ipvs.IPVS_CMD_GET_DEST, service_key_attrs(service)):
             dest = decode_dest(data, start, end, family)
             c = dest.counters
+            assert c is not None  # decoded from the kernel: always with counters
             active += c.active_conns
             inactive += c.inactive_conns
             rows[(name, dest.address, dest.port)] = (
                 c.active_conns, c.inactive_conns, c.conns, c.in_packets, c.out_packets, c.in_bytes, c.out_bytes,
             )  # fmt: skip
         c = service.counters
+        assert c is not None
         rows[(name, None, 0)] = (active, inactive, c.conns, c.in_packets, c.out_packets, c.in_bytes, c.out_bytes)
     return rows
 

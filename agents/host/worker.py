@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Callable
 
 from celery import Celery
 from celery.exceptions import SecurityWarning
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agents.host.agent import Agent
 from agents.host.broker import CONTROL_QUEUE, broker_options
@@ -68,7 +70,7 @@ class Reporter:
     at a time); after the last try the report is dropped with an error in the log.
     """
 
-    def __init__(self, app: Celery, private_key, host: str, backoff: Backoff = REPORT_BACKOFF):
+    def __init__(self, app: Celery, private_key: Ed25519PrivateKey, host: str, backoff: Backoff = REPORT_BACKOFF):
         self.app = app
         self.private_key = private_key
         self.host = host
@@ -116,7 +118,7 @@ class Heartbeat(threading.Thread):
         self.stopping.set()
 
 
-def traffic_sender(app: Celery, private_key, host: str, interval: float):
+def traffic_sender(app: Celery, private_key: Ed25519PrivateKey, host: str, interval: float) -> Callable[[dict], None]:
     """Sends signed traffic batches without retrying: a batch the broker cannot take now is dropped (the next
     one supersedes it), and one that waits in the queue past a few intervals expires unread."""
 
@@ -158,7 +160,7 @@ def build_worker_app(
             log.warning("health: cannot read the held document, nothing is checked until an apply: %s", exc)
 
     @app.task(name=COMMAND_TASK, ignore_result=True)
-    def command(*args, **kwargs) -> None:
+    def command(*args: object, **kwargs: object) -> None:
         """A command from the console: one envelope signed by `control`."""
         handler.handle(*args, **kwargs)
 
