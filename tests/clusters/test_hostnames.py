@@ -71,3 +71,17 @@ def test_a_host_saved_before_the_rule_is_listed_and_asks_for_a_valid_name_when_c
     assert "“old host” is not a valid part of a hostname" in response.json()["hostname"][0]
     renamed = api.patch(f"/api/hosts/{old.pk}/", {"hostname": "old-host", "description": "rack 4"}, format="json")
     assert renamed.status_code == 200
+
+
+def test_manage_py_check_with_the_database_names_hosts_saved_before_the_rule():
+    from django.core import checks
+
+    old = make_host(hostname="old host")
+    make_host(hostname="fine.example.net")
+    warnings = checks.run_checks(tags=[checks.Tags.database], databases=["default"])
+    named = [warning for warning in warnings if warning.id == "clusters.W001"]
+    assert [warning.msg for warning in named] == [
+        f"Host {old.pk} is named 'old host': “old host” is not a valid part of a hostname: use letters, digits and "
+        "hyphens (not at either end), 1 to 63 characters between dots (RFC 1123)."
+    ]
+    assert checks.run_checks(tags=[checks.Tags.database]) == []  # without --database nothing is queried
