@@ -9,6 +9,9 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.http import HttpRequest
+
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -44,6 +47,24 @@ def clean_address(value: str | None) -> str | None:
         return str(ipaddress.ip_address((value or "").strip()))
     except ValueError:
         return None
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The address of the client: the one address every guard and record of the console uses.
+
+    The sign-in lockout (django-axes calls this), the enrollment throttle and the audit history all ask here.
+    With no proxy configured (`LVSWEB_PROXY_COUNT` 0, the default) it is the connection's REMOTE_ADDR and
+    X-Forwarded-For is ignored, since any client can send one. Behind N proxies it is the N-th address from the
+    right of X-Forwarded-For: each proxy appends the address it received the request from, so the addresses
+    further left were written by the client and prove nothing.
+    """
+    remote = clean_address(request.META.get("REMOTE_ADDR"))
+    proxies = settings.LVSWEB_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies <= 0 or not forwarded.strip():
+        return remote
+    addresses = [part.strip() for part in forwarded.split(",")]
+    return clean_address(addresses[-min(proxies, len(addresses))]) or remote
 
 
 def clean_request_id(value: str | None) -> str:

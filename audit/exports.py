@@ -24,6 +24,21 @@ EXPORT_FIELDS = [
 ]
 
 
+#: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """`value` as a CSV cell that a spreadsheet shows as text: a leading single quote defuses a formula.
+
+    An audit entry holds what users typed (a cluster named `=HYPERLINK(…)`); opened in a spreadsheet, the
+    export must not run it.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class _Echo:
     """A file-like object whose write returns the line, for streaming csv.writer output."""
 
@@ -46,7 +61,9 @@ def as_csv(queryset, filename: str) -> StreamingHttpResponse:
         for entry in queryset.iterator(chunk_size=2000):
             row = _row(entry)
             row["changes"] = json.dumps(entry.changes, cls=DjangoJSONEncoder, sort_keys=True)
-            yield writer.writerow([row[name] if row[name] is not None else "" for name in EXPORT_FIELDS])
+            yield writer.writerow(
+                [spreadsheet_safe(row[name]) if row[name] is not None else "" for name in EXPORT_FIELDS]
+            )
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'

@@ -9,3 +9,6 @@ class ClustersConfig(AppConfig):
     name = "clusters"
     verbose_name = "LVS inventory"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from clusters import checks  # noqa: F401  (registers the system checks)

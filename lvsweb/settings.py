@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "lvsweb.csp.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a refused (locked-out) sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -183,10 +184,16 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
-# Behind a reverse proxy set AXES_IPWARE_PROXY_COUNT=1 so that the client address comes from X-Forwarded-For.
-if os.environ.get("AXES_IPWARE_PROXY_COUNT"):
-    AXES_IPWARE_PROXY_COUNT = int(os.environ["AXES_IPWARE_PROXY_COUNT"])
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client's address, for the lockout, the enrollment throttle and the audit history alike, is decided by
+# audit.context.client_address: REMOTE_ADDR, unless LVSWEB_PROXY_COUNT says how many reverse proxies stand in
+# front (1 for one nginx); then it is read from X-Forwarded-For. Unset, X-Forwarded-For is ignored: anyone can
+# send it. The names used before (AXES_IPWARE_PROXY_COUNT, LVSWEB_TRUST_X_FORWARDED_FOR=1) still count.
+LVSWEB_PROXY_COUNT = int(
+    os.environ.get("LVSWEB_PROXY_COUNT")
+    or os.environ.get("AXES_IPWARE_PROXY_COUNT")
+    or (1 if env_flag("LVSWEB_TRUST_X_FORWARDED_FOR") else 0)
+)
+AXES_CLIENT_IP_CALLABLE = "audit.context.client_address"
 
 # Password reset and invitation e-mails; printed on the console unless an SMTP server is configured.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -222,9 +229,6 @@ if env_flag("LVSWEB_TLS"):
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31536000))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD", True)
-
-# Behind a reverse proxy that sets X-Forwarded-For, record its first address as the source of a change.
-AUDIT_TRUST_X_FORWARDED_FOR = env_flag("LVSWEB_TRUST_X_FORWARDED_FOR")
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -294,6 +298,8 @@ REST_FRAMEWORK = {
         "lvsweb.api.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's own throttles trust X-Forwarded-For unless told how many proxies there are.
+    "NUM_PROXIES": LVSWEB_PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {

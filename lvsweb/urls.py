@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from lvsweb.csp import api_docs_policy
 
 handler404 = "lvsweb.api.page_not_found"
 handler500 = "lvsweb.errors.server_error"
@@ -26,6 +28,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(("lvsweb.api_urls", "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The split view serves Swagger UI's start-up script as a file (?script), so the page has no inline script.
+    path("api/docs/", api_docs_policy(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    path(
+        "api/redoc/",
+        api_docs_policy(SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html")),
+        name="api-redoc",
+    ),
 ]

@@ -248,6 +248,10 @@ def transfer_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster, 
         raise PermissionDenied(f"You can transfer clusters only to teams you own; you do not own “{team}”.")
     if cluster.team_id == team.pk:
         raise ValidationError({"team": f"Cluster “{cluster}” already belongs to team “{team}”."})
+    if Cluster.objects.filter(team=team, name=cluster.name).exists():
+        raise ValidationError(
+            {"team": f"Team “{team}” already has a cluster named “{cluster.name}”; rename one of them first."}
+        )
     previous_team_id = cluster.team_id
     cluster.team = team
     cluster.save(update_fields=["team", "updated_at"])

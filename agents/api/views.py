@@ -16,6 +16,7 @@ from agents.broker_acl import BrokerACLError
 from agents.compiler import inventory_snapshot
 from agents.models import Deployment, Revision
 from agents.revisions import inventory_diff
+from audit.context import client_address
 from teams import policy
 
 
@@ -79,9 +80,17 @@ class HostRevokeView(APIView):
 
 
 class EnrollThrottle(AnonRateThrottle):
-    """Enrollment is unauthenticated (the token is the credential): limit guessing."""
+    """Enrollment is unauthenticated (the token is the credential): limit guessing, per client address.
+
+    The address is the console's one answer (`client_address`): X-Forwarded-For counts only behind the proxies
+    LVSWEB_PROXY_COUNT declares, so that a client cannot escape the limit by sending a new one each time.
+    """
 
     rate = "30/min"
+
+    def get_ident(self, request) -> str:
+        """The client's address as the lockout and the audit history see it."""
+        return client_address(request) or ""
 
 
 class AgentEnrollView(APIView):

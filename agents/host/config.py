@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agents.host.envelope import EnvelopeError, load_private_key_pem, load_public_key
+from agents.host.names import hostname_problem
 
 DEFAULT_CONFIG = "/etc/lvsweb-agent/agent.json"
 CONFIG_ENV = "LVSWEB_AGENT_CONFIG"
@@ -109,6 +110,8 @@ def parse_config(data: object, path: str | os.PathLike = "<config>") -> AgentCon
             problems.append(f"{name}: must be a string")
         else:
             values[name] = value
+    if "host" in values and (problem := hostname_problem(values["host"])):
+        problems.append(f"host: {problem}")
     if "broker_url" in values and "://" not in values["broker_url"]:
         problems.append(f"broker_url: {values['broker_url']!r} is not a URL (e.g. redis://host:6379/0)")
     if "control_public_key" in values:

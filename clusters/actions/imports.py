@@ -24,7 +24,15 @@ from clusters.actions import locks
 from clusters.actions.real_servers import create_real_server, update_real_server
 from clusters.actions.virtual_services import create_virtual_service, update_virtual_service
 from clusters.choices import Protocol
-from clusters.interchange.ruleset import FULL_MASK, ParsedRules, Problem, dest_label, service_label
+from clusters.interchange.ruleset import (
+    FULL_MASK,
+    ParsedRules,
+    Problem,
+    Problems,
+    TooSlow,
+    dest_label,
+    service_label,
+)
 from clusters.models import Cluster, RealServer, VirtualService
 from teams import policy
 
@@ -56,13 +64,14 @@ class PlanRow:
 
 @dataclass
 class ImportResult:
-    """What an import does (or would do) to a cluster, and every problem by line."""
+    """What an import does (or would do) to a cluster, and its problems by line (the first 100 of each kind
+    listed, the rest counted: `errors.total`, `errors.omitted`)."""
 
     format: str
     rows: list[PlanRow] = field(default_factory=list)
-    errors: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-    not_imported: list[Problem] = field(default_factory=list)
+    errors: Problems = field(default_factory=Problems)
+    warnings: Problems = field(default_factory=Problems)
+    not_imported: Problems = field(default_factory=Problems)
     committed: bool = False
 
     @property
@@ -93,7 +102,7 @@ class ImportResult:
             f"{_count(c['real_servers_create'], 'real server')} created, {c['real_servers_update']} changed"
         )
         if self.not_imported:
-            text += f"; {_count(len(self.not_imported), 'keyword')} not imported"
+            text += f"; {_count(self.not_imported.total, 'keyword')} not imported"
         return text
 
 
@@ -105,7 +114,7 @@ class ImportRejected(Exception):
     """A commit found errors; nothing was saved. `result` holds them by line."""
 
     def __init__(self, result: ImportResult):
-        super().__init__(f"The import has {len(result.errors)} errors; nothing was saved.")
+        super().__init__(f"The import has {result.errors.total} errors; nothing was saved.")
         self.result = result
 
 
@@ -119,7 +128,10 @@ def parse_text(text: str, format: str) -> ParsedRules:
         )
     if not text.strip():
         raise ValidationError({"text": "Paste or upload ipvsadm-save text or keepalived.conf virtual_server blocks."})
-    parsed = interchange.parse(text, format)
+    try:
+        parsed = interchange.parse(text, format)
+    except TooSlow as exc:
+        raise ValidationError({"text": str(exc)}) from None
     real_servers = sum(len(service.real_servers) for service in parsed.services)
     if len(parsed.services) > MAX_SERVICES or real_servers > MAX_REAL_SERVERS:
         raise ValidationError(
@@ -220,9 +232,9 @@ class _Importer:
         self.update_existing = update_existing
         self.result = ImportResult(
             format=parsed.format,
-            errors=list(parsed.errors),
-            warnings=list(parsed.warnings),
-            not_imported=list(parsed.not_imported),
+            errors=Problems(parsed.errors),
+            warnings=Problems(parsed.warnings),
+            not_imported=Problems(parsed.not_imported),
         )
         existing = VirtualService.objects.filter(cluster=cluster).prefetch_related("real_servers")
         self.existing = {_service_lookup(service): service for service in existing}

@@ -7,6 +7,11 @@ from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualServi
 from teams import policy
 
 
+def visible(queryset_of):
+    """A filter's choices: what the request's user can see, so that another team's id answers as an unknown one."""
+    return lambda request: queryset_of(getattr(request, "user", None))
+
+
 class IPAddressFilter(django_filters.CharFilter):
     """An exact-address filter that refuses a value which is not an IP address (400, not a database error)."""
 
@@ -69,9 +74,7 @@ class RealServerFilterSet(django_filters.FilterSet):
     host = django_filters.CharFilter(field_name="host__hostname")
     address = IPAddressFilter()
     # Only the user's own services are valid choices: another team's id answers as an unknown one does.
-    virtual_service = django_filters.ModelChoiceFilter(
-        queryset=lambda request: policy.visible_virtual_services(getattr(request, "user", None))
-    )
+    virtual_service = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_virtual_services))
 
     class Meta:
         model = RealServer

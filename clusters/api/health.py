@@ -4,6 +4,7 @@ import django_filters
 from rest_framework import serializers, viewsets
 
 from clusters import actions
+from clusters.api.filtersets import visible
 from clusters.api.serializers import ActionSerializer
 from clusters.api.views import VisibleOnly
 from clusters.models import HealthCheck, HealthTransition, RealServer, RealServerHealth, VirtualService
@@ -69,6 +70,8 @@ class HealthCheckFilterSet(django_filters.FilterSet):
     """Filter checks by cluster, service and real server."""
 
     cluster = django_filters.CharFilter(field_name="cluster__slug")
+    virtual_service = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_virtual_services))
+    real_server = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_real_servers))
 
     class Meta:
         model = HealthCheck
@@ -119,6 +122,7 @@ class RealServerHealthFilterSet(django_filters.FilterSet):
     """Filter reported health by cluster, status and real server."""
 
     cluster = django_filters.CharFilter(field_name="cluster__slug")
+    real_server = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_real_servers))
 
     class Meta:
         model = RealServerHealth
@@ -163,6 +167,7 @@ class HealthTransitionFilterSet(django_filters.FilterSet):
     """Filter transitions by cluster, real server and new status."""
 
     cluster = django_filters.CharFilter(field_name="cluster__slug")
+    real_server = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_real_servers))
 
     class Meta:
         model = HealthTransition

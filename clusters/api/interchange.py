@@ -58,6 +58,9 @@ class ImportResultSerializer(serializers.Serializer):
     errors = ProblemSerializer(many=True)
     warnings = ProblemSerializer(many=True)
     not_imported = ProblemSerializer(many=True)
+    errors_omitted = serializers.IntegerField(help_text="Errors found beyond the first 100 listed.")
+    warnings_omitted = serializers.IntegerField(help_text="Warnings found beyond the first 100 listed.")
+    not_imported_omitted = serializers.IntegerField(help_text="Keywords left out beyond the first 100 listed.")
 
 
 def _answer(result, dry_run: bool, code: int) -> Response:
@@ -71,6 +74,9 @@ def _answer(result, dry_run: bool, code: int) -> Response:
         "errors": result.errors,
         "warnings": result.warnings,
         "not_imported": result.not_imported,
+        "errors_omitted": result.errors.omitted,
+        "warnings_omitted": result.warnings.omitted,
+        "not_imported_omitted": result.not_imported.omitted,
     }
     return Response(ImportResultSerializer(data).data, status=code)
 

@@ -90,6 +90,8 @@ class ClusterSerializer(ActionSerializer):
             "updated_at",
         ]
         extra_kwargs = {"url": {"lookup_field": "slug", "view_name": "api:cluster-detail"}}
+        # The per-team name is checked by the model (its message names the field), not by DRF's generic one.
+        validators: list = []
 
     def create(self, validated_data):
         validated_data = team_for_new_object(self.acting_user(), validated_data, "clusters")

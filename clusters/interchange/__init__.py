@@ -6,7 +6,7 @@ text. The console's actions (`clusters/actions/imports.py`) map a rule set onto 
 """
 
 from clusters.interchange import ipvsadm, keepalived
-from clusters.interchange.ruleset import FORMATS, ParsedRules, Problem, canonical
+from clusters.interchange.ruleset import FORMATS, ParsedRules, Problem, Problems, TooSlow, canonical
 
 PARSERS = {"ipvsadm": ipvsadm.parse, "keepalived": keepalived.parse}
 
@@ -20,13 +20,16 @@ def detect_format(text: str) -> str:
     return "ipvsadm"
 
 
-def parse(text: str, format: str = "auto") -> ParsedRules:
-    """Parse `text` in `format` (`ipvsadm`, `keepalived`, or `auto` to detect it)."""
+def parse(text: str, format: str = "auto", *, seconds: float | None = None) -> ParsedRules:
+    """Parse `text` in `format` (`ipvsadm`, `keepalived`, or `auto` to detect it).
+
+    Raises TooSlow when reading takes longer than `seconds` (the caller tells the user to split the text).
+    """
     if format == "auto":
         format = detect_format(text)
     if format not in PARSERS:
         raise ValueError(f"unknown format “{format}” (one of auto, {', '.join(FORMATS)})")
-    return PARSERS[format](text)
+    return PARSERS[format](text, seconds=seconds)
 
 
 def render(services, format: str, *, header: str = "", methods=None) -> str:
@@ -39,4 +42,14 @@ def render(services, format: str, *, header: str = "", methods=None) -> str:
     raise ValueError(f"unknown format “{format}” (one of {', '.join(FORMATS)})")
 
 
-__all__ = ["FORMATS", "ParsedRules", "Problem", "canonical", "detect_format", "parse", "render"]
+__all__ = [
+    "FORMATS",
+    "ParsedRules",
+    "Problem",
+    "Problems",
+    "TooSlow",
+    "canonical",
+    "detect_format",
+    "parse",
+    "render",
+]

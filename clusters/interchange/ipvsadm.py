@@ -15,6 +15,7 @@ from agents.host.model import RealServer, Service, ServiceKey, Tunnel
 from clusters.interchange.ruleset import (
     MAX_THRESHOLD,
     MAX_WEIGHT,
+    Deadline,
     ParsedRules,
     Problem,
     RuleSetBuilder,
@@ -281,10 +282,15 @@ def _line(tokens: list[str], builder: RuleSetBuilder, line: int) -> None:
         builder.add_dest(key, _dest(key, options, builder, line), line, edit=command == "-e")
 
 
-def parse(text: str) -> ParsedRules:
-    """The rule set of `ipvsadm-save -n` text; every line that cannot be read is an error with its number."""
+def parse(text: str, *, seconds: float | None = None) -> ParsedRules:
+    """The rule set of `ipvsadm-save -n` text; every line that cannot be read is an error with its number.
+
+    Raises TooSlow when reading takes longer than `seconds` (default: ruleset.PARSE_SECONDS).
+    """
     builder = RuleSetBuilder("ipvsadm")
+    deadline = Deadline(seconds)
     for number, line in enumerate(text.splitlines(), start=1):
+        deadline.check()
         try:
             tokens = _tokens(line)
             if tokens:

@@ -19,8 +19,10 @@ from clusters.interchange.ruleset import (
     FULL_MASK,
     MAX_THRESHOLD,
     MAX_WEIGHT,
+    Deadline,
     ParsedRules,
     Problem,
+    Problems,
     RuleSetBuilder,
     check_scheduler,
     parse_address,
@@ -36,6 +38,9 @@ CHECKSUMS = {"nocsum": "none", "csum": "csum", "remcsum": "remcsum"}
 CHECKSUM_NAMES = {value: name for name, value in CHECKSUMS.items()}
 FLAGS = ("sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2")
 DEFAULT_PERSISTENCE = 360  # keepalived's timeout for a bare persistence_timeout
+#: How deep blocks may nest: a real keepalived.conf nests 4 (virtual_server › real_server › HTTP_GET › url).
+#: Without a limit 1,000,000 “{” built a million-deep tree.
+MAX_DEPTH = 16
 MAX_TIMEOUT = 2**31 - 1
 
 HEALTH_CHECKS = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "SMTP_CHECK", "DNS_CHECK", "BFD_CHECK")
@@ -86,12 +91,18 @@ class Node:
         return self.words[1:]
 
 
+class _TooDeep(Exception):
+    """Blocks nest deeper than MAX_DEPTH (the reader stops there)."""
+
+
 @dataclass
 class _Reader:
-    errors: list[Problem] = field(default_factory=list)
+    errors: Problems = field(default_factory=Problems)
+    deadline: Deadline = field(default_factory=Deadline)
 
     def tokens(self, text: str):
         for number, line in enumerate(text.splitlines(), start=1):
+            self.deadline.check()
             word, quoted = "", False
             for char in line + "\n":
                 if quoted:
@@ -118,6 +129,14 @@ class _Reader:
                 yield word, number
 
     def tree(self, text: str) -> list[Node]:
+        """The text's keywords as nested nodes; nothing when blocks nest too deep (one error says where)."""
+        try:
+            return self._tree(text)
+        except _TooDeep as exc:
+            self.errors.append(Problem(int(str(exc)), f"blocks are nested more than {MAX_DEPTH} deep here"))
+            return []
+
+    def _tree(self, text: str) -> list[Node]:
         root = Node(["(top)"], 0, [])
         stack = [root]
         words: list[str] = []
@@ -136,6 +155,8 @@ class _Reader:
                 if not words:
                     self.errors.append(Problem(line, "“{” opens a block without a keyword before it"))
                     words, words_line = ["(block)"], line
+                if len(stack) > MAX_DEPTH:
+                    raise _TooDeep(line)
                 block = Node(words, words_line, [])
                 stack[-1].children.append(block)
                 stack.append(block)
@@ -197,8 +218,9 @@ def _method(node: Node) -> tuple[str, Tunnel | None]:
 
 
 class _Parser:
-    def __init__(self):
+    def __init__(self, deadline: Deadline):
         self.builder = RuleSetBuilder("keepalived")
+        self.deadline = deadline
 
     def skip(self, node: Node, where: str = "") -> None:
         reason = REASONS.get(node.keyword, "lvsweb has no equivalent")
@@ -207,6 +229,7 @@ class _Parser:
 
     def top(self, nodes: list[Node]) -> None:
         for node in nodes:
+            self.deadline.check()
             if node.keyword == "virtual_server" and node.args[:1] == ["group"]:
                 self.builder.not_imported(
                     node.line,
@@ -239,6 +262,7 @@ class _Parser:
         timeout, granularity, one_packet, flag_names = None, None, False, []
         real_servers: list[Node] = []
         for child in node.children or []:
+            self.deadline.check()
             word = child.keyword
             try:
                 if word in ("lb_algo", "lvs_sched"):
@@ -313,6 +337,7 @@ class _Parser:
         port = parse_int(node.args[1], "port", 0, 65535) if len(node.args) == 2 else key.port
         weight, upper, lower = 1, 0, 0
         for child in node.children or []:
+            self.deadline.check()
             try:
                 if child.keyword == "weight":
                     weight = _int(child, "weight", 0, MAX_WEIGHT)
@@ -345,13 +370,16 @@ class _Parser:
         self.builder.add_dest(key, dest, node.line)
 
 
-def parse(text: str) -> ParsedRules:
-    """The rule set of a keepalived.conf's virtual_server blocks; problems and keywords left out by line."""
-    reader = _Reader()
+def parse(text: str, *, seconds: float | None = None) -> ParsedRules:
+    """The rule set of a keepalived.conf's virtual_server blocks; problems and keywords left out by line.
+
+    Raises TooSlow when reading takes longer than `seconds` (default: ruleset.PARSE_SECONDS).
+    """
+    deadline = Deadline(seconds)
+    reader = _Reader(deadline=deadline)
     nodes = reader.tree(text)
-    parser = _Parser()
-    for problem in reader.errors:
-        parser.builder.error(problem.line, problem.message)
+    parser = _Parser(deadline)
+    parser.builder.result.errors.extend(reader.errors)
     parser.top(nodes)
     result = parser.builder.build()
     if not result.services and not result.errors:

@@ -8,6 +8,7 @@ Plain Python: no Django, so the parsers can be tested (and fuzzed) on their own.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 from agents.host.model import (
@@ -25,6 +26,13 @@ FULL_MASK = {"ipv4": "255.255.255.255", "ipv6": "128"}
 SCHEDULER_FLAGS = ("fallback", "port")
 MAX_WEIGHT = 65535
 MAX_THRESHOLD = 2**32 - 1
+#: How many errors, warnings and keywords left out an answer lists; the rest are counted. 1,000,000 “{” gave
+#: 2,000,000 errors — 148 MB of JSON — before the lists were capped.
+MAX_LISTED = 100
+#: The longest message a problem keeps: messages quote the text, and one “word” may be a megabyte long.
+MAX_MESSAGE = 300
+#: How long a parser may read before it gives up (a 2 MB text of ordinary rules reads in about a second).
+PARSE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,59 @@ class Problem:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
 
+class Problems(list):
+    """Problems in the order they are found: the first `limit` are kept, the rest only counted (`omitted`).
+
+    A list (of the listed ones) so that it reads, sorts and compares like one; `total` is how many were found.
+    Only `append` and `extend` add problems.
+    """
+
+    def __init__(self, problems=(), limit: int = MAX_LISTED):
+        super().__init__()
+        self.limit = limit
+        self.omitted = 0
+        self.extend(problems)
+
+    def append(self, problem: Problem) -> None:
+        """Keep `problem` while fewer than `limit` are listed; count it otherwise."""
+        if len(self) < self.limit:
+            if len(problem.message) > MAX_MESSAGE:
+                problem = Problem(problem.line, problem.message[: MAX_MESSAGE - 1] + "…")
+            super().append(problem)
+        else:
+            self.omitted += 1
+
+    def extend(self, problems) -> None:
+        """Append each of `problems`, and carry over what another capped list had only counted."""
+        for problem in problems:
+            self.append(problem)
+        self.omitted += getattr(problems, "omitted", 0)
+
+    @property
+    def total(self) -> int:
+        """How many problems were found, listed or not."""
+        return len(self) + self.omitted
+
+
+class TooSlow(ValueError):
+    """Reading the text took longer than the parser's time limit."""
+
+
+class Deadline:
+    """A time limit for reading one text; `check()` raises TooSlow once it has passed."""
+
+    def __init__(self, seconds: float | None = None):
+        self.seconds = PARSE_SECONDS if seconds is None else seconds
+        self.end = time.monotonic() + self.seconds
+
+    def check(self) -> None:
+        """Raise TooSlow when the time is up."""
+        if time.monotonic() > self.end:
+            raise TooSlow(
+                f"The text took too long to read (more than {self.seconds:g} s); split it into smaller imports."
+            )
+
+
 @dataclass
 class ParsedRules:
     """What a parser read: the rule set, the line of each item, and every problem by line."""
@@ -49,9 +110,9 @@ class ParsedRules:
     #: A service's own forwarding method, where the format has one (keepalived's lb_kind): the inventory keeps it
     #: as the default for the service's new real servers.
     service_methods: dict[ServiceKey, str] = field(default_factory=dict)
-    errors: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-    not_imported: list[Problem] = field(default_factory=list)
+    errors: Problems = field(default_factory=Problems)
+    warnings: Problems = field(default_factory=Problems)
+    not_imported: Problems = field(default_factory=Problems)
 
     @property
     def ok(self) -> bool:

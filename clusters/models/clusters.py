@@ -6,6 +6,9 @@ from django.urls import reverse
 
 #: Slugs that name console pages under /clusters/ and so cannot name a cluster there.
 RESERVED_SLUGS = frozenset({"new"})
+#: A slug is in every URL of its cluster, so it is unique across the console. The refusal reads the same whoever
+#: holds the slug, so that it does not tell one team that another team has a cluster, and whose it is.
+SLUG_TAKEN = "This slug is already in use in the console (slugs are unique across all teams); choose another."
 
 
 class Cluster(models.Model):
@@ -19,12 +22,12 @@ class Cluster(models.Model):
     )
     name = models.CharField(
         max_length=100,
-        unique=True,
-        help_text="A name operators recognise, e.g. “web-frontend (Frankfurt)”.",
+        help_text="A name operators recognise, e.g. “web-frontend (Frankfurt)”; unique within its team.",
     )
     slug = models.SlugField(
         max_length=100,
         unique=True,
+        error_messages={"unique": SLUG_TAKEN},
         help_text="Short identifier used in URLs and on the agents, e.g. “web-fra”.",
     )
     description = models.TextField(
@@ -44,6 +47,14 @@ class Cluster(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Names are per team: two teams may both call a cluster “web”, and neither learns of the other's.
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                name="%(app_label)s_%(class)s_unique_name_per_team",
+                violation_error_message="This team already has a cluster with this name; choose another.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -54,3 +65,6 @@ class Cluster(models.Model):
     def clean(self) -> None:
         if self.slug in RESERVED_SLUGS:
             raise ValidationError({"slug": f"“{self.slug}” is the address of a console page; choose another slug."})
+        if self.team_id and Cluster.objects.filter(team_id=self.team_id, name=self.name).exclude(pk=self.pk).exists():
+            # The constraint says so too, but on no field; here the message goes next to the name.
+            raise ValidationError({"name": "This team already has a cluster with this name; choose another."})

@@ -5,7 +5,14 @@ from django.db import models
 
 from clusters.choices import AgentStatus, HostRole
 from clusters.models.virtual_services import VirtualService
-from clusters.validators import validate_interface_list, validate_interface_name
+from clusters.validators import validate_hostname, validate_interface_list, validate_interface_name
+
+#: A host's agent reads a broker queue named after its hostname, so a hostname is unique across the console. The
+#: refusal reads the same whoever registered the name, so that it does not tell which team has the machine.
+HOSTNAME_TAKEN = (
+    "This hostname cannot be used: it is already registered in the console (hostnames are unique across all "
+    "teams, since each agent's queue is named after its host)."
+)
 
 
 class Host(models.Model):
@@ -20,7 +27,12 @@ class Host(models.Model):
     hostname = models.CharField(
         max_length=253,
         unique=True,
-        help_text="The host's name as operators know it (its FQDN is a good choice).",
+        # New names only: hosts saved before this rule keep theirs (the migration checks nothing), but
+        # changing such a host asks for a valid name.
+        validators=[validate_hostname],
+        error_messages={"unique": HOSTNAME_TAKEN},
+        help_text="The host's name as operators know it (its FQDN is a good choice): letters, digits, "
+        "hyphens and dots.",
     )
     management_address = models.GenericIPAddressField(
         help_text="Address the console and operators use to reach the host (not a VIP).",

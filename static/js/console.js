@@ -71,4 +71,13 @@
       form.submit();
     }
   });
+
+  // "Copy" buttons (data-copy="ID") put the text of element ID on the clipboard.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(document.getElementById(button.dataset.copy).textContent).then(function () {
+      button.textContent = "Copied";
+    });
+  });
 })();

@@ -97,6 +97,8 @@ def test_missing_fields_are_named_together(tmp_path):
         ("control_public_key", "bm90IGEga2V5", "control_public_key: not a base64 Ed25519 public key"),
         ("broker_url", "127.0.0.1:6379", "broker_url: '127.0.0.1:6379' is not a URL"),
         ("host", "", "host: must be a non-empty string"),
+        ("host", "slash/host", "host: “slash/host” is not a valid part of a hostname"),
+        ("host", "lb1..example.net", "host: a hostname cannot have an empty part"),
         ("queue", 5, "queue: must be a non-empty string"),
         ("root", None, "root: must be a string"),
         ("heartbeat_intervall", 10, "heartbeat_intervall: unknown field"),

@@ -104,3 +104,16 @@ def test_global_audit_lists_sign_ins(client, operator):
     client.post("/accounts/login/", {"username": "olga", "password": "a long enough passphrase"})
     response = client.get("/audit/", {"action": "auth."})
     assert [e.action for e in response.context["entries"]] == ["auth.login"]
+
+
+@pytest.mark.parametrize("typed", ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_defused(signed_in, operator, cluster, typed):
+    actions.update_cluster(acting_user=operator, cluster=cluster, changes={"description": "d", "name": typed})
+    response = signed_in.get("/clusters/web/history/", {"export": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+    renamed = rows[-1]
+    assert renamed["object_repr"] == "'" + typed  # a leading quote: the spreadsheet shows the text
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row.values())
+    # The JSON export is data, not a spreadsheet: it keeps the name as typed.
+    data = json.loads(signed_in.get("/clusters/web/history/", {"export": "json"}).content)
+    assert data[-1]["object_repr"] == typed

@@ -40,6 +40,22 @@ PHONE = {"width": 390, "height": 844}
 ACTION_TIMEOUT = 15_000
 expect.set_options(timeout=ACTION_TIMEOUT)
 PASSWORD = "a long test passphrase"
+#: Reports each `securitypolicyviolation` event on the console (added to every page before its own scripts).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " + (event.blockedURI || "inline code") +
+    " in " + event.sourceFile + ":" + event.lineNumber);
+});
+"""
+CSP_MESSAGE = re.compile(r"Content Security Policy|CSP violation")
+#: Blocks the policy is meant to make: ReDoc always shows Redocly's logo from their CDN (it hides the image when
+#: the load fails); the console loads nothing from other sites.
+INTENDED_BLOCKS = ("https://cdn.redoc.ly/redoc/logo-mini.svg",)
+
+
+def csp_violation(text: str) -> bool:
+    """Whether a console message reports a policy violation that is not one of INTENDED_BLOCKS."""
+    return bool(CSP_MESSAGE.search(text)) and not any(url in text for url in INTENDED_BLOCKS)
 
 
 def off_the_browser_thread(function, /, **kwargs):
@@ -100,9 +116,17 @@ def browser_tab(chromium: Browser, server: ConsoleServer, request, **options) ->
     JavaScript error, and leaves artifacts/screenshots/failed-<test>.png when the test failed."""
     context = chromium.new_context(base_url=server.url, **options)
     context.set_default_timeout(ACTION_TIMEOUT)
+    # Every Content-Security-Policy violation is written to the console, where the tab collects it: the
+    # browser's own message ("Refused to execute inline script …") and, from this listener, the event itself.
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     tab = context.new_page()
     script_errors: list[str] = []
+    violations: list[str] = []
     tab.on("pageerror", lambda error: script_errors.append(f"{tab.url}: {error}"))
+    tab.on(
+        "console",
+        lambda message: violations.append(f"{tab.url}: {message.text}") if csp_violation(message.text) else None,
+    )
     yield tab
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
@@ -112,6 +136,7 @@ def browser_tab(chromium: Browser, server: ConsoleServer, request, **options) ->
         print(server.output())
     context.close()
     assert not script_errors, "JavaScript errors on the page:\n" + "\n".join(script_errors)
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -299,7 +299,7 @@ def test_a_duplicate_cluster_name_is_refused_by_the_action_with_its_message(staf
         "/clusters/new/", {"team": default_team().pk, "name": "taken", "slug": "fresh", "drain_timeout": "300"}
     )
     assert response.status_code == 400
-    assert "Cluster with this Name already exists." in html_of(response)
+    assert "This team already has a cluster with this name; choose another." in html_of(response)
     assert 'value="fresh"' in html_of(response)
 
 

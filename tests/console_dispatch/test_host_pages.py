@@ -93,7 +93,7 @@ def test_bad_input_is_named_by_field_and_what_was_typed_is_kept(lab, operator):
         "/hosts/new/",
         {"team": lab.cluster.team.pk, "hostname": "rs1", "management_address": "192.0.2.31", "vip_interface": "lo"},
     )
-    assert "Host with this Hostname already exists." in duplicate.content.decode()
+    assert "This hostname cannot be used: it is already registered in the console" in duplicate.content.decode()
     assert Host.objects.filter(hostname="rs1").count() == 1
 
 

@@ -96,7 +96,7 @@ def test_a_cluster_needs_a_name_and_a_valid_unique_slug(api):
     assert "slug" in body and "letters, numbers, underscores or hyphens" in body["slug"][0]
     response = api.post("/api/clusters/", {"name": "other", "slug": "taken"}, format="json")
     assert response.status_code == 400
-    assert "already exists" in response.json()["slug"][0]
+    assert "already in use" in response.json()["slug"][0]
     # /clusters/new/ is the console's create page: a cluster there could never be opened.
     response = api.post("/api/clusters/", {"name": "other", "slug": "new"}, format="json")
     assert response.status_code == 400
