@@ -26,3 +26,17 @@ def api(team_owner):
 def anonymous_api():
     """An API client that has not signed in."""
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_files(settings, tmp_path_factory):
+    """Audit keys and checkpoints of this test run in a temporary directory, not in the tree's var/.
+
+    Checkpoints are per test: one left by an earlier test would name entries a later test's database
+    never had.
+    """
+    keys_dir = tmp_path_factory.getbasetemp() / "audit-keys"
+    settings.AUDIT_HMAC_KEYS = ""
+    settings.AUDIT_HMAC_KEYS_FILE = str(keys_dir / "audit-hmac-keys")
+    settings.AUDIT_SIGNING_KEY_FILE = str(keys_dir / "audit-signing-key.pem")
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path_factory.mktemp("audit") / "audit-checkpoints.jsonl")
