@@ -183,9 +183,13 @@ def remember(report: verify.Report) -> AuditVerification:
 
 def status() -> dict:
     """What the audit page shows: the newest checkpoint and the last verification (cheap to compute)."""
-    checkpoint = newest_checkpoint()
+    try:
+        checkpoint, problem = newest_checkpoint(), ""
+    except (OSError, ValueError) as exc:  # an unreadable file or key: say so on the page, not a 500
+        checkpoint, problem = None, f"cannot read the checkpoints: {exc}"
     return {
         "checkpoint": checkpoint,
         "checkpoint_time": datetime.fromisoformat(checkpoint.time) if checkpoint else None,
+        "checkpoint_problem": problem,
         "verification": AuditVerification.objects.order_by("-id").first(),
     }

@@ -21,17 +21,25 @@ _signing_cache: dict[str, Ed25519PrivateKey] = {}
 
 
 def _create_file(path: Path, data: bytes) -> bool:
-    """Create `path` with mode 0600 holding `data`; False when another process created it first."""
+    """Create `path` with mode 0600 holding `data`; False when another process created it first.
+
+    Written whole under another name and then linked into place, so that a process starting at the same
+    moment never reads a half-written key.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+        return True
     except FileExistsError:
         return False
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return True
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def new_hmac_key() -> str:
@@ -74,7 +82,7 @@ def rotate_hmac_key() -> str:
     old = hmac_keyring().keys
     key = new_hmac_key()
     text = "\n".join([key, *(k.decode() for k in old)]) + "\n"
-    temporary = path.with_name(path.name + ".new")
+    temporary = path.with_name(f".{path.name}.rotate")
     temporary.unlink(missing_ok=True)
     _create_file(temporary, text.encode())
     os.replace(temporary, path)

@@ -93,7 +93,7 @@ def key_id(key: bytes) -> str:
 
 def entry_mac(key: bytes, hash_: str) -> str:
     """HMAC-SHA256 of an entry's hash: only the holder of the key can make it for a recomputed hash."""
-    return hmac.new(key, hash_.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, hash_.encode(), "sha256").hex()
 
 
 def parse_hmac_keys(text: str) -> list[bytes]:
