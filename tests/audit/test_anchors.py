@@ -197,3 +197,20 @@ def test_entries_from_before_the_keyed_chain_are_reported_as_not_keyed(history):
     result = report()
     assert result.ok
     assert f"#{history[0].pk}–#{history[1].pk} not keyed (written before the keyed chain)" in result.notes
+
+
+def test_the_audit_page_shows_the_newest_checkpoint_and_the_last_verification(history, client, operator):
+    from audit import tasks
+
+    client.force_login(operator)
+    body = client.get("/audit/").content.decode()
+    assert f"up to entry #{history[3].pk}, signed" in body
+    assert "<strong>Verification:</strong> not run yet" in body
+    tasks.verify()
+    body = client.get("/audit/").content.decode()
+    assert "<strong>Verification:</strong> passed at" in body
+    tamper("UPDATE audit_auditentry SET message = 'nothing happened' WHERE id = %s", [history[2].pk])
+    tasks.verify()
+    body = client.get("/audit/").content.decode()
+    assert "<strong>FAILED</strong>" in body
+    assert f"PROBLEM: entry #{history[2].pk}: its content does not match its hash" in body

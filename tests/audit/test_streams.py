@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection, transaction
 
 from audit import keys, verify
+from audit import streaming as audit_streaming
 from audit.models import AuditCheckpoint, AuditEntry, AuditSink
 from audit.recording import record
 from clusters import actions
@@ -68,24 +70,82 @@ def test_a_checkpoint_follows_the_commit_that_reaches_every_nth_entry_and_never_
     assert len(checkpoints) == 2 and not problems
 
 
-class Rsyslog:
-    """Debian's rsyslogd listening with imtcp on 127.0.0.1, writing each message's MSGID and MSG to a file."""
+def make_certificate(directory: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 (and its key, key.pem), as a private syslog CA would issue."""
+    import datetime
+    import ipaddress
 
-    def __init__(self, directory: Path):
-        self.directory = directory
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    path = directory / "ca.pem"
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+class Rsyslog:
+    """Debian's rsyslogd listening on 127.0.0.1 (imtcp, plain or TLS) or on a local datagram socket (imuxsock),
+    writing each message's MSGID and MSG to a file."""
+
+    def __init__(self, directory: Path, mode: str = "tcp"):
+        self.directory, self.mode = directory, mode
         self.received = directory / "received.log"
+        self.socket_path = directory / "log"
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.config = directory / "rsyslog.conf"
+        tls = ""
+        if mode == "tls":
+            self.ca_file = make_certificate(directory)
+            tls = (
+                f' DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{self.ca_file}"'
+                f' DefaultNetstreamDriverCertFile="{self.ca_file}"'
+                f' DefaultNetstreamDriverKeyFile="{directory / "key.pem"}"'
+            )
+        if mode == "unix":
+            inputs = (
+                'module(load="imuxsock" SysSock.Use="off")\n'
+                f'input(type="imuxsock" Socket="{self.socket_path}" ruleset="audit" useSpecialParser="off"'
+                ' parseHostname="on")\n'
+            )
+        else:
+            driver = ' StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon"' if tls else ""
+            inputs = (
+                f'module(load="imtcp"{driver})\n'
+                f'input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="audit")\n'
+            )
         self.config.write_text(
-            f'global(workDirectory="{directory}" maxMessageSize="64k")\n'
-            'module(load="imtcp")\n'
+            f'global(workDirectory="{directory}" maxMessageSize="64k"{tls})\n'
             'template(name="line" type="string" string="%msgid% %msg%\\n")\n'
-            f'ruleset(name="audit") {{ action(type="omfile" file="{self.received}" template="line") }}\n'
-            f'input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="audit")\n'
+            f'ruleset(name="audit") {{ action(type="omfile" file="{self.received}" template="line") }}\n' + inputs
         )
         self.process: subprocess.Popen | None = None
+
+    @property
+    def target(self) -> str:
+        """The LVSWEB_AUDIT_SYSLOG value that points at this receiver."""
+        return f"unix://{self.socket_path}" if self.mode == "unix" else f"{self.mode}://127.0.0.1:{self.port}"
 
     def start(self) -> "Rsyslog":
         binary = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
@@ -98,6 +158,8 @@ class Rsyslog:
         )
 
         def listening():
+            if self.mode == "unix":
+                return self.socket_path.exists()
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return True
@@ -132,7 +194,7 @@ def rsyslog(tmp_path):
 @pytest.fixture
 def streaming(settings, rsyslog, tmp_path):
     """This installation streams to the rsyslog above and to a file; checkpoints every 3 entries."""
-    settings.AUDIT_SYSLOG = f"tcp://127.0.0.1:{rsyslog.port}"
+    settings.AUDIT_SYSLOG = rsyslog.target
     settings.AUDIT_STREAM_FILE = str(tmp_path / "audit-stream.jsonl")
     settings.AUDIT_CHECKPOINT_EVERY = 3
     return settings
@@ -199,8 +261,6 @@ def delivered_everything(rsyslog):
 
 def test_rsyslog_gets_every_entry_in_order_and_the_checkpoints(operator, rsyslog, worker, streaming, django_user_model):
     some_changes(operator, "east")
-    from django.core.management import call_command
-
     call_command("audit_checkpoint")
     assert wait_for(delivered_everything(rsyslog), 60), rsyslog.lines()
 
@@ -244,3 +304,28 @@ def test_an_outage_is_retried_in_order_and_warned_about_meanwhile(
     celery_app.send_task("lvsweb.audit.deliver")  # what beat sends every few seconds
     assert wait_for(delivered_everything(rsyslog), 60), rsyslog.lines()
     assert "data-audit-stream" not in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize("mode", ["tls", "unix"])
+def test_tls_and_the_local_socket_get_the_same_lines(mode, operator, settings, tmp_path):
+    receiver = Rsyslog(tmp_path, mode).start()
+    try:
+        settings.AUDIT_SYSLOG = receiver.target
+        settings.AUDIT_SYSLOG_CA_FILE = str(getattr(receiver, "ca_file", ""))
+        some_changes(operator, "south")
+        call_command("audit_checkpoint")  # writes the checkpoint and runs a delivery
+        assert wait_for(delivered_everything(receiver), 30), receiver.lines()
+    finally:
+        receiver.stop()
+
+
+def test_a_receiver_with_an_unknown_certificate_is_refused_and_recorded(operator, settings, tmp_path):
+    receiver = Rsyslog(tmp_path, "tls").start()
+    try:
+        settings.AUDIT_SYSLOG = receiver.target  # the CA is not given: the system's CAs do not know it
+        record(action="test.one")
+        assert audit_streaming.deliver() == {"syslog": 0}
+        assert "certificate verify failed" in AuditSink.objects.get(name="syslog").last_error
+        assert receiver.lines() == []
+    finally:
+        receiver.stop()
