@@ -144,13 +144,16 @@ def verify_since_last_checkpoint(using: str = "default") -> verify.Report:
     queryset = AuditEntry.objects.using(using).all()
     if checkpoint is not None:
         queryset = queryset.filter(id__gte=checkpoint.entry_id)
-    return verify.verify_entries(
+    report = verify.verify_entries(
         _entry_values(queryset),
         [checkpoint] if checkpoint else [],
         keyring=keys.hmac_keyring(),
         complete=checkpoint is None,
         encoder=DjangoJSONEncoder,
     )
+    if checkpoint is not None and report.first_id != checkpoint.entry_id:
+        report.problem(f"entry #{checkpoint.entry_id} is missing: the {checkpoint.describe()} names it")
+    return report
 
 
 def verify_database(extra_public_keys: Sequence[str] = (), checkpoint_file: str | None = None) -> verify.Report:

@@ -53,7 +53,10 @@ def hmac_keyring() -> KeyRing:
     The file is read again when it changes (`audit_rotate_key`), so a rotation needs no restart.
     """
     if settings.AUDIT_HMAC_KEYS:
-        return KeyRing(tuple(parse_hmac_keys(settings.AUDIT_HMAC_KEYS)))
+        keys = tuple(parse_hmac_keys(settings.AUDIT_HMAC_KEYS))
+        if not keys:
+            raise RuntimeError("LVSWEB_AUDIT_HMAC_KEYS holds no key (one per line or comma-separated, current first)")
+        return KeyRing(keys)
     path = Path(settings.AUDIT_HMAC_KEYS_FILE)
     try:
         mtime = path.stat().st_mtime_ns

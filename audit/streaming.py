@@ -142,8 +142,10 @@ class Sender:
 
 def _batch(sink: AuditSink) -> tuple[list[tuple[str, str, str]], int, int]:
     """The next lines for `sink` in order, and the cursor after them: (messages, last entry, last checkpoint)."""
-    entries = list(AuditEntry.objects.filter(id__gt=sink.last_entry_id).order_by("id")[:BATCH])
+    # Checkpoints first: one is written after its entry committed, so every entry a checkpoint read here names
+    # is visible to the entries query after it — a checkpoint line never overtakes its entry.
     checkpoints = list(AuditCheckpoint.objects.filter(id__gt=sink.last_checkpoint_id).order_by("id")[:BATCH])
+    entries = list(AuditEntry.objects.filter(id__gt=sink.last_entry_id).order_by("id")[:BATCH])
     at_tail = len(entries) < BATCH
     messages, last_entry, last_checkpoint = [], sink.last_entry_id, sink.last_checkpoint_id
     pending = list(checkpoints)

@@ -214,3 +214,9 @@ def test_the_audit_page_shows_the_newest_checkpoint_and_the_last_verification(hi
     body = client.get("/audit/").content.decode()
     assert "<strong>FAILED</strong>" in body
     assert f"PROBLEM: entry #{history[2].pk}: its content does not match its hash" in body
+
+
+def test_the_console_refuses_to_sign_after_the_last_checkpointed_entry_was_removed(history):
+    tamper("DELETE FROM audit_auditentry WHERE id = %s", [history[3].pk])
+    with pytest.raises(CommandError, match=rf"Not signed .*entry #{history[3].pk} is missing"):
+        call_command("audit_checkpoint")
