@@ -149,3 +149,20 @@ def test_manage_py_verifies_an_export_without_reaching_the_database(exported, tm
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Audit chain intact" in result.stdout
+
+
+def test_verify_audit_help_says_what_is_verified_and_how():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for promise in (
+        "its previous-hash is the hash of the entry before it",
+        "SHA-256 over its fields gives its hash",
+        "HMAC-SHA256 of that hash with the key named by its key id",
+        "signed by a trusted Ed25519 key",
+        '"not yet anchored"',
+        "python -m audit.verify --export FILE --checkpoints FILE --public-key FILE",
+    ):
+        assert promise in text
