@@ -50,12 +50,13 @@ def link_and_insert(entries: Sequence["AuditEntry"], *, using: str) -> None:
     # The model by name: the database backends import this module before any model may be imported.
     model = apps.get_model("audit", "AuditEntry")
     connection = connections[using]
+    # The key first (cached: a stat of the key file), so that the chain lock is held for nothing else.
+    key_id, key = keys.hmac_keyring().current
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
     previous = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
     previous = previous or GENESIS_HASH
-    key_id, key = keys.hmac_keyring().current  # cached: a stat of the key file, no read
     for entry in entries:
         entry.prev_hash = previous
         entry.hash = entry.compute_hash()
