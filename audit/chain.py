@@ -15,6 +15,12 @@ chain at all.
 
 The database backends in `audit.backends` (settings map Django's own engines to them) add this to the
 connection; with any other backend an entry is linked and inserted at once, under the same lock.
+
+Each entry also gets a mac: HMAC-SHA256 of its hash with a key kept outside the database (audit/keys.py), so
+that someone who can only write to the database cannot recompute a chain that verifies. After a commit that
+took the chain past a multiple of LVSWEB_AUDIT_CHECKPOINT_EVERY entries, a signed checkpoint is written
+outside the database (audit/anchors.py) — after, never before: a commit that fails must not leave a
+checkpoint naming entries that do not exist.
 """
 
 from collections.abc import Sequence
@@ -23,11 +29,13 @@ from typing import TYPE_CHECKING
 from django.apps import apps
 from django.db import connections
 
+from audit import keys, verify
+
 if TYPE_CHECKING:
     from audit.models import AuditEntry
 
 #: The previous-hash of the first entry.
-GENESIS_HASH = "0" * 64
+GENESIS_HASH = verify.GENESIS_HASH
 
 # Any fixed 64-bit number: the key of the PostgreSQL advisory lock that orders writers of the chain.
 CHAIN_LOCK_KEY = 0x6C7673776562  # "lvsweb"
@@ -42,6 +50,8 @@ def link_and_insert(entries: Sequence["AuditEntry"], *, using: str) -> None:
     # The model by name: the database backends import this module before any model may be imported.
     model = apps.get_model("audit", "AuditEntry")
     connection = connections[using]
+    # The key first (cached: a stat of the key file), so that the chain lock is held for nothing else.
+    key_id, key = keys.hmac_keyring().current
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
@@ -50,6 +60,7 @@ def link_and_insert(entries: Sequence["AuditEntry"], *, using: str) -> None:
     for entry in entries:
         entry.prev_hash = previous
         entry.hash = entry.compute_hash()
+        entry.key_id, entry.mac = key_id, verify.entry_mac(key, entry.hash)
         previous = entry.hash
     model.objects.using(using).bulk_create(entries, batch_size=1000)
 
@@ -71,10 +82,11 @@ class ChainedConnection:
         """Keep `entry` until the transaction it belongs to commits (call inside an atomic block)."""
         self.audit_pending.append((set(self.savepoint_ids), entry))
 
-    def _audit_flush(self) -> None:
+    def _audit_flush(self) -> list["AuditEntry"]:
         entries = [entry for _sids, entry in self.audit_pending]
         self.audit_pending = []
         link_and_insert(entries, using=self.alias)
+        return entries
 
     def connect(self):
         self.audit_pending = []
@@ -85,9 +97,23 @@ class ChainedConnection:
         return super().close()
 
     def _commit(self):
+        entries = []
         if self.audit_pending and self.connection is not None:
-            self._audit_flush()  # an error here fails the commit, and the change is rolled back with it
-        return super()._commit()
+            entries = self._audit_flush()  # an error here fails the commit, and the change is rolled back with it
+        result = super()._commit()
+        if entries:
+            # Committed: now the entries exist. The follow-up (a checkpoint every N entries, waking the
+            # streams) runs as a robust on-commit hook once autocommit is back, so that it may query, and
+            # an error there is logged and never fails the change.
+            alias = self.alias
+
+            def audit_after_commit():
+                from audit import anchors
+
+                anchors.after_commit(entries, alias)
+
+            self.run_on_commit.append((set(), audit_after_commit, True))
+        return result
 
     def _rollback(self):
         self.audit_pending = []

@@ -71,8 +71,16 @@ def as_csv(queryset, filename: str) -> StreamingHttpResponse:
 
 
 def as_json(queryset, filename: str) -> HttpResponse:
-    """The entries as a JSON array, oldest first."""
-    body = json.dumps([_row(entry) for entry in queryset.iterator(chunk_size=2000)], cls=DjangoJSONEncoder, indent=1)
+    """The entries as a JSON array, oldest first, with every field `verify_audit --export` needs to verify them.
+
+    Besides the fields shown, each entry carries its chain fields (ids, previous-hash, hash, mac, key id)
+    and occurred_at exactly as it was hashed (docs/audit.md, "Verifying an export offline").
+    """
+    body = json.dumps(
+        [{**_row(entry), **entry.chain_document()} for entry in queryset.iterator(chunk_size=2000)],
+        cls=DjangoJSONEncoder,
+        indent=1,
+    )
     response = HttpResponse(body, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
     return response

@@ -1,34 +1,14 @@
 """Audit entries: append-only rows, each carrying the hash of the one before it."""
 
-import hashlib
-import json
-
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from audit import verify
 from audit.choices import ActorType, Result
 
-#: The fields that make up an entry's hash, in a fixed order.
-HASHED_FIELDS = (
-    "occurred_at",
-    "actor_type",
-    "actor_user_id",
-    "actor_name",
-    "source_address",
-    "user_agent",
-    "request_id",
-    "action",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "team_id",
-    "cluster_id",
-    "changes",
-    "result",
-    "message",
-    "prev_hash",
-)
+#: The fields that make up an entry's hash, in a fixed order (audit/verify.py, which auditors run too).
+HASHED_FIELDS = verify.HASHED_FIELDS
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -126,6 +106,16 @@ class AuditEntry(models.Model):
         max_length=64,
         unique=True,
     )
+    mac = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="HMAC-SHA256 of the hash with a key outside the database; empty before the keyed chain.",
+    )
+    key_id = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Which HMAC key made the mac (a digest of it).",
+    )
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -151,7 +141,59 @@ class AuditEntry(models.Model):
         The row id is left out: the chain (each row naming its predecessor's hash, in id order) already
         makes a removed, inserted or reordered row visible.
         """
-        values = {name: getattr(self, name) for name in HASHED_FIELDS}
-        values["occurred_at"] = self.occurred_at.isoformat(timespec="microseconds")
-        payload = json.dumps(values, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return verify.entry_hash({name: getattr(self, name) for name in HASHED_FIELDS}, DjangoJSONEncoder)
+
+    def chain_document(self) -> dict:
+        """The entry as exports and streams give it: every field needed to verify it with audit/verify.py."""
+        document = {name: getattr(self, name) for name in verify.CHAIN_FIELDS}
+        document["id"] = self.pk
+        document["occurred_at"] = verify.canonical_time(self.occurred_at)
+        return document
+
+
+class AuditCheckpoint(models.Model):
+    """A copy of a signed checkpoint line, for the audit page and the streams (audit/anchors.py).
+
+    The line that counts is the one in the checkpoint file outside the database; this row is not trusted.
+    """
+
+    entry_id = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    line = models.TextField(help_text="The signed checkpoint, as written to the checkpoint file.")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint of entry #{self.entry_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditSink(models.Model):
+    """How far an audit stream (syslog, file) has been delivered: its cursor, advanced after each send."""
+
+    name = models.CharField(max_length=20, unique=True)
+    target = models.CharField(max_length=500, blank=True)
+    last_entry_id = models.BigIntegerField(default=0)
+    last_checkpoint_id = models.BigIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit stream {self.name} → {self.target}"
+
+
+class AuditVerification(models.Model):
+    """The result of the last full verification (periodic task or verify_audit), shown on the audit page."""
+
+    checked_at = models.DateTimeField()
+    ok = models.BooleanField()
+    summary = models.TextField()
+    details = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.summary

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.functional import cached_property
 from django.views.generic import ListView
 
-from audit import exports
+from audit import anchors, exports
 from audit.filtersets import AuditEntryFilterSet
 from audit.models import AuditEntry
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
@@ -79,6 +79,11 @@ class GlobalAuditView(AuditListView):
 
     def scope(self):
         return AuditEntry.objects.all()
+
+    def get_context_data(self, **kwargs):
+        # The newest checkpoint (the tail of its file) and the last verification's cached result: a page
+        # view never walks the chain (audit/tasks.py verifies it periodically).
+        return super().get_context_data(anchor_status=anchors.status(), **kwargs)
 
 
 class ClusterHistoryView(AuditListView):

@@ -255,6 +255,16 @@ CELERY_BEAT_SCHEDULE = {
     "traffic-history": {"task": "lvsweb.control.traffic_history", "schedule": 60.0},
     # Re-creates agents' Redis users that a Redis restart forgot (agents/broker_acl.py).
     "sync-broker-users": {"task": "lvsweb.control.sync_broker_users", "schedule": 60.0},
+    # audit/tasks.py: stream entries to the configured sinks, anchor unanchored entries, verify the chain.
+    "audit-deliver": {"task": "lvsweb.audit.deliver", "schedule": 10.0},
+    "audit-checkpoint": {
+        "task": "lvsweb.audit.checkpoint",
+        "schedule": float(os.environ.get("LVSWEB_AUDIT_CHECKPOINT_INTERVAL", "300")),
+    },
+    "audit-verify": {
+        "task": "lvsweb.audit.verify",
+        "schedule": float(os.environ.get("LVSWEB_AUDIT_VERIFY_INTERVAL", "900")),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -274,6 +284,24 @@ AGENT_ENROLLMENT_TTL = int(os.environ.get("AGENT_ENROLLMENT_TTL", "3600"))
 # Live traffic (docs/traffic.md): a director's figures older than this many seconds are "stale".
 TRAFFIC_STALE_AFTER = int(os.environ.get("TRAFFIC_STALE_AFTER", "10"))
 CONTROL_SIGNING_KEY_FILE = os.environ.get("LVSWEB_CONTROL_SIGNING_KEY_FILE", str(VAR_DIR / "control-signing-key.pem"))
+
+# Audit history that the database administrator alone cannot rewrite (docs/audit.md). The keys live outside
+# the database: the chain's HMAC keys (one per line, the current one first) and the checkpoint signing key.
+AUDIT_HMAC_KEYS = os.environ.get("LVSWEB_AUDIT_HMAC_KEYS", "")
+AUDIT_HMAC_KEYS_FILE = os.environ.get("LVSWEB_AUDIT_HMAC_KEYS_FILE", str(VAR_DIR / "audit-hmac-keys"))
+AUDIT_SIGNING_KEY_FILE = os.environ.get("LVSWEB_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing-key.pem"))
+AUDIT_TRUSTED_KEYS = env_list("LVSWEB_AUDIT_TRUSTED_KEYS")  # older signing public keys (base64), after a rotation
+AUDIT_CHECKPOINT_FILE = os.environ.get("LVSWEB_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))
+AUDIT_CHECKPOINT_EVERY = int(os.environ.get("LVSWEB_AUDIT_CHECKPOINT_EVERY", "100"))  # entries
+AUDIT_CHECKPOINT_INTERVAL = float(os.environ.get("LVSWEB_AUDIT_CHECKPOINT_INTERVAL", "300"))  # seconds
+AUDIT_VERIFY_INTERVAL = float(os.environ.get("LVSWEB_AUDIT_VERIFY_INTERVAL", "900"))  # seconds
+# Streaming each entry where auditors look: syslog (tcp://host:port, tls://host:port, unix:///dev/log) and/or
+# a JSON-lines file; the dashboard warns when one is more than so many entries or seconds behind.
+AUDIT_SYSLOG = os.environ.get("LVSWEB_AUDIT_SYSLOG", "")
+AUDIT_SYSLOG_CA_FILE = os.environ.get("LVSWEB_AUDIT_SYSLOG_CA_FILE", "")  # for tls://; the system's CAs otherwise
+AUDIT_STREAM_FILE = os.environ.get("LVSWEB_AUDIT_STREAM_FILE", "")
+AUDIT_STREAM_MAX_LAG_ENTRIES = int(os.environ.get("LVSWEB_AUDIT_STREAM_MAX_LAG_ENTRIES", "1000"))
+AUDIT_STREAM_MAX_LAG_SECONDS = float(os.environ.get("LVSWEB_AUDIT_STREAM_MAX_LAG_SECONDS", "300"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -49,3 +49,23 @@ def broker_user_prefix():
                 client.acl_deluser(*mine)
     except redis.ConnectionError:
         pass  # a run without Redis made no users
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_files(settings, tmp_path_factory, monkeypatch):
+    """Audit keys and checkpoints of this test run in a temporary directory, not in the tree's var/.
+
+    Checkpoints are per test: one left by an earlier test would name entries a later test's database
+    never had. The environment says the same, so that workers and servers the test starts use the same keys.
+    """
+    keys_dir = tmp_path_factory.getbasetemp() / "audit-keys"
+    files = {
+        "AUDIT_HMAC_KEYS_FILE": str(keys_dir / "audit-hmac-keys"),
+        "AUDIT_SIGNING_KEY_FILE": str(keys_dir / "audit-signing-key.pem"),
+        "AUDIT_CHECKPOINT_FILE": str(tmp_path_factory.mktemp("audit") / "audit-checkpoints.jsonl"),
+    }
+    settings.AUDIT_HMAC_KEYS = ""
+    monkeypatch.delenv("LVSWEB_AUDIT_HMAC_KEYS", raising=False)
+    for name, value in files.items():
+        setattr(settings, name, value)
+        monkeypatch.setenv(f"LVSWEB_{name}", value)

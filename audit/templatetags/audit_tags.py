@@ -27,3 +27,11 @@ def shown(value) -> str:
     if value is False:
         return "no"
     return str(value)
+
+
+@register.simple_tag
+def audit_stream_problems() -> list[str]:
+    """A sentence per audit stream that fails or is behind (empty when none is configured or all keep up)."""
+    from audit import streaming
+
+    return streaming.lagging()
