@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from agents.host.broker import transport_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LVSWEB_VAR_DIR", BASE_DIR / "var"))
 
@@ -221,6 +223,12 @@ CELERY_BEAT_SCHEDULE = {
     "traffic-history": {"task": "lvsweb.control.traffic_history", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The broker is not trusted (docs/dispatch.md, "Junk on the broker"): the transport drops, logs and counts the
+# messages it cannot read (/metrics) instead of dying on them, and remote control (pidbox) is off, so no broker
+# client can cancel the control queue's consumer or shut a worker down.
+CELERY_BROKER_TRANSPORT = transport_for(CELERY_BROKER_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"on_drop": "agents.counters:count_dropped_message"}
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 
 # Dispatch (docs/dispatch.md). Agents reach the broker at AGENT_BROKER_URL, which may differ from the
 # console's own REDIS_URL (another address, a TLS port, a Redis user with fewer rights).

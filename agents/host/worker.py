@@ -4,7 +4,8 @@ One task, `lvsweb.agent.command`, a thin wrapper around `CommandHandler.handle` 
 The worker uses the solo pool: one command at a time, in the long-lived process that holds the netlink
 sockets. The broker is not trusted (docs/dispatch.md), so the worker accepts JSON only, runs no remote
 control (no pidbox: nobody can shut it down or reconfigure it through Redis), and registers no task but
-its own.
+its own. Its transport (agents/host/broker.py) drops junk on its queue instead of dying on it, and counts the
+drops in `dropped-messages.json` of its state directory (heartbeats carry the counts).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 from celery.exceptions import SecurityWarning
 from kombu import Exchange, Queue
 
 from agents.host.agent import Agent
+from agents.host.broker import DropFile, transport_for
 from agents.host.commands import CommandHandler
 from agents.host.config import AgentConfig
 from agents.host.envelope import seal
@@ -30,14 +34,18 @@ COMMAND_TASK = "lvsweb.agent.command"
 REPORT_TASK = "lvsweb.control.report"
 TRAFFIC_TASK = "lvsweb.control.traffic"
 CONTROL_QUEUE = "control"
+DROP_FILE = "dropped-messages.json"
 
 log = logging.getLogger(__name__)
 
 
-def make_app(broker_url: str, queue: str) -> Celery:
-    """A Celery app that consumes only `queue`, speaks JSON only, and takes no remote-control commands."""
+def make_app(broker_url: str, queue: str, on_drop: Callable[[str, str], None] | None = None) -> Celery:
+    """A Celery app that consumes only `queue`, speaks JSON only, and takes no remote-control commands;
+    messages it cannot read are dropped (and passed to `on_drop(reason, detail)`), never fatal."""
     app = Celery("lvsweb-agent", broker=broker_url, set_as_current=False)
     app.conf.update(
+        broker_transport=transport_for(broker_url),
+        broker_transport_options={"on_drop": on_drop} if on_drop else {},
         task_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],
@@ -139,7 +147,8 @@ def build_worker_app(
 
     With `monitor`, every plan and apply goes through its health view, and health changes re-apply.
     """
-    app = make_app(config.broker_url, config.queue)
+    drops = DropFile(Path(config.root) / DROP_FILE)
+    app = make_app(config.broker_url, config.queue, on_drop=drops)
     reporter = Reporter(app, config.host_key(), config.host)
     handler = CommandHandler(
         host=config.host,
@@ -148,7 +157,18 @@ def build_worker_app(
         report=reporter,
         agent_factory=lambda: Agent(root=config.root, netns=netns, health=monitor),
         netns=netns,
+        dropped_messages=drops.read,
     )
+
+    # A message that passes the transport's screen but is no command of ours is dropped by Celery: counted too.
+    def unknown_task(**kwargs) -> None:
+        drops("unknown_task", "")
+
+    def rejected_task(**kwargs) -> None:
+        drops("rejected", "")
+
+    signals.task_unknown.connect(unknown_task, weak=False)
+    signals.task_rejected.connect(rejected_task, weak=False)
     if monitor is not None:
         monitor.host, monitor.report, monitor.on_change = config.host, reporter, handler.health_changed
         # After a restart, check what the held document names (every server starts unknown).

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 from kombu import Connection
 
@@ -326,6 +327,42 @@ def test_unknown_tasks_and_malformed_arguments_do_not_stop_the_agent(agent):
     assert agent.report(kind="plan", deployment=command["deployment"])
     assert "Received unregistered task of type 'celery.accumulate'" in agent.log()
     assert "Received unregistered task of type 'celery.chain'" in agent.log()
+
+
+def test_junk_on_the_agents_queue_is_dropped_counted_and_the_agent_goes_on(make_agent):
+    # Anyone with access to the broker can push anything onto the host's queue (Redis list) directly.
+    agent = make_agent(heartbeat_interval=1).start()
+    agent.report(kind="heartbeat")  # the worker is up
+    envelope = {"delivery_info": {"exchange": "", "routing_key": QUEUE}, "delivery_tag": "t", "priority": 0}
+    message = {
+        "content-encoding": "utf-8",
+        "headers": {"task": COMMAND_TASK, "id": "x"},
+        "properties": {"body_encoding": "base64", **envelope},
+    }
+    junk = [
+        b"not json at all",
+        json.dumps({**message, "content-type": "application/json", "body": "!!! not base64"}),
+        json.dumps({**message, "content-type": "application/x-python-serialize", "body": "gAN9cQAu"}),
+        json.dumps(
+            {**message, "content-type": "application/json", "body": base64.b64encode(b"[" * 17 * 2**20).decode()}
+        ),
+    ]
+    client = redis.Redis.from_url(agent.broker_url)
+    for raw in junk:
+        client.lpush(QUEUE, raw)
+    command = agent.command("plan")
+    assert agent.report(kind="plan", deployment=command["deployment"])
+    assert agent.process.poll() is None
+    assert client.llen(QUEUE) == 0
+    counted = json.loads((agent.root / "dropped-messages.json").read_text())
+    assert counted == {"not_json": 1, "bad_body": 1, "content_type": 1, "too_large": 1}
+    for _ in range(5):
+        beat = agent.report(kind="heartbeat")
+        if beat["facts"].get("dropped_messages") == counted:
+            break
+    assert beat["facts"]["dropped_messages"] == counted
+    assert "Unrecoverable error" not in agent.log()
+    assert "dropped a message from queue 'lvsweb.host.rs1' (not_json)" in agent.log()
 
 
 # -- what an accepted command does on this kernel ------------------------------------------------------------
