@@ -236,6 +236,9 @@ AGENT_BROKER_URL = os.environ.get("AGENT_BROKER_URL", CELERY_BROKER_URL)
 AGENT_HEARTBEAT_INTERVAL = int(os.environ.get("AGENT_HEARTBEAT_INTERVAL", "10"))
 AGENT_COMMAND_TTL = int(os.environ.get("AGENT_COMMAND_TTL", "120"))
 AGENT_ENROLLMENT_TTL = int(os.environ.get("AGENT_ENROLLMENT_TTL", "3600"))
+# A signed report whose sent_at is further than this many seconds from the console's clock (either way) is
+# refused, like a repeated or out-of-order one (docs/dispatch.md, "Reports: replay").
+AGENT_REPORT_WINDOW = int(os.environ.get("AGENT_REPORT_WINDOW", "300"))
 # Live traffic (docs/traffic.md): a director's figures older than this many seconds are "stale".
 TRAFFIC_STALE_AFTER = int(os.environ.get("TRAFFIC_STALE_AFTER", "10"))
 CONTROL_SIGNING_KEY_FILE = os.environ.get("LVSWEB_CONTROL_SIGNING_KEY_FILE", str(VAR_DIR / "control-signing-key.pem"))

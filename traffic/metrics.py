@@ -83,7 +83,7 @@ def _broker_lines() -> list[str]:
     for reason, value in sorted(counters.dropped_messages().items()):
         lines.append(f"lvsweb_broker_messages_dropped_total{_labels([('reason', reason)])} {value}")
     lines += [
-        "# HELP lvsweb_agent_reports_refused_total Signed agent reports refused as stale, repeated or out of order.",
+        "# HELP lvsweb_agent_reports_refused_total Agent reports refused: rejected, stale, repeated, out of order.",
         "# TYPE lvsweb_agent_reports_refused_total counter",
     ]
     for (kind, reason), value in sorted(counters.refused_reports().items()):

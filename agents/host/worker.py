@@ -28,6 +28,7 @@ from agents.host.envelope import seal
 from agents.host.ledger import load_ledger
 from agents.host.monitor import HealthMonitor
 from agents.host.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
+from agents.host.sequence import ReportSequence
 from agents.host.stats import StatsSender, interval_from_environment
 
 COMMAND_TASK = "lvsweb.agent.command"
@@ -72,29 +73,36 @@ REPORT_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
 class Reporter:
     """Seals reports with the host's key and sends them to the console's `control` queue.
 
-    A broker that cannot be reached is tried again with backoff (`backoff`), reports keeping their order (one
-    at a time); after the last try the report is dropped with an error in the log.
+    Each report gets its stream's next sequence and its `sent_at` (agents/host/sequence.py) under the lock it
+    is sent under, so sequences reach the queue in their order. A broker that cannot be reached is tried again
+    with backoff (`backoff`), reports keeping their order (one at a time); after the last try the report is
+    dropped with an error in the log.
     """
 
-    def __init__(self, app: Celery, private_key, host: str, backoff: Backoff = REPORT_BACKOFF):
+    def __init__(
+        self, app: Celery, private_key, host: str, sequence: ReportSequence, backoff: Backoff = REPORT_BACKOFF
+    ):
         self.app = app
         self.private_key = private_key
         self.host = host
+        self.sequence = sequence
         self.backoff = backoff
         self._lock = threading.Lock()
 
     def __call__(self, payload: dict) -> None:
-        envelope = seal(payload, self.private_key, signer=self.host)
         kind = payload.get("kind")
         what = f"sending a {kind} report to the console" + (
             f" (deployment {payload['deployment']})" if payload.get("deployment") else ""
         )
+        envelope: dict = {}
 
         def send() -> None:
             send_task_once(self.app, REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
 
         try:
             with self._lock:
+                # Sealed when its turn comes: a report that waited behind a retrying one is not sent stale.
+                envelope.update(seal(self.sequence.stamp(payload), self.private_key, signer=self.host))
                 retry(send, what=what, transient=broker_unreachable, backoff=self.backoff)
         except GaveUp as exc:
             # Not fatal: the next heartbeat carries the applied serial again; an unanswered command expires.
@@ -124,12 +132,13 @@ class Heartbeat(threading.Thread):
         self.stopping.set()
 
 
-def traffic_sender(app: Celery, private_key, host: str, interval: float):
+def traffic_sender(app: Celery, private_key, host: str, interval: float, sequence: ReportSequence):
     """Sends signed traffic batches without retrying: a batch the broker cannot take now is dropped (the next
-    one supersedes it), and one that waits in the queue past a few intervals expires unread."""
+    one supersedes it), and one that waits in the queue past a few intervals expires unread. Each carries the
+    traffic stream's next sequence (one sending thread: they leave in order)."""
 
     def send(payload: dict) -> None:
-        envelope = seal(payload, private_key, signer=host)
+        envelope = seal(sequence.stamp(payload), private_key, signer=host)
         try:
             app.send_task(
                 TRAFFIC_TASK, args=[envelope], queue=CONTROL_QUEUE, retry=False, expires=max(30.0, 10 * interval)
@@ -141,7 +150,10 @@ def traffic_sender(app: Celery, private_key, host: str, interval: float):
 
 
 def build_worker_app(
-    config: AgentConfig, netns: str | None = None, monitor: HealthMonitor | None = None
+    config: AgentConfig,
+    netns: str | None = None,
+    monitor: HealthMonitor | None = None,
+    sequence: ReportSequence | None = None,
 ) -> tuple[Celery, CommandHandler]:
     """The agent's Celery app with its one task registered, and the handler behind that task.
 
@@ -149,7 +161,7 @@ def build_worker_app(
     """
     drops = DropFile(Path(config.root) / DROP_FILE)
     app = make_app(config.broker_url, config.queue, on_drop=drops)
-    reporter = Reporter(app, config.host_key(), config.host)
+    reporter = Reporter(app, config.host_key(), config.host, sequence or ReportSequence(config.root))
     handler = CommandHandler(
         host=config.host,
         root=config.root,
@@ -192,7 +204,8 @@ def build_worker_app(
 def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "INFO") -> int:
     """Serve `config.queue` until SIGTERM/SIGINT; returns the worker's exit code."""
     monitor = HealthMonitor(netns=netns, report_interval=config.heartbeat_interval)
-    app, handler = build_worker_app(config, netns=netns, monitor=monitor)
+    sequence = ReportSequence(config.root)  # one for every stream: they share its file
+    app, handler = build_worker_app(config, netns=netns, monitor=monitor, sequence=sequence)
     # The agent must run as root (netlink, sysctls). Celery's warning about root is about pickle, which
     # this worker never accepts (JSON only), so it would only alarm the operator.
     warnings.filterwarnings("ignore", category=SecurityWarning)
@@ -213,7 +226,7 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
     stats_interval = interval_from_environment()
     stats = None
     if stats_interval:
-        send = traffic_sender(app, config.host_key(), config.host, stats_interval)
+        send = traffic_sender(app, config.host_key(), config.host, stats_interval, sequence)
         stats = StatsSender(host=config.host, send=send, netns=netns, interval=stats_interval)
         stats.start()
     try:

@@ -18,7 +18,7 @@ from tests.dispatch.conftest import ControlWorker
 from tests.dispatch.test_live import wait_for
 from tests.reports import sealed_report
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
 MAX_BYTES = 256 * 1024
 
@@ -85,7 +85,7 @@ def real_report_gets_processed(lab, worker: ControlWorker, host: str = "rs1") ->
     deployment = revision.deployments.get(host__hostname=host)
     payload = {"host": host, "kind": "deployment", "deployment": deployment.pk, "status": "applied", "serial": 1}
     celery_app.send_task("lvsweb.control.report", args=[sealed_report(payload, lab.keys[host], host)])
-    assert wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status == "applied"), worker.log()
+    assert wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status == "applied", 90), worker.log()
 
 
 def test_junk_on_the_control_queue_is_dropped_counted_and_the_next_report_is_processed(lab, broker, small_worker):
@@ -95,7 +95,7 @@ def test_junk_on_the_control_queue_is_dropped_counted_and_the_next_report_is_pro
     for reason, _raw in JUNK.values():
         expected[reason] = expected.get(reason, 0) + 1
 
-    assert wait_for(lambda: broker.llen("control") == 0 and counters.dropped_messages() == expected, 60), (
+    assert wait_for(lambda: broker.llen("control") == 0 and counters.dropped_messages() == expected, 90), (
         counters.dropped_messages(),
         small_worker.log(),
     )
@@ -111,7 +111,9 @@ def test_an_unsigned_report_is_rejected_and_audited_and_the_worker_goes_on(lab, 
     from audit.models import AuditEntry
 
     celery_app.send_task("lvsweb.control.report", args=[{"host": "rs1", "kind": "heartbeat"}])
-    assert wait_for(lambda: AuditEntry.objects.filter(action="agent.report_rejected").exists()), control_worker.log()
+    assert wait_for(lambda: AuditEntry.objects.filter(action="agent.report_rejected").exists(), 90), (
+        control_worker.log()
+    )
     real_report_gets_processed(lab, control_worker)
 
 

@@ -10,11 +10,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from agents import actions
-from agents.host.envelope import seal
 from agents.models import Deployment
 from agents.routing import websocket_urlpatterns
 from lvsweb.celery import app as celery_app
 from tests.factories import make_member, make_team, make_user
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,14 +38,14 @@ def test_a_report_through_the_broker_reaches_the_database(lab, control_worker):
         "serial": 1,
         "operations": [],
     }
-    celery_app.send_task("lvsweb.control.report", args=[seal(payload, lab.keys["rs1"], "rs1")])
+    celery_app.send_task("lvsweb.control.report", args=[sealed_report(payload, lab.keys["rs1"], "rs1")])
     assert wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status == "applied"), control_worker.log()
 
 
 def test_a_forged_report_through_the_broker_changes_nothing(lab, control_worker):
     deployment = actions.apply_cluster(acting_user=None, cluster=lab.cluster).deployments.get(host=lab.rs1)
     forged = {"host": "rs1", "kind": "deployment", "deployment": deployment.pk, "status": "applied"}
-    celery_app.send_task("lvsweb.control.report", args=[seal(forged, lab.keys["rs2"], "rs1")])
+    celery_app.send_task("lvsweb.control.report", args=[sealed_report(forged, lab.keys["rs2"], "rs1")])
     from audit.models import AuditEntry
 
     assert wait_for(lambda: AuditEntry.objects.filter(action="agent.report_rejected").exists())
@@ -87,7 +87,7 @@ def test_status_changes_from_reports_reach_the_browser(lab):
     async def scenario():
         client = communicator(user)
         assert (await client.connect())[0]
-        envelope = seal(
+        envelope = sealed_report(
             {"host": "rs2", "kind": "deployment", "deployment": deployment.pk, "status": "applying"},
             lab.keys["rs2"],
             "rs2",
