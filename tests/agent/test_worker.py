@@ -26,8 +26,9 @@ from kombu import Connection
 from agents.host.check import check_kernel
 from agents.host.config import AgentConfig, write_config
 from agents.host.envelope import generate_private_key, open_envelope, private_key_pem, public_key_text, seal
+from agents.host.sequence import SEQUENCE_FILE
 from agents.host.serial import SERIAL_FILE, save_applied_serial
-from agents.host.worker import COMMAND_TASK, REPORT_TASK
+from agents.host.worker import COMMAND_TASK, DROP_FILE, REPORT_TASK
 
 from .redisdb import claimed_redis_db
 
@@ -195,7 +196,8 @@ class AgentProcess:
 
     def nothing_applied(self) -> bool:
         """No serial recorded and no ledger written: the agent has not touched anything."""
-        return not (self.root / SERIAL_FILE).exists() and not any(self.root.rglob("*.json"))
+        written = [path for path in self.root.rglob("*.json") if path.name not in (SEQUENCE_FILE, DROP_FILE)]
+        return not (self.root / SERIAL_FILE).exists() and not written
 
 
 @pytest.fixture
@@ -447,6 +449,28 @@ def test_a_heartbeat_after_an_apply_carries_the_serial_and_the_drift(make_agent)
     assert facts["applied_serial"] == 8 and beat["serial"] == 8
     assert [op["op"] for op in facts["drift"]] == ["load-module", "add-service", "add-dest", "write-file"]
     assert "ip_vs: IPVS is not available in this kernel" in facts["check"]["missing"]
+
+
+def test_reports_carry_increasing_sequences_per_stream_also_across_a_restart(make_agent):
+    agent = make_agent(heartbeat_interval=1).start()
+    beats = [agent.report(kind="heartbeat") for _ in range(3)]
+    command = agent.command("plan")
+    plan = agent.report(kind="plan", deployment=command["deployment"])
+    sequences = [beat["sequence"] for beat in beats]
+    assert sequences == sorted(set(sequences))
+    assert all(abs(beat["sent_at"] - beat["sequence"] / 1e9) < 5 for beat in beats)  # nanoseconds of its time
+    assert isinstance(plan["sequence"], int) and plan["sent_at"] > 0
+    agent.process.send_signal(signal.SIGTERM)
+    agent.process.wait(timeout=15)
+    saved = json.loads((agent.root / "report-sequence.json").read_text())
+    assert saved["heartbeat"] >= sequences[-1] and saved["deployment"] == plan["sequence"]
+
+    restarted_at = time.time()
+    agent.start()  # the same state directory
+    after = agent.report(kind="heartbeat")
+    while after["sent_at"] < restarted_at:
+        after = agent.report(kind="heartbeat")  # one sent before the restart may still be queued
+    assert after["sequence"] > saved["heartbeat"]
 
 
 def test_a_kernel_that_cannot_be_read_is_reported_and_the_heartbeat_goes_on(make_agent):
