@@ -249,8 +249,8 @@ def transport_for(broker_url: str) -> str | None:
 class DropFile:
     """The agent's count of dropped messages, by reason, in a small JSON file of its state directory.
 
-    `lvsweb-agent show` prints it and every heartbeat carries it (facts `dropped_messages`), so an operator
-    sees junk on the broker from the console too. Written on each drop (rare by nature), never fatal.
+    Every heartbeat carries the counts (facts `dropped_messages`), so an operator sees junk on the broker from
+    the console too. Written on each drop (rare by nature).
     """
 
     def __init__(self, path: str | Path):
@@ -268,9 +268,11 @@ class DropFile:
         return {str(k): v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
 
     def __call__(self, reason: str, detail: str) -> None:
+        """Count one dropped message (never raises: the transport logs a failing hook)."""
         with self._lock:
             counts = self.read()
             counts[reason] = counts.get(reason, 0) + 1
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + ".tmp")
             tmp.write_text(json.dumps(counts, sort_keys=True))
             tmp.replace(self.path)

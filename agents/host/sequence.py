@@ -11,12 +11,13 @@ another stream is not refused:
     traffic     the traffic sender
 
 A sequence is the time in nanoseconds, or the last one handed out plus one when the clock reads no later
-(`max(time_ns(), last + 1)`), and the last one handed out is written to `report-sequence.json` in the state
-directory. Either half alone would do most of the time: time alone survives a restart but not a clock set
-back (the console would then refuse every report until the clock catches up); the file alone is lost with a
-crash between a send and its write. Together a restart goes on above the last sequence even after a clock
-step back, and a lost write is covered by time having moved on. The file is replaced atomically (rename),
-without fsync: a write per report (at most one a second per stream) stays cheap.
+(`max(time_ns(), last + 1)`), and the last one handed out is written to
+`<root>/var/lib/lvsweb-agent/report-sequence.json`, next to the agent's other state. Either half alone would
+do most of the time: time alone survives a restart but not a clock set back (the console would then refuse
+every report until the clock caught up); the file alone is lost with a crash between a send and its write.
+Together a restart goes on above the last sequence even after a clock step back, and a lost write is covered
+by time having moved on. The file is replaced atomically (rename), without fsync: a write per report (at
+most one a second per stream) stays cheap.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SEQUENCE_FILE = "report-sequence.json"
+SEQUENCE_FILE = "var/lib/lvsweb-agent/report-sequence.json"
 STREAMS = {
     "heartbeat": "heartbeat",
     "deployment": "deployment",
@@ -47,10 +48,10 @@ def stream_of(kind: object) -> str:
 
 
 class ReportSequence:
-    """Hands out increasing sequences per stream and remembers the last ones in `directory`."""
+    """Hands out increasing sequences per stream and remembers the last ones under `root` (SEQUENCE_FILE)."""
 
-    def __init__(self, directory: str | Path, clock_ns: Callable[[], int] = time.time_ns):
-        self.path = Path(directory) / SEQUENCE_FILE
+    def __init__(self, root: str | Path, clock_ns: Callable[[], int] = time.time_ns):
+        self.path = Path(root) / SEQUENCE_FILE
         self.clock_ns = clock_ns
         self._lock = threading.Lock()
         self._last = self._load()
@@ -74,6 +75,7 @@ class ReportSequence:
             sequence = max(self.clock_ns(), self._last.get(stream, 0) + 1)
             self._last[stream] = sequence
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(self.path.name + ".tmp")
                 tmp.write_text(json.dumps(self._last, sort_keys=True))
                 tmp.replace(self.path)

@@ -5,7 +5,7 @@ The worker uses the solo pool: one command at a time, in the long-lived process 
 sockets. The broker is not trusted (docs/dispatch.md), so the worker accepts JSON only, runs no remote
 control (no pidbox: nobody can shut it down or reconfigure it through Redis), and registers no task but
 its own. Its transport (agents/host/broker.py) drops junk on its queue instead of dying on it, and counts the
-drops in `dropped-messages.json` of its state directory (heartbeats carry the counts).
+drops in `<root>/var/lib/lvsweb-agent/dropped-messages.json` (heartbeats carry the counts).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ COMMAND_TASK = "lvsweb.agent.command"
 REPORT_TASK = "lvsweb.control.report"
 TRAFFIC_TASK = "lvsweb.control.traffic"
 CONTROL_QUEUE = "control"
-DROP_FILE = "dropped-messages.json"
+DROP_FILE = "var/lib/lvsweb-agent/dropped-messages.json"
 
 log = logging.getLogger(__name__)
 

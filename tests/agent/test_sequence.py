@@ -43,6 +43,7 @@ def test_a_restart_with_the_clock_set_back_goes_on_above_the_last_sequence(tmp_p
 
 
 def test_a_lost_or_unreadable_file_falls_back_on_the_clock(tmp_path):
+    (tmp_path / SEQUENCE_FILE).parent.mkdir(parents=True)
     (tmp_path / SEQUENCE_FILE).write_text("{not json")
     assert ReportSequence(tmp_path, clock_ns=Clock(7_000)).next("traffic") == 7_000
 

@@ -196,7 +196,8 @@ class AgentProcess:
 
     def nothing_applied(self) -> bool:
         """No serial recorded and no ledger written: the agent has not touched anything."""
-        written = [path for path in self.root.rglob("*.json") if path.name not in (SEQUENCE_FILE, DROP_FILE)]
+        own = {(self.root / SEQUENCE_FILE), (self.root / DROP_FILE)}  # the worker's, not an apply's
+        written = [path for path in self.root.rglob("*.json") if path not in own]
         return not (self.root / SERIAL_FILE).exists() and not written
 
 
@@ -356,7 +357,7 @@ def test_junk_on_the_agents_queue_is_dropped_counted_and_the_agent_goes_on(make_
     assert agent.report(kind="plan", deployment=command["deployment"])
     assert agent.process.poll() is None
     assert client.llen(QUEUE) == 0
-    counted = json.loads((agent.root / "dropped-messages.json").read_text())
+    counted = json.loads((agent.root / DROP_FILE).read_text())
     assert counted == {"not_json": 1, "bad_body": 1, "content_type": 1, "too_large": 1}
     for _ in range(5):
         beat = agent.report(kind="heartbeat")
@@ -462,7 +463,7 @@ def test_reports_carry_increasing_sequences_per_stream_also_across_a_restart(mak
     assert isinstance(plan["sequence"], int) and plan["sent_at"] > 0
     agent.process.send_signal(signal.SIGTERM)
     agent.process.wait(timeout=15)
-    saved = json.loads((agent.root / "report-sequence.json").read_text())
+    saved = json.loads((agent.root / SEQUENCE_FILE).read_text())
     assert saved["heartbeat"] >= sequences[-1] and saved["deployment"] == plan["sequence"]
 
     restarted_at = time.time()
