@@ -11,6 +11,9 @@ screens each popped message first, the console's control worker and the agent al
 - a content type other than JSON (pickle, YAML, …: never deserialised here) or a compressed body;
 - a body that is not base64 / UTF-8 / JSON, or a Celery task message whose body is not `[args, kwargs, embed]`.
 
+Behind the screen, `Consumer` (Celery's `worker_consumer`) drops a message whose headers make Celery's own
+task handler raise (`bad_task`) instead of letting the exception stop the worker.
+
 A dropped message is gone (it was popped, never delivered nor acknowledged), logged with its reason and a
 short excerpt, counted in `DROPPED` and passed to the `on_drop(reason, detail)` hook (a transport option:
 a callable or "module:function"), which the console points at its Redis counters (/metrics) and the agent
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.imports import symbol_by_name
@@ -47,7 +51,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 2**20
 JSON_TYPE = "application/json"
 #: Why a message was dropped: the `reason` label of the counters.
-REASONS = ("too_large", "not_json", "malformed", "content_type", "bad_body")
+REASONS = ("too_large", "not_json", "malformed", "content_type", "bad_body", "bad_task")
 
 #: Messages dropped by this process, by reason.
 DROPPED: Counter[str] = Counter()
@@ -130,16 +134,28 @@ def screen_message(message: Any) -> None:
             raise Dropped("malformed", "a task message whose body is not [args, kwargs, embed]")
 
 
+def dropped(queue: str, error: Dropped, item: Any, hook: Callable[[str, str], None] | None) -> None:
+    """Log and count one dropped message, and tell `hook` (whose failure is logged, never raised)."""
+    with _dropped_lock:
+        DROPPED[error.reason] += 1
+    log.warning("dropped a message from queue %r (%s): %s — %s", queue, error.reason, error, _excerpt(item))
+    try:
+        if hook is not None:
+            hook(error.reason, str(error))
+    except Exception:
+        log.exception("could not count a dropped message")
+
+
 def _excerpt(item: Any, limit: int = 120) -> str:
     text = item if isinstance(item, str) else repr(item)
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-class ScreeningChannel:
-    """Mixed into kombu's Redis channels: every popped message is screened before delivery (module docstring)."""
+class Channel(kombu_redis.Channel):
+    """kombu's Redis channel, screening every popped message before delivery (module docstring)."""
 
     #: Transport options this channel reads, beyond kombu's own.
-    screening_options = ("max_message_bytes", "on_drop")
+    from_transport_options = (*kombu_redis.Channel.from_transport_options, "max_message_bytes", "on_drop")
     max_message_bytes: int | None = None
     on_drop: Callable[[str, str], None] | str | None = None
 
@@ -153,14 +169,7 @@ class ScreeningChannel:
         return symbol_by_name(hook) if isinstance(hook, str) else hook
 
     def _drop(self, queue: str, error: Dropped, item: Any) -> None:
-        with _dropped_lock:
-            DROPPED[error.reason] += 1
-        log.warning("dropped a message from queue %r (%s): %s — %s", queue, error.reason, error, _excerpt(item))
-        try:
-            if self._drop_hook is not None:
-                self._drop_hook(error.reason, str(error))
-        except Exception:
-            log.exception("could not count a dropped message")
+        dropped(queue, error, item, self._drop_hook)
 
     # Mirrors kombu 5.7.0's Channel._brpop_read (pinned in the locks); the one change: the popped item is
     # screened before it is delivered, and a dropped one ends the read like an empty poll.
@@ -211,16 +220,12 @@ class ScreeningChannel:
         return super()._deliver_fanout_message(message, exchange)
 
 
-class Channel(ScreeningChannel, kombu_redis.Channel):
-    """kombu's Redis channel with the screen."""
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """kombu's Redis Sentinel channel with the screen (the methods above come first, then Sentinel's own)."""
 
-    from_transport_options = kombu_redis.Channel.from_transport_options + ScreeningChannel.screening_options
-
-
-class SentinelChannel(ScreeningChannel, kombu_redis.SentinelChannel):
-    """kombu's Redis Sentinel channel with the screen."""
-
-    from_transport_options = kombu_redis.SentinelChannel.from_transport_options + ScreeningChannel.screening_options
+    from_transport_options = tuple(
+        dict.fromkeys(kombu_redis.SentinelChannel.from_transport_options + Channel.from_transport_options)
+    )
 
 
 class Transport(kombu_redis.Transport):
@@ -276,3 +281,36 @@ class DropFile:
             tmp = self.path.with_name(self.path.name + ".tmp")
             tmp.write_text(json.dumps(counts, sort_keys=True))
             tmp.replace(self.path)
+
+
+class Consumer(CeleryConsumer):
+    """Celery's worker consumer (`worker_consumer`), whose task handler drops a message it fails on.
+
+    A message can pass the transport's screen and still carry headers Celery's strategy trips over: a
+    `timelimit` of one number raised ValueError out of the handler and stopped the worker. Such a message
+    is rejected (dropped) and counted as `bad_task`; broker connection errors still go to Celery, which
+    reconnects.
+    """
+
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        """Celery's handler, wrapped: an exception from one message drops that message, not the worker."""
+        handler = super().create_task_handler(*args, **kwargs)
+        options = self.app.conf.broker_transport_options or {}
+        hook = options.get("on_drop")
+        hook = symbol_by_name(hook) if isinstance(hook, str) else hook
+        broker_errors = tuple(self.connection_errors) + tuple(self.channel_errors)
+
+        def on_task_received(message: Any) -> Any:
+            try:
+                return handler(message)
+            except broker_errors:
+                raise
+            except Exception as exc:
+                queue = (message.delivery_info or {}).get("routing_key", "?")
+                detail = f"Celery could not take the task ({type(exc).__name__}: {exc})"
+                dropped(queue, Dropped("bad_task", detail), message.headers, hook)
+                if not message.acknowledged:
+                    message.reject_log_error(log, self.connection_errors)
+                return None
+
+        return on_task_received

@@ -349,6 +349,14 @@ def test_junk_on_the_agents_queue_is_dropped_counted_and_the_agent_goes_on(make_
         json.dumps(
             {**message, "content-type": "application/json", "body": base64.b64encode(b"[" * 17 * 2**20).decode()}
         ),
+        json.dumps(
+            {
+                **message,
+                "headers": {"task": COMMAND_TASK, "id": "y", "timelimit": [1]},  # Celery's strategy trips on it
+                "content-type": "application/json",
+                "body": base64.b64encode(b"[[{}], {}, {}]").decode(),
+            }
+        ),
     ]
     client = redis.Redis.from_url(agent.broker_url)
     for raw in junk:
@@ -358,7 +366,7 @@ def test_junk_on_the_agents_queue_is_dropped_counted_and_the_agent_goes_on(make_
     assert agent.process.poll() is None
     assert client.llen(QUEUE) == 0
     counted = json.loads((agent.root / DROP_FILE).read_text())
-    assert counted == {"not_json": 1, "bad_body": 1, "content_type": 1, "too_large": 1}
+    assert counted == {"not_json": 1, "bad_body": 1, "content_type": 1, "too_large": 1, "bad_task": 1}
     for _ in range(5):
         beat = agent.report(kind="heartbeat")
         if beat["facts"].get("dropped_messages") == counted:

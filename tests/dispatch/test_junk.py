@@ -42,14 +42,16 @@ def small_worker(tmp_path):
     worker.stop()
 
 
-def task_message(body: bytes, *, task="lvsweb.control.report", content_type="application/json", encoded=True):
+def task_message(
+    body: bytes, *, task="lvsweb.control.report", content_type="application/json", encoded=True, **headers
+):
     """A kombu/Celery message as a raw JSON text, the way one lands in the queue's Redis list."""
     return json.dumps(
         {
             "body": base64.b64encode(body).decode() if encoded else body.decode(),
             "content-encoding": "utf-8" if content_type == "application/json" else "binary",
             "content-type": content_type,
-            "headers": {"task": task, "id": str(uuid.uuid4()), "lang": "py"},
+            "headers": {"task": task, "id": str(uuid.uuid4()), "lang": "py", **headers},
             "properties": {
                 "body_encoding": "base64",
                 "delivery_info": {"exchange": "", "routing_key": "control"},
@@ -74,6 +76,9 @@ JUNK = {
     "yaml": ("content_type", task_message(b"- [1]\n- {}\n- {}\n", content_type="application/x-yaml")),
     "huge": ("too_large", task_message(json.dumps([["x" * MAX_BYTES], {}, {}]).encode())),
     "unknown task": ("unknown_task", task_message(b"[[], {}, {}]", task="celery.backend_cleanup.nope")),
+    # Well-formed, but a header Celery's strategy trips over (it raised out of the consumer and stopped it).
+    "one-number time limit": ("bad_task", task_message(b"[[{}], {}, {}]", timelimit=[1])),
+    "bad stamps": ("bad_task", task_message(b"[[{}], {}, {}]", stamped_headers=5, stamps=5)),
 }
 
 
