@@ -229,7 +229,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_TRANSPORT = transport_for(CELERY_BROKER_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"on_drop": "agents.counters:count_dropped_message"}
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
-CELERY_WORKER_CONSUMER = "agents.host.broker:Consumer"  # a message Celery fails on is dropped, not fatal
+CELERY_WORKER_CONSUMER = "agents.host.broker_transport:Consumer"  # a message Celery fails on is dropped, not fatal
 
 # Dispatch (docs/dispatch.md). Agents reach the broker at AGENT_BROKER_URL, which may differ from the
 # console's own REDIS_URL (another address, a TLS port, a Redis user with fewer rights).

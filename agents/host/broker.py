@@ -4,15 +4,17 @@ Anyone who can write to the broker can put anything on a queue. kombu's own Redi
 envelope of every message it pops (`json.loads` in `Channel._brpop_read`) and then its body (base64 in
 `Message.__init__`) outside of any error handling, so `LPUSH control 'not json at all'` raised
 JSONDecodeError out of the consumer and Celery stopped the worker ("Unrecoverable error"). This transport
-screens each popped message first, the console's control worker and the agent alike:
+screens each popped message first (agents/host/broker_transport.py: kombu's Redis transport with this screen;
+this module holds the rules and stays light enough for the console's settings to import), the console's
+control worker and the agent alike:
 
 - larger than `max_message_bytes` (default 16 MiB, `LVSWEB_BROKER_MAX_MESSAGE_BYTES`): dropped before parsing;
 - not a JSON object, or without kombu's envelope fields (`properties`, `delivery_info`, `delivery_tag`, …);
 - a content type other than JSON (pickle, YAML, …: never deserialised here) or a compressed body;
 - a body that is not base64 / UTF-8 / JSON, or a Celery task message whose body is not `[args, kwargs, embed]`.
 
-Behind the screen, `Consumer` (Celery's `worker_consumer`) drops a message whose headers make Celery's own
-task handler raise (`bad_task`) instead of letting the exception stop the worker.
+Behind the screen, broker_transport's `Consumer` (Celery's `worker_consumer`) drops a message whose headers
+make Celery's own task handler raise (`bad_task`) instead of letting the exception stop the worker.
 
 A dropped message is gone (it was popped, never delivered nor acknowledged), logged with its reason and a
 short excerpt, counted in `DROPPED` and passed to the `on_drop(reason, detail)` hook (a transport option:
@@ -40,11 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from celery.worker.consumer import Consumer as CeleryConsumer
-from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.imports import symbol_by_name
-from kombu.utils.objects import cached_property
 
 log = logging.getLogger(__name__)
 
@@ -151,103 +149,14 @@ def _excerpt(item: Any, limit: int = 120) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-class Channel(kombu_redis.Channel):
-    """kombu's Redis channel, screening every popped message before delivery (module docstring)."""
-
-    #: Transport options this channel reads, beyond kombu's own.
-    from_transport_options = (*kombu_redis.Channel.from_transport_options, "max_message_bytes", "on_drop")
-    max_message_bytes: int | None = None
-    on_drop: Callable[[str, str], None] | str | None = None
-
-    @cached_property
-    def _max_bytes(self) -> int:
-        return int(self.max_message_bytes or max_message_bytes_from_environment())
-
-    @cached_property
-    def _drop_hook(self) -> Callable[[str, str], None] | None:
-        hook = self.on_drop
-        return symbol_by_name(hook) if isinstance(hook, str) else hook
-
-    def _drop(self, queue: str, error: Dropped, item: Any) -> None:
-        dropped(queue, error, item, self._drop_hook)
-
-    # Mirrors kombu 5.7.0's Channel._brpop_read (pinned in the locks); the one change: the popped item is
-    # screened before it is delivered, and a dropped one ends the read like an empty poll.
-    def _brpop_read(self, **options):
-        try:
-            try:
-                dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
-            except self.connection_errors:
-                self.client.connection.disconnect()
-                raise
-            if not dest__item:
-                raise kombu_redis.Empty()
-            dest, item = dest__item
-            dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
-            self._queue_cycle.rotate(dest)
-            try:
-                message = screen_raw(item, self._max_bytes)
-            except Dropped as error:
-                self._drop(dest, error, item)
-                raise kombu_redis.Empty() from None
-            self.connection._deliver(message, dest)
-            return True
-        finally:
-            self._in_poll = None
-            self._flush_brpop_reauth()
-
-    def _get(self, queue):
-        with self.conn_or_acquire() as client:
-            for pri in self.priority_steps:
-                item = client.rpop(self._q_for_pri(queue, pri))
-                if item:
-                    self._maybe_update_queues_expire(client, queue)
-                    try:
-                        return screen_raw(item, self._max_bytes)
-                    except Dropped as error:
-                        self._drop(queue, error, item)
-                        raise kombu_redis.Empty() from None
-            self._maybe_update_queues_expire(client, queue)
-            raise kombu_redis.Empty()
-
-    def _deliver_fanout_message(self, message, exchange):
-        # Fanout (broadcast/event) messages arrive through PUBLISH, already parsed by kombu.
-        try:
-            screen_message(message)
-        except Dropped as error:
-            self._drop(exchange, error, message)
-            return False
-        return super()._deliver_fanout_message(message, exchange)
-
-
-class SentinelChannel(Channel, kombu_redis.SentinelChannel):
-    """kombu's Redis Sentinel channel with the screen (the methods above come first, then Sentinel's own)."""
-
-    from_transport_options = tuple(
-        dict.fromkeys(kombu_redis.SentinelChannel.from_transport_options + Channel.from_transport_options)
-    )
-
-
-class Transport(kombu_redis.Transport):
-    """kombu's Redis transport (redis://, rediss://, socket://) whose channels screen what they pop."""
-
-    Channel = Channel
-
-
-class SentinelTransport(kombu_redis.SentinelTransport):
-    """kombu's Redis Sentinel transport (sentinel://) whose channels screen what they pop."""
-
-    Channel = SentinelChannel
-
-
 def transport_for(broker_url: str) -> str | None:
     """The screening transport for a broker URL ("module:Class", as Celery's `broker_transport` takes it);
     None for a broker that is not Redis (kombu's own transport then)."""
     scheme = urlparse(broker_url.split(";", 1)[0]).scheme
     if scheme in ("redis", "rediss", "socket"):
-        return f"{__name__}:Transport"
+        return "agents.host.broker_transport:Transport"
     if scheme == "sentinel":
-        return f"{__name__}:SentinelTransport"
+        return "agents.host.broker_transport:SentinelTransport"
     return None
 
 
@@ -281,36 +190,3 @@ class DropFile:
             tmp = self.path.with_name(self.path.name + ".tmp")
             tmp.write_text(json.dumps(counts, sort_keys=True))
             tmp.replace(self.path)
-
-
-class Consumer(CeleryConsumer):
-    """Celery's worker consumer (`worker_consumer`), whose task handler drops a message it fails on.
-
-    A message can pass the transport's screen and still carry headers Celery's strategy trips over: a
-    `timelimit` of one number raised ValueError out of the handler and stopped the worker. Such a message
-    is rejected (dropped) and counted as `bad_task`; broker connection errors still go to Celery, which
-    reconnects.
-    """
-
-    def create_task_handler(self, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
-        """Celery's handler, wrapped: an exception from one message drops that message, not the worker."""
-        handler = super().create_task_handler(*args, **kwargs)
-        options = self.app.conf.broker_transport_options or {}
-        hook = options.get("on_drop")
-        hook = symbol_by_name(hook) if isinstance(hook, str) else hook
-        broker_errors = tuple(self.connection_errors) + tuple(self.channel_errors)
-
-        def on_task_received(message: Any) -> Any:
-            try:
-                return handler(message)
-            except broker_errors:
-                raise
-            except Exception as exc:
-                queue = (message.delivery_info or {}).get("routing_key", "?")
-                detail = f"Celery could not take the task ({type(exc).__name__}: {exc})"
-                dropped(queue, Dropped("bad_task", detail), message.headers, hook)
-                if not message.acknowledged:
-                    message.reject_log_error(log, self.connection_errors)
-                return None
-
-        return on_task_received

@@ -47,7 +47,7 @@ def make_app(broker_url: str, queue: str, on_drop: Callable[[str, str], None] | 
     app.conf.update(
         broker_transport=transport_for(broker_url),
         broker_transport_options={"on_drop": on_drop} if on_drop else {},
-        worker_consumer="agents.host.broker:Consumer",
+        worker_consumer="agents.host.broker_transport:Consumer",
         task_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],

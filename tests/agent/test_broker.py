@@ -99,9 +99,9 @@ def test_a_good_message_is_returned_as_kombu_reads_it():
 
 
 def test_the_transport_is_chosen_by_the_broker_url():
-    assert transport_for("redis://127.0.0.1:6379/0") == "agents.host.broker:Transport"
-    assert transport_for("rediss://user:pw@broker:6380/1") == "agents.host.broker:Transport"
-    assert transport_for("sentinel://s1:26379;sentinel://s2:26379") == "agents.host.broker:SentinelTransport"
+    assert transport_for("redis://127.0.0.1:6379/0") == "agents.host.broker_transport:Transport"
+    assert transport_for("rediss://user:pw@broker:6380/1") == "agents.host.broker_transport:Transport"
+    assert transport_for("sentinel://s1:26379;sentinel://s2:26379") == "agents.host.broker_transport:SentinelTransport"
     assert transport_for("amqp://guest@localhost//") is None
 
 
