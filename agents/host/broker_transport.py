@@ -22,7 +22,12 @@ class Channel(kombu_redis.Channel):
     """kombu's Redis channel, screening every popped message before delivery (module docstring)."""
 
     #: Transport options this channel reads, beyond kombu's own.
-    from_transport_options = (*kombu_redis.Channel.from_transport_options, "max_message_bytes", "on_drop")
+    # kombu types this as its own fixed tuple; a longer one is what the option lookup expects.
+    from_transport_options = (  # type: ignore[assignment]
+        *kombu_redis.Channel.from_transport_options,
+        "max_message_bytes",
+        "on_drop",
+    )
     max_message_bytes: int | None = None
     on_drop: Callable[[str, str], None] | str | None = None
 
@@ -60,10 +65,10 @@ class Channel(kombu_redis.Channel):
             self.connection._deliver(message, dest)
             return True
         finally:
-            self._in_poll = None
+            self._in_poll = None  # type: ignore[assignment]  # as kombu's own does (typed bool there)
             self._flush_brpop_reauth()
 
-    def _get(self, queue):
+    def _get(self, queue, timeout=None):
         with self.conn_or_acquire() as client:
             for pri in self.priority_steps:
                 item = client.rpop(self._q_for_pri(queue, pri))
@@ -90,7 +95,7 @@ class Channel(kombu_redis.Channel):
 class SentinelChannel(Channel, kombu_redis.SentinelChannel):
     """kombu's Redis Sentinel channel with the screen (the methods above come first, then Sentinel's own)."""
 
-    from_transport_options = tuple(
+    from_transport_options = tuple(  # type: ignore[assignment]  # see Channel
         dict.fromkeys(kombu_redis.SentinelChannel.from_transport_options + Channel.from_transport_options)
     )
 
