@@ -69,14 +69,16 @@ def check(sequence: Any, sent_at: Any, *, last_sequence: int, now: float, window
 
 def _stream_row(host: Host, stream: str) -> ReportStream:
     """The host's stream row, locked until the end of the transaction (made at its first report)."""
-    row = ReportStream.objects.select_for_update().filter(host=host, stream=stream).first()
+    # Only this row is locked (the model's ordering would join the host and lock its row too).
+    rows = ReportStream.objects.select_for_update(of=("self",)).filter(host=host, stream=stream).order_by()
+    row = rows.first()
     if row is None:
         try:
             with transaction.atomic():
                 ReportStream.objects.create(host=host, stream=stream)
         except IntegrityError:
             pass  # made meanwhile by another worker's report of the same stream
-        row = ReportStream.objects.select_for_update().get(host=host, stream=stream)
+        row = rows.get()
     return row
 
 
