@@ -287,6 +287,7 @@ def main() -> int:
         from django.test import Client
 
         from agents.host.envelope import seal
+        from agents.host.sequence import ReportSequence
         from agents.host.stats import BatchEncoder
         from agents.host.worker import CONTROL_QUEUE, TRAFFIC_TASK
         from lvsweb.celery import app
@@ -294,6 +295,7 @@ def main() -> int:
         from tests.dispatch.broker import purge
 
         key, user, services, service_ids = make_inventory(args.services, args.dests)
+        sequence = ReportSequence(workdir)  # as the agent stamps its batches (the console refuses replays)
         client = Client()
         client.force_login(user)
         cookie = client.cookies["sessionid"].value
@@ -316,7 +318,7 @@ def main() -> int:
             at = time.time()
             cpu = time.thread_time()
             batch = encoder.encode(table, at)
-            envelope = seal(batch, key, signer="director")
+            envelope = seal(sequence.stamp(batch), key, signer="director")
             agent_cpu += time.thread_time() - cpu
             app.send_task(TRAFFIC_TASK, args=[envelope], queue=CONTROL_QUEUE, retry=False, expires=30)
             rows_sent.append(len(batch["rows"]))

@@ -2,10 +2,26 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
 
 app = Celery("lvsweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Messages that pass the transport's screen (agents/host/screen.py) but name no task of ours, or that Celery
+# cannot take as a task, are rejected (dropped) by Celery itself: counted with the transport's drops.
+@signals.task_unknown.connect
+def _count_unknown_task(**kwargs) -> None:
+    from agents.counters import count_dropped_message
+
+    count_dropped_message("unknown_task")
+
+
+@signals.task_rejected.connect
+def _count_rejected_task(**kwargs) -> None:
+    from agents.counters import count_dropped_message
+
+    count_dropped_message("rejected")

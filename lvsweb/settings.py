@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from agents.host.screen import transport_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LVSWEB_VAR_DIR", BASE_DIR / "var"))
 
@@ -267,6 +269,13 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The broker is not trusted (docs/dispatch.md, "Junk on the broker"): the transport drops, logs and counts the
+# messages it cannot read (/metrics) instead of dying on them, and remote control (pidbox) is off, so no broker
+# client can cancel the control queue's consumer or shut a worker down.
+CELERY_BROKER_TRANSPORT = transport_for(CELERY_BROKER_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"on_drop": "agents.counters:count_dropped_message"}
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+CELERY_WORKER_CONSUMER = "agents.host.broker_transport:Consumer"  # a message Celery fails on is dropped, not fatal
 
 # Dispatch (docs/dispatch.md). Agents reach the broker at AGENT_BROKER_URL, which may differ from the
 # console's own REDIS_URL (another address, a TLS port, a Redis user with fewer rights).
@@ -281,6 +290,9 @@ BROKER_USER_PREFIX = os.environ.get("LVSWEB_BROKER_USER_PREFIX", "lvsweb-agent."
 AGENT_HEARTBEAT_INTERVAL = int(os.environ.get("AGENT_HEARTBEAT_INTERVAL", "10"))
 AGENT_COMMAND_TTL = int(os.environ.get("AGENT_COMMAND_TTL", "120"))
 AGENT_ENROLLMENT_TTL = int(os.environ.get("AGENT_ENROLLMENT_TTL", "3600"))
+# A signed report whose sent_at is further than this many seconds from the console's clock (either way) is
+# refused, like a repeated or out-of-order one (docs/dispatch.md, "Reports: replay").
+AGENT_REPORT_WINDOW = int(os.environ.get("AGENT_REPORT_WINDOW", "300"))
 # Live traffic (docs/traffic.md): a director's figures older than this many seconds are "stale".
 TRAFFIC_STALE_AFTER = int(os.environ.get("TRAFFIC_STALE_AFTER", "10"))
 CONTROL_SIGNING_KEY_FILE = os.environ.get("LVSWEB_CONTROL_SIGNING_KEY_FILE", str(VAR_DIR / "control-signing-key.pem"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from agents import counters
 from teams import policy
 from traffic.live import fresh_cutoff
 from traffic.models import HostFeed, Series
@@ -70,4 +71,21 @@ def render(user) -> str:
     for feed in sorted(feeds, key=lambda feed: feed.host.hostname):
         age = max((now - feed.last_batch_at).total_seconds(), 0.0)
         lines.append(f"lvsweb_director_traffic_age_seconds{_labels([('director', feed.host.hostname)])} {age:.3f}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _broker_lines()) + "\n"
+
+
+def _broker_lines() -> list[str]:
+    """The console-wide counters of the untrusted broker (agents.counters): no team's objects are named."""
+    lines = [
+        "# HELP lvsweb_broker_messages_dropped_total Broker messages the control workers dropped unread, by reason.",
+        "# TYPE lvsweb_broker_messages_dropped_total counter",
+    ]
+    for reason, value in sorted(counters.dropped_messages().items()):
+        lines.append(f"lvsweb_broker_messages_dropped_total{_labels([('reason', reason)])} {value}")
+    lines += [
+        "# HELP lvsweb_agent_reports_refused_total Agent reports refused: rejected, stale, repeated, out of order.",
+        "# TYPE lvsweb_agent_reports_refused_total counter",
+    ]
+    for (kind, reason), value in sorted(counters.refused_reports().items()):
+        lines.append(f"lvsweb_agent_reports_refused_total{_labels([('kind', kind), ('reason', reason)])} {value}")
+    return lines

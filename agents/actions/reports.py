@@ -8,7 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents import events
+from agents import counters, events
+from agents.actions import replay
 from agents.actions.health import health_report
 from agents.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
 from agents.host.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
@@ -40,7 +41,11 @@ def sync_state(host: Host) -> SyncState:
     return SyncState.DRIFTED if host.drift else SyncState.IN_SYNC
 
 
+REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health")
+
+
 def _reject(signer: str, reason: str) -> None:
+    transaction.on_commit(lambda: counters.count_refused_report("report", "rejected"))
     record(
         action="agent.report_rejected",
         object_type="clusters.host",
@@ -81,14 +86,16 @@ def handle_report(envelope: Any) -> str:
         _reject(signer, f"it speaks for another host ({payload.get('host')!r})")
         return "rejected"
     kind = payload.get("kind")
+    if kind not in REPORT_KINDS:
+        _reject(signer, f"unknown report kind {kind!r}")
+        return "rejected"
+    if replay.accept(host, payload) is not None:
+        return "refused"  # stale, repeated or out of order: counted (and audited) by replay.accept
     if kind == "heartbeat":
         return _heartbeat(host, payload)
-    if kind in ("deployment", "plan", "refusal"):
-        return _deployment_report(host, payload)
     if kind == "health":
         return health_report(host, payload)
-    _reject(signer, f"unknown report kind {kind!r}")
-    return "rejected"
+    return _deployment_report(host, payload)
 
 
 def _heartbeat(host: Host, payload: dict[str, Any]) -> str:

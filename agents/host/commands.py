@@ -93,6 +93,7 @@ class CommandHandler:
         netns: str | None = None,
         clock: Callable[[], float] = time.time,
         apply_backoff: Backoff = APPLY_BACKOFF,
+        dropped_messages: Callable[[], dict[str, int]] = dict,
     ):
         self.host = host
         self.root = Path(root)
@@ -102,6 +103,7 @@ class CommandHandler:
         self.netns = netns
         self.clock = clock
         self.apply_backoff = apply_backoff
+        self.dropped_messages = dropped_messages
         self.lock = threading.Lock()
         self._agent: Agent | None = None
 
@@ -351,6 +353,9 @@ class CommandHandler:
             facts["drift_error"] = drift_error
         if finished is not None:
             facts["drains_finished"] = finished
+        dropped = self.dropped_messages()
+        if dropped:
+            facts["dropped_messages"] = dropped  # junk its worker dropped from the broker, by reason
         return self._send("heartbeat", serial=serial, facts=facts)
 
     def _finish_drains(self, agent: Agent) -> dict:

@@ -4,7 +4,8 @@ One task, `lvsweb.agent.command`, a thin wrapper around `CommandHandler.handle` 
 The worker uses the solo pool: one command at a time, in the long-lived process that holds the netlink
 sockets. The broker is not trusted (docs/dispatch.md), so the worker accepts JSON only, runs no remote
 control (no pidbox: nobody can shut it down or reconfigure it through Redis), and registers no task but
-its own.
+its own. Its transport (agents/host/broker.py) drops junk on its queue instead of dying on it, and counts the
+drops in `<root>/var/lib/lvsweb-agent/dropped-messages.json` (heartbeats carry the counts).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 from celery.exceptions import SecurityWarning
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -26,19 +28,25 @@ from agents.host.envelope import seal
 from agents.host.ledger import load_ledger
 from agents.host.monitor import HealthMonitor
 from agents.host.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
+from agents.host.screen import DropFile, transport_for
+from agents.host.sequence import ReportSequence
 from agents.host.stats import StatsSender, interval_from_environment
 
 COMMAND_TASK = "lvsweb.agent.command"
 REPORT_TASK = "lvsweb.control.report"
 TRAFFIC_TASK = "lvsweb.control.traffic"
+DROP_FILE = "var/lib/lvsweb-agent/dropped-messages.json"
 
 log = logging.getLogger(__name__)
 
 
-def make_app(broker_url: str, queue: str) -> Celery:
-    """A Celery app that consumes only `queue`, speaks JSON only, and takes no remote-control commands."""
+def make_app(broker_url: str, queue: str, on_drop: Callable[[str, str], None] | None = None) -> Celery:
+    """A Celery app that consumes only `queue`, speaks JSON only, and takes no remote-control commands;
+    messages it cannot read are dropped (and passed to `on_drop(reason, detail)`), never fatal."""
     app = Celery("lvsweb-agent", broker=broker_url, set_as_current=False)
     app.conf.update(
+        broker_transport=transport_for(broker_url),
+        worker_consumer="agents.host.broker_transport:Consumer",
         task_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],
@@ -55,6 +63,8 @@ def make_app(broker_url: str, queue: str) -> Celery:
         # Its own unacked keys, no queue declarations: what a per-host broker user allows (broker.py).
         **broker_options(queue),
     )
+    if on_drop:
+        app.conf.broker_transport_options = {**app.conf.broker_transport_options, "on_drop": on_drop}
     app.amqp.queues.select([queue])  # `control` is listed for publishing only, never consumed
     return app
 
@@ -66,29 +76,41 @@ REPORT_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
 class Reporter:
     """Seals reports with the host's key and sends them to the console's `control` queue.
 
-    A broker that cannot be reached is tried again with backoff (`backoff`), reports keeping their order (one
-    at a time); after the last try the report is dropped with an error in the log.
+    Each report gets its stream's next sequence and its `sent_at` (agents/host/sequence.py) under the lock it
+    is sent under, so sequences reach the queue in their order. A broker that cannot be reached is tried again
+    with backoff (`backoff`), reports keeping their order (one at a time); after the last try the report is
+    dropped with an error in the log.
     """
 
-    def __init__(self, app: Celery, private_key: Ed25519PrivateKey, host: str, backoff: Backoff = REPORT_BACKOFF):
+    def __init__(
+        self,
+        app: Celery,
+        private_key: Ed25519PrivateKey,
+        host: str,
+        sequence: ReportSequence,
+        backoff: Backoff = REPORT_BACKOFF,
+    ):
         self.app = app
         self.private_key = private_key
         self.host = host
+        self.sequence = sequence
         self.backoff = backoff
         self._lock = threading.Lock()
 
     def __call__(self, payload: dict) -> None:
-        envelope = seal(payload, self.private_key, signer=self.host)
         kind = payload.get("kind")
         what = f"sending a {kind} report to the console" + (
             f" (deployment {payload['deployment']})" if payload.get("deployment") else ""
         )
+        envelope: dict = {}
 
         def send() -> None:
             send_task_once(self.app, REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
 
         try:
             with self._lock:
+                # Sealed when its turn comes: a report that waited behind a retrying one is not sent stale.
+                envelope.update(seal(self.sequence.stamp(payload), self.private_key, signer=self.host))
                 retry(send, what=what, transient=broker_unreachable, backoff=self.backoff)
         except GaveUp as exc:
             # Not fatal: the next heartbeat carries the applied serial again; an unanswered command expires.
@@ -118,12 +140,15 @@ class Heartbeat(threading.Thread):
         self.stopping.set()
 
 
-def traffic_sender(app: Celery, private_key: Ed25519PrivateKey, host: str, interval: float) -> Callable[[dict], None]:
+def traffic_sender(
+    app: Celery, private_key: Ed25519PrivateKey, host: str, interval: float, sequence: ReportSequence
+) -> Callable[[dict], None]:
     """Sends signed traffic batches without retrying: a batch the broker cannot take now is dropped (the next
-    one supersedes it), and one that waits in the queue past a few intervals expires unread."""
+    one supersedes it), and one that waits in the queue past a few intervals expires unread. Each carries the
+    traffic stream's next sequence (one sending thread: they leave in order)."""
 
     def send(payload: dict) -> None:
-        envelope = seal(payload, private_key, signer=host)
+        envelope = seal(sequence.stamp(payload), private_key, signer=host)
         try:
             app.send_task(
                 TRAFFIC_TASK, args=[envelope], queue=CONTROL_QUEUE, retry=False, expires=max(30.0, 10 * interval)
@@ -135,14 +160,18 @@ def traffic_sender(app: Celery, private_key: Ed25519PrivateKey, host: str, inter
 
 
 def build_worker_app(
-    config: AgentConfig, netns: str | None = None, monitor: HealthMonitor | None = None
+    config: AgentConfig,
+    netns: str | None = None,
+    monitor: HealthMonitor | None = None,
+    sequence: ReportSequence | None = None,
 ) -> tuple[Celery, CommandHandler]:
     """The agent's Celery app with its one task registered, and the handler behind that task.
 
     With `monitor`, every plan and apply goes through its health view, and health changes re-apply.
     """
-    app = make_app(config.broker_url, config.queue)
-    reporter = Reporter(app, config.host_key(), config.host)
+    drops = DropFile(Path(config.root) / DROP_FILE)
+    app = make_app(config.broker_url, config.queue, on_drop=drops)
+    reporter = Reporter(app, config.host_key(), config.host, sequence or ReportSequence(config.root))
     handler = CommandHandler(
         host=config.host,
         root=config.root,
@@ -150,7 +179,18 @@ def build_worker_app(
         report=reporter,
         agent_factory=lambda: Agent(root=config.root, netns=netns, health=monitor),
         netns=netns,
+        dropped_messages=drops.read,
     )
+
+    # A message that passes the transport's screen but is no command of ours is dropped by Celery: counted too.
+    def unknown_task(**kwargs: object) -> None:
+        drops("unknown_task", "")
+
+    def rejected_task(**kwargs: object) -> None:
+        drops("rejected", "")
+
+    signals.task_unknown.connect(unknown_task, weak=False)
+    signals.task_rejected.connect(rejected_task, weak=False)
     if monitor is not None:
         monitor.host, monitor.report, monitor.on_change = config.host, reporter, handler.health_changed
         # After a restart, check what the held document names (every server starts unknown).
@@ -174,7 +214,8 @@ def build_worker_app(
 def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "INFO") -> int:
     """Serve `config.queue` until SIGTERM/SIGINT; returns the worker's exit code."""
     monitor = HealthMonitor(netns=netns, report_interval=config.heartbeat_interval)
-    app, handler = build_worker_app(config, netns=netns, monitor=monitor)
+    sequence = ReportSequence(config.root)  # one for every stream: they share its file
+    app, handler = build_worker_app(config, netns=netns, monitor=monitor, sequence=sequence)
     # The agent must run as root (netlink, sysctls). Celery's warning about root is about pickle, which
     # this worker never accepts (JSON only), so it would only alarm the operator.
     warnings.filterwarnings("ignore", category=SecurityWarning)
@@ -195,7 +236,7 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
     stats_interval = interval_from_environment()
     stats = None
     if stats_interval:
-        send = traffic_sender(app, config.host_key(), config.host, stats_interval)
+        send = traffic_sender(app, config.host_key(), config.host, stats_interval, sequence)
         stats = StatsSender(host=config.host, send=send, netns=netns, interval=stats_interval)
         stats.start()
     try:

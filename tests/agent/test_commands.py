@@ -14,6 +14,7 @@ import pytest
 from agents.host.agent import Agent
 from agents.host.commands import CommandHandler
 from agents.host.envelope import generate_private_key, seal
+from agents.host.sequence import ReportSequence
 from agents.host.serial import load_applied_serial
 
 from .docs import director_doc, tun_dest
@@ -179,6 +180,7 @@ class ConsoleHost:
         self.host = make_host(hostname=hostname, public_key=public_key_text(self.key), **fields)
         self.kernel = SimulatedKernel()
         self.reports: list[dict] = []
+        self.sequence = ReportSequence(root)  # stamps each report as the agent's Reporter does
         self.handler = CommandHandler(
             host=hostname,
             root=root,
@@ -189,18 +191,21 @@ class ConsoleHost:
 
     def take_and_run(self) -> list[str]:
         """Run the command the console queued for this host; the console's verdict on each report."""
-        from agents.actions import handle_report
         from tests.dispatch.broker import take_commands
 
         [envelope] = take_commands(f"lvsweb.host.{self.host.hostname}")
         self.reports.clear()
         self.handler.handle(envelope)
-        return [handle_report(seal(report, self.key, self.host.hostname)) for report in self.reports]
+        return [self.send(report) for report in self.reports]
 
-    def heartbeat(self) -> str:
+    def send(self, report: dict) -> str:
+        """The console's verdict on one report, sealed as the agent's Reporter seals it."""
         from agents.actions import handle_report
 
-        return handle_report(seal(self.handler.heartbeat(), self.key, self.host.hostname))
+        return handle_report(seal(self.sequence.stamp(report), self.key, self.host.hostname))
+
+    def heartbeat(self) -> str:
+        return self.send(self.handler.heartbeat())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,6 +17,7 @@ from kombu import Connection
 
 from agents.host.envelope import generate_private_key, open_envelope
 from agents.host.retry import Backoff
+from agents.host.sequence import ReportSequence
 from agents.host.worker import REPORT_TASK, Reporter, make_app
 
 from .spare_redis import SpareRedis
@@ -54,15 +55,15 @@ def control_reports(url: str, public_key, timeout: float = 10, expect: int = 1) 
     return payloads
 
 
-def reporter(url: str, key, backoff: Backoff) -> Reporter:
+def reporter(url: str, key, backoff: Backoff, directory) -> Reporter:
     app = make_app(url, f"lvsweb.host.{HOST}")
     app.conf.broker_connection_timeout = 1
-    return Reporter(app, key, HOST, backoff=backoff)
+    return Reporter(app, key, HOST, ReportSequence(directory), backoff=backoff)
 
 
-def test_a_report_sent_while_the_broker_is_down_lands_when_it_is_back(broker, caplog):
+def test_a_report_sent_while_the_broker_is_down_lands_when_it_is_back(broker, caplog, tmp_path):
     key = generate_private_key()
-    report = reporter(broker.url, key, Backoff(attempts=6, base=0.25, cap=2.0))
+    report = reporter(broker.url, key, Backoff(attempts=6, base=0.25, cap=2.0), tmp_path)
     report({"kind": "heartbeat", "host": HOST, "sent_at": time.time(), "n": 0})  # connected once
     assert [p["n"] for p in control_reports(broker.url, key.public_key())] == [0]
     broker.stop()
@@ -77,10 +78,10 @@ def test_a_report_sent_while_the_broker_is_down_lands_when_it_is_back(broker, ca
     assert "try 2 of 6" in caplog.text and "gave up" not in caplog.text
 
 
-def test_a_broker_that_stays_away_drops_the_report_after_the_bound_saying_so(broker, caplog):
+def test_a_broker_that_stays_away_drops_the_report_after_the_bound_saying_so(broker, caplog, tmp_path):
     key = generate_private_key()
     backoff = Backoff(attempts=3, base=0.2, cap=0.4)
-    report = reporter(broker.url, key, backoff)
+    report = reporter(broker.url, key, backoff, tmp_path)
     broker.stop()
     started = time.monotonic()
     with caplog.at_level(logging.WARNING):

@@ -19,14 +19,16 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 from kombu import Connection
 
 from agents.host.check import check_kernel
 from agents.host.config import AgentConfig, write_config
 from agents.host.envelope import generate_private_key, open_envelope, private_key_pem, public_key_text, seal
+from agents.host.sequence import SEQUENCE_FILE
 from agents.host.serial import SERIAL_FILE, save_applied_serial
-from agents.host.worker import COMMAND_TASK, REPORT_TASK
+from agents.host.worker import COMMAND_TASK, DROP_FILE, REPORT_TASK
 
 from .redisdb import claimed_redis_db
 
@@ -194,7 +196,9 @@ class AgentProcess:
 
     def nothing_applied(self) -> bool:
         """No serial recorded and no ledger written: the agent has not touched anything."""
-        return not (self.root / SERIAL_FILE).exists() and not any(self.root.rglob("*.json"))
+        own = {(self.root / SEQUENCE_FILE), (self.root / DROP_FILE)}  # the worker's, not an apply's
+        written = [path for path in self.root.rglob("*.json") if path not in own]
+        return not (self.root / SERIAL_FILE).exists() and not written
 
 
 @pytest.fixture
@@ -328,6 +332,50 @@ def test_unknown_tasks_and_malformed_arguments_do_not_stop_the_agent(agent):
     assert "Received unregistered task of type 'celery.chain'" in agent.log()
 
 
+def test_junk_on_the_agents_queue_is_dropped_counted_and_the_agent_goes_on(make_agent):
+    # Anyone with access to the broker can push anything onto the host's queue (Redis list) directly.
+    agent = make_agent(heartbeat_interval=1).start()
+    agent.report(kind="heartbeat")  # the worker is up
+    envelope = {"delivery_info": {"exchange": "", "routing_key": QUEUE}, "delivery_tag": "t", "priority": 0}
+    message = {
+        "content-encoding": "utf-8",
+        "headers": {"task": COMMAND_TASK, "id": "x"},
+        "properties": {"body_encoding": "base64", **envelope},
+    }
+    junk = [
+        b"not json at all",
+        json.dumps({**message, "content-type": "application/json", "body": "!!! not base64"}),
+        json.dumps({**message, "content-type": "application/x-python-serialize", "body": "gAN9cQAu"}),
+        json.dumps(
+            {**message, "content-type": "application/json", "body": base64.b64encode(b"[" * 17 * 2**20).decode()}
+        ),
+        json.dumps(
+            {
+                **message,
+                "headers": {"task": COMMAND_TASK, "id": "y", "timelimit": [1]},  # Celery's strategy trips on it
+                "content-type": "application/json",
+                "body": base64.b64encode(b"[[{}], {}, {}]").decode(),
+            }
+        ),
+    ]
+    client = redis.Redis.from_url(agent.broker_url)
+    for raw in junk:
+        client.lpush(QUEUE, raw)
+    command = agent.command("plan")
+    assert agent.report(kind="plan", deployment=command["deployment"])
+    assert agent.process.poll() is None
+    assert client.llen(QUEUE) == 0
+    counted = json.loads((agent.root / DROP_FILE).read_text())
+    assert counted == {"not_json": 1, "bad_body": 1, "content_type": 1, "too_large": 1, "bad_task": 1}
+    for _ in range(5):
+        beat = agent.report(kind="heartbeat")
+        if beat["facts"].get("dropped_messages") == counted:
+            break
+    assert beat["facts"]["dropped_messages"] == counted
+    assert "Unrecoverable error" not in agent.log()
+    assert "dropped a message from queue 'lvsweb.host.rs1' (not_json)" in agent.log()
+
+
 # -- what an accepted command does on this kernel ------------------------------------------------------------
 @needs_a_kernel_without_ipvs
 def test_an_apply_on_a_kernel_without_ipvs_fails_with_the_reason_and_the_agent_goes_on(agent):
@@ -410,6 +458,28 @@ def test_a_heartbeat_after_an_apply_carries_the_serial_and_the_drift(make_agent)
     assert facts["applied_serial"] == 8 and beat["serial"] == 8
     assert [op["op"] for op in facts["drift"]] == ["load-module", "add-service", "add-dest", "write-file"]
     assert "ip_vs: IPVS is not available in this kernel" in facts["check"]["missing"]
+
+
+def test_reports_carry_increasing_sequences_per_stream_also_across_a_restart(make_agent):
+    agent = make_agent(heartbeat_interval=1).start()
+    beats = [agent.report(kind="heartbeat") for _ in range(3)]
+    command = agent.command("plan")
+    plan = agent.report(kind="plan", deployment=command["deployment"])
+    sequences = [beat["sequence"] for beat in beats]
+    assert sequences == sorted(set(sequences))
+    assert all(abs(beat["sent_at"] - beat["sequence"] / 1e9) < 5 for beat in beats)  # nanoseconds of its time
+    assert isinstance(plan["sequence"], int) and plan["sent_at"] > 0
+    agent.process.send_signal(signal.SIGTERM)
+    agent.process.wait(timeout=15)
+    saved = json.loads((agent.root / SEQUENCE_FILE).read_text())
+    assert saved["heartbeat"] >= sequences[-1] and saved["deployment"] == plan["sequence"]
+
+    restarted_at = time.time()
+    agent.start()  # the same state directory
+    after = agent.report(kind="heartbeat")
+    while after["sent_at"] < restarted_at:
+        after = agent.report(kind="heartbeat")  # one sent before the restart may still be queued
+    assert after["sequence"] > saved["heartbeat"]
 
 
 def test_a_kernel_that_cannot_be_read_is_reported_and_the_heartbeat_goes_on(make_agent):

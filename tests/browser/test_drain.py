@@ -9,12 +9,13 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from agents import actions
-from agents.host.envelope import generate_private_key, public_key_text, seal
+from agents.host.envelope import generate_private_key, public_key_text
 from clusters.choices import HostRole
 from clusters.models import RealServer
 from tests.browser.conftest import PASSWORD, off_the_browser_thread
 from tests.browser.pages import screenshot, sign_in
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +100,7 @@ def traffic_batch(key, seq: int, active: dict[str, int], started: float) -> None
     rows += [["tcp 10.10.0.100:80", rs, 80, count, 0, conns[rs], 4500, 0, 320000, 0] for rs, count in active.items()]
     payload = {"kind": "traffic", "host": "director", "epoch": "browser-test", "seq": seq, "at": started + 2 * seq}
     payload.update(interval=1.0, full=True, rows=rows, gone=[])
-    current_app.send_task("lvsweb.control.traffic", args=[seal(payload, key, "director")], queue="control")
+    current_app.send_task("lvsweb.control.traffic", args=[sealed_report(payload, key, "director")], queue="control")
 
 
 def test_a_drained_real_server_s_connections_count_down_live(page: Page, operator, control_worker):

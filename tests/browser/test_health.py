@@ -7,12 +7,13 @@ from celery import current_app
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from agents.host.envelope import generate_private_key, public_key_text, seal
+from agents.host.envelope import generate_private_key, public_key_text
 from clusters.choices import HostRole
 from clusters.models import HealthCheck
 from tests.browser.conftest import PASSWORD
 from tests.browser.pages import screenshot, sign_in
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,7 +73,9 @@ def test_a_directors_health_report_shows_on_the_page_without_a_reload(page: Page
         "results": [{**item, "status": "down", "message": message, "latency_ms": 4.2, "checked_at": now}],
         "transitions": [{**item, "from": "up", "to": "down", "at": now, "message": message, "latency_ms": 4.2}],
     }
-    current_app.send_task("lvsweb.control.report", args=[seal(payload, director_key, "director")], queue="control")
+    current_app.send_task(
+        "lvsweb.control.report", args=[sealed_report(payload, director_key, "director")], queue="control"
+    )
     expect(row.locator(".health-status")).to_have_text("down")
     expect(row.locator(".health-message")).to_have_text(message)
     expect(row.locator(".health-latency")).to_have_text("4.2 ms")

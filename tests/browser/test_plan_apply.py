@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from agents.events import clock
 from agents.host.document import parse_document
-from agents.host.envelope import generate_private_key, load_public_key, open_envelope, public_key_text, seal
+from agents.host.envelope import generate_private_key, load_public_key, open_envelope, public_key_text
 from agents.host.model import ActualState
 from agents.host.planner import plan
 from agents.models import Deployment, Revision
@@ -25,6 +25,7 @@ from tests.browser.conftest import PASSWORD
 from tests.browser.pages import screenshot, sign_in
 from tests.dispatch.broker import purge, take_commands
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,7 +63,9 @@ def report(director_key, command: dict, status: str, **fields) -> None:
     """Send what the director's agent would report about `command`, signed, through the broker."""
     payload = {"host": "director", "kind": "deployment", "deployment": command["deployment"], "status": status}
     payload.update(serial=command["serial"], **fields)
-    current_app.send_task("lvsweb.control.report", args=[seal(payload, director_key, "director")], queue="control")
+    current_app.send_task(
+        "lvsweb.control.report", args=[sealed_report(payload, director_key, "director")], queue="control"
+    )
 
 
 def test_plan_shows_the_changes_per_host_and_why_some_hosts_will_fail(page: Page, tun_cluster):
@@ -106,7 +109,9 @@ def test_asking_the_agents_shows_each_answer_live(page: Page, tun_cluster, contr
     operations = plan(parse_document(command["document"]), ActualState(ipvs_loaded=False)).operations
     answer = {"host": "director", "kind": "plan", "deployment": command["deployment"]}
     answer["operations"] = [operation.to_json() for operation in operations]
-    current_app.send_task("lvsweb.control.report", args=[seal(answer, director_key, "director")], queue="control")
+    current_app.send_task(
+        "lvsweb.control.report", args=[sealed_report(answer, director_key, "director")], queue="control"
+    )
 
     expect(rows["director"].get_by_text("applied", exact=True)).to_be_visible()
     expect(rows["director"].locator('[data-field="operations"]')).to_have_text(str(len(operations)))

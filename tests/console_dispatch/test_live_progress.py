@@ -8,18 +8,19 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 
 from agents.events import clock
-from agents.host.envelope import seal
 from agents.models import Deployment
 from lvsweb.celery import app as celery_app
-from tests.dispatch.test_live import communicator, control_worker, wait_for  # noqa: F401  (a fixture)
+from tests.dispatch.conftest import control_worker  # noqa: F401  (a fixture)
+from tests.dispatch.test_live import communicator, wait_for
 from tests.factories import make_member, make_user
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def send_report(lab, hostname: str, payload: dict) -> None:
     """An agent's signed report, sent as the agent sends it: a Celery task on the control queue."""
-    envelope = seal({"host": hostname, **payload}, lab.keys[hostname], hostname)
+    envelope = sealed_report({"host": hostname, **payload}, lab.keys[hostname], hostname)
     celery_app.send_task("lvsweb.control.report", args=[envelope], queue="control")
 
 

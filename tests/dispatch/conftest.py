@@ -1,6 +1,14 @@
-"""Fixtures of the dispatch tests: a TUN cluster with an enrolled director and two enrolled real servers."""
+"""Fixtures of the dispatch tests: a TUN cluster with an enrolled director and two enrolled real servers, and a
+real control worker."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 from agents.host.envelope import generate_private_key, public_key_text
 from clusters.choices import HostRole
@@ -37,3 +45,49 @@ def lab(db):
     purge(*LAB_QUEUES)
     yield Lab()
     purge(*LAB_QUEUES)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ControlWorker:
+    """`celery worker -Q control` as `make run` starts it, on the test database and the test broker."""
+
+    def __init__(self, log_path: Path, **extra_env: str):
+        db = settings.DATABASES["default"]
+        env = dict(
+            os.environ,
+            DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+            REDIS_URL=settings.REDIS_URL,
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            LVSWEB_CONTROL_SIGNING_KEY_FILE=settings.CONTROL_SIGNING_KEY_FILE,
+            **extra_env,
+        )
+        self.log_path = log_path
+        argv = [sys.executable, "-m", "celery", "-A", "lvsweb", "worker", "-Q", "control", "-P", "solo"]
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*argv, "-n", "test-control@%h", "-l", "warning"], cwd=REPO, env=env, stdout=log, stderr=log
+            )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@pytest.fixture
+def control_worker(tmp_path):
+    """A running control worker (its output in a file: `.log()`)."""
+    worker = ControlWorker(tmp_path / "control-worker.log")
+    yield worker
+    worker.stop()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from agents import actions
 from agents.host.agent import Agent
 from agents.host.commands import CommandHandler
-from agents.host.envelope import load_public_key, open_envelope, seal
+from agents.host.envelope import load_public_key, open_envelope
 from agents.host.model import Address
 from agents.host.persist import MODULES_CONF, SYSCTL_CONF
 from agents.models import Deployment
@@ -28,6 +28,7 @@ from tests.console_dispatch.conftest import browser_as
 from tests.dispatch.broker import purge, take_commands
 from tests.dispatch.conftest import LAB_QUEUES
 from tests.factories import make_cluster, make_cluster_host, make_real_server, make_virtual_service
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,12 +60,12 @@ class HostAgent:
         self.reports.clear()
         self.handler.handle(envelope)
         for report in self.reports:
-            actions.handle_report(seal(report, self.lab.keys[self.hostname], self.hostname))
+            actions.handle_report(sealed_report(report, self.lab.keys[self.hostname], self.hostname))
         return open_envelope(envelope, load_public_key(control_public_key_text()))
 
     def heartbeat(self) -> None:
         heartbeat = self.handler.heartbeat()
-        actions.handle_report(seal(heartbeat, self.lab.keys[self.hostname], self.hostname))
+        actions.handle_report(sealed_report(heartbeat, self.lab.keys[self.hostname], self.hostname))
 
 
 @pytest.fixture

@@ -1,71 +1,22 @@
 """The real moving parts: a Celery control worker on the Redis broker, and browsers on Channels over Redis."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
 
 from agents import actions
-from agents.host.envelope import seal
 from agents.models import Deployment
 from agents.routing import websocket_urlpatterns
 from lvsweb.celery import app as celery_app
 from tests.factories import make_member, make_team, make_user
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def control_worker():
-    """`celery worker -Q control` as `make run` starts it, on the test database and the test broker."""
-    db = settings.DATABASES["default"]
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        LVSWEB_CONTROL_SIGNING_KEY_FILE=settings.CONTROL_SIGNING_KEY_FILE,
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "lvsweb",
-            "worker",
-            "-Q",
-            "control",
-            "-P",
-            "solo",
-            "-n",
-            "test-control@%h",
-            "-l",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield worker
-    worker.terminate()
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.kill()
 
 
 def wait_for(condition, timeout=30.0):
@@ -87,16 +38,14 @@ def test_a_report_through_the_broker_reaches_the_database(lab, control_worker):
         "serial": 1,
         "operations": [],
     }
-    celery_app.send_task("lvsweb.control.report", args=[seal(payload, lab.keys["rs1"], "rs1")])
-    assert wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status == "applied"), (
-        control_worker.stdout.read1() if hasattr(control_worker.stdout, "read1") else "worker output unavailable"
-    )
+    celery_app.send_task("lvsweb.control.report", args=[sealed_report(payload, lab.keys["rs1"], "rs1")])
+    assert wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status == "applied"), control_worker.log()
 
 
 def test_a_forged_report_through_the_broker_changes_nothing(lab, control_worker):
     deployment = actions.apply_cluster(acting_user=None, cluster=lab.cluster).deployments.get(host=lab.rs1)
     forged = {"host": "rs1", "kind": "deployment", "deployment": deployment.pk, "status": "applied"}
-    celery_app.send_task("lvsweb.control.report", args=[seal(forged, lab.keys["rs2"], "rs1")])
+    celery_app.send_task("lvsweb.control.report", args=[sealed_report(forged, lab.keys["rs2"], "rs1")])
     from audit.models import AuditEntry
 
     assert wait_for(lambda: AuditEntry.objects.filter(action="agent.report_rejected").exists())
@@ -138,7 +87,7 @@ def test_status_changes_from_reports_reach_the_browser(lab):
     async def scenario():
         client = communicator(user)
         assert (await client.connect())[0]
-        envelope = seal(
+        envelope = sealed_report(
             {"host": "rs2", "kind": "deployment", "deployment": deployment.pk, "status": "applying"},
             lab.keys["rs2"],
             "rs2",

@@ -7,16 +7,17 @@ import pytest
 from django.utils import timezone
 
 from agents import actions
-from agents.host.envelope import generate_private_key, seal
+from agents.host.envelope import generate_private_key
 from agents.models import Deployment
 from audit.models import AuditEntry
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def report(lab, host, key=None, **payload):
     payload = {"host": host, "sent_at": time.time(), **payload}
-    return actions.handle_report(seal(payload, key or lab.keys[host], host))
+    return actions.handle_report(sealed_report(payload, key or lab.keys[host], host))
 
 
 def test_deployment_moves_applying_then_applied(lab):
@@ -61,7 +62,7 @@ def test_a_host_cannot_report_for_another(lab):
     # rs1 signs correctly with its own key, but names the director's deployment
     assert report(lab, "rs1", kind="deployment", deployment=deployment.pk, status="applied") == "rejected"
     # rs1 signs with its own key but claims to be the director in the payload
-    envelope = seal({"host": "director", "kind": "heartbeat", "facts": {}}, lab.keys["rs1"], "rs1")
+    envelope = sealed_report({"host": "director", "kind": "heartbeat", "facts": {}}, lab.keys["rs1"], "rs1")
     assert actions.handle_report(envelope) == "rejected"
     assert Deployment.objects.get(pk=deployment.pk).status == "pending"
     assert AuditEntry.objects.filter(action="agent.report_rejected").count() == 2

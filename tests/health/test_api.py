@@ -6,10 +6,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from agents import actions
-from agents.host.envelope import seal
 from audit.models import AuditEntry
 from clusters.models import HealthCheck
 from tests.factories import make_member, make_team, make_user
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_reported_health_and_the_timeline_are_listed_per_cluster(lab):
         "results": [{**item, "status": "down", "message": "refused", "latency_ms": None, "checked_at": now}],
         "transitions": [{**item, "from": "up", "to": "down", "at": now, "message": "refused"}],
     }
-    actions.handle_report(seal(payload, lab.keys["director"], "director"))
+    actions.handle_report(sealed_report(payload, lab.keys["director"], "director"))
     api = client_for("viewer")
     health = api.get("/api/real-server-health/", {"cluster": "web"}).json()
     assert [(r["endpoint"], r["status"], r["message"]) for r in health["results"]] == [

@@ -7,9 +7,9 @@ from django.template import Context, Template
 from django.test import Client, RequestFactory
 
 from agents import actions
-from agents.host.envelope import seal
 from clusters.models import HealthCheck, RealServerHealth
 from tests.factories import make_member, make_user
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def test_the_partial_shows_status_last_result_latency_and_the_timeline(lab):
         ],
         "transitions": [{**item, "from": "up", "to": "down", "at": now, "message": "HTTP GET /healthz: status 503"}],
     }
-    actions.handle_report(seal(payload, lab.keys["director"], "director"))
+    actions.handle_report(sealed_report(payload, lab.keys["director"], "director"))
     _, viewer = browser("viewer")
     html = health_section(lab.cluster, viewer)
     assert "HTTP GET /healthz expecting 200–399 every 5 s" in html

@@ -9,11 +9,11 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from agents import actions
-from agents.host.envelope import seal
 from agents.routing import websocket_urlpatterns
 from audit.models import AuditEntry
 from clusters.models import HealthTransition, RealServerHealth
 from tests.factories import make_member, make_user
+from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SERVICE = "tcp 10.10.0.100:80"
@@ -54,7 +54,7 @@ def health(lab, host="director", key=None, results=(), transitions=(), quorum_lo
         "transitions": list(transitions),
         "quorum_lost": list(quorum_lost),
     }
-    return actions.handle_report(seal(payload, key or lab.keys[host], host))
+    return actions.handle_report(sealed_report(payload, key or lab.keys[host], host))
 
 
 def test_results_are_stored_per_real_server(lab):

@@ -4,10 +4,13 @@ import time
 
 import pytest
 
-from agents.host.envelope import seal
 from tests.dispatch.broker import purge
-from tests.dispatch.conftest import LAB_QUEUES, Lab
-from tests.dispatch.test_live import control_worker  # noqa: F401  (the real `celery worker -Q control`)
+from tests.dispatch.conftest import (
+    LAB_QUEUES,
+    Lab,
+    control_worker,  # noqa: F401  (the real `celery worker -Q control`)
+)
+from tests.reports import sealed_report
 from traffic import inventory
 from traffic.actions import handle_batch
 
@@ -48,7 +51,7 @@ class Director:
         }
 
     def envelope(self, *args, key=None, **kwargs):
-        return seal(self.batch(*args, **kwargs), key or self.lab.keys["director"], "director")
+        return sealed_report(self.batch(*args, **kwargs), key or self.lab.keys["director"], "director")
 
     def send(self, *args, **kwargs):
         return handle_batch(self.envelope(*args, **kwargs))

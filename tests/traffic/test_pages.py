@@ -134,9 +134,10 @@ def test_metrics_need_a_token_and_show_only_ones_own_clusters(busy):
 
 
 def test_two_directors_are_added_up_on_the_page_and_in_the_chart(busy):
-    from agents.host.envelope import generate_private_key, public_key_text, seal
+    from agents.host.envelope import generate_private_key, public_key_text
     from clusters.choices import HostRole
     from tests.factories import make_cluster_host, make_host
+    from tests.reports import sealed_report
     from traffic import inventory
     from traffic.actions import handle_batch
 
@@ -157,7 +158,7 @@ def test_two_directors_are_added_up_on_the_page_and_in_the_chart(busy):
             "rows": [list(rs_row("10.20.0.11", 1, 0, c, 10 * c, 600 * c))],
             "gone": [],
         }
-        assert handle_batch(seal(batch, key, "backup")) == "ok"
+        assert handle_batch(sealed_report(batch, key, "backup")) == "ok"
 
     client, _ = member_client()
     html = client.get("/clusters/web/traffic/").content.decode()

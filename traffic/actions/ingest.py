@@ -13,7 +13,8 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
-from agents import events
+from agents import counters, events
+from agents.actions import replay
 from agents.host.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
 from agents.host.model import normalize_address
 from audit.choices import Result
@@ -37,6 +38,7 @@ class BatchError(ValueError):
 
 
 def _reject(signer: str, reason: str) -> str:
+    transaction.on_commit(lambda: counters.count_refused_report("traffic", "rejected"))
     record(
         action="agent.report_rejected",
         object_type="clusters.host",
@@ -71,6 +73,8 @@ def handle_batch(envelope: Any) -> str:
             _parse(payload)
         except BatchError as exc:
             return _reject(signer, f"malformed traffic batch: {exc}")
+        if replay.accept(host, payload) is not None:
+            return "refused"  # an old or repeated batch would reset the feed: counted by replay.accept
     batch = pending.take(host.pk, payload)
     if batch is None:
         return "held"  # the queue is behind: merged into the host's next batch (latest wins)
