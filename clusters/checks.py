@@ -6,6 +6,7 @@ refuses, so an administrator can rename it.
 """
 
 from django.core.checks import Tags, Warning, register
+from django.db import connections
 
 from agents.host.names import hostname_problem
 
@@ -19,6 +20,9 @@ def check_hostnames(app_configs=None, databases=None, **kwargs) -> list[Warning]
 
     warnings = []
     for database in databases:
+        # `migrate` runs the database checks before it creates the tables: a new database has no hosts yet.
+        if Host._meta.db_table not in connections[database].introspection.table_names():
+            continue
         for pk, hostname in Host.objects.using(database).values_list("pk", "hostname").iterator():
             problem = hostname_problem(hostname)
             if problem:
