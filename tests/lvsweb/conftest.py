@@ -9,5 +9,6 @@ def pytest_collection_modifyitems(items) -> None:
     not select one.
     """
     for item in items:
-        if getattr(item, "operation_label", None) and item.nodeid != f"{item.parent.nodeid}::{item.name}":
+        schemathesis_item = getattr(item, "operation_label", None) and hasattr(item.parent, "id")
+        if schemathesis_item and item.nodeid != f"{item.parent.nodeid}::{item.name}":
             item._id = item.parent.id.child(item.name)
