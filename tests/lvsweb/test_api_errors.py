@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test import Client
 from rest_framework.test import APIClient
 
 from agents.actions import create_enrollment_token
@@ -12,6 +13,7 @@ from agents.host.envelope import generate_private_key, public_key_text
 from audit.models import AuditEntry
 from clusters import actions as cluster_actions
 from clusters.models import Cluster, RealServer
+from tests.clusters.test_views import REAL_SERVER
 from tests.factories import make_cluster, make_host, make_member, make_real_server, make_user, make_virtual_service
 
 
@@ -47,17 +49,16 @@ def _wait_for_lock_waiter(timeout: float = 10.0) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_patch_of_a_real_server_another_client_deletes_meanwhile_answers_404():
-    """The PATCH has found the real server; before its action re-reads it under a lock, another client deletes it.
+@pytest.mark.parametrize("through", ["api", "console"])
+def test_a_change_to_a_real_server_another_client_deletes_meanwhile_answers_404(through):
+    """The change has found the real server; before its action re-reads it under a lock, another client deletes it.
 
-    Made deterministic with a second real connection: it locks the row first, so the PATCH's locked re-read
+    Made deterministic with a second real connection: it locks the row first, so the change's locked re-read
     waits; once PostgreSQL shows it waiting, the other client deletes the real server and commits.
     """
     owner = make_user(staff=False)
     make_member(owner)
-    real_server = make_real_server(weight=1)
-    client = APIClient()
-    client.force_login(owner)
+    real_server = make_real_server(virtual_service=make_virtual_service(cluster=make_cluster(slug="web")), weight=1)
     locked, failures = threading.Event(), []
 
     def other_client() -> None:
@@ -76,14 +77,23 @@ def test_patch_of_a_real_server_another_client_deletes_meanwhile_answers_404():
     thread = threading.Thread(target=other_client)
     thread.start()
     assert locked.wait(10)
-    response = client.patch(f"/api/real-servers/{real_server.pk}/", {"weight": 5}, format="json")
+    if through == "api":
+        client = APIClient()
+        client.force_login(owner)
+        response = client.patch(f"/api/real-servers/{real_server.pk}/", {"weight": 5}, format="json")
+    else:
+        client = Client()
+        client.force_login(owner)
+        form = {**REAL_SERVER, "address": real_server.address, "weight": "5"}
+        response = client.post(f"/clusters/web/real-servers/{real_server.pk}/edit/", form)
     thread.join(10)
 
     assert failures == []
     assert response.status_code == 404
-    assert response.json() == {
-        "detail": "The real server no longer exists: it was deleted, maybe by someone else just now."
-    }
+    if through == "api":
+        assert response.json() == {
+            "detail": "The real server no longer exists: it was deleted, maybe by someone else just now."
+        }
     assert not RealServer.objects.filter(pk=real_server.pk).exists()
     assert list(AuditEntry.objects.filter(action__startswith="real_server.").values_list("action", flat=True)) == [
         "real_server.delete"
