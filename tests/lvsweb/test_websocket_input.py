@@ -28,8 +28,8 @@ def test_junk_and_deeply_nested_json_from_the_browser_leave_the_page_live():
         await client.send_to(bytes_data=b"\x00\xff")
         # An event as the console sends it (from a thread, after a commit) still reaches the page.
         await database_sync_to_async(broadcast)(cluster.pk, {"type": "host", "host": "rs1", "status": "online"})
-        received = await client.receive_json_from(timeout=5)
-        await client.disconnect()
+        received = await client.receive_json_from(timeout=10)
+        await client.disconnect(timeout=10)
         return received
 
     assert async_to_sync(scenario)() == {"type": "host", "host": "rs1", "status": "online"}
