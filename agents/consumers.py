@@ -57,6 +57,12 @@ class ClusterStatusConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code) -> None:
         await self._leave()
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Ignore what the browser sends: the page only listens, so nothing it sends is even parsed.
+
+        Parsing it (the JSON consumer's default) let junk or JSON nested thousands deep raise in the consumer.
+        """
+
     async def _leave(self) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)

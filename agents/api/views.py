@@ -121,7 +121,11 @@ class AgentEnrollView(APIView):
 
 
 class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Applied revisions of the user's clusters, newest first; diff two of them, or roll the inventory back to one."""
+    """Applied revisions of the user's clusters, newest first; diff two of them, or roll the inventory back to one.
+
+    A diff (and the rows a rollback changed) is one comparison, answered whole as a list: not paginated, not
+    filtered by the revision list's filters.
+    """
 
     def get_queryset(self):
         return policy.visible_by_cluster(self.request.user, super().get_queryset())
@@ -138,7 +142,7 @@ class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
         ],
         responses={200: serializers.InventoryChangeSerializer(many=True)},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def diff(self, request, pk=None):
         """What changes from this revision to `?to=N` (another revision of the cluster) or to the current inventory."""
         revision = self.get_object()
@@ -151,14 +155,14 @@ class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
                 other = Revision.objects.filter(cluster=revision.cluster, number=int(target)).first()
             if other is None:
                 raise ValidationError(
-                    {"to": f"Give a revision number of {revision.cluster} or “current”, not “{target}”."}
+                    {"to": [f"Give a revision number of {revision.cluster} or “current”, not “{target}”."]}
                 )
             new = other.inventory
         rows = inventory_diff(revision.inventory, new)
         return Response(serializers.InventoryChangeSerializer(rows, many=True).data)
 
     @extend_schema(request=None, responses={200: serializers.InventoryChangeSerializer(many=True)})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def rollback(self, request, pk=None):
         """Restore the cluster's inventory to this revision: a new, audited change that plan and apply then send."""
         rows = actions.rollback_to_revision(acting_user=request.user, revision=self.get_object())

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from clusters.actions.imports import ImportRejected, commit_import, preview_import
 from clusters.exports import export_filename, export_text
 from clusters.forms_interchange import FORMAT_CHOICES
+from lvsweb.api_schema import VALIDATION_ERROR_REF
 from teams import policy
 
 
@@ -90,7 +91,15 @@ class ClusterImportView(APIView):
 
     @extend_schema(
         request=ImportRequestSerializer,
-        responses={200: ImportResultSerializer, 201: ImportResultSerializer, 400: ImportResultSerializer},
+        responses={
+            200: ImportResultSerializer,
+            201: ImportResultSerializer,
+            400: OpenApiResponse(
+                {"oneOf": [{"$ref": "#/components/schemas/ImportResult"}, VALIDATION_ERROR_REF]},
+                description="The import was refused (an `ImportResult` with its errors by line), or the request "
+                "itself was invalid (fields named with their problems).",
+            ),
+        },
     )
     def post(self, request, slug):
         cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
@@ -151,7 +160,7 @@ class ClusterExportView(APIView):
         cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
         format = request.query_params.get("format") or "ipvsadm"
         if format not in ("ipvsadm", "keepalived"):
-            raise ValidationError({"format": f"Give ?format=ipvsadm or ?format=keepalived, not “{format}”."})
+            raise ValidationError({"format": [f"Give ?format=ipvsadm or ?format=keepalived, not “{format}”."]})
         response = Response(export_text(cluster, format))
         response["Content-Disposition"] = f'attachment; filename="{export_filename(cluster, format)}"'
         return response

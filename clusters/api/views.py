@@ -18,7 +18,26 @@ class VisibleOnly:
         return self.visible(self.request.user, super().get_queryset())
 
 
-class ClusterViewSet(VisibleOnly, viewsets.ModelViewSet):
+class CountsInAnswers:
+    """Create and update answer with the counts a read shows (the schema marks `*_count` as always there).
+
+    The actions return the saved object without the queryset's annotations: it is read again through the
+    viewset's annotated queryset before it is rendered.
+    """
+
+    def _with_counts(self, serializer) -> None:
+        serializer.instance = type(self).queryset.get(pk=serializer.instance.pk)
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        self._with_counts(serializer)
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        self._with_counts(serializer)
+
+
+class ClusterViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet):
     """Clusters, addressed by slug."""
 
     visible = staticmethod(policy.visible_clusters)
@@ -69,7 +88,7 @@ class ClusterHostViewSet(VisibleOnly, viewsets.ModelViewSet):
         actions.remove_host_role(acting_user=self.request.user, cluster_host=instance)
 
 
-class VirtualServiceViewSet(VisibleOnly, viewsets.ModelViewSet):
+class VirtualServiceViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet):
     """Virtual services (VIP:port or firewall mark) of all clusters."""
 
     visible = staticmethod(policy.visible_virtual_services)

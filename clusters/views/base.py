@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.functional import cached_property
@@ -129,7 +129,11 @@ def checked_dispatch(view, parent, request, *args, **kwargs):
         return view.http_method_not_allowed(request, *args, **kwargs)
     if request.user.is_authenticated:
         view.check_permission()
-    return parent.dispatch(request, *args, **kwargs)
+    try:
+        return parent.dispatch(request, *args, **kwargs)
+    except ObjectDoesNotExist as exc:
+        # Another user deleted the object between this page's lookup and the action's locked re-read.
+        raise Http404("It no longer exists: it was deleted, maybe by someone else just now.") from exc
 
 
 def not_found_unless(condition: bool) -> None:

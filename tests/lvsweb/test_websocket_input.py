@@ -1,0 +1,35 @@
+"""The cluster pages' websocket only listens: whatever a client sends over it is ignored, never fatal."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from agents.events import broadcast
+from agents.routing import websocket_urlpatterns
+from tests.factories import make_cluster, make_member, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_junk_and_deeply_nested_json_from_the_browser_leave_the_page_live():
+    user = make_user(staff=False)
+    make_member(user, role="viewer")
+    cluster = make_cluster()
+
+    async def scenario():
+        client = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/clusters/{cluster.slug}/")
+        client.scope["user"] = user
+        connected, _ = await client.connect()
+        assert connected
+        for text in ("not json at all", "[" * 5000 + "]" * 5000, '{"type": "cluster.event"}'):
+            await client.send_to(text_data=text)
+        await client.send_to(bytes_data=b"\x00\xff")
+        # An event as the console sends it (from a thread, after a commit) still reaches the page.
+        await database_sync_to_async(broadcast)(cluster.pk, {"type": "host", "host": "rs1", "status": "online"})
+        received = await client.receive_json_from(timeout=10)
+        await client.disconnect(timeout=10)
+        return received
+
+    assert async_to_sync(scenario)() == {"type": "host", "host": "rs1", "status": "online"}
