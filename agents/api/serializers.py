@@ -70,6 +70,11 @@ class EnrollmentTokenSerializer(serializers.Serializer):
     token = serializers.CharField()
     expires_at = serializers.DateTimeField()
     command = serializers.CharField()
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Why the command may not work from another host (loopback or plain-http console, loopback "
+        "broker) and what to set; empty when nothing is wrong.",
+    )
 
 
 class ReconcileSerializer(serializers.Serializer):

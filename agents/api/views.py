@@ -1,5 +1,6 @@
 """Dispatch API: plan, apply, reconcile, revisions, deployments, enrollment and revocation."""
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -14,6 +15,7 @@ from agents import actions
 from agents.api import serializers
 from agents.broker_acl import BrokerACLError
 from agents.compiler import inventory_snapshot
+from agents.enrollment_warnings import enrollment_warnings
 from agents.models import Deployment, Revision
 from agents.revisions import inventory_diff
 from audit.context import client_address
@@ -65,6 +67,7 @@ class HostEnrollmentTokenView(APIView):
             "token": secret,
             "expires_at": token.expires_at,
             "command": f"lvsweb-agent enroll --server {server} --token {secret}",
+            "warnings": enrollment_warnings(server, settings.AGENT_BROKER_URL),
         }
         return Response(serializers.EnrollmentTokenSerializer(answer).data, status=status.HTTP_201_CREATED)
 

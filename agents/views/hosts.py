@@ -13,6 +13,7 @@ from django.views.generic import ListView, TemplateView, View
 from agents import actions
 from agents.actions.reports import sync_state
 from agents.choices import SyncState
+from agents.enrollment_warnings import enrollment_warnings
 from agents.forms import HOST_FIELDS, HostForm, HostRoleForm
 from agents.manual import manual_recipe
 from clusters import actions as inventory
@@ -229,11 +230,13 @@ class HostEnrollView(HostMixin, TemplateView):
         return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
+        server = self.request.build_absolute_uri("/").rstrip("/")
         return super().get_context_data(
             host=self.host,
             state=sync_state(self.host),
             recipe=manual_recipe(self.host),
-            server=self.request.build_absolute_uri("/").rstrip("/"),
+            server=server,
+            address_warnings=enrollment_warnings(server, settings.AGENT_BROKER_URL),
             token_ttl_minutes=settings.AGENT_ENROLLMENT_TTL // 60,
             **kwargs,
         )
