@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents import actions
+from clusters.health import health_sections
 from clusters.models import HealthCheck, HealthTransition, RealServerHealth
 from tests.factories import make_member, make_real_server, make_user, make_virtual_service
 from tests.reports import sealed_report
@@ -199,3 +200,15 @@ def test_the_health_section_costs_the_same_queries_for_two_services_or_five(lab)
         return len(queries)
 
     assert queries_with(2) == queries_with(5)
+
+
+def test_the_health_section_reads_three_queries_whatever_the_number_of_services(lab, django_assert_num_queries):
+    for _ in range(4):
+        service = make_virtual_service(cluster=lab.cluster)
+        make_real_server(virtual_service=service)
+        HealthCheck.objects.create(virtual_service=service, cluster=lab.cluster, check_type="tcp")
+        quorum_change(service, timezone.now())
+    services = list(lab.cluster.virtual_services.prefetch_related("real_servers"))
+    with django_assert_num_queries(3):
+        sections = health_sections(lab.cluster, services)
+    assert [len(section["quorum_changes"]) for section in sections] == [0, 1, 1, 1, 1]
