@@ -7,13 +7,22 @@ dashboard and the cluster page cost the same for one cluster or a thousand.
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
+from agents.actions.health import agent_name
 from agents.actions.reports import sync_state
 from agents.choices import DeploymentKind, DeploymentStatus, SyncState
 from agents.models import Deployment, Revision
 from clusters.choices import RealServerState
-from clusters.models import Cluster, ClusterHost, RealServer
+from clusters.models import (
+    Cluster,
+    ClusterHost,
+    HealthCheck,
+    HealthTransition,
+    RealServer,
+    RealServerHealth,
+    VirtualService,
+)
 
 #: Host states in the order the console shows them, worst news last.
 HOST_STATES = [
@@ -141,3 +150,84 @@ def total(healths) -> ClusterHealth:
         summed.hosts.update(health.hosts)
         summed.real_servers.update(health.real_servers)
     return summed
+
+
+#: Transitions shown per real server in the timeline, and quorum changes per service.
+TIMELINE_LENGTH = 10
+QUORUM_CHANGES_SHOWN = 5
+
+
+def describe(check: HealthCheck | None) -> str:
+    """A check in a few words: `HTTP GET /healthz every 5 s (rise 2, fall 3), through the tunnel`."""
+    if check is None:
+        return "not checked"
+    if check.check_type == "none":
+        return "not checked (override)"
+    text = check.get_check_type_display()
+    if check.check_type in ("http", "https"):
+        text += f" {check.path} expecting {check.expect_status_min}–{check.expect_status_max}"
+    if check.port:
+        text += f" on port {check.port}"
+    text += f" every {check.interval:g} s (timeout {check.timeout:g} s, rise {check.rise}, fall {check.fall})"
+    if check.tunnel_path:
+        text += ", through the tunnel"
+    return text
+
+
+def health_sections(cluster: Cluster, services: list[VirtualService]) -> list[dict]:
+    """The cluster page's Health section, one entry per service of `services` (the page's, in its order).
+
+    Each has the service's check, its real servers' health, checks and timelines, and the service's own
+    quorum changes. Three queries whatever the number of services; `services` must have their real servers
+    prefetched.
+    """
+    real_servers = [rs for service in services for rs in service.real_servers.all()]
+    service_ids, real_server_ids = [service.pk for service in services], [rs.pk for rs in real_servers]
+    names = {service.pk: agent_name(service) for service in services}
+    service_checks, overrides = {}, {}
+    for check in HealthCheck.objects.filter(Q(virtual_service__in=service_ids) | Q(real_server__in=real_server_ids)):
+        if check.virtual_service_id is not None:
+            service_checks[check.virtual_service_id] = check
+        else:
+            overrides[check.real_server_id] = check
+    health = {row.real_server_id: row for row in RealServerHealth.objects.filter(real_server__in=real_server_ids)}
+    timelines: dict[int, list[HealthTransition]] = {}
+    quorum_changes: dict[str, list[HealthTransition]] = {}
+    # Quorum changes name their service the agent's way (they have no real server): match on that name.
+    transitions = HealthTransition.objects.filter(cluster=cluster).filter(
+        Q(real_server__in=real_server_ids) | Q(real_server__isnull=True, service__in=set(names.values()))
+    )
+    for transition in transitions.order_by("-at", "-pk")[:500]:
+        if transition.real_server_id is None:
+            shown = quorum_changes.setdefault(transition.service, [])
+            limit = QUORUM_CHANGES_SHOWN
+        else:
+            shown = timelines.setdefault(transition.real_server_id, [])
+            limit = TIMELINE_LENGTH
+        if len(shown) < limit:
+            shown.append(transition)
+    sections = []
+    for service in services:
+        service_check = service_checks.get(service.pk)
+        rows = []
+        for rs in service.real_servers.all():
+            override = overrides.get(rs.pk)
+            rows.append(
+                {
+                    "real_server": rs,
+                    "check": describe(override or service_check),
+                    "overridden": override is not None,
+                    "health": health.get(rs.pk),
+                    "timeline": timelines.get(rs.pk, []),
+                }
+            )
+        sections.append(
+            {
+                "service": service,
+                "check": service_check,
+                "description": describe(service_check),
+                "rows": rows,
+                "quorum_changes": quorum_changes.get(names[service.pk], []),
+            }
+        )
+    return sections

@@ -35,12 +35,15 @@ def _services_of(host: Host) -> dict[str, VirtualService]:
     clusters = host.cluster_roles.filter(role=HostRole.DIRECTOR).values("cluster_id")
     found = {}
     for service in VirtualService.objects.filter(cluster_id__in=clusters).select_related("cluster"):
-        if service.protocol == Protocol.FWMARK:
-            key = ServiceKey.for_fwmark(service.fwmark, service.address_family)
-        else:
-            key = ServiceKey.for_address(service.protocol, service.address, service.port)
-        found[str(key)] = service
+        found[agent_name(service)] = service
     return found
+
+
+def agent_name(service: VirtualService) -> str:
+    """The agent's name for `service` in its reports and in `HealthTransition.service`: `tcp 10.10.0.100:80`."""
+    if service.protocol == Protocol.FWMARK:
+        return str(ServiceKey.for_fwmark(service.fwmark, service.address_family))
+    return str(ServiceKey.for_address(service.protocol, service.address, service.port))
 
 
 def _real_server(services: dict[str, VirtualService], item: dict, cache: dict) -> RealServer | None:

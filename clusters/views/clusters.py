@@ -11,7 +11,7 @@ from django.views.generic import TemplateView
 from agents.actions.reports import sync_state
 from clusters import actions
 from clusters.forms import ClusterForm
-from clusters.health import health_of, with_last_apply
+from clusters.health import health_of, health_sections, with_last_apply
 from clusters.models import Cluster, RealServer
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
@@ -103,6 +103,7 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             query=query,
             hosts=[(ch, sync_state(ch.host)) for ch in cluster_hosts],
             health=health_of([annotated])[cluster.pk],
+            health_sections=health_sections(cluster, page.object_list),
             my_role=policy.role_in(user, cluster.team_id),
             can_change=policy.can(user, policy.CHANGE, cluster),
             can_delete=policy.can(user, policy.DELETE, cluster),

@@ -1,14 +1,18 @@
 """Console: the cluster page's health section (a partial) and the forms that configure checks."""
 
 import time
+from datetime import UTC, datetime
 
 import pytest
-from django.template import Context, Template
-from django.test import Client, RequestFactory
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from agents import actions
-from clusters.models import HealthCheck, RealServerHealth
-from tests.factories import make_member, make_user
+from clusters.health import health_sections
+from clusters.models import HealthCheck, HealthTransition, RealServerHealth
+from tests.factories import make_member, make_real_server, make_user, make_virtual_service
 from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +27,11 @@ def browser(role="operator"):
 
 
 def health_section(cluster, user) -> str:
-    request = RequestFactory().get("/")
-    request.user = user
-    template = Template("{% load health_tags %}{% cluster_health cluster %}")
-    return template.render(Context({"cluster": cluster, "request": request}))
+    """The Health section of `cluster`'s page as `user` sees it."""
+    client = Client()
+    client.force_login(user)
+    html = client.get(f"/clusters/{cluster.slug}/").content.decode()
+    return html[html.index('id="health"') :]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -141,3 +146,69 @@ def test_the_cluster_page_includes_the_health_of_the_services_it_lists(lab):
     assert f'<tr data-real-server="{lab.real_server1.pk}">' in html
     filtered = client.get("/clusters/web/", {"q": "10.99.99.99"}).content.decode()
     assert f'<tr data-real-server="{lab.real_server1.pk}">' not in filtered
+
+
+def quorum_change(service, at: datetime, to_status: str = "sorry server") -> HealthTransition:
+    """A quorum change of `service` as the director reports it (named the agent's way, `tcp 10.10.0.100:80`)."""
+    return HealthTransition.objects.create(
+        cluster=service.cluster,
+        service=f"{service.protocol} {service.address}:{service.port}",
+        from_status="quorum" if to_status == "sorry server" else "sorry server",
+        to_status=to_status,
+        at=at,
+        reported_by="director",
+    )
+
+
+def health_cards(html: str) -> dict[str, str]:
+    """The cluster page's Health section, card by card, by the service's heading (`TCP 10.10.0.100:80`)."""
+    section = html[html.index('id="health"') :]
+    cards = section.split('<div class="card">')[1:]
+    return {card.split("<h3>", 1)[1].split("</h3>", 1)[0]: card for card in cards}
+
+
+def test_each_service_shows_its_own_quorum_changes_only(lab):
+    other = make_virtual_service(cluster=lab.cluster, address="10.10.0.101", port=80)
+    make_real_server(virtual_service=other, address="10.20.0.11", host=lab.rs1)
+    quorum_change(lab.service, datetime(2026, 1, 1, 10, 0, 1, tzinfo=UTC))
+    quorum_change(other, datetime(2026, 1, 1, 10, 0, 2, tzinfo=UTC))
+    quorum_change(other, datetime(2026, 1, 1, 10, 0, 3, tzinfo=UTC), to_status="quorum")
+    client, _ = browser("viewer")
+    cards = health_cards(client.get("/clusters/web/").content.decode())
+    assert set(cards) == {"TCP 10.10.0.100:80", "TCP 10.10.0.101:80"}
+    first, second = cards["TCP 10.10.0.100:80"], cards["TCP 10.10.0.101:80"]
+    assert "10:00:01" in first and "10:00:02" not in first and "10:00:03" not in first
+    assert "10:00:02" in second and "10:00:03" in second and "10:00:01" not in second
+    assert second.index("10:00:03") < second.index("10:00:02"), "the latest change comes first"
+
+
+def test_the_health_section_costs_the_same_queries_for_two_services_or_five(lab):
+    client, _ = browser("viewer")
+
+    def queries_with(count: int) -> int:
+        while lab.cluster.virtual_services.count() < count:
+            service = make_virtual_service(cluster=lab.cluster)
+            real_server = make_real_server(virtual_service=service)
+            HealthCheck.objects.create(virtual_service=service, cluster=lab.cluster, check_type="tcp")
+            HealthCheck.objects.create(real_server=real_server, cluster=lab.cluster, check_type="http", path="/")
+            RealServerHealth.objects.create(cluster=lab.cluster, real_server=real_server, status="up")
+            quorum_change(service, timezone.now())
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/clusters/web/")
+        assert response.status_code == 200
+        assert len(health_cards(response.content.decode())) == count
+        return len(queries)
+
+    assert queries_with(2) == queries_with(5)
+
+
+def test_the_health_section_reads_three_queries_whatever_the_number_of_services(lab, django_assert_num_queries):
+    for _ in range(4):
+        service = make_virtual_service(cluster=lab.cluster)
+        make_real_server(virtual_service=service)
+        HealthCheck.objects.create(virtual_service=service, cluster=lab.cluster, check_type="tcp")
+        quorum_change(service, timezone.now())
+    services = list(lab.cluster.virtual_services.prefetch_related("real_servers"))
+    with django_assert_num_queries(3):
+        sections = health_sections(lab.cluster, services)
+    assert [len(section["quorum_changes"]) for section in sections] == [0, 1, 1, 1, 1]
