@@ -31,5 +31,6 @@ class SyncState(models.TextChoices):
     DRIFTED = "drifted", "drifted"
     UNKNOWN = "unknown", "unknown (the agent cannot read the kernel)"
     OFFLINE = "offline", "agent offline"
+    WAITING = "waiting", "waiting for first heartbeat"
     NEVER_ENROLLED = "never_enrolled", "never enrolled"
     REVOKED = "revoked", "revoked"

@@ -51,6 +51,7 @@ FAILING_STATES = {
     SyncState.NEVER_ENROLLED: "never enrolled: the console sends it nothing; enroll its agent first.",
     SyncState.REVOKED: "revoked: the console sends it nothing; enroll its agent again to manage it.",
     SyncState.OFFLINE: "agent offline: its command waits {ttl} s for the agent, then fails.",
+    SyncState.WAITING: "waiting for its agent's first heartbeat: its command waits {ttl} s for the agent, then fails.",
 }
 
 

@@ -5,8 +5,11 @@ themselves: the view hands `cleaned_data` to the action (clusters/actions), and 
 — the same the API returns — is put back on the form next to the field it names.
 """
 
+import copy
+
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.forms.models import construct_instance
 
 from clusters.models import Cluster, HealthCheck, Host, RealServer, VirtualService
 from clusters.models.health import HEALTH_CHECK_FIELDS
@@ -31,6 +34,40 @@ class ActionForm(forms.ModelForm):
         for name, errors in exc.error_dict.items():
             target = name if name in self.fields and name != NON_FIELD_ERRORS else None
             for error in errors:
+                if target is None and name != NON_FIELD_ERRORS:
+                    error = ValidationError(f"{name.replace('_', ' ')}: {' '.join(error.messages)}")
+                self.add_error(target, error)
+
+    #: Whether a form that did not parse also shows what the model's rules say of the fields that did.
+    check_model_on_parse_errors = False
+
+    def add_model_errors(self) -> None:
+        """After a parse error, add the model's own errors on the other fields, so that all show at once.
+
+        The action (and the API, which validates every field before answering) would report them too; without
+        this, a user fixes one field, submits, and only then learns of the next. Nothing is saved here: the
+        checks run on a copy of the instance, and errors on fields that already have one are not repeated.
+        """
+        instance = construct_instance(self, copy.copy(self.instance), fields=list(self.cleaned_data))
+        # The model's field validators (port 1–65535, ...) run only in the action, like its clean(): run both
+        # on the fields this form has and that parsed, as full_clean() would.
+        checked = [name for name in self.fields if name not in self.errors]
+        excluded = [field.name for field in instance._meta.fields if field.name not in checked]
+        for check in (lambda: instance.clean_fields(exclude=excluded), instance.clean):
+            try:
+                check()
+            except ValidationError as exc:
+                self._add_model_error(exc)
+            except (TypeError, ValueError):
+                pass  # a rule compared a value that did not parse: the parse error already says what is wrong
+
+    def _add_model_error(self, exc: ValidationError) -> None:
+        errors = exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
+        for name, field_errors in errors.items():
+            target = name if name in self.fields else None
+            if target is not None and target in self.errors:
+                continue  # its own error says more (the model saw the field's default instead)
+            for error in field_errors:
                 if target is None and name != NON_FIELD_ERRORS:
                     error = ValidationError(f"{name.replace('_', ' ')}: {' '.join(error.messages)}")
                 self.add_error(target, error)
@@ -64,6 +101,8 @@ class ClusterForm(ActionForm):
 
 class VirtualServiceForm(ActionForm):
     """A virtual service: VIP and port (or a firewall mark), scheduler, persistence, default forwarding."""
+
+    check_model_on_parse_errors = True
 
     class Meta:
         model = VirtualService

@@ -30,6 +30,7 @@ HOST_STATES = [
     SyncState.DRIFTED,
     SyncState.UNKNOWN,
     SyncState.OFFLINE,
+    SyncState.WAITING,
     SyncState.NEVER_ENROLLED,
     SyncState.REVOKED,
 ]

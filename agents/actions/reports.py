@@ -29,12 +29,20 @@ REPORT_STATUSES = {
 
 
 def sync_state(host: Host) -> SyncState:
-    """In sync, drifted, offline, never enrolled or revoked, from what the console last heard."""
+    """In sync, drifted, offline, never enrolled or revoked, from what the console last heard.
+
+    The one place every page takes a host's badge from. Enrollment leaves the agent "offline" until its first
+    heartbeat; an agent that has not beaten since it enrolled is not known to be down, so it reads "waiting for
+    first heartbeat" rather than a red "agent offline" right after a successful enrollment.
+    """
     if host.revoked_at is not None:
         return SyncState.REVOKED
     if not host.public_key:
         return SyncState.NEVER_ENROLLED
     if host.agent_status != AgentStatus.ONLINE:
+        enrolled, beat = host.enrolled_at, host.last_heartbeat_at
+        if enrolled is not None and (beat is None or beat < enrolled):
+            return SyncState.WAITING
         return SyncState.OFFLINE
     if host.facts.get("drift_error"):
         return SyncState.UNKNOWN

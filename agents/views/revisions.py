@@ -3,11 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
 from agents import actions
+from agents.choices import OPEN_STATUSES, DeploymentStatus
 from agents.compiler import inventory_snapshot
 from agents.models import Revision
 from agents.revisions import inventory_diff
@@ -31,13 +33,34 @@ class RevisionListView(ClusterRevisionMixin, TemplateView):
     template_name = "agents/revision_list.html"
 
     def get_context_data(self, **kwargs):
-        revisions = list(self.cluster.revisions.order_by("-number")[:200])
+        # One query for every row's outcome: its deployments counted by status.
+        revisions = list(
+            self.cluster.revisions.order_by("-number").annotate(
+                hosts=Count("deployments"),
+                applied=Count("deployments", filter=Q(deployments__status=DeploymentStatus.APPLIED)),
+                failed=Count("deployments", filter=Q(deployments__status=DeploymentStatus.FAILED)),
+                open=Count("deployments", filter=Q(deployments__status__in=OPEN_STATUSES)),
+            )[:200]
+        )
         return super().get_context_data(
             cluster=self.cluster,
             revisions=revisions,
+            rows=[(revision, *revision_outcome(revision)) for revision in revisions],
             can_rollback=policy.can(self.request.user, "edit", self.cluster),
             **kwargs,
         )
+
+
+def revision_outcome(revision: Revision) -> tuple[str, str]:
+    """(badge class, text) of how a revision's hosts took it, from the counts the list annotates."""
+    if not revision.hosts:
+        return "never_enrolled", "sent to no host"
+    applied = f"applied on {revision.applied} of {revision.hosts} hosts"
+    if revision.open:
+        return "applying", f"in progress: {applied}"
+    if revision.failed:
+        return "failed", f"failed on {revision.failed} of {revision.hosts} hosts, {applied}"
+    return "applied", applied
 
 
 class RevisionDiffView(ClusterRevisionMixin, TemplateView):

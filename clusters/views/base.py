@@ -87,6 +87,8 @@ class ActionFormView(TemplateView):
                 if self.success_message:
                     messages.success(request, self.success_message.format(obj=result))
                 return HttpResponseRedirect(safe_next(request, self.success_url(result)))
+        elif getattr(form, "check_model_on_parse_errors", False):
+            form.add_model_errors()  # every bad field at once, as the API reports them
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 

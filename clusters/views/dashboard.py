@@ -8,6 +8,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Q
 from django.views.generic import ListView, TemplateView
 
+from agents.actions.reports import sync_state
 from clusters.health import health_of, total, with_last_apply
 from clusters.models import Host
 from teams import policy
@@ -83,6 +84,8 @@ class SearchView(LoginRequiredMixin, TemplateView):
         )
         context["real_servers"] = list(real_servers.select_related("virtual_service__cluster", "host")[:SEARCH_LIMIT])
         context["hosts"] = list(hosts.select_related("team")[:SEARCH_LIMIT])
+        # The same badge as the host pages (e.g. "waiting for first heartbeat" right after enrollment).
+        context["host_rows"] = [(host, sync_state(host)) for host in context["hosts"]]
         context["clusters"] = list(clusters.select_related("team")[:SEARCH_LIMIT])
         context["limit"] = SEARCH_LIMIT
         context["total"] = sum(len(context[k]) for k in ("services", "real_servers", "hosts", "clusters"))

@@ -388,6 +388,25 @@ def test_a_bad_vip_is_shown_next_to_the_field(staff_client):
     assert not VirtualService.objects.exists()
 
 
+def test_every_bad_field_of_the_service_form_is_shown_at_once_as_the_api_does(staff_client, api):
+    cluster = make_cluster(slug="web")
+    bad = {**SERVICE, "address": "198.51.100.300", "port": "70000"}  # a bad VIP and a port out of range
+    assert api.post("/api/virtual-services/", {**bad, "cluster": cluster.slug}).json() == {
+        "address": ["Enter a valid IPv4 or IPv6 address."],
+        "port": ["Ensure this value is less than or equal to 65535."],
+    }
+    response = staff_client.post("/clusters/web/services/new/", bad)
+    assert response.status_code == 400
+    html = html_of(response)
+    assert "Enter a valid IPv4 or IPv6 address." in html
+    assert "Ensure this value is less than or equal to 65535." in html
+    # A parse error and an error of the model's own rules (one-packet is for UDP) show together too.
+    html = html_of(staff_client.post("/clusters/web/services/new/", {**bad, "port": "80", "one_packet": "on"}))
+    assert "Enter a valid IPv4 or IPv6 address." in html
+    assert "One-packet scheduling applies only to UDP (and firewall-mark) services." in html
+    assert not VirtualService.objects.exists()
+
+
 def test_a_duplicate_vip_gets_the_actions_message(staff_client):
     cluster = make_cluster(slug="web")
     make_virtual_service(cluster=cluster, address="198.51.100.10", port=80)

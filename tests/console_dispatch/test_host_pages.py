@@ -196,3 +196,31 @@ def test_the_list_sorts_by_a_column_and_back(lab, viewer):
     assert order("-hostname") == ["rs2", "rs1", "director", "aaa"]
     assert order("-heartbeat")[0] == "rs2"  # the only one that ever beat comes first
     assert order("nonsense") == ["aaa", "director", "rs1", "rs2"]
+
+
+def test_a_host_just_enrolled_is_waiting_for_its_first_heartbeat_not_offline(lab, viewer):
+    """Enrollment succeeded, the agent has not beaten yet: every page says so, none says "agent offline"."""
+    from agents.host.envelope import generate_private_key, public_key_text
+
+    host = make_host(hostname="web3")
+    ClusterHost.objects.create(cluster=lab.cluster, host=host, role="real_server")
+    _, token = actions.create_enrollment_token(acting_user=None, host=host)
+    actions.enroll_host(token=token, public_key=public_key_text(generate_private_key()), facts={"kernel": "6.1.0"})
+
+    listed = row_of(viewer.get("/hosts/").content.decode(), "web3")
+    detail = viewer.get(f"/hosts/{host.pk}/").content.decode()
+    cluster = viewer.get(lab.cluster.get_absolute_url()).content.decode()
+    search = viewer.get("/search/?q=web3").content.decode()
+    for body in (listed, detail, cluster, search):
+        assert '<span class="badge waiting"' in body and "waiting for first heartbeat" in body
+    for body in (listed, detail):  # (the cluster page and the search list the lab's other hosts, offline)
+        assert '<span class="badge offline"' not in body
+
+    heartbeat_host = Host.objects.get(pk=host.pk)  # a beat turns it online; three missed beats then offline
+    heartbeat_host.agent_status = "online"
+    heartbeat_host.last_heartbeat_at = timezone.now()
+    heartbeat_host.save()
+    actions.mark_offline_hosts(now=timezone.now() + timedelta(seconds=31))
+    assert '<span class="badge offline" data-host-state="web3">agent offline</span>' in row_of(
+        viewer.get("/hosts/").content.decode(), "web3"
+    )

@@ -54,3 +54,49 @@ def test_rollback_asks_first_then_restores_and_says_to_apply(browser, changed_af
     )
     assert RealServer.objects.get(address="10.20.0.12").weight == 1
     assert AuditEntry.objects.filter(action="cluster.rollback").count() == 1
+
+
+def row_of_revision(body: str, number: int) -> str:
+    return body.split(f'/revisions/{number}/">{number}</a></td>', 1)[1].split("</tr>", 1)[0]
+
+
+def test_each_revision_says_how_its_hosts_took_it_in_a_constant_number_of_queries(
+    browser, lab, django_assert_max_num_queries
+):
+    def apply(**statuses):
+        revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+        for hostname, status in statuses.items():
+            Deployment.objects.filter(revision=revision, host__hostname=hostname).update(status=status)
+        return revision
+
+    apply(director="applied", rs1="applied", rs2="applied")
+    apply(director="applied", rs1="failed", rs2="applied")
+    apply(director="applied", rs1="applying", rs2="pending")
+
+    with django_assert_max_num_queries(12) as few:
+        body = browser.get("/clusters/web/revisions/").content.decode()
+    assert "<th>Status</th>" in body
+    assert "applied on 3 of 3 hosts" in row_of_revision(body, 1)
+    assert "failed on 1 of 3 hosts" in row_of_revision(body, 2) and "applied on 2 of 3" in row_of_revision(body, 2)
+    assert "in progress: applied on 1 of 3 hosts" in row_of_revision(body, 3)
+    Deployment.objects.filter(status__in=["pending", "applying"]).update(status="applied")  # (no new apply meanwhile)
+    for _ in range(3):
+        apply(director="applied", rs1="applied", rs2="applied")
+    with django_assert_max_num_queries(len(few.captured_queries)):  # six revisions: no more queries than three
+        browser.get("/clusters/web/revisions/")
+
+
+def test_compare_defaults_to_the_previous_revision_never_a_revision_against_itself(browser, lab):
+    actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    Deployment.objects.update(status="applied")
+    body = browser.get("/clusters/web/revisions/").content.decode()
+    # One revision: compare it with the current inventory.
+    assert '<option value="current" selected>the current inventory</option>' in body
+    assert '<option value="1" selected>revision 1</option>' not in body
+
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server2, changes={"weight": 7})
+    actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    body = browser.get("/clusters/web/revisions/").content.decode()
+    # Two: the previous (1) against the newest (2).
+    assert '<option value="1" selected>1</option>' in body
+    assert '<option value="2" selected>revision 2</option>' in body
