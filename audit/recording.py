@@ -10,7 +10,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import context
-from audit.chain import GENESIS_HASH, link_and_insert
+from audit.chain import link_and_insert
 from audit.choices import ActorType, Result
 from audit.models import AuditEntry
 
@@ -104,17 +104,3 @@ def record(
         else:
             link_and_insert([entry], using=connection.alias)
     return entry
-
-
-def first_broken_link() -> tuple[AuditEntry | None, str]:
-    """Walk the chain in id order; return the first entry that does not verify and why, or (None, "")."""
-    expected_prev = GENESIS_HASH
-    for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=2000):
-        if entry.prev_hash != expected_prev:
-            return entry, (
-                "its previous-hash does not match the entry before it: an entry before it was removed or altered"
-            )
-        if entry.compute_hash() != entry.hash:
-            return entry, "its content does not match its hash: the entry was altered"
-        expected_prev = entry.hash
-    return None, ""
