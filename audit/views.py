@@ -10,6 +10,7 @@ from django.views.generic import ListView
 from audit import anchors, exports
 from audit.filtersets import AuditEntryFilterSet
 from audit.models import AuditEntry
+from audit.presentation import present
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
 from teams import policy
 
@@ -65,6 +66,7 @@ class AuditListView(LoginRequiredMixin, ListView):
             filter=self.filterset,
             query=query.urlencode(),
             filter_errors=self.filterset.errors if self.filterset.is_bound else {},
+            presented=present(context["entries"]),
         )
         return context
 

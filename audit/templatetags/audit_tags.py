@@ -16,6 +16,12 @@ def change_rows(changes: dict) -> list[tuple[str, object, object]]:
 
 
 @register.filter
+def entry_changes(presented: dict, entry_id: int):
+    """The entry's changes as `audit.presentation.present` prepared them for the page."""
+    return presented.get(entry_id)
+
+
+@register.filter
 def shown(value) -> str:
     """A value as an operator reads it: empty strings and None are made visible."""
     if value is None:

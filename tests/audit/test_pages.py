@@ -117,3 +117,42 @@ def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_defused(signed_in, o
     # The JSON export is data, not a spreadsheet: it keeps the name as typed.
     data = json.loads(signed_in.get("/clusters/web/history/", {"export": "json"}).content)
     assert data[-1]["object_repr"] == typed
+
+
+def test_history_names_related_objects_and_folds_internal_fields(signed_in, operator, cluster):
+    """A host's creation lists its team by name (not `team 1`), and what only agents and the machinery read
+    (facts, drift, key, serials) is behind "details", not in the change list; the record itself is unchanged."""
+    host = actions.create_host(
+        acting_user=operator,
+        fields={"team": cluster.team, "hostname": "lb1", "management_address": "192.0.2.10"},
+    )
+    response = signed_in.get(f"/audit/clusters.host/{host.pk}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    change_list, _, details = body.partition('<details class="audit-details">')
+    team_row = (
+        f'<th>team</th><td class="before">—</td><td class="arrow">→</td><td class="after">Ops (#{cluster.team_id})</td>'
+    )
+    assert team_row in change_list
+    for internal in ("<th>facts</th>", "<th>drift</th>", "<th>public key</th>", "<th>document serial</th>"):
+        assert internal not in change_list
+        assert internal in details
+    assert "<summary>details (" in body
+    entry = AuditEntry.objects.get(action="host.create", object_id=str(host.pk))
+    assert entry.changes["team"] == [None, cluster.team_id]  # the chained record keeps the id
+
+
+def test_history_marks_a_deleted_related_object(signed_in, operator, cluster, real_server):
+    """The id of an object deleted since reads "#N (deleted)", not a bare number."""
+    host = actions.create_host(
+        acting_user=operator,
+        fields={"team": cluster.team, "hostname": "web1", "management_address": "203.0.113.11"},
+    )
+    actions.update_real_server(acting_user=operator, real_server=real_server, changes={"host": host})
+    host_pk = host.pk
+    body = signed_in.get(f"/audit/clusters.realserver/{real_server.pk}/").content.decode()
+    assert f'<td class="after">web1 (#{host_pk})</td>' in body
+    actions.update_real_server(acting_user=operator, real_server=real_server, changes={"host": None})
+    actions.delete_host(acting_user=operator, host=host)
+    body = signed_in.get(f"/audit/clusters.realserver/{real_server.pk}/").content.decode()
+    assert f'<td class="before">#{host_pk} (deleted)</td>' in body
