@@ -1,10 +1,12 @@
 """API representations of the inventory; writes go through the actions layer."""
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clusters import actions
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from clusters.overlaps import endpoint_overlaps
 from teams import policy
 from teams.actions import transfer_cluster
 from teams.choices import TeamRole
@@ -189,6 +191,9 @@ class VirtualServiceSerializer(ActionSerializer):
     cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
     endpoint = serializers.CharField(read_only=True)
     real_server_count = serializers.IntegerField(read_only=True)
+    warnings = serializers.SerializerMethodField(
+        help_text="What the operator should know, e.g. the same VIP:port in another cluster (never stops a save)."
+    )
 
     class Meta:
         model = VirtualService
@@ -212,10 +217,22 @@ class VirtualServiceSerializer(ActionSerializer):
             "enabled",
             "description",
             "real_server_count",
+            "warnings",
             "created_at",
             "updated_at",
         ]
         validators: list = []
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, obj) -> list[str]:
+        # One lookup for the whole page of a list answer (the root serializer holds the page), not one per row.
+        checked, warnings = self.context.get("endpoint_overlaps", (set(), {}))
+        if obj.pk not in checked:
+            root = self.root.instance
+            page = list(root) if isinstance(root, (list, tuple)) and obj in root else [obj]
+            checked, warnings = {service.pk for service in page}, endpoint_overlaps(page, self.acting_user())
+            self.context["endpoint_overlaps"] = (checked, warnings)
+        return warnings.get(obj.pk, [])
 
     def validate_cluster(self, value):
         if self.instance is not None and value.pk != self.instance.cluster_id:

@@ -67,6 +67,10 @@ class ActionFormView(TemplateView):
     def success_url(self, result) -> str:
         return result.get_absolute_url()
 
+    def warnings(self, result) -> list[str]:
+        """What the user should know about the saved object (shown after the success message)."""
+        return []
+
     def dispatch(self, request, *args, **kwargs):
         return checked_dispatch(self, super(), request, *args, **kwargs)
 
@@ -86,6 +90,8 @@ class ActionFormView(TemplateView):
             else:
                 if self.success_message:
                     messages.success(request, self.success_message.format(obj=result))
+                for warning in self.warnings(result):
+                    messages.warning(request, warning)
                 return HttpResponseRedirect(safe_next(request, self.success_url(result)))
         elif getattr(form, "check_model_on_parse_errors", False):
             form.add_model_errors()  # every bad field at once, as the API reports them

@@ -13,6 +13,7 @@ from clusters import actions
 from clusters.forms import ClusterForm
 from clusters.health import health_of, health_sections, with_last_apply
 from clusters.models import Cluster, RealServer
+from clusters.overlaps import endpoint_overlaps
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
 from teams import policy
@@ -91,6 +92,9 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             services = services.filter(pk__in=cluster.virtual_services.filter(matching).values("pk"))
         services = sorted_by(services, SERVICE_SORTS, self.request.GET.get("sort", "vip"), "vip")
         page = Paginator(services, self.paginate_by).get_page(self.request.GET.get("page"))
+        overlaps = endpoint_overlaps(page.object_list, user)
+        for service in page.object_list:
+            service.overlaps = overlaps.get(service.pk, [])
         real_servers = [rs for service in page.object_list for rs in service.real_servers.all()]
         connections = active_connections(rs.pk for rs in real_servers)
         for rs in real_servers:

@@ -7,6 +7,7 @@ from django.utils.functional import cached_property
 from clusters import actions
 from clusters.forms import VirtualServiceForm
 from clusters.models import VirtualService
+from clusters.overlaps import endpoint_overlaps
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 
 
@@ -53,6 +54,9 @@ class VirtualServiceCreateView(ClusterMixin, ActionFormView):
     def success_url(self, result) -> str:
         return service_url(result)
 
+    def warnings(self, result) -> list[str]:
+        return endpoint_overlaps([result], self.request.user).get(result.pk, [])
+
 
 class VirtualServiceEditView(ServiceMixin, ActionFormView):
     """Change a virtual service (its TUN and DR real servers follow a port change)."""
@@ -70,6 +74,9 @@ class VirtualServiceEditView(ServiceMixin, ActionFormView):
 
     def success_url(self, result) -> str:
         return service_url(result)
+
+    def warnings(self, result) -> list[str]:
+        return endpoint_overlaps([result], self.request.user).get(result.pk, [])
 
 
 class VirtualServiceDeleteView(ServiceMixin, ConfirmView):
