@@ -126,14 +126,28 @@ class RealServer(models.Model):
         method = ForwardMethod(self.forward_method) if self.forward_method in ForwardMethod.values else None
         if service is not None and method is not None:
             self._check_port(service, method, error)
-            if self.address and method != ForwardMethod.TUN:
+            if self.address and service.address_family:
                 family = family_of(self.address)
-                if family != service.address_family:
+                if family != service.address_family and method != ForwardMethod.TUN:
                     error(
                         "address",
                         f"A {method.name} real server must be {service.get_address_family_display()} like "
-                        f"the virtual service; only TUN can send {service.get_address_family_display()} "
-                        f"traffic to an {family.label} real server.",
+                        f"the virtual service: {method.name} forwards the packet as it is, it cannot change "
+                        "its address family.",
+                    )
+                elif family != service.address_family and self.tunnel_type == TunnelType.IPIP:
+                    # The kernel could tunnel across families (IPv4 in IPv6 and back, since Linux 3.18), but
+                    # the real server then needs an ip6tnl (or sit) device holding the VIP, which no recipe of
+                    # lvsweb sets up: accepting it would let the director send packets that the real server
+                    # drops. (GUE and GRE real servers get their devices from the operator: they may cross.)
+                    error(
+                        "address",
+                        f"An {family.label} real server behind an {service.get_address_family_display()} TUN "
+                        f"service would receive {service.get_address_family_display()}-in-{family.label} "
+                        f"packets, which need {'an ip6tnl' if family == 'ipv6' else 'a sit'} device holding "
+                        "the VIP on the real server; lvsweb sets up only tunl0 (IPv4 in IPv4). Give the "
+                        f"server's {service.get_address_family_display()} address instead, or a GUE or GRE "
+                        "tunnel whose device you set up on the real server.",
                     )
         if method is not None:
             self._check_tunnel(method, error)

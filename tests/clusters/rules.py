@@ -137,9 +137,18 @@ REAL_SERVER_RULES = [
         Rule(
             real_server(address="2001:db8::5", forward_method="dr"),
             "address",
-            "A DR real server must be IPv4 like the virtual service; only TUN can send IPv4 traffic",
+            "A DR real server must be IPv4 like the virtual service: DR forwards the packet as it is",
         ),
         id="dr-v6-behind-v4",
+    ),
+    pytest.param(
+        Rule(
+            real_server(address="2001:db8::5", forward_method="tun"),
+            "address",
+            "An IPv6 real server behind an IPv4 TUN service would receive IPv4-in-IPv6 packets, which need an "
+            "ip6tnl device",
+        ),
+        id="ipip-v6-behind-v4",
     ),
     pytest.param(
         Rule(

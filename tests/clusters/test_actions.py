@@ -27,7 +27,7 @@ def test_a_service_port_change_moves_tun_and_dr_real_server_ports_but_not_nat():
 
 def test_a_vip_family_change_that_strands_a_dr_real_server_is_refused_and_nothing_changes():
     service = make_virtual_service(address="10.3.3.3", port=80)
-    tun = make_real_server(virtual_service=service, forward_method="tun", address="172.16.5.1")
+    tun = make_real_server(virtual_service=service, forward_method="tun", address="172.16.5.1", tunnel_type="gre")
     make_real_server(virtual_service=service, forward_method="dr", address="172.16.5.2")
 
     with pytest.raises(ValidationError) as exc:
@@ -46,11 +46,21 @@ def test_a_vip_family_change_that_strands_a_dr_real_server_is_refused_and_nothin
     assert not AuditEntry.objects.filter(action__in=["virtual_service.update", "real_server.update"]).exists()
 
 
-def test_a_vip_family_change_keeps_tun_real_servers_of_the_other_family():
+def test_a_vip_family_change_keeps_gre_real_servers_of_the_other_family():
     service = make_virtual_service(address="10.3.3.3", port=80)
-    make_real_server(virtual_service=service, forward_method="tun", address="172.16.5.1")
+    make_real_server(virtual_service=service, forward_method="tun", address="172.16.5.1", tunnel_type="gre")
     actions.update_virtual_service(acting_user=None, virtual_service=service, changes={"address": "2001:db8::3"})
     assert VirtualService.objects.get(pk=service.pk).address_family == "ipv6"
+
+
+def test_a_vip_family_change_that_strands_an_ipip_real_server_is_refused():
+    """tunl0 on the real server takes IPv4 in IPv4 only: moving the VIP to IPv6 would strand it."""
+    service = make_virtual_service(address="10.3.3.3", port=80)
+    make_real_server(virtual_service=service, forward_method="tun", address="172.16.5.1")
+    with pytest.raises(ValidationError) as exc:
+        actions.update_virtual_service(acting_user=None, virtual_service=service, changes={"address": "2001:db8::3"})
+    assert "Real server 172.16.5.1:80: An IPv4 real server behind an IPv6 TUN service" in exc.value.messages[0]
+    assert VirtualService.objects.get(pk=service.pk).address_family == "ipv4"
 
 
 def test_turning_a_service_into_a_firewall_mark_empties_tun_and_dr_ports_and_back():

@@ -80,8 +80,12 @@ def test_virtual_service_takes_its_address_family_from_the_vip():
 @pytest.mark.parametrize(
     ("service_fields", "fields", "port"),
     [
-        pytest.param({}, real_server(address="2001:db8::5", forward_method="tun"), 80, id="tun-v6-behind-v4"),
-        pytest.param({"address": "2001:db8::1"}, real_server(forward_method="tun"), 80, id="tun-v4-behind-v6"),
+        pytest.param(
+            {}, real_server(address="2001:db8::5", forward_method="tun", tunnel_type="gre"), 80, id="gre-v6-behind-v4"
+        ),
+        pytest.param(
+            {"address": "2001:db8::1"}, real_server(forward_method="tun", tunnel_type="gre"), 80, id="gre-v4-behind-v6"
+        ),
         pytest.param({}, real_server(forward_method="dr"), 80, id="dr-port-defaults-to-virtual-port"),
         pytest.param({}, real_server(forward_method="nat", port=8080), 8080, id="nat-maps-ports"),
         pytest.param({}, real_server(tunnel_type="gue", tunnel_port=6080), 80, id="gue-with-port"),

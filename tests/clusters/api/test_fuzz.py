@@ -206,9 +206,11 @@ def test_partial_updates_never_fail_with_a_server_error(url):
     client, service_ids = world()
     for service_id in service_ids:
         service = VirtualService.objects.get(pk=service_id)
-        make_real_server(virtual_service=service, forward_method="tun", address="172.16.0.1")
-        nat_address = "2001:db8::2" if service.address_family == "ipv6" else "172.16.0.2"
-        make_real_server(virtual_service=service, forward_method="nat", address=nat_address, port=8080)
+        v6 = service.address_family == "ipv6"
+        make_real_server(virtual_service=service, forward_method="tun", address="2001:db8::1" if v6 else "172.16.0.1")
+        make_real_server(
+            virtual_service=service, forward_method="nat", address="2001:db8::2" if v6 else "172.16.0.2", port=8080
+        )
     ids = list((VirtualService if url == "/api/virtual-services/" else RealServer).objects.values_list("pk", flat=True))
     fields = dict(BODIES[url][0])
     statuses = []
