@@ -145,11 +145,13 @@ class Host(models.Model):
     @property
     def addresses(self) -> set[str]:
         """Every address the host declares (management and other), each in its normal form."""
-        declared = {str(ipaddress.ip_address(self.management_address))} if self.management_address else set()
-        try:
-            return declared | set(address_list(self.other_addresses))
-        except ValueError:  # not validated yet: only the management address counts
-            return declared
+        declared = set()
+        for text in (self.management_address or "", *(self.other_addresses or "").split(",")):
+            try:
+                declared.add(str(ipaddress.ip_address(text.strip())))
+            except ValueError:  # empty, or not validated yet: the valid ones count
+                continue
+        return declared
 
     @property
     def uplink_list(self) -> list[str]:
