@@ -8,7 +8,7 @@ from clusters.models import Host
 from teams.choices import TeamRole
 from teams.policy import teams_where, visible_clusters
 
-HOST_FIELDS = ("hostname", "management_address", "vip_interface", "uplinks", "description")
+HOST_FIELDS = ("hostname", "management_address", "other_addresses", "vip_interface", "uplinks", "description")
 
 
 class HostForm(forms.ModelForm):

@@ -24,6 +24,7 @@ from agents.host.planner import plan
 from agents.models import Revision
 from clusters.choices import Protocol
 from clusters.models import Cluster, Host, RealServer
+from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from traffic.live import active_connections
 
 #: How each kind of agent operation reads in a diff (a drain is the first step of a removal).
@@ -252,3 +253,13 @@ def add_connections(preview: ClusterPreview) -> ClusterPreview:
             if operation.real_server is not None:
                 operation.connections = figures.get(operation.real_server)
     return preview
+
+
+def unconfigured(cluster: Cluster) -> dict[str, Any]:
+    """The cluster's TUN/DR real servers that no host configures (`unconfigured`), and the same by address
+    (`dropped`): an apply sends them traffic that they drop.
+
+    Not part of any host's preview: no host's operations show them, which is the point.
+    """
+    found = list(unconfigured_real_servers(cluster).values())
+    return {"unconfigured": found, "dropped": by_address(found)}

@@ -147,6 +147,7 @@ class RealServerForm(ActionForm):
             "lower_threshold",
             "state",
             "host",
+            "configured_by_hand",
             "description",
         ]
         widgets = {
@@ -164,7 +165,7 @@ class RealServerForm(ActionForm):
         if self.instance.host_id:
             hosts = hosts | Host.objects.filter(pk=self.instance.host_id)
         self.fields["host"].queryset = hosts.order_by("hostname")
-        self.fields["host"].empty_label = "— not managed by an lvsweb agent —"
+        self.fields["host"].empty_label = "— automatic: the team's host with this address —"
         if virtual_service is not None and not self.instance.pk:
             self.fields["forward_method"].initial = virtual_service.forward_method
             if virtual_service.port:

@@ -70,3 +70,22 @@ def validate_interface_list(value: str) -> None:
     for name in value.split(","):
         if name.strip():
             validate_interface_name(name.strip())
+
+
+def address_list(value: str) -> list[str]:
+    """The addresses of a comma-separated list, each in its normal form (the list must already be valid)."""
+    return [str(ipaddress.ip_address(part.strip())) for part in value.split(",") if part.strip()]
+
+
+def validate_address_list(value: str) -> None:
+    """A comma-separated list of IPv4 or IPv6 addresses (may be empty)."""
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        try:
+            ipaddress.ip_address(part.strip())
+        except ValueError:
+            raise ValidationError(
+                f"“{part.strip()}” is not an IP address: give the host's other addresses separated by commas, "
+                "e.g. 203.0.113.11, 2001:db8::11."
+            ) from None

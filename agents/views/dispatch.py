@@ -8,7 +8,7 @@ from django.views.generic import TemplateView, View
 from agents import actions
 from agents.choices import DeploymentKind, SyncState
 from agents.models import Deployment
-from agents.preview import add_connections, preview_apply
+from agents.preview import add_connections, preview_apply, unconfigured
 from agents.views.revisions import ClusterRevisionMixin
 from teams import policy
 
@@ -50,6 +50,8 @@ class PlanView(LiveClusterMixin, TemplateView):
         return super().get_context_data(
             preview=add_connections(preview_apply(self.cluster)),
             agent_plans=latest_plans(self.cluster),
+            **unconfigured(self.cluster),
+            can_change=policy.can(self.request.user, policy.CHANGE, self.cluster),
             **kwargs,
         )
 

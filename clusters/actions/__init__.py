@@ -11,6 +11,7 @@ from clusters.actions.hosts import (
     assign_host_role,
     create_host,
     delete_host,
+    link_real_servers,
     remove_host_role,
     update_host,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "delete_host",
     "delete_real_server",
     "delete_virtual_service",
+    "link_real_servers",
     "remove_host_role",
     "set_health_check",
     "set_real_server_state",

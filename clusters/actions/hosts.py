@@ -9,7 +9,8 @@ from django.db import transaction
 from clusters.actions.locks import lock_cluster_and_host
 from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.choices import HostRole
-from clusters.models import Cluster, ClusterHost, Host
+from clusters.models import Cluster, ClusterHost, Host, RealServer
+from clusters.real_server_hosts import host_for_address
 from teams import policy
 
 #: Fields the agent fills in (dispatch issue); operators do not set them.
@@ -50,9 +51,14 @@ def update_host(*, acting_user: AbstractBaseUser | None, host: Host, changes: Ma
     """Change a host's hostname, management address or description."""
     host = Host.objects.select_for_update().get(pk=host.pk)
     policy.require(acting_user, policy.CHANGE, host)
-    return update_audited(
+    addresses = host.addresses
+    host = update_audited(
         host, changes, acting_user=acting_user, action="host.update", fixed=AGENT_FIELDS | TEAM_FIELDS
     )
+    if host.addresses != addresses:
+        for role in host.cluster_roles.filter(role=HostRole.REAL_SERVER).select_related("cluster"):
+            link_real_servers(acting_user=acting_user, cluster=role.cluster, host=host)
+    return host
 
 
 @transaction.atomic
@@ -70,12 +76,36 @@ def assign_host_role(
     lock_cluster_and_host(cluster.pk, host.pk)
     policy.require(acting_user, policy.CHANGE, cluster)
     policy.require(acting_user, policy.CHANGE, host)
-    return create_audited(
+    cluster_host = create_audited(
         ClusterHost(),
         {"cluster": cluster, "host": host, "role": role},
         acting_user=acting_user,
         action="cluster_host.create",
     )
+    if cluster_host.role == HostRole.REAL_SERVER:
+        link_real_servers(acting_user=acting_user, cluster=cluster, host=host)
+    return cluster_host
+
+
+def link_real_servers(*, acting_user: AbstractBaseUser | None, cluster: Cluster, host: Host) -> list[RealServer]:
+    """Link the real servers of `cluster` at one of `host`'s addresses that have no host yet (each audited).
+
+    Called when the host becomes a real server of the cluster, or its addresses change: without the link the
+    compiler sends it no TUN/DR recipe for those real servers, and the director's packets to them are dropped.
+    Real servers configured by hand stay as they are, and a link never crosses teams.
+    """
+    if host.team_id != cluster.team_id:
+        return []
+    candidates = RealServer.objects.filter(
+        virtual_service__cluster=cluster, host__isnull=True, configured_by_hand=False, address__in=host.addresses
+    ).select_related("virtual_service__cluster")
+    linked = []
+    for real_server in candidates.select_for_update(of=("self",)):
+        if host_for_address(cluster, real_server.address) == host:
+            linked.append(
+                update_audited(real_server, {"host": host}, acting_user=acting_user, action="real_server.update")
+            )
+    return linked
 
 
 @transaction.atomic

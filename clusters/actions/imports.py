@@ -318,10 +318,15 @@ class _Importer:
                     "choose “update existing services” to add it.",
                 )
                 self.result.rows.append(PlanRow(line, "real_server", label, owner, "conflict", [dest.describe()]))
-            elif self.attempt(
-                line, what, lambda: create_real_server(acting_user=self.user, virtual_service=present, fields=wanted)
-            ):
-                self.result.rows.append(PlanRow(line, "real_server", label, owner, "create", [dest.describe()]))
+            else:
+                created = self.attempt(
+                    line,
+                    what,
+                    lambda: create_real_server(acting_user=self.user, virtual_service=present, fields=wanted),
+                )
+                if created is not None:
+                    details = [dest.describe()] + ([f"linked to host {created.host}"] if created.host else [])
+                    self.result.rows.append(PlanRow(line, "real_server", label, owner, "create", details))
             return
         # A DR or NAT real server has the default tunnel settings (the model says so), so a real server that
         # leaves TUN gets them back in the same change.

@@ -4,24 +4,66 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clusters.actions.records import create_audited, delete_audited, update_audited
-from clusters.choices import RealServerState
-from clusters.models import RealServer, VirtualService
+from clusters.choices import FORWARD_METHODS_WITHOUT_PORT_MAPPING, HostRole, RealServerState
+from clusters.models import ClusterHost, RealServer, VirtualService
+from clusters.real_server_hosts import host_for_address
 from teams import policy
 
 FIXED = frozenset({"virtual_service", "virtual_service_id"})
 
 
-def _require_host(acting_user: AbstractBaseUser | None, previous_host_id: int | None):
-    """Linking a real server to a host needs the operator role for the host too."""
+def _link_host(acting_user: AbstractBaseUser | None, previous_host_id: int | None):
+    """Link the real server to its host, and check the link.
+
+    A real server left without a host (and not configured by hand) is linked to the host of its cluster's team
+    that has its address. Linking a host by hand needs the operator role for the host too, and a TUN/DR real
+    server cannot name one of its cluster's directors: a host has one role per cluster, so the real-server
+    recipe would never reach it.
+    """
 
     def check(real_server: RealServer) -> None:
-        if real_server.host_id is not None and real_server.host_id != previous_host_id:
-            policy.require(acting_user, policy.CHANGE, real_server.host)
+        cluster = real_server.virtual_service.cluster
+        if real_server.host_id is None and not real_server.configured_by_hand and real_server.address:
+            real_server.host = host_for_address(cluster, real_server.address)
+            return
+        if real_server.host_id is None or real_server.host_id == previous_host_id:
+            return
+        policy.require(acting_user, policy.CHANGE, real_server.host)
+        directs = ClusterHost.objects.filter(cluster=cluster, host_id=real_server.host_id, role=HostRole.DIRECTOR)
+        if real_server.forward_method in FORWARD_METHODS_WITHOUT_PORT_MAPPING and directs.exists():
+            raise ValidationError(
+                {
+                    "host": f"{real_server.host} directs cluster “{cluster}”: a host has one role per cluster, so "
+                    "it cannot also receive the real-server recipe there. Choose another host, or leave it "
+                    "empty and mark the real server as configured by hand."
+                }
+            )
 
     return check
+
+
+def give_real_server_role(acting_user: AbstractBaseUser | None, real_server: RealServer) -> ClusterHost | None:
+    """Make the host a TUN/DR real server is linked to a real server of its cluster, if it has no role there yet.
+
+    The compiler sends the TUN/DR recipe only to hosts with the real-server role in the cluster: without the
+    role, the link would name a host that never gets the VIP on tunl0 (or lo). NAT needs no recipe, so no role.
+    """
+    host = real_server.host
+    if host is None or real_server.forward_method not in FORWARD_METHODS_WITHOUT_PORT_MAPPING:
+        return None
+    cluster = real_server.virtual_service.cluster
+    if ClusterHost.objects.filter(cluster=cluster, host=host).exists():
+        return None
+    return create_audited(
+        ClusterHost(),
+        {"cluster": cluster, "host": host, "role": HostRole.REAL_SERVER},
+        acting_user=acting_user,
+        action="cluster_host.create",
+    )
 
 
 def _locked(real_server: RealServer) -> RealServer:
@@ -40,31 +82,35 @@ def create_real_server(
     VirtualService.objects.select_for_update().filter(pk=virtual_service.pk).first()
     policy.require(acting_user, policy.CHANGE, virtual_service)
     real_server = RealServer(virtual_service=virtual_service, forward_method=virtual_service.forward_method)
-    return create_audited(
+    real_server = create_audited(
         real_server,
         fields,
         acting_user=acting_user,
         action="real_server.create",
         fixed=FIXED,
-        check=_require_host(acting_user, None),
+        check=_link_host(acting_user, None),
     )
+    give_real_server_role(acting_user, real_server)
+    return real_server
 
 
 @transaction.atomic
 def update_real_server(
     *, acting_user: AbstractBaseUser | None, real_server: RealServer, changes: Mapping[str, Any]
 ) -> RealServer:
-    """Change a real server (weight, thresholds, forwarding, state …)."""
+    """Change a real server (weight, thresholds, forwarding, state, host …); an unlinked one is linked again."""
     real_server = _locked(real_server)
     policy.require(acting_user, policy.CHANGE, real_server)
-    return update_audited(
+    real_server = update_audited(
         real_server,
         changes,
         acting_user=acting_user,
         action="real_server.update",
         fixed=FIXED,
-        check=_require_host(acting_user, real_server.host_id),
+        check=_link_host(acting_user, real_server.host_id),
     )
+    give_real_server_role(acting_user, real_server)
+    return real_server
 
 
 @transaction.atomic

@@ -1,11 +1,19 @@
 """Hosts (directors and real servers) and the role each plays in a cluster."""
 
+import ipaddress
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from clusters.choices import AgentStatus, HostRole
 from clusters.models.virtual_services import VirtualService
-from clusters.validators import validate_hostname, validate_interface_list, validate_interface_name
+from clusters.validators import (
+    address_list,
+    validate_address_list,
+    validate_hostname,
+    validate_interface_list,
+    validate_interface_name,
+)
 
 #: A host's agent reads a broker queue named after its hostname, so a hostname is unique across the console. The
 #: refusal reads the same whoever registered the name, so that it does not tell which team has the machine.
@@ -36,6 +44,15 @@ class Host(models.Model):
     )
     management_address = models.GenericIPAddressField(
         help_text="Address the console and operators use to reach the host (not a VIP).",
+    )
+    other_addresses = models.CharField(
+        max_length=1000,
+        blank=True,
+        default="",
+        validators=[validate_address_list],
+        help_text="Its other addresses, comma-separated: e.g. the address the directors reach it at as a real "
+        "server when that is not its management address. Real servers of its team's clusters at any of its "
+        "addresses are linked to it, so that it gets their TUN/DR recipe.",
     )
     description = models.TextField(
         blank=True,
@@ -116,10 +133,25 @@ class Host(models.Model):
     def __str__(self) -> str:
         return self.hostname
 
+    def clean(self) -> None:
+        # Stored in normal form, so that a real server's address finds the host by a plain text match.
+        self.other_addresses = ", ".join(dict.fromkeys(address_list(self.other_addresses)))
+
     @property
     def queue(self) -> str:
         """The broker queue the host's agent consumes."""
         return f"lvsweb.host.{self.hostname}"
+
+    @property
+    def addresses(self) -> set[str]:
+        """Every address the host declares (management and other), each in its normal form."""
+        declared = set()
+        for text in (self.management_address or "", *(self.other_addresses or "").split(",")):
+            try:
+                declared.add(str(ipaddress.ip_address(text.strip())))
+            except ValueError:  # empty, or not validated yet: the valid ones count
+                continue
+        return declared
 
     @property
     def uplink_list(self) -> list[str]:

@@ -81,7 +81,15 @@ class RealServer(models.Model):
         null=True,
         blank=True,
         related_name="real_server_entries",
-        help_text="The host that runs this real server, when its agent is managed by lvsweb.",
+        help_text="The host that runs this real server, when its agent is managed by lvsweb: it receives the "
+        "TUN/DR recipe (the VIP on tunl0 or lo, rp_filter off). Empty: the host of the cluster's team that "
+        "has this address (its management address or one of its other addresses), if there is one.",
+    )
+    configured_by_hand = models.BooleanField(
+        default=False,
+        verbose_name="configured by hand",
+        help_text="TUN/DR: an administrator sets up this server's VIP and sysctls himself (e.g. with the hand "
+        "recipe of the enrollment page), so no lvsweb host needs to configure it.",
     )
     description = models.TextField(
         blank=True,

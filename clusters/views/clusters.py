@@ -14,6 +14,7 @@ from clusters.forms import ClusterForm
 from clusters.health import health_of, health_sections, with_last_apply
 from clusters.models import Cluster, RealServer
 from clusters.overlaps import endpoint_overlaps
+from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
 from teams import policy
@@ -97,8 +98,10 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             service.overlaps = overlaps.get(service.pk, [])
         real_servers = [rs for service in page.object_list for rs in service.real_servers.all()]
         connections = active_connections(rs.pk for rs in real_servers)
+        unconfigured = unconfigured_real_servers(cluster)
         for rs in real_servers:
             rs.connections = connections.get(rs.pk)
+            rs.unconfigured = unconfigured.get(rs.pk)
         cluster_hosts = list(cluster.cluster_hosts.select_related("host").order_by("role", "host__hostname"))
         annotated = with_last_apply(Cluster.objects.filter(pk=cluster.pk)).only("pk").get()
         context.update(
@@ -108,6 +111,8 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             hosts=[(ch, sync_state(ch.host)) for ch in cluster_hosts],
             health=health_of([annotated])[cluster.pk],
             health_sections=health_sections(cluster, page.object_list),
+            unconfigured=list(unconfigured.values()),
+            dropped=by_address(unconfigured.values()),
             my_role=policy.role_in(user, cluster.team_id),
             can_change=policy.can(user, policy.CHANGE, cluster),
             can_delete=policy.can(user, policy.DELETE, cluster),

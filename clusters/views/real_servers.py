@@ -11,6 +11,7 @@ from clusters import actions
 from clusters.choices import RealServerState
 from clusters.forms import RealServerForm
 from clusters.models import RealServer
+from clusters.real_server_hosts import unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView, safe_next
 from clusters.views.virtual_services import ServiceMixin, service_url
 from teams import policy
@@ -133,6 +134,7 @@ class RealServerStateView(RealServerMixin, ConfirmView):
         )
         if request.headers.get("HX-Request"):
             real_server.connections = active_connections([real_server.pk]).get(real_server.pk)
+            real_server.unconfigured = unconfigured_real_servers(self.cluster, [real_server]).get(real_server.pk)
             context = {
                 "rs": real_server,
                 "cluster": self.cluster,

@@ -242,3 +242,23 @@ def test_a_host_taken_out_of_the_cluster_is_shown_with_what_its_agent_will_remov
     assert ("removed", "−", "drain-dest", "tcp 10.10.0.100:80 -> 10.20.0.12:80") in host_rows(body, "director")
     confirm = operator.get("/clusters/web/apply/").content.decode()
     assert "Apply to 3 hosts (4 operations)" in confirm
+
+
+def test_the_plan_flags_a_tun_real_server_that_no_host_configures_until_a_host_has_its_address(lab, viewer):
+    make_real_server(virtual_service=lab.service, address="10.20.0.13")
+    make_real_server(virtual_service=lab.service, address="10.20.0.14", configured_by_hand=True)
+
+    body = viewer.get("/clusters/web/plan/").content.decode()
+
+    assert "1 TUN/DR real server that nothing configures" in body
+    assert (
+        "traffic to 10.20.0.13 will be dropped: no host configures the VIP on tunl0 there — link a host or mark it "
+        "as configured by hand" in body
+    )
+    assert "10.20.0.11 will be dropped" not in body and "10.20.0.14 will be dropped" not in body
+
+    inventory.update_host(acting_user=None, host=lab.rs2, changes={"other_addresses": "10.20.0.13"})
+
+    body = viewer.get("/clusters/web/plan/").content.decode()
+    assert "will be dropped" not in body
+    assert ("added", "+", "add-dest", "tcp 10.10.0.100:80 -> 10.20.0.13:80") in host_rows(body, "director")

@@ -160,3 +160,29 @@ def test_bad_input_is_an_error_on_its_field(operator_user, cluster, text, format
     with pytest.raises(ValidationError) as caught:
         preview_import(acting_user=operator_user, cluster=cluster, text=text, format=format)
     assert list(caught.value.message_dict) == [field]
+
+
+def test_imported_real_servers_are_linked_to_the_hosts_with_their_addresses(operator_user, cluster):
+    from clusters.models import ClusterHost
+    from tests.factories import make_host, make_team
+
+    web1 = make_host(hostname="web1", management_address="203.0.113.11")
+    web2 = make_host(hostname="web2", management_address="192.0.2.12", other_addresses="203.0.113.12")
+    make_host(hostname="elsewhere", management_address="203.0.113.13", team=make_team())
+    text = (
+        "-A -t 198.51.100.10:80 -s rr\n"
+        "-a -t 198.51.100.10:80 -r 203.0.113.11:80 -i -w 1\n"
+        "-a -t 198.51.100.10:80 -r 203.0.113.12:80 -g -w 1\n"
+        "-a -t 198.51.100.10:80 -r 203.0.113.13:80 -i -w 1\n"
+    )
+
+    result = commit_import(acting_user=operator_user, cluster=cluster, text=text)
+
+    hosts = dict(RealServer.objects.filter(virtual_service__cluster=cluster).values_list("address", "host__hostname"))
+    assert hosts == {"203.0.113.11": "web1", "203.0.113.12": "web2", "203.0.113.13": None}
+    roles = set(ClusterHost.objects.filter(cluster=cluster).values_list("host_id", "role"))
+    assert roles == {(web1.pk, "real_server"), (web2.pk, "real_server")}
+    assert [row.details[-1] for row in result.rows if row.kind == "real_server"][:2] == [
+        "linked to host web1",
+        "linked to host web2",
+    ]
