@@ -4,7 +4,8 @@ The wheel is built from a copy of the source tree (as a fresh clone would build 
 dependencies (requirements.lock, hashes checked) into an empty virtualenv, and run from a directory that is not
 the checkout: Django's checks pass, every template in the wheel compiles (so every `{% load %}` library is
 there), the static files and npm's front-end libraries are found, every app's migrations are in it (nothing
-left for makemigrations), and the agent's schema loads. This is what `docker build` relies on (Dockerfile).
+left for makemigrations), the agent's schema loads and `lvsweb-agent --version` answers. This is what
+`docker build` relies on (Dockerfile).
 
 The locked dependencies come from a wheelhouse (LVSWEB_WHEELHOUSE, default var/wheelhouse): offline when it
 already holds them, filled once from the package index otherwise. About a minute, most of it pip installing.
@@ -27,9 +28,14 @@ NOT_SOURCE = shutil.ignore_patterns(
 )
 
 
-def run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
+# Nothing of this checkout's environment may leak into the virtualenv (a PYTHONPATH naming the checkout would
+# make pip take the console as installed already, and Django import it from here).
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTHON"))}
+
+
+def run(*args: str | Path, env: dict[str, str] = CLEAN_ENV, **kwargs) -> subprocess.CompletedProcess:
     """Run a command, failing the test with its output when it fails."""
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, **kwargs)
     assert result.returncode == 0, f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -40,7 +46,7 @@ def install_locked_dependencies(python: Path) -> None:
     wheelhouse.mkdir(parents=True, exist_ok=True)
     offline = [python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheelhouse]
     offline += ["--require-hashes", "-r", ROOT / "requirements.lock"]
-    first = subprocess.run([str(a) for a in offline], capture_output=True, text=True)
+    first = subprocess.run([str(a) for a in offline], capture_output=True, text=True, env=CLEAN_ENV)
     if first.returncode != 0:
         run(sys.executable, "-m", "pip", "download", "-q", "-d", wheelhouse, "--require-hashes", "-r",
             ROOT / "requirements.lock")  # fmt: skip
@@ -71,8 +77,7 @@ def test_the_wheel_installed_in_an_empty_virtualenv_runs_the_console_outside_the
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTHON"))}
-    env |= {
+    env = CLEAN_ENV | {
         "DJANGO_SETTINGS_MODULE": "lvsweb.settings",
         "LVSWEB_VAR_DIR": str(tmp_path / "var"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'lvsweb.sqlite3'}",
@@ -118,3 +123,6 @@ print("schema", document.schema()["title"])
     assert f"compiled {in_checkout}\n" in probed.stdout
     assert f"origin {venv}" in probed.stdout
     assert "schema " in probed.stdout
+
+    version = run(venv / "bin" / "lvsweb-agent", "--version", cwd=outside, env=env)
+    assert version.stdout.startswith("lvsweb-agent 0.1.0 (document format ")
