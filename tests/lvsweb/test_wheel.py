@@ -95,6 +95,11 @@ def test_the_wheel_installed_in_an_empty_virtualenv_runs_the_console_outside_the
     assert len(lines) == 4, found.stdout
     assert all(line.startswith(str(venv)) for line in lines[:2]), found.stdout
 
+    # As the Dockerfile gathers them for whitenoise (no manage.py outside the checkout: django-admin).
+    run(*admin, "collectstatic", "--noinput", "-v0", cwd=outside, env=env | {"STATIC_ROOT": str(tmp_path / "static")})
+    for name in ("css/lvsweb.css", "js/console.js", "vendor/htmx/htmx.min.js", "vendor/uplot/uPlot.iife.min.js"):
+        assert (tmp_path / "static" / name).is_file(), f"collectstatic left out {name}"
+
     migrations = run(*admin, "makemigrations", "--check", "--dry-run", cwd=outside, env=env)
     assert "No changes detected" in migrations.stdout
 
