@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    """Run every command but `run`; returns the exit code."""
     if args.command == "enroll":
         return run_dispatch_command(args)
     from agents.host.agent import Agent, dumps, state_json
