@@ -11,11 +11,11 @@ from typing import Any
 
 from django.db.models import Prefetch
 
+# The format of the documents compiled here is the one the agent package reads (one definition).
+from agents.host.document import DOCUMENT_VERSION
 from clusters.choices import ForwardMethod, HealthCheckType, HostRole, Protocol, RealServerState, TunnelType
 from clusters.models import Cluster, HealthCheck, RealServer, VirtualService
 from clusters.models.health import HEALTH_CHECK_FIELDS
-
-DOCUMENT_VERSION = 1
 
 SERVICE_FIELDS = (
     "name",

@@ -1,6 +1,6 @@
 """Read-mostly admin for the inventory: browse and delete here; create and edit in the console or API.
 
-Deletes go through the actions layer, so they are validated and (once the audit issue lands) recorded.
+Deletes go through the actions layer, so they are validated and recorded in the audit history.
 The whole admin is for superusers only (see lvsweb/urls.py): it lists every team's objects.
 """
 

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP goes to Django, websockets to Channels consumers (added by later issues)."""
+"""ASGI entry point: HTTP goes to Django, websockets to the Channels consumers of lvsweb/routing.py."""
 
 import os
 

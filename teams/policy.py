@@ -34,8 +34,8 @@ DELETE = "delete"
 MANAGE = "manage"
 CREATE_TEAM = "create_team"
 
-#: Actions named by what operators do, and the rule each follows. Later issues (plan, apply, drain …) ask
-#: with these names, so that a log line or a test can say what was attempted.
+#: Actions named by what operators do, and the rule each follows. Views, the API and consumers (plan, apply,
+#: drain …) ask with these names, so that a log line or a test can say what was attempted.
 ALIASES = {
     "edit": CHANGE,
     "plan": CHANGE,

@@ -15,13 +15,18 @@ TUNNEL_MODULES = {"ipip": "ipip", "gue": "fou", "gre": "ip_gre"}
 
 @dataclass
 class CheckReport:
-    """Kernel capabilities; `missing` lists what the checked document needs and cannot get."""
+    """Kernel capabilities; `missing` lists what the checked document needs and cannot get.
+
+    `document` tells whether a document was checked at all: without one nothing is needed, so `missing` is
+    empty and `ok` true, but the text must not claim the host is ready for anything.
+    """
 
     kernel: str
     ip_vs: str
     schedulers: dict[str, str] = field(default_factory=dict)
     tunnels: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    document: bool = False
 
     @property
     def ok(self) -> bool:
@@ -33,8 +38,14 @@ class CheckReport:
         lines.append("tunnels: " + ", ".join(f"{name} ({state})" for name, state in self.tunnels.items()))
         if self.missing:
             lines += [f"MISSING: {item}" for item in self.missing]
-        else:
+        elif self.document:
             lines.append("everything the document needs is available")
+        else:
+            if self.ip_vs == "missing":
+                lines.append("IPVS (ip_vs) is missing: this host cannot be a director")
+            if self.tunnels.get("ipip") == "missing":
+                lines.append("ipip is missing: this host cannot be a TUN real server (no tunl0)")
+            lines.append("no document checked: `lvsweb-agent check FILE` says whether this kernel has what FILE needs")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -95,6 +106,7 @@ def check_kernel(desired: DesiredState | None, netns: str | None = None, release
         report.tunnels[tunnel] = modules.state(module)
     if desired is None:
         return report
+    report.document = True
     director = desired.director
     if director is not None and director.services:
         if ip_vs == "missing":

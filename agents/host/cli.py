@@ -1,4 +1,4 @@
-"""`lvsweb-agent`: apply, show, check (run and enroll come with the dispatch work)."""
+"""`lvsweb-agent`: apply, show, check, and `--version`; run and enroll are in dispatch_cli.py."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import sys
 from typing import TYPE_CHECKING
 
 from agents.host.dispatch_cli import add_dispatch_commands, run_dispatch_command
-from agents.host.document import DocumentError, load_document
+from agents.host.document import DOCUMENT_VERSION, DocumentError, load_document
+from agents.host.facts import agent_version
 
 if TYPE_CHECKING:
     from agents.host.model import ActualState
 
 EXIT_OK, EXIT_KERNEL, EXIT_DOCUMENT, EXIT_MISSING = 0, 1, 2, 3
+#: A reader that went away (`lvsweb-agent show --json | head`): the exit status of a command killed by SIGPIPE.
+EXIT_CLOSED_PIPE = 128 + 13
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
         help="directory every written file goes under (env LVSWEB_AGENT_ROOT, default /)",
     )
     parser.add_argument("--netns", default=None, help="act in this network namespace (name or path)")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"lvsweb-agent {agent_version()} (document format {DOCUMENT_VERSION})",
+        help="the agent's version and the desired-state document format it reads",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     apply = commands.add_parser("apply", help="validate, plan and apply a document")
     apply.add_argument("file")
@@ -57,7 +66,23 @@ def _document_error(exc: DocumentError, as_json: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
-    if args.command in ("run", "enroll"):
+    if args.command == "run":
+        return run_dispatch_command(args)  # a long-lived worker: its broken sockets are its own business
+    try:
+        code = _command(args)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored …"
+    except BrokenPipeError:
+        # Whoever read stdout stopped reading (`| head`): end quietly, as the C tools do on SIGPIPE. Python
+        # would flush stdout again on the way out and fail the same way, so point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+    return code
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run every command but `run`; returns the exit code."""
+    if args.command == "enroll":
         return run_dispatch_command(args)
     from agents.host.agent import Agent, dumps, state_json
     from agents.host.netlink import NetlinkDecodeError, NetlinkTimeout

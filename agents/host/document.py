@@ -32,6 +32,10 @@ from agents.host.model import (
     normalize_address,
 )
 
+#: The document format this agent reads: the schema's `version` (a const). Heartbeats carry it
+#: (facts `document_version`), so the console can warn before it sends a newer format an agent would refuse.
+DOCUMENT_VERSION = 1
+
 
 class DocumentError(ValueError):
     """The document is not acceptable. `problems` is a list of (json_path, message); nothing was applied."""

@@ -1,9 +1,11 @@
-"""What an agent tells the console about its host: agent version, kernel release, kernel support."""
+"""What an agent tells the console about its host: agent version, document format, kernel release and support."""
 
 from __future__ import annotations
 
 import os
 from importlib import metadata
+
+from agents.host.document import DOCUMENT_VERSION
 
 
 def agent_version() -> str:
@@ -20,9 +22,18 @@ def kernel_release() -> str:
 
 
 def host_facts(check: dict | None = None, netns: str | None = None) -> dict:
-    """`{"agent_version", "kernel", "check"}`; `check` is `lvsweb-agent check --json` (computed when not given)."""
+    """`{"agent_version", "document_version", "kernel", "check"}`; `check` is `lvsweb-agent check --json`.
+
+    `check` is computed when not given. `document_version` is the document format this agent reads: agents
+    before it was sent read format 1 only, which is what the console assumes when a heartbeat lacks it.
+    """
     if check is None:
         from agents.host.check import check_kernel
 
         check = check_kernel(None, netns=netns).to_json()
-    return {"agent_version": agent_version(), "kernel": kernel_release(), "check": check}
+    return {
+        "agent_version": agent_version(),
+        "document_version": DOCUMENT_VERSION,
+        "kernel": kernel_release(),
+        "check": check,
+    }

@@ -12,7 +12,9 @@ from django.views.generic import ListView, TemplateView, View
 
 from agents import actions
 from agents.actions.reports import sync_state
+from agents.capabilities import document_format
 from agents.choices import SyncState
+from agents.compiler import DOCUMENT_VERSION
 from agents.enrollment_warnings import enrollment_warnings
 from agents.forms import HOST_FIELDS, HostForm, HostRoleForm
 from agents.manual import manual_recipe
@@ -40,7 +42,7 @@ class HostListView(LoginRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["rows"] = [(host, sync_state(host)) for host in context["hosts"]]
+        context["rows"] = [(host, sync_state(host), document_format(host.facts)) for host in context["hosts"]]
         context["can_create"] = _may_register_hosts(self.request.user)
         context["live_labels"] = {"states": dict(SyncState.choices)}
         return context
@@ -164,6 +166,8 @@ class HostDetailView(HostMixin, TemplateView):
         return super().get_context_data(
             host=host,
             state=sync_state(host),
+            document_format=document_format(host.facts),
+            console_format=DOCUMENT_VERSION,
             roles=roles,
             deployments=list(deployments[:20]),
             can_edit=policy.can(user, "edit", host),

@@ -1,7 +1,8 @@
 """The actions layer: every change to the inventory is one of these functions.
 
 Each runs in one transaction, validates the whole object (model `clean()` rules included) before it
-writes, and is the one place where audit entries and dispatch will hook in. Views, the API, the admin and
+writes, and writes its audit entry there (records.py, audit.recording). An inventory change reaches the hosts
+only when the cluster is applied (agents.actions: plan, apply, reconcile). Views, the API, the admin and
 management commands call these and nothing else to change state.
 """
 

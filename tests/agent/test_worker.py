@@ -25,6 +25,7 @@ from kombu import Connection
 
 from agents.host.check import check_kernel
 from agents.host.config import AgentConfig, write_config
+from agents.host.document import DOCUMENT_VERSION
 from agents.host.envelope import generate_private_key, open_envelope, private_key_pem, public_key_text, seal
 from agents.host.sequence import SEQUENCE_FILE
 from agents.host.serial import SERIAL_FILE, save_applied_serial
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.timeout(90)
 HOST = "rs1"
 QUEUE = f"lvsweb.host.{HOST}"
 REPO = Path(__file__).resolve().parents[2]
-HEARTBEAT_KEYS = {"agent_version", "kernel", "check", "applied_serial", "drift"}
+HEARTBEAT_KEYS = {"agent_version", "document_version", "kernel", "check", "applied_serial", "drift"}
 
 needs_a_kernel_without_ipvs = pytest.mark.skipif(
     check_kernel(None).ip_vs != "missing",
@@ -443,6 +444,7 @@ def test_heartbeats_arrive_at_the_configured_interval_with_the_documented_facts(
     assert facts["applied_serial"] is None and beats[-1]["serial"] is None
     assert facts["drift"] == []  # no document yet: nothing to drift from
     assert facts["agent_version"]
+    assert facts["document_version"] == DOCUMENT_VERSION
 
 
 @needs_a_kernel_without_ipvs
