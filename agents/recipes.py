@@ -206,8 +206,8 @@ def _ipvs_step(director: Director) -> Step:
         # The document owns the whole table: whatever the kernel has counts as this recipe's, so that what
         # the document lacks is removed.
         commands += [
-            "sed -n 's/^-A \\(.*\\) -s .*/\\1/p' \"$state/kernel\" >>\"$state/services\"",
-            "sed -n 's/^-a \\(.* -r [^ ]*\\) .*/\\1/p' \"$state/kernel\" >>\"$state/real-servers\"",
+            'sed -n \'s/^-A \\(.*\\) -s .*/\\1/p\' "$state/kernel" >>"$state/services"',
+            'sed -n \'s/^-a \\(.* -r [^ ]*\\) .*/\\1/p\' "$state/kernel" >>"$state/real-servers"',
         ]
     for service in director.services:
         key = service_switch(service.key)
@@ -266,7 +266,7 @@ def render_unit(root: str = "/") -> str:
     """The systemd oneshot unit that runs `lvsweb-recipe` at boot."""
     return (
         "[Unit]\n"
-        "Description=lvsweb hand recipe: the VIPs, tunl0 and IPVS table the console's inventory gives this host\n"
+        "Description=lvsweb hand recipe: the VIPs and IPVS table the console's inventory gives this host\n"
         "Wants=network-online.target\n"
         "After=network-online.target systemd-modules-load.service systemd-sysctl.service\n"
         "\n"

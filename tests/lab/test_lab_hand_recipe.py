@@ -139,14 +139,16 @@ def test_a_vip_the_inventory_no_longer_has_leaves_the_kernel_and_only_it(network
         assert run("ip", "-n", namespace, "-o", "addr", "show", "dev", "tunl0").count(" inet ") == 1
 
 
-def test_services_and_real_servers_the_inventory_no_longer_has_leave_the_directors_table(
-    network: Lab, tmp_path: Path
-):
+def test_services_and_real_servers_the_inventory_no_longer_has_leave_the_directors_table(network: Lab, tmp_path: Path):
     host, root = network["director"], tmp_path / "director"
     host.run("ipvsadm", "-A", "-t", "10.10.0.200:80", "-s", "wlc")  # the operator's own, before any recipe
     two_services = tun_director()
     two_services["director"]["services"].append(
-        {**two_services["director"]["services"][0], "port": 8080, "real_servers": [real_server("10.20.0.11", port=8080)]}
+        {
+            **two_services["director"]["services"][0],
+            "port": 8080,
+            "real_servers": [real_server("10.20.0.11", port=8080)],
+        }
     )
     run_recipe(host, two_services, root)
     assert set(host.ipvs_table()) == {"TCP 10.10.0.100:80", "TCP 10.10.0.100:8080", "TCP 10.10.0.200:80"}
@@ -164,3 +166,16 @@ def test_services_and_real_servers_the_inventory_no_longer_has_leave_the_directo
     assert set(host.ipvs_table()) == {"TCP 10.10.0.200:80"}
     assert VIP + "/32" not in host.addresses("eth0")["eth0"]
     assert not list(root.glob("etc/**/*lvsweb*")) and not (root / "usr/local/sbin/lvsweb-recipe").exists()
+
+
+def test_a_director_that_owns_the_ipvs_table_keeps_only_the_documents_services(network: Lab, tmp_path: Path):
+    host = network["director"]
+    host.run("ipvsadm", "-A", "-t", "10.10.0.200:80", "-s", "wlc")
+    owner = changed(tun_director(), lambda d: d["director"].update(owns_ipvs_table=True))
+
+    run_recipe(host, owner, tmp_path / "director")
+    host.run("ipvsadm", "-A", "-t", "10.10.0.201:80", "-s", "wlc")  # added by hand between two runs
+    run_recipe(host, owner, tmp_path / "director")
+
+    assert set(host.ipvs_table()) == {"TCP 10.10.0.100:80"}
+    assert plan_of("director", tmp_path / "director", owner) == []
