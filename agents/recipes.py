@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from agents.host.ipvsadm import render_dest, render_service, service_switch
 from agents.host.model import ActualState, DesiredState, Director
 from agents.host.persist import wanted_files
-from agents.host.planner import plan
+from agents.host.planner import Operation, plan
 
 #: tunl0's MTU: 1500 minus the 20 bytes of the outer IPv4 header (the kernel's default for tunl0).
 TUNL0_MTU = 1480
@@ -177,19 +177,19 @@ def _director_interfaces(director: Director | None, address: str) -> list[str]:
     return [vip.interface for vip in (director.vips if director else ()) if vip.address == address]
 
 
-def _apply_commands(operation, desired: DesiredState) -> list[str]:
+def _apply_commands(operation: Operation, desired: DesiredState) -> list[str]:
     """The idempotent command(s) for one of the planner's operations on a bare host."""
     kind = operation.kind
     if kind == "load-module":
         return [f"modprobe {operation.target}"]
     if kind == "link-up":
-        commands = [f"ip link set {shlex.quote(operation.name)} up"]
-        if operation.name == "tunl0":
+        commands = [f"ip link set {shlex.quote(operation.target)} up"]
+        if operation.target == "tunl0":
             commands.append(f"ip link set tunl0 mtu {TUNL0_MTU}")
         return commands
     if kind == "set-sysctl":
         return [f"sysctl -q -w {shlex.quote(f'{operation.name}={operation.value}')}"]
-    if kind == "add-address":
+    if kind == "add-address" and operation.address is not None:
         held = operation.address
         commands = [f"address {held.address}/{held.prefix} {shlex.quote(held.interface)}"]
         if held.interface in ("tunl0", "lo"):  # a real server's VIP: on that interface only
