@@ -9,7 +9,8 @@ from typing import Any
 
 from agents.compiler import DOCUMENT_VERSION, compile_documents, inventory_snapshot
 from agents.host.document import parse_document
-from agents.recipes import Step, recipe_steps, render_script
+from agents.host.persist import wanted_files
+from agents.recipes import SCRIPT, STATE, UNIT, UNIT_NAME, Step, recipe_steps, render_script
 from clusters.models import Cluster, Host
 
 
@@ -31,6 +32,20 @@ class ManualRecipe:
     def script(self) -> str:
         """Every step as one shell script."""
         return render_script(self.steps)
+
+    @property
+    def persisted(self) -> list[str]:
+        """The files the recipe writes (absolute paths): what a reboot replays."""
+        parsed = parse_document(self.document)
+        return [f"/{name}" for name, content in wanted_files(parsed).items() if content is not None] + [
+            f"/{SCRIPT}",
+            f"/{UNIT}",
+            f"/{STATE}/",
+        ]
+
+    #: The script the recipe installs (`lvsweb-recipe remove` undoes it) and the unit that runs it at boot.
+    installed_script = f"/{SCRIPT}"
+    unit_name = UNIT_NAME
 
 
 def host_document(host: Host) -> dict[str, Any]:

@@ -74,4 +74,8 @@ def test_a_tun_real_server_without_an_agent_gets_the_commands_to_run_by_hand(pag
     recipe = page.locator("#manual-script")
     for line in ("modprobe ipip", "10.10.0.100/32", "tunl0", "rp_filter", "/etc/sysctl.d/", "/etc/modules-load.d/"):
         expect(recipe).to_contain_text(line)
+    notes = page.locator("#manual-notes")
+    expect(notes).to_contain_text("Any number of runs give the same end state")
+    expect(notes).to_contain_text("/etc/systemd/system/lvsweb-recipe.service")
+    expect(notes).to_contain_text("/usr/local/sbin/lvsweb-recipe remove")
     screenshot(page, "enrollment-manual")
