@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
 # Tests use their own Redis database, so that they never see a running console's queues.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast test-browser test-lab lint format venv dev bench-agent bench-apply clean help
+.PHONY: run test test-fast test-browser test-lab lint format venv dev lock bench-agent bench-apply clean help
 
 help:
 	@echo "make run        the console on http://127.0.0.1:8000 (daphne, Celery worker and beat; Ctrl-C stops)"
@@ -32,11 +32,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(VENV)/.installed: $(VENV)/.python-ok requirements.lock pyproject.toml node_modules/.installed
+$(VENV)/.installed: $(VENV)/.python-ok requirements.lock pyproject.toml agents/pyproject.toml node_modules/.installed
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock
 	@# A new virtualenv may come with a setuptools too old to build the project (pyproject asks for >= 69).
 	$(VENV)/bin/pip install --quiet "setuptools>=69" wheel
-	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e agents -e .
 	@touch $@
 
 # Runtime + development dependencies (tests, linters, the lab).
@@ -77,6 +77,15 @@ test-fullstack: dev
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/13 $(VENV)/bin/pytest -m lab tests/lab_fullstack
 
 test: test-fast test-lab test-fullstack
+
+# Re-pin the dependencies (after a change to a pyproject.toml): the console's locks, then the agent's, held to
+# the console's versions so that the agent runs on hosts what the console tests with.
+lock: dev
+	$(VENV)/bin/pip-compile -q --allow-unsafe --generate-hashes --strip-extras --output-file=requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --allow-unsafe --extra=dev --generate-hashes --strip-extras --output-file=requirements-dev.lock pyproject.toml
+	mkdir -p var && grep -o '^[A-Za-z0-9._-]*==[^ ]*' requirements.lock > var/console-pins.txt
+	cd agents && ../$(VENV)/bin/pip-compile -q --allow-unsafe --generate-hashes --strip-extras \
+	  --constraint=../var/console-pins.txt --output-file=requirements.lock pyproject.toml
 
 bench-agent: dev
 	scripts/lab/vm-run $(PY) bench/agent_apply.py

@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.host.agent import Agent
-from agents.host.document import parse_document
-from agents.host.ipvsadm import render_save
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.ipvsadm import render_save
 
 NETNS = "lvsweb-bench"
 

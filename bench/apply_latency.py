@@ -82,7 +82,7 @@ class Bench:
 
     def measure(self, slug: str, expected: list, probe: list, timeout: float) -> dict:
         """One timed apply of cluster SLUG: the observer watches for EXPECTED before the API is called."""
-        from agents.models import Deployment
+        from dispatch.models import Deployment
         from tests.lab_fullstack.stack import wait_for
 
         self.guest.send("watch", expected=expected, probe=probe, timeout=timeout)

@@ -9,7 +9,7 @@ daphne and a real control worker (`celery worker -Q control`, as in the browser 
 websocket clients signed in as a member of the cluster's team, and a director's agent played in this
 process: the agent's own `BatchEncoder` and envelope signing over a table whose counters move like the
 kernel's (every real server busy, counters and connection counts changing at each 2-s estimator run), sent
-to the broker exactly as `agents/host/worker.py` sends them. The kernel read itself (the netlink dump) needs
+to the broker exactly as `agents/lvsweb_agent/worker.py` sends them. The kernel read itself (the netlink dump) needs
 the lab VM and is measured there:
 
     scripts/lab/vm-run python bench/traffic.py --lab-read --services 1000 --dests 10 --seconds 30
@@ -78,7 +78,8 @@ def drop_database(admin: str, name: str) -> None:
 
 def make_inventory(services: int, dests: int):
     """Cluster `big`: SERVICES TCP services x DESTS TUN real servers on one enrolled director."""
-    from agents.host.envelope import generate_private_key, public_key_text
+    from lvsweb_agent.envelope import generate_private_key, public_key_text
+
     from clusters.choices import HostRole
     from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
     from teams.models import Membership, Team
@@ -218,9 +219,8 @@ def lab_read(services: int, dests: int, seconds: int) -> dict:
     """Inside the lab VM: the agent's stats tick on a SERVICES x DESTS table, against ipvsadm reading it."""
     sys.path.insert(0, str(REPO / "bench"))
     from agent_apply import NETNS, document, run, setup_namespace
-
-    from agents.host.agent import Agent
-    from agents.host.stats import StatsSender
+    from lvsweb_agent.agent import Agent
+    from lvsweb_agent.stats import StatsSender
 
     setup_namespace()
     run("ipvsadm", "-C")
@@ -285,11 +285,11 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         from django.db import connection
         from django.test import Client
+        from lvsweb_agent.envelope import seal
+        from lvsweb_agent.sequence import ReportSequence
+        from lvsweb_agent.stats import BatchEncoder
+        from lvsweb_agent.worker import CONTROL_QUEUE, TRAFFIC_TASK
 
-        from agents.host.envelope import seal
-        from agents.host.sequence import ReportSequence
-        from agents.host.stats import BatchEncoder
-        from agents.host.worker import CONTROL_QUEUE, TRAFFIC_TASK
         from lvsweb.celery import app
         from tests.browser.server import ConsoleServer, ControlWorker
         from tests.dispatch.broker import purge

@@ -7,8 +7,7 @@ refuses, so an administrator can rename it.
 
 from django.core.checks import Tags, Warning, register
 from django.db import connections
-
-from agents.host.names import hostname_problem
+from lvsweb_agent.names import hostname_problem
 
 
 @register(Tags.database)

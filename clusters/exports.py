@@ -6,12 +6,12 @@ there: disabled services and disabled real servers are left out, draining real s
 """
 
 from django.utils import timezone
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.model import Service, ServiceKey
 
-from agents.compiler import compile_documents, inventory_snapshot
-from agents.host.document import parse_document
-from agents.host.model import Service, ServiceKey
 from clusters import interchange
 from clusters.models import Cluster, VirtualService
+from dispatch.compiler import compile_documents, inventory_snapshot
 
 #: The stand-in director the export compiles a document for (any valid host name does).
 EXPORT_HOST = "export.invalid"

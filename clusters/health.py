@@ -9,10 +9,6 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from agents.actions.health import agent_name
-from agents.actions.reports import sync_state
-from agents.choices import DeploymentKind, DeploymentStatus, SyncState
-from agents.models import Deployment, Revision
 from clusters.choices import RealServerState
 from clusters.models import (
     Cluster,
@@ -23,6 +19,10 @@ from clusters.models import (
     RealServerHealth,
     VirtualService,
 )
+from dispatch.actions.health import agent_name
+from dispatch.actions.reports import sync_state
+from dispatch.choices import DeploymentKind, DeploymentStatus, SyncState
+from dispatch.models import Deployment, Revision
 
 #: Host states in the order the console shows them, worst news last.
 HOST_STATES = [

@@ -3,8 +3,8 @@
 import ipaddress
 
 from django.core.exceptions import ValidationError
+from lvsweb_agent.names import hostname_problem
 
-from agents.host.names import hostname_problem
 from clusters.choices import AddressFamily
 
 MAX_FWMARK = 2**32 - 1
@@ -12,7 +12,7 @@ MAX_WEIGHT = 65535
 
 
 def validate_hostname(value: str) -> None:
-    """A host's name by the agent's own rule (RFC 1123 labels; agents/host/names.py)."""
+    """A host's name by the agent's own rule (RFC 1123 labels; agents/lvsweb_agent/names.py)."""
     problem = hostname_problem(value)
     if problem:
         raise ValidationError(problem[0].upper() + problem[1:] + ".", code="invalid")

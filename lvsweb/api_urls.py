@@ -3,10 +3,10 @@
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.urls import register as register_accounts
-from agents.api.urls import register as register_agents
-from agents.api.urls import urlpatterns as agent_urlpatterns
 from clusters.api.interchange import urlpatterns as interchange_urlpatterns
 from clusters.api.urls import register as register_clusters
+from dispatch.api.urls import register as register_agents
+from dispatch.api.urls import urlpatterns as agent_urlpatterns
 from teams.api.urls import register as register_teams
 
 router = DefaultRouter()

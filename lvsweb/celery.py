@@ -11,17 +11,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-# Messages that pass the transport's screen (agents/host/screen.py) but name no task of ours, or that Celery
+# Messages that pass the transport's screen (agents/lvsweb_agent/screen.py) but name no task of ours, or that Celery
 # cannot take as a task, are rejected (dropped) by Celery itself: counted with the transport's drops.
 @signals.task_unknown.connect
 def _count_unknown_task(**kwargs) -> None:
-    from agents.counters import count_dropped_message
+    from dispatch.counters import count_dropped_message
 
     count_dropped_message("unknown_task")
 
 
 @signals.task_rejected.connect
 def _count_rejected_task(**kwargs) -> None:
-    from agents.counters import count_dropped_message
+    from dispatch.counters import count_dropped_message
 
     count_dropped_message("rejected")

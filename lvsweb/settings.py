@@ -10,8 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-
-from agents.host.screen import transport_for
+from lvsweb_agent.screen import transport_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LVSWEB_VAR_DIR", BASE_DIR / "var"))
@@ -69,7 +68,7 @@ INSTALLED_APPS = [
     "audit",
     "teams",
     "clusters",
-    "agents",
+    "dispatch",
     "traffic",
 ]
 
@@ -95,7 +94,7 @@ WSGI_APPLICATION = None
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "lvsweb" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -162,7 +161,7 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 # node_modules under static/vendor/<name>/, never copied into the repository.
 NODE_MODULES = Path(os.environ.get("LVSWEB_NODE_MODULES", BASE_DIR / "node_modules"))
 STATICFILES_DIRS = [
-    BASE_DIR / "static",
+    BASE_DIR / "lvsweb" / "static",
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/uplot", NODE_MODULES / "uplot" / "dist"),
 ]
@@ -234,7 +233,7 @@ if env_flag("LVSWEB_TLS"):
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# Agents' Redis users reach only their own exact keys (agents/broker_acl.py), never this prefix's.
+# Agents' Redis users reach only their own exact keys (dispatch/broker_acl.py), never this prefix's.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -255,7 +254,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-unanswered-commands": {"task": "lvsweb.control.expire_deployments", "schedule": 5.0},
     "mark-offline-hosts": {"task": "lvsweb.control.mark_offline_hosts", "schedule": 5.0},
     "traffic-history": {"task": "lvsweb.control.traffic_history", "schedule": 60.0},
-    # Re-creates agents' Redis users that a Redis restart forgot (agents/broker_acl.py).
+    # Re-creates agents' Redis users that a Redis restart forgot (dispatch/broker_acl.py).
     "sync-broker-users": {"task": "lvsweb.control.sync_broker_users", "schedule": 60.0},
     # audit/tasks.py: stream entries to the configured sinks, anchor unanchored entries, verify the chain.
     "audit-deliver": {"task": "lvsweb.audit.deliver", "schedule": 10.0},
@@ -273,15 +272,15 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # messages it cannot read (/metrics) instead of dying on them, and remote control (pidbox) is off, so no broker
 # client can cancel the control queue's consumer or shut a worker down.
 CELERY_BROKER_TRANSPORT = transport_for(CELERY_BROKER_URL)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"on_drop": "agents.counters:count_dropped_message"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"on_drop": "dispatch.counters:count_dropped_message"}
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
-CELERY_WORKER_CONSUMER = "agents.host.broker_transport:Consumer"  # a message Celery fails on is dropped, not fatal
+CELERY_WORKER_CONSUMER = "lvsweb_agent.broker_transport:Consumer"  # a message Celery fails on is dropped, not fatal
 
 # Dispatch (docs/dispatch.md). Agents reach the broker at AGENT_BROKER_URL, which may differ from the
 # console's own REDIS_URL (another address, a TLS port, a Redis user with fewer rights).
 AGENT_BROKER_URL = os.environ.get("AGENT_BROKER_URL", CELERY_BROKER_URL)
 # Every enrolled agent gets a Redis ACL user of its own that reaches its queue and `control` only
-# (agents/broker_acl.py, docs/operating.md "Securing the broker"); its credentials replace any in
+# (dispatch/broker_acl.py, docs/operating.md "Securing the broker"); its credentials replace any in
 # AGENT_BROKER_URL. The console manages those users over BROKER_ADMIN_URL (a Redis user allowed ACL and
 # CLIENT KILL). LVSWEB_BROKER_ACL=off hands every agent AGENT_BROKER_URL as it is: no isolation between hosts.
 BROKER_ACL = env_flag("LVSWEB_BROKER_ACL", True)

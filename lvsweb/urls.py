@@ -21,7 +21,7 @@ urlpatterns = [
     path("", include("clusters.urls")),
     path("", include("clusters.urls_interchange")),
     path("", include("audit.urls")),
-    path("", include("agents.urls")),
+    path("", include("dispatch.urls")),
     path("", include("teams.urls")),
     path("", include("traffic.urls")),
     path("accounts/", include("accounts.urls")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from agents.host.envelope import seal
+from lvsweb_agent.envelope import seal
 
 _lock = threading.Lock()
 _previous = 0

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
-from agents.consumers import ClusterStatusConsumer
 from clusters.models import VirtualService
+from dispatch.consumers import ClusterStatusConsumer
 
 #: Services whose real servers' rows travel in one group (a page of 25 consecutive services joins 1–2 chunks).
 CHUNK = 25

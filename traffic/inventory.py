@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from agents.host.model import ServiceKey, normalize_address
+from lvsweb_agent.model import ServiceKey, normalize_address
+
 from clusters.choices import HostRole, RealServerState
 from clusters.models import ClusterHost, RealServer, VirtualService
 

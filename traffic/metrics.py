@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from agents import counters
+from dispatch import counters
 from teams import policy
 from traffic.live import fresh_cutoff
 from traffic.models import HostFeed, Series

@@ -15,9 +15,9 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from lvsweb_agent.model import RealServer as Dest
+from lvsweb_agent.model import Service, normalize_address
 
-from agents.host.model import RealServer as Dest
-from agents.host.model import Service, normalize_address
 from audit.recording import record
 from clusters import interchange
 from clusters.actions import locks

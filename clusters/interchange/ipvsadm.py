@@ -3,15 +3,16 @@
 The parser reads what `ipvsadm-save -n` prints and what people keep in rules files and scripts: -A/-E
 (service) and -a/-e (real server) lines, short or long options, an optional leading `ipvsadm`, `#` comments
 and blank lines. -E and -e replace the settings of a service or real server defined above, as `ipvsadm`
-does (an option left out takes its default). Rendering is the agent's own (`agents.host.ipvsadm`), so an
+does (an option left out takes its default). Rendering is the agent's own (`lvsweb_agent.ipvsadm`), so an
 export is byte for byte what `ipvsadm-save -n` prints on a director; thresholds, which ipvsadm-save leaves
 out, are added as -x/-y (ipvsadm-restore reads them) when they are set.
 """
 
 from __future__ import annotations
 
-from agents.host.ipvsadm import render_save
-from agents.host.model import RealServer, Service, ServiceKey, Tunnel
+from lvsweb_agent.ipvsadm import render_save
+from lvsweb_agent.model import RealServer, Service, ServiceKey, Tunnel
+
 from clusters.interchange.ruleset import (
     MAX_THRESHOLD,
     MAX_WEIGHT,

@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agents.host.model import RealServer, Service, ServiceKey, Tunnel
+from lvsweb_agent.model import RealServer, Service, ServiceKey, Tunnel
+
 from clusters.interchange.ruleset import (
     FULL_MASK,
     MAX_THRESHOLD,

@@ -1,6 +1,6 @@
 """The rule set both text formats share: IPVS services with their real servers, and where each came from.
 
-A rule set is the agent's own model (`agents.host.model.Service` with its `RealServer`s): what a director's
+A rule set is the agent's own model (`lvsweb_agent.model.Service` with its `RealServer`s): what a director's
 kernel holds, in the kernel's terms. The parsers build it through `RuleSetBuilder`, which remembers the line of
 every service and real server and collects problems by line, so that a preview can say "line 7: …".
 Plain Python: no Django, so the parsers can be tested (and fuzzed) on their own.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from agents.host.model import (
+from lvsweb_agent.model import (
     SCHEDULERS,
     Persistence,
     RealServer,

@@ -8,7 +8,6 @@ from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from agents.actions.reports import sync_state
 from clusters import actions
 from clusters.forms import ClusterForm
 from clusters.health import health_of, health_sections, with_last_apply
@@ -17,6 +16,7 @@ from clusters.overlaps import endpoint_overlaps
 from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
+from dispatch.actions.reports import sync_state
 from teams import policy
 from traffic.live import active_connections
 

@@ -8,9 +8,9 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Q
 from django.views.generic import ListView, TemplateView
 
-from agents.actions.reports import sync_state
 from clusters.health import health_of, total, with_last_apply
 from clusters.models import Host
+from dispatch.actions.reports import sync_state
 from teams import policy
 from teams.choices import TeamRole
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 
-from agents.host.errors import explain
-from agents.host.kernel import ExecutionResult
-from agents.host.model import ActualState, DesiredState, DestCounters, Link, Service
-from agents.host.persist import wanted_files, wanted_sysctls
+from lvsweb_agent.errors import explain
+from lvsweb_agent.kernel import ExecutionResult
+from lvsweb_agent.model import ActualState, DesiredState, DestCounters, Link, Service
+from lvsweb_agent.persist import wanted_files, wanted_sysctls
 
 
 class SimulatedKernel:

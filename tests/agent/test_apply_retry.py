@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import errno
 
-from agents.host.agent import Agent
-from agents.host.commands import CommandHandler
-from agents.host.envelope import generate_private_key, seal
-from agents.host.retry import Backoff
-from agents.host.serial import load_applied_serial
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.envelope import generate_private_key, seal
+from lvsweb_agent.retry import Backoff
+from lvsweb_agent.serial import load_applied_serial
 
 from .docs import director_doc, tun_dest
 from .simkernel import SimulatedKernel

@@ -5,8 +5,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from agents.host.check import CheckReport, check_kernel
-from agents.host.document import DOCUMENT_VERSION, schema
+from lvsweb_agent.check import CheckReport, check_kernel
+from lvsweb_agent.document import DOCUMENT_VERSION, schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -14,7 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 def agent(*args: str, **kwargs) -> subprocess.CompletedProcess:
     """`lvsweb-agent ARGS` from this checkout."""
     return subprocess.run(
-        [sys.executable, "-m", "agents.host.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=60, **kwargs
+        [sys.executable, "-m", "lvsweb_agent.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
     )
 
 
@@ -31,7 +36,7 @@ def test_the_document_format_is_the_schemas():
 def test_show_json_into_a_pipe_nobody_reads_ends_quietly():
     # `lvsweb-agent show --json | head`: the reader is gone before the agent writes (here: from the start).
     process = subprocess.Popen(
-        [sys.executable, "-m", "agents.host.cli", "show", "--json"],
+        [sys.executable, "-m", "lvsweb_agent.cli", "show", "--json"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -44,7 +49,7 @@ def test_show_json_into_a_pipe_nobody_reads_ends_quietly():
 
 def test_show_into_head_ends_quietly():
     result = subprocess.run(
-        ["bash", "-c", f"set -o pipefail; {sys.executable} -m agents.host.cli show --json | head -n 1"],
+        ["bash", "-c", f"set -o pipefail; {sys.executable} -m lvsweb_agent.cli show --json | head -n 1"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -10,12 +10,11 @@ real kernel path is the lab's.
 import time
 
 import pytest
-
-from agents.host.agent import Agent
-from agents.host.commands import CommandHandler
-from agents.host.envelope import generate_private_key, seal
-from agents.host.sequence import ReportSequence
-from agents.host.serial import load_applied_serial
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.envelope import generate_private_key, seal
+from lvsweb_agent.sequence import ReportSequence
+from lvsweb_agent.serial import load_applied_serial
 
 from .docs import director_doc, tun_dest
 from .simkernel import SimulatedKernel
@@ -172,8 +171,9 @@ class ConsoleHost:
     """A host of the console's inventory with its agent's handler (simulated kernel) and signing key."""
 
     def __init__(self, hostname: str, root, **fields):
-        from agents.host.envelope import load_public_key, public_key_text
-        from agents.signing import control_public_key_text
+        from lvsweb_agent.envelope import load_public_key, public_key_text
+
+        from dispatch.signing import control_public_key_text
         from tests.factories import make_host
 
         self.key = generate_private_key()
@@ -200,7 +200,7 @@ class ConsoleHost:
 
     def send(self, report: dict) -> str:
         """The console's verdict on one report, sealed as the agent's Reporter seals it."""
-        from agents.actions import handle_report
+        from dispatch.actions import handle_report
 
         return handle_report(seal(self.sequence.stamp(report), self.key, self.host.hostname))
 
@@ -210,10 +210,10 @@ class ConsoleHost:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_consoles_apply_is_applied_and_its_reports_accepted(tmp_path):
-    from agents import actions
-    from agents.actions.reports import sync_state
-    from agents.models import Deployment
     from clusters.choices import HostRole
+    from dispatch import actions
+    from dispatch.actions.reports import sync_state
+    from dispatch.models import Deployment
     from tests.dispatch.broker import purge
     from tests.factories import make_cluster, make_cluster_host, make_real_server, make_virtual_service
 

@@ -5,9 +5,8 @@ import os
 import stat
 
 import pytest
-
-from agents.host.cli import main
-from agents.host.config import (
+from lvsweb_agent.cli import main
+from lvsweb_agent.config import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
     AgentConfig,
@@ -16,7 +15,7 @@ from agents.host.config import (
     load_config,
     write_config,
 )
-from agents.host.envelope import generate_private_key, private_key_pem, public_key_text
+from lvsweb_agent.envelope import generate_private_key, private_key_pem, public_key_text
 
 CONTROL = generate_private_key()
 

@@ -4,9 +4,8 @@ used when it is not."""
 from __future__ import annotations
 
 import pytest
-
-from agents.host.document import DocumentError, parse_document
-from agents.host.model import Persistence, ServiceKey, Tunnel
+from lvsweb_agent.document import DocumentError, parse_document
+from lvsweb_agent.model import Persistence, ServiceKey, Tunnel
 
 from .docs import changed, director_doc, example, tun_dest, web_service
 

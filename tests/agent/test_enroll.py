@@ -24,11 +24,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-from agents.host.cli import main
-from agents.host.config import load_config
-from agents.host.enroll import EnrollError, enroll
-from agents.host.envelope import load_private_key_pem, public_key_text
+from lvsweb_agent.cli import main
+from lvsweb_agent.config import load_config
+from lvsweb_agent.enroll import EnrollError, enroll
+from lvsweb_agent.envelope import load_private_key_pem, public_key_text
 
 from .redisdb import claimed_redis_db
 
@@ -51,7 +50,7 @@ def one_line(text: str) -> str:
 @pytest.fixture
 def console_host(transactional_db):
     """A host in the console's inventory and a fresh enrollment token for it."""
-    from agents.actions import create_enrollment_token
+    from dispatch.actions import create_enrollment_token
     from tests.factories import make_host
 
     host = make_host(hostname="rs7")
@@ -62,7 +61,7 @@ def console_host(transactional_db):
 def test_enroll_writes_a_private_configuration_the_console_agrees_with(live_server, console_host, tmp_path, capsys):
     from django.conf import settings
 
-    from agents.signing import control_public_key_text
+    from dispatch.signing import control_public_key_text
 
     host, token = console_host
     path = tmp_path / "etc" / "agent.json"
@@ -256,7 +255,7 @@ def test_an_enrolled_agent_runs_and_the_console_accepts_its_heartbeat(
 ):
     from kombu import Connection
 
-    from agents.actions import handle_report
+    from dispatch.actions import handle_report
 
     host, token = console_host
     path = tmp_path / "agent.json"
@@ -267,7 +266,7 @@ def test_an_enrolled_agent_runs_and_the_console_accepts_its_heartbeat(
         env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "LVSWEB_AGENT"))}
         with (tmp_path / "agent.log").open("wb") as log:
             agent = subprocess.Popen(
-                [sys.executable, "-m", "agents.host.cli", "run", "--config", str(path)],
+                [sys.executable, "-m", "lvsweb_agent.cli", "run", "--config", str(path)],
                 cwd=REPO,
                 env=env,
                 stdout=log,

@@ -7,8 +7,7 @@ import os
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from agents.host.envelope import (
+from lvsweb_agent.envelope import (
     EnvelopeError,
     generate_private_key,
     load_or_create_private_key,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import errno
 
-from agents.host.errors import explain
-from agents.host.model import RealServer, Service, ServiceKey
-from agents.host.planner import Operation
+from lvsweb_agent.errors import explain
+from lvsweb_agent.model import RealServer, Service, ServiceKey
+from lvsweb_agent.planner import Operation
 
 WEB = Service(ServiceKey.for_address("tcp", "10.10.0.100", 80), "mh")
 RS = RealServer("10.20.0.11", 80, 1, "tun")

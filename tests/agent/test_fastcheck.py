@@ -8,9 +8,8 @@ import copy
 import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from agents.host.document import schema
-from agents.host.fastcheck import conforms
+from lvsweb_agent.document import schema
+from lvsweb_agent.fastcheck import conforms
 
 from .docs import example
 from .test_properties import documents

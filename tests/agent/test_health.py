@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from agents.host.agent import Agent
-from agents.host.document import DocumentError, parse_document
-from agents.host.fastcheck import conforms
-from agents.host.health import DOWN, UNKNOWN, UP, Target, TargetState, adjust, lost_quorums, step
-from agents.host.model import ServiceKey
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.document import DocumentError, parse_document
+from lvsweb_agent.fastcheck import conforms
+from lvsweb_agent.health import DOWN, UNKNOWN, UP, Target, TargetState, adjust, lost_quorums, step
+from lvsweb_agent.model import ServiceKey
 
 from .simkernel import SimulatedKernel
 from .test_fastcheck import ODD_VALUES, VALIDATOR, paths

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agents.host.ipvsadm import parse_save, render_save
-from agents.host.model import Persistence, RealServer, Service, ServiceKey, Tunnel
+from lvsweb_agent.ipvsadm import parse_save, render_save
+from lvsweb_agent.model import Persistence, RealServer, Service, ServiceKey, Tunnel
 
 from .docs import EXAMPLES
 

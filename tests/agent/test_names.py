@@ -3,8 +3,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from agents.host.names import MAX_LENGTH, hostname_problem
+from lvsweb_agent.names import MAX_LENGTH, hostname_problem
 
 VALID = ["lb1", "rs-7.fra.example.net", "director", "1host", "a" * 63 + ".example", "10.0.0.1", "X-Y"]
 INVALID = [

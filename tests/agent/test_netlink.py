@@ -9,10 +9,9 @@ import socket
 import struct
 
 import pytest
-
-from agents.host import netlink
-from agents.host.model import CHECKSUMS, FORWARD_METHODS, TUNNEL_TYPES, RealServer, Service, ServiceKey, Tunnel
-from agents.host.netlink import (
+from lvsweb_agent import netlink
+from lvsweb_agent.model import CHECKSUMS, FORWARD_METHODS, TUNNEL_TYPES, RealServer, Service, ServiceKey, Tunnel
+from lvsweb_agent.netlink import (
     CMD_ATTR_DEST,
     DEST_ACTIVE,
     DEST_ADDR,

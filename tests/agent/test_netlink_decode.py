@@ -17,13 +17,12 @@ import time
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-from agents.host import netlink
-from agents.host.agent import Agent
-from agents.host.commands import CommandHandler
-from agents.host.envelope import generate_private_key, seal
-from agents.host.errors import describe_exception, explain
-from agents.host.model import (
+from lvsweb_agent import netlink
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.envelope import generate_private_key, seal
+from lvsweb_agent.errors import describe_exception, explain
+from lvsweb_agent.model import (
     CHECKSUMS,
     FAMILIES,
     FORWARD_METHODS,
@@ -37,7 +36,7 @@ from agents.host.model import (
     Tunnel,
     address_info,
 )
-from agents.host.netlink import (
+from lvsweb_agent.netlink import (
     CMD_ATTR_DEST,
     CMD_ATTR_SERVICE,
     CTRL_ATTR_FAMILY_NAME,
@@ -79,7 +78,7 @@ from agents.host.netlink import (
     frames,
     nla,
 )
-from agents.host.planner import Operation
+from lvsweb_agent.planner import Operation
 
 from .docs import director_doc, tun_dest
 from .simkernel import SimulatedKernel

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agents.host.agent import Agent
-from agents.host.document import parse_document
-from agents.host.persist import parse_sysctl_conf, render_modules_conf, render_sysctl_conf, sysctl_path
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.persist import parse_sysctl_conf, render_modules_conf, render_sysctl_conf, sysctl_path
 
 from .docs import changed, example
 from .simkernel import SimulatedKernel

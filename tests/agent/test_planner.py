@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from agents.host.agent import Agent
-from agents.host.document import parse_document
-from agents.host.ledger import Ledger
-from agents.host.model import ServiceKey
-from agents.host.planner import plan
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.ledger import Ledger
+from lvsweb_agent.model import ServiceKey
+from lvsweb_agent.planner import plan
 
 from .docs import changed, director_doc, example, tun_dest, web_service
 from .simkernel import SimulatedKernel

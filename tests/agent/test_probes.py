@@ -17,11 +17,10 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from agents.host.document import parse_document
-from agents.host.model import HealthCheck
-from agents.host.monitor import HealthMonitor
-from agents.host.probes import TCP_ACK, TCP_RST, TCP_SYN, checksum, http_probe, parse_tcp, tcp_packet, tcp_probe
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.model import HealthCheck
+from lvsweb_agent.monitor import HealthMonitor
+from lvsweb_agent.probes import TCP_ACK, TCP_RST, TCP_SYN, checksum, http_probe, parse_tcp, tcp_packet, tcp_probe
 
 
 class Site:

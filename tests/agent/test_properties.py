@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from agents.host.agent import Agent
-from agents.host.document import parse_document
-from agents.host.ipvsadm import parse_save, render_save
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.ipvsadm import parse_save, render_save
 
 from .simkernel import SimulatedKernel
 

@@ -1,6 +1,6 @@
 """Reports when the broker is briefly away: a real redis-server of the test's own, stopped and started again.
 
-The agent's Reporter (the real Celery app of `lvsweb-agent run`, agents/host/worker.py) tries again with
+The agent's Reporter (the real Celery app of `lvsweb-agent run`, agents/lvsweb_agent/worker.py) tries again with
 backoff; a report sent during an outage lands once the broker is back, and one sent into a broker that stays
 away is dropped after the bound with an error saying so. The last test does it with a whole `lvsweb-agent run`
 process: a heartbeat sealed while the broker was down still reaches the console's queue.
@@ -14,11 +14,10 @@ import time
 
 import pytest
 from kombu import Connection
-
-from agents.host.envelope import generate_private_key, open_envelope
-from agents.host.retry import Backoff
-from agents.host.sequence import ReportSequence
-from agents.host.worker import REPORT_TASK, Reporter, make_app
+from lvsweb_agent.envelope import generate_private_key, open_envelope
+from lvsweb_agent.retry import Backoff
+from lvsweb_agent.sequence import ReportSequence
+from lvsweb_agent.worker import REPORT_TASK, Reporter, make_app
 
 from .spare_redis import SpareRedis
 
@@ -69,7 +68,7 @@ def test_a_report_sent_while_the_broker_is_down_lands_when_it_is_back(broker, ca
     broker.stop()
     threading.Timer(1.0, broker.start).start()
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="agents.host.retry"):
+    with caplog.at_level(logging.WARNING, logger="lvsweb_agent.retry"):
         report({"kind": "deployment", "host": HOST, "deployment": 7, "status": "applied", "n": 1})
     assert time.monotonic() - started >= 1.0  # it waited for the broker rather than dropping the report
     [landed] = control_reports(broker.url, key.public_key())

@@ -1,4 +1,4 @@
-"""Backoff and retry (agents/host/retry.py): bounded waits with jitter, permanent errors never retried."""
+"""Backoff and retry (agents/lvsweb_agent/retry.py): bounded waits with jitter, permanent errors never retried."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kombu.exceptions import OperationalError
-
-from agents.host.netlink import NetlinkError
-from agents.host.retry import Backoff, GaveUp, broker_unreachable, kernel_busy, retry
+from lvsweb_agent.netlink import NetlinkError
+from lvsweb_agent.retry import Backoff, GaveUp, broker_unreachable, kernel_busy, retry
 
 backoffs = st.builds(
     Backoff,

@@ -1,4 +1,4 @@
-"""The broker screen alone (agents/host/screen.py): whatever is popped, it is either a message kombu and Celery
+"""The broker screen alone (agents/lvsweb_agent/screen.py): whatever is popped, it is either a message kombu and Celery
 can take or a Dropped with a reason — never another exception (which would stop the worker)."""
 
 import base64
@@ -7,8 +7,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from agents.host.screen import REASONS, DropFile, Dropped, screen_raw, transport_for
+from lvsweb_agent.screen import REASONS, DropFile, Dropped, screen_raw, transport_for
 
 MAX = 4096
 
@@ -99,9 +98,9 @@ def test_a_good_message_is_returned_as_kombu_reads_it():
 
 
 def test_the_transport_is_chosen_by_the_broker_url():
-    assert transport_for("redis://127.0.0.1:6379/0") == "agents.host.broker_transport:Transport"
-    assert transport_for("rediss://user:pw@broker:6380/1") == "agents.host.broker_transport:Transport"
-    assert transport_for("sentinel://s1:26379;sentinel://s2:26379") == "agents.host.broker_transport:SentinelTransport"
+    assert transport_for("redis://127.0.0.1:6379/0") == "lvsweb_agent.broker_transport:Transport"
+    assert transport_for("rediss://user:pw@broker:6380/1") == "lvsweb_agent.broker_transport:Transport"
+    assert transport_for("sentinel://s1:26379;sentinel://s2:26379") == "lvsweb_agent.broker_transport:SentinelTransport"
     assert transport_for("amqp://guest@localhost//") is None
 
 

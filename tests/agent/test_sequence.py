@@ -1,4 +1,4 @@
-"""Report sequences (agents/host/sequence.py): per stream, always increasing, also across restarts and a clock
+"""Report sequences (agents/lvsweb_agent/sequence.py): per stream, always increasing, also across restarts and a clock
 set back; one sequence file shared by the agent's threads."""
 
 import json
@@ -6,8 +6,7 @@ import threading
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from agents.host.sequence import SEQUENCE_FILE, ReportSequence, stream_of
+from lvsweb_agent.sequence import SEQUENCE_FILE, ReportSequence, stream_of
 
 
 class Clock:

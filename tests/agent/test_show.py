@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from agents.host.agent import Agent, state_json
-from agents.host.model import ServiceKey
+from lvsweb_agent.agent import Agent, state_json
+from lvsweb_agent.model import ServiceKey
 
 from .docs import example
 from .simkernel import SimulatedKernel

@@ -22,14 +22,13 @@ import pytest
 import redis
 from celery import Celery
 from kombu import Connection
-
-from agents.host.check import check_kernel
-from agents.host.config import AgentConfig, write_config
-from agents.host.document import DOCUMENT_VERSION
-from agents.host.envelope import generate_private_key, open_envelope, private_key_pem, public_key_text, seal
-from agents.host.sequence import SEQUENCE_FILE
-from agents.host.serial import SERIAL_FILE, save_applied_serial
-from agents.host.worker import COMMAND_TASK, DROP_FILE, REPORT_TASK
+from lvsweb_agent.check import check_kernel
+from lvsweb_agent.config import AgentConfig, write_config
+from lvsweb_agent.document import DOCUMENT_VERSION
+from lvsweb_agent.envelope import generate_private_key, open_envelope, private_key_pem, public_key_text, seal
+from lvsweb_agent.sequence import SEQUENCE_FILE
+from lvsweb_agent.serial import SERIAL_FILE, save_applied_serial
+from lvsweb_agent.worker import COMMAND_TASK, DROP_FILE, REPORT_TASK
 
 from .redisdb import claimed_redis_db
 
@@ -110,7 +109,7 @@ class AgentProcess:
 
     def start(self, *options: str) -> AgentProcess:
         script = Path(sys.executable).with_name("lvsweb-agent")
-        argv = [str(script)] if script.exists() else [sys.executable, "-m", "agents.host.cli"]
+        argv = [str(script)] if script.exists() else [sys.executable, "-m", "lvsweb_agent.cli"]
         argv += options
         env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "LVSWEB_AGENT"))}
         with self.log_file.open("wb") as log:
@@ -504,10 +503,10 @@ def test_the_worker_needs_no_django():
     # kombu's JSON encoder imports django.utils.functional when Django happens to be installed; nothing
     # else of Django (settings, apps, database) and nothing of the console may be loaded by the agent.
     code = (
-        "import json, sys, agents.host.worker, agents.host.cli, agents.host.enroll; "
+        "import json, sys, lvsweb_agent.worker, lvsweb_agent.cli, lvsweb_agent.enroll; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('django', 'lvsweb', 'clusters', 'audit', 'accounts') or m.startswith('agents.') and "
-        "not m.startswith('agents.host'))))"
+        "not m.startswith('lvsweb_agent'))))"
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO")}
     loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, timeout=60, capture_output=True, text=True)

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from agents.api.views import EnrollThrottle
 from audit.models import AuditEntry
+from dispatch.api.views import EnrollThrottle
 
 pytestmark = pytest.mark.django_db
 

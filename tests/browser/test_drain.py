@@ -6,12 +6,12 @@ import time
 import pytest
 from celery import current_app
 from django.utils import timezone
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 from playwright.sync_api import Page, expect
 
-from agents import actions
-from agents.host.envelope import generate_private_key, public_key_text
 from clusters.choices import HostRole
 from clusters.models import RealServer
+from dispatch import actions
 from tests.browser.conftest import PASSWORD, off_the_browser_thread
 from tests.browser.pages import screenshot, sign_in
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service

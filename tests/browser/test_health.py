@@ -5,9 +5,9 @@ import time
 import pytest
 from celery import current_app
 from django.utils import timezone
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 from playwright.sync_api import Page, expect
 
-from agents.host.envelope import generate_private_key, public_key_text
 from clusters.choices import HostRole
 from clusters.models import HealthCheck
 from tests.browser.conftest import PASSWORD

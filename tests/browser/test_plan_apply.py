@@ -11,16 +11,16 @@ import re
 import pytest
 from celery import current_app
 from django.utils import timezone
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.envelope import generate_private_key, load_public_key, open_envelope, public_key_text
+from lvsweb_agent.model import ActualState
+from lvsweb_agent.planner import plan
 from playwright.sync_api import Page, expect
 
-from agents.events import clock
-from agents.host.document import parse_document
-from agents.host.envelope import generate_private_key, load_public_key, open_envelope, public_key_text
-from agents.host.model import ActualState
-from agents.host.planner import plan
-from agents.models import Deployment, Revision
-from agents.signing import control_public_key_text
 from clusters.choices import HostRole
+from dispatch.events import clock
+from dispatch.models import Deployment, Revision
+from dispatch.signing import control_public_key_text
 from tests.browser.conftest import PASSWORD
 from tests.browser.pages import screenshot, sign_in
 from tests.dispatch.broker import purge, take_commands

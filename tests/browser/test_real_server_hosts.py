@@ -3,9 +3,9 @@ will be dropped, until its host is added to the cluster (the link follows the ho
 configured by hand (issue 14, item 3)."""
 
 import pytest
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 from playwright.sync_api import Page, expect
 
-from agents.host.envelope import generate_private_key, public_key_text
 from clusters.models import RealServer
 from tests.browser.conftest import PASSWORD
 from tests.browser.pages import screenshot, sign_in

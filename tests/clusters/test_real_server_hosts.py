@@ -9,10 +9,10 @@ configures.
 import pytest
 from django.core.exceptions import ValidationError
 
-from agents.compiler import compile_documents, inventory_snapshot
 from audit.models import AuditEntry
 from clusters import actions
 from clusters.models import ClusterHost, RealServer
+from dispatch.compiler import compile_documents, inventory_snapshot
 from tests.factories import (
     default_team,
     make_cluster,

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agents.models import Deployment, Revision
 from audit.models import AuditEntry
 from clusters.models import Cluster, RealServer, VirtualService
+from dispatch.models import Deployment, Revision
 from teams.choices import TeamRole
 from tests.factories import (
     default_team,

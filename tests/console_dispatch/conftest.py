@@ -39,7 +39,7 @@ def viewer(lab) -> Client:
 
 def report(lab, hostname: str, payload: dict) -> str:
     """What the agent of `hostname` reports (signed with its own key), handled as the control worker does."""
-    from agents import actions
+    from dispatch import actions
     from tests.reports import sealed_report
 
     return actions.handle_report(sealed_report({"host": hostname, **payload}, lab.keys[hostname], hostname))

@@ -6,11 +6,11 @@ import re
 from urllib.parse import urlparse
 
 import pytest
+from lvsweb_agent.cli import main as agent_cli
 
-from agents.host.cli import main as agent_cli
-from agents.models import EnrollmentToken
 from audit.models import AuditEntry
 from clusters.models import Host
+from dispatch.models import EnrollmentToken
 from tests.factories import make_host
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agents import actions
 from audit.models import AuditEntry
 from clusters.models import ClusterHost, Host
+from dispatch import actions
 from tests.console_dispatch.conftest import browser_as, heartbeat
 from tests.factories import make_cluster, make_host, make_team
 
@@ -200,7 +200,7 @@ def test_the_list_sorts_by_a_column_and_back(lab, viewer):
 
 def test_a_host_just_enrolled_is_waiting_for_its_first_heartbeat_not_offline(lab, viewer):
     """Enrollment succeeded, the agent has not beaten yet: every page says so, none says "agent offline"."""
-    from agents.host.envelope import generate_private_key, public_key_text
+    from lvsweb_agent.envelope import generate_private_key, public_key_text
 
     host = make_host(hostname="web3")
     ClusterHost.objects.create(cluster=lab.cluster, host=host, role="real_server")

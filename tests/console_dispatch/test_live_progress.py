@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
-from agents.events import clock
-from agents.models import Deployment
+from dispatch.events import clock
+from dispatch.models import Deployment
 from lvsweb.celery import app as celery_app
 from tests.dispatch.conftest import control_worker  # noqa: F401  (a fixture)
 from tests.dispatch.test_live import communicator, wait_for

@@ -11,14 +11,14 @@ import subprocess
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.ipvsadm import render_save
+from lvsweb_agent.persist import render_modules_conf, render_sysctl_conf
 
-from agents import actions
-from agents.host.document import parse_document
-from agents.host.ipvsadm import render_save
-from agents.host.persist import render_modules_conf, render_sysctl_conf
-from agents.manual import manual_recipe
-from agents.recipes import recipe_steps, render_script
 from clusters.choices import HostRole
+from dispatch import actions
+from dispatch.manual import manual_recipe
+from dispatch.recipes import recipe_steps, render_script
 from tests.factories import make_cluster_host, make_host, make_real_server, make_virtual_service
 
 HEREDOC = re.compile(r"cat >/(?P<path>\S+) <<'LVSWEB_EOF'\n(?P<content>.*?)\nLVSWEB_EOF", re.S)

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from lvsweb_agent.envelope import load_public_key, open_envelope
 
-from agents import actions
-from agents.host.envelope import load_public_key, open_envelope
-from agents.models import Deployment, Revision
-from agents.signing import control_public_key_text
 from audit.models import AuditEntry
 from clusters import actions as inventory
 from clusters.choices import HostRole
+from dispatch import actions
+from dispatch.models import Deployment, Revision
+from dispatch.signing import control_public_key_text
 from tests.console_dispatch.conftest import applied, heartbeat, report
 from tests.dispatch.broker import purge, take_commands
 from tests.dispatch.conftest import LAB_QUEUES

@@ -4,11 +4,11 @@ left behind (the simulated kernel of the agent's own property tests; the lab tes
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.planner import plan
 
-from agents.host.agent import Agent
-from agents.host.document import parse_document
-from agents.host.planner import plan
-from agents.preview import CHANGE_OF_OPERATION, kernel_left_by
+from dispatch.preview import CHANGE_OF_OPERATION, kernel_left_by
 from tests.agent.simkernel import SimulatedKernel
 from tests.agent.test_properties import documents
 
@@ -56,7 +56,7 @@ def test_nothing_changed_previews_no_operation(document):
 
 
 def test_every_operation_kind_reads_as_added_changed_or_removed():
-    from agents.host.planner import PHASES
+    from lvsweb_agent.planner import PHASES
 
     assert set(CHANGE_OF_OPERATION) == set(PHASES)
     assert set(CHANGE_OF_OPERATION.values()) == {"added", "changed", "removed"}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 
-from agents.host.envelope import generate_private_key, public_key_text
 from clusters.choices import HostRole
 from tests.dispatch.broker import purge
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service

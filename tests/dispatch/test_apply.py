@@ -2,13 +2,13 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from lvsweb_agent.envelope import EnvelopeError, load_public_key, open_envelope
 from rest_framework.test import APIClient
 
-from agents import actions
-from agents.host.envelope import EnvelopeError, load_public_key, open_envelope
-from agents.models import Deployment, Revision
-from agents.signing import control_public_key_text
 from audit.models import AuditEntry
+from dispatch import actions
+from dispatch.models import Deployment, Revision
+from dispatch.signing import control_public_key_text
 from tests.dispatch.broker import take_commands
 from tests.factories import make_user
 

@@ -30,16 +30,16 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
 from kombu import Connection
+from lvsweb_agent.broker import agent_queues, binding_keys, queue_keys, unacked_keys
+from lvsweb_agent.config import AgentConfig, write_config
+from lvsweb_agent.envelope import generate_private_key, open_envelope, private_key_pem, public_key_text
 
-from agents import actions
-from agents.broker_acl import hash_password
-from agents.host.broker import agent_queues, binding_keys, queue_keys, unacked_keys
-from agents.host.config import AgentConfig, write_config
-from agents.host.envelope import generate_private_key, open_envelope, private_key_pem, public_key_text
-from agents.models import BrokerAccount, EnrollmentToken
-from agents.signing import control_public_key_text, seal_command
 from audit.models import AuditEntry
 from clusters.models import Host
+from dispatch import actions
+from dispatch.broker_acl import hash_password
+from dispatch.models import BrokerAccount, EnrollmentToken
+from dispatch.signing import control_public_key_text, seal_command
 from lvsweb.celery import app as console_celery
 from tests.agent.spare_redis import SpareRedis
 from tests.factories import make_host
@@ -234,7 +234,7 @@ def agent_process(a: Enrolled, tmp_path: Path) -> Iterator[Path]:
     log_file = tmp_path / "agent.log"
     with log_file.open("wb") as log:
         agent = subprocess.Popen(
-            [sys.executable, "-m", "agents.host.cli", "run", "--config", str(config_file)],
+            [sys.executable, "-m", "lvsweb_agent.cli", "run", "--config", str(config_file)],
             cwd=REPO,
             env=env,
             stdout=log,

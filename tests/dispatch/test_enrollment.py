@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 from rest_framework.test import APIClient
 
-from agents.host.envelope import generate_private_key, public_key_text
-from agents.models import EnrollmentToken
-from agents.signing import control_public_key_text
 from audit.models import AuditEntry
+from dispatch.models import EnrollmentToken
+from dispatch.signing import control_public_key_text
 from tests.factories import make_host, make_member, make_user
 
 pytestmark = pytest.mark.django_db

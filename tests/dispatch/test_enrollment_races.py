@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 from rest_framework.test import APIClient
 
-from agents import actions
-from agents.host.envelope import generate_private_key, public_key_text
 from clusters.models import Cluster
+from dispatch import actions
 from tests.factories import make_cluster, make_host, make_member, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from agents.enrollment_warnings import enrollment_warnings, is_loopback_host
+from dispatch.enrollment_warnings import enrollment_warnings, is_loopback_host
 from tests.factories import make_host, make_user
 
 PUBLIC_BROKER = "rediss://broker.example.com:6380/0"

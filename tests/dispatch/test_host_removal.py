@@ -12,17 +12,17 @@ import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.envelope import load_public_key, open_envelope
+from lvsweb_agent.model import Address
+from lvsweb_agent.persist import MODULES_CONF, SYSCTL_CONF
 
-from agents import actions
-from agents.host.agent import Agent
-from agents.host.commands import CommandHandler
-from agents.host.envelope import load_public_key, open_envelope
-from agents.host.model import Address
-from agents.host.persist import MODULES_CONF, SYSCTL_CONF
-from agents.models import Deployment
-from agents.signing import control_public_key_text
 from clusters import actions as inventory
 from clusters.choices import HostRole
+from dispatch import actions
+from dispatch.models import Deployment
+from dispatch.signing import control_public_key_text
 from tests.agent.simkernel import SimulatedKernel
 from tests.console_dispatch.conftest import browser_as
 from tests.dispatch.broker import purge, take_commands
@@ -305,8 +305,9 @@ cluster_roles = st.dictionaries(st.sampled_from(HOSTNAMES), st.sampled_from([Hos
     data=st.data(),
 )
 def test_a_host_taken_out_gets_exactly_its_other_clusters_document(roles_a, roles_b, drain_timeout, data):
-    from agents.compiler import compile_documents
-    from agents.host.document import parse_document, validate_schema
+    from lvsweb_agent.document import parse_document, validate_schema
+
+    from dispatch.compiler import compile_documents
 
     hostname = data.draw(st.sampled_from(sorted(roles_a)))
     serials = dict.fromkeys(HOSTNAMES, 7)

@@ -11,8 +11,8 @@ import redis
 from celery import Celery
 from django.conf import settings
 
-from agents import actions, counters
-from agents.models import Deployment
+from dispatch import actions, counters
+from dispatch.models import Deployment
 from lvsweb.celery import app as celery_app
 from tests.dispatch.conftest import ControlWorker
 from tests.dispatch.test_live import wait_for

@@ -9,9 +9,9 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from agents import actions
-from agents.models import Deployment
-from agents.routing import websocket_urlpatterns
+from dispatch import actions
+from dispatch.models import Deployment
+from dispatch.routing import websocket_urlpatterns
 from lvsweb.celery import app as celery_app
 from tests.factories import make_member, make_team, make_user
 from tests.reports import sealed_report

@@ -9,14 +9,14 @@ import threading
 import pytest
 from celery import Celery
 from kombu import Connection
+from lvsweb_agent.envelope import load_public_key, open_envelope
 from rest_framework.test import APIClient
 
-from agents import actions
-from agents.actions import deployments
-from agents.host.envelope import load_public_key, open_envelope
-from agents.models import Deployment
-from agents.signing import control_public_key_text
 from audit.models import AuditEntry
+from dispatch import actions
+from dispatch.actions import deployments
+from dispatch.models import Deployment
+from dispatch.signing import control_public_key_text
 from tests.agent.spare_redis import SpareRedis
 from tests.factories import make_user
 

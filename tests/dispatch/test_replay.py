@@ -11,12 +11,12 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents import actions, counters
-from agents.actions import replay
-from agents.actions.reports import sync_state
-from agents.models import Deployment, ReportStream
 from audit.models import AuditEntry
 from clusters.models import HealthTransition
+from dispatch import actions, counters
+from dispatch.actions import replay
+from dispatch.actions.reports import sync_state
+from dispatch.models import Deployment, ReportStream
 from tests.reports import next_sequence, sealed_report
 from tests.traffic.conftest import Director, rs_row
 from traffic.actions import handle_batch

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from lvsweb_agent.envelope import generate_private_key
 
-from agents import actions
-from agents.host.envelope import generate_private_key
-from agents.models import Deployment
 from audit.models import AuditEntry
+from dispatch import actions
+from dispatch.models import Deployment
 from tests.reports import sealed_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,7 +125,7 @@ def test_three_missed_heartbeats_make_a_host_offline(lab):
 
 
 def test_a_heartbeat_that_cannot_read_the_kernel_is_unknown_not_in_sync(lab):
-    from agents.actions.reports import sync_state
+    from dispatch.actions.reports import sync_state
 
     report(
         lab, "director", kind="heartbeat", facts={"drift": None, "drift_error": "cannot compute the drift: no ip_vs"}

@@ -2,11 +2,11 @@
 
 import pytest
 
-from agents import actions
-from agents.models import Deployment
 from audit.models import AuditEntry
 from clusters import actions as inventory
 from clusters.models import RealServer
+from dispatch import actions
+from dispatch.models import Deployment
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,11 +3,11 @@
 import pytest
 from rest_framework.test import APIClient
 
-from agents import actions
-from agents.models import Deployment, Revision
 from audit.models import AuditEntry
 from clusters import actions as inventory
 from clusters.models import RealServer, VirtualService
+from dispatch import actions
+from dispatch.models import Deployment, Revision
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

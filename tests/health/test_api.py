@@ -5,9 +5,9 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from agents import actions
 from audit.models import AuditEntry
 from clusters.models import HealthCheck
+from dispatch import actions
 from tests.factories import make_member, make_team, make_user
 from tests.reports import sealed_report
 

@@ -2,13 +2,13 @@
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from lvsweb_agent.document import parse_document
 
-from agents.compiler import compile_documents, inventory_snapshot
-from agents.host.document import parse_document
 from audit.models import AuditEntry
 from clusters import actions
 from clusters.choices import Protocol
 from clusters.models import HealthCheck
+from dispatch.compiler import compile_documents, inventory_snapshot
 from teams.choices import TeamRole
 from tests.factories import (
     make_cluster,
@@ -187,9 +187,9 @@ def test_a_check_goes_with_its_service(service):
 
 
 def test_a_revision_diff_shows_check_changes_and_a_rollback_restores_them(service):
-    from agents.actions.rollback import rollback_to_revision
-    from agents.models import Revision
-    from agents.revisions import inventory_diff
+    from dispatch.actions.rollback import rollback_to_revision
+    from dispatch.models import Revision
+    from dispatch.revisions import inventory_diff
 
     rs = service.real_servers.get(address="10.20.0.11")
     actions.set_health_check(acting_user=None, virtual_service=service, fields={"check_type": "http", "fall": 3})

@@ -8,10 +8,10 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from agents import actions
-from agents.routing import websocket_urlpatterns
 from audit.models import AuditEntry
 from clusters.models import HealthTransition, RealServerHealth
+from dispatch import actions
+from dispatch.routing import websocket_urlpatterns
 from tests.factories import make_member, make_user
 from tests.reports import sealed_report
 

@@ -6,8 +6,8 @@ example can be committed; without it the strategies range over everything the fo
 """
 
 from hypothesis import strategies as st
+from lvsweb_agent.model import SCHEDULERS, Persistence, RealServer, Service, ServiceKey, Tunnel, normalize_address
 
-from agents.host.model import SCHEDULERS, Persistence, RealServer, Service, ServiceKey, Tunnel, normalize_address
 from clusters.interchange.ruleset import MAX_THRESHOLD
 
 FAMILIES = ["ipv4", "ipv6"]

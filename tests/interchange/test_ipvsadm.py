@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
+from lvsweb_agent.model import Persistence, RealServer, Service, ServiceKey, Tunnel
 
-from agents.host.model import Persistence, RealServer, Service, ServiceKey, Tunnel
 from clusters.interchange import detect_format, ipvsadm, parse
 
 SAMPLES = Path(__file__).parent / "samples"

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
+from lvsweb_agent.model import SCHEDULERS, Persistence, RealServer, ServiceKey, Tunnel
 
-from agents.host.model import SCHEDULERS, Persistence, RealServer, ServiceKey, Tunnel
 from clusters.interchange import canonical, keepalived, parse
 
 SAMPLES = Path(__file__).parent / "samples"

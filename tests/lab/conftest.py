@@ -57,7 +57,7 @@ def network(lab: Lab) -> Lab:
 @pytest.fixture
 def agent_on(tmp_path: Path) -> Iterator[Callable]:
     """`agent_on("rs1")`: an in-process Agent working in that host's namespace, root under tmp_path."""
-    from agents.host.agent import Agent  # only inside the VM: the skip above comes first
+    from lvsweb_agent.agent import Agent  # only inside the VM: the skip above comes first
 
     opened = {}
 
@@ -107,7 +107,7 @@ class AgentCli:
         return ["--root", str(self.root(host)), *args]
 
     def __call__(self, host: str, *args: str, document: dict | None = None) -> CliResult:
-        from agents.host.cli import main
+        from lvsweb_agent.cli import main
 
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
@@ -116,7 +116,7 @@ class AgentCli:
 
     def process(self, host: str, *args: str, document: dict | None = None) -> CliResult:
         entry_point = Path(sys.executable).parent / "lvsweb-agent"
-        command = [str(entry_point)] if entry_point.exists() else [sys.executable, "-m", "agents.host.cli"]
+        command = [str(entry_point)] if entry_point.exists() else [sys.executable, "-m", "lvsweb_agent.cli"]
         done = subprocess.run(
             ["ip", "netns", "exec", host, *command, *self._arguments(host, args, document)],
             capture_output=True,

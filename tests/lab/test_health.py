@@ -72,8 +72,8 @@ class Director:
     """The director's agent with its health monitor, as `lvsweb-agent run` wires them."""
 
     def __init__(self, root):
-        from agents.host.agent import Agent
-        from agents.host.monitor import HealthMonitor
+        from lvsweb_agent.agent import Agent
+        from lvsweb_agent.monitor import HealthMonitor
 
         self.lock = threading.Lock()
         self.reports: list[dict] = []
@@ -206,8 +206,8 @@ def test_quorum_lost_sends_clients_to_the_sorry_server(network: Lab, director: D
 
 def tunnel_and_plain(address: str, port: int = 80, timeout: float = 1.0) -> tuple:
     """From the director: (tunnel-path probe, plain TCP connect to the real server's own address)."""
-    from agents.host.kernel import in_netns
-    from agents.host.probes import TunnelProber, tcp_probe
+    from lvsweb_agent.kernel import in_netns
+    from lvsweb_agent.probes import TunnelProber, tcp_probe
 
     async def both():
         prober = TunnelProber()

@@ -1,6 +1,6 @@
 """Applies bigger than one netlink batch, on the real kernel: a refusal in the second batch, and lost acks.
 
-The agent sends IPVS requests up to 400 per `send()` (agents/host/netlink.py). The kernel handles every
+The agent sends IPVS requests up to 400 per `send()` (agents/lvsweb_agent/netlink.py). The kernel handles every
 request of a batch, also after one it refused, so what the agent reports is checked against the kernel's
 own table (`ipvsadm -Sn`), request by request: done means in the kernel, not attempted means absent.
 """
@@ -16,10 +16,9 @@ from pathlib import Path
 import labdocs
 import pytest
 from labnet import VIP, Lab
-
-from agents.host.agent import Agent
-from agents.host.netlink import SOL_NETLINK, batches, encode_operation
-from agents.host.planner import IPVS_KINDS, Operation
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.netlink import SOL_NETLINK, batches, encode_operation
+from lvsweb_agent.planner import IPVS_KINDS, Operation
 
 pytestmark = pytest.mark.lab
 

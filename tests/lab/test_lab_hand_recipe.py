@@ -23,8 +23,9 @@ SECOND_VIP = "10.10.0.101"
 def run_recipe(host: Host, document: dict, root: Path) -> str:
     """The recipe of DOCUMENT as the enrollment page shows it, files under ROOT, run in HOST as the page
     says (`sh lvsweb-recipe.sh`): what it printed."""
-    from agents.host.document import parse_document
-    from agents.recipes import recipe_steps, render_script
+    from lvsweb_agent.document import parse_document
+
+    from dispatch.recipes import recipe_steps, render_script
 
     root.mkdir(parents=True, exist_ok=True)
     script = root.parent / f"{host.name}-recipe.sh"
@@ -41,7 +42,7 @@ def kernel_state(host: Host) -> tuple:
 
 def plan_of(namespace: str, root: Path, document: dict) -> list[str]:
     """The operations the real agent would run on NAMESPACE's kernel, its files under ROOT."""
-    from agents.host.agent import Agent
+    from lvsweb_agent.agent import Agent
 
     with Agent(root=str(root), netns=namespace) as agent:
         return [str(operation) for operation in agent.plan(document).operations]

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.lab
 
 
 def test_an_agent_made_in_one_thread_applies_in_its_namespace_from_another(network: Lab, tmp_path):
-    from agents.host.agent import Agent
+    from lvsweb_agent.agent import Agent
 
     made = {}
     maker = threading.Thread(target=lambda: made.setdefault("agent", Agent(root=str(tmp_path), netns="director")))

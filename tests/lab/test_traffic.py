@@ -1,5 +1,5 @@
 """Live traffic from a real kernel: HTTP through the TUN VIP shows on the right real servers in the agent's
-batches (agents/host/stats.py), with OutPkts 0 on the director, and the rate maths gives honest rates."""
+batches (agents/lvsweb_agent/stats.py), with OutPkts 0 on the director, and the rate maths gives honest rates."""
 
 import time
 
@@ -13,7 +13,8 @@ SERVICE = f"tcp {VIP}:80"
 
 
 def test_http_through_the_tun_vip_shows_in_the_batches_on_each_real_server(network: Lab, apply_all):
-    from agents.host.stats import StatsSender
+    from lvsweb_agent.stats import StatsSender
+
     from traffic.rates import Reading, advance, normalize
 
     apply_all(

@@ -63,8 +63,7 @@ def main() -> int:
 def start(tokens: dict[str, str], agents: dict[str, subprocess.Popen]):
     """Build the topology, enroll every host, start its agent (into AGENTS); returns the Lab."""
     from labnet import Lab
-
-    from agents.host.cli import main as agent_cli
+    from lvsweb_agent.cli import main as agent_cli
 
     lab = Lab(WORKDIR / "lab")
     lab.build()

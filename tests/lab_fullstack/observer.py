@@ -24,10 +24,9 @@ import subprocess
 import time
 
 from labnet import inside
+from lvsweb_agent.model import FAMILIES, Service, ServiceKey
+from lvsweb_agent.netlink import GenericNetlink, NetlinkError, decode_dest, decode_service, service_key_attrs
 from pyroute2.netlink.generic import ipvs as genl_ipvs
-
-from agents.host.model import FAMILIES, Service, ServiceKey
-from agents.host.netlink import GenericNetlink, NetlinkError, decode_dest, decode_service, service_key_attrs
 
 DIRECTOR = "director"
 INTERVAL = 0.02  # seconds between polls: short, without stealing the agent's CPU

@@ -28,7 +28,7 @@ import redis
 from django.conf import settings as django_settings
 
 from accounts.actions import create_api_token
-from agents import actions
+from dispatch import actions
 from teams.models import Team
 from tests.dispatch.broker import purge
 from tests.factories import make_member, make_team, make_user

@@ -6,13 +6,13 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 from django.test import Client
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 from rest_framework.test import APIClient
 
-from agents.actions import create_enrollment_token
-from agents.host.envelope import generate_private_key, public_key_text
 from audit.models import AuditEntry
 from clusters import actions as cluster_actions
 from clusters.models import Cluster, RealServer
+from dispatch.actions import create_enrollment_token
 from tests.clusters.test_views import REAL_SERVER
 from tests.factories import make_cluster, make_host, make_member, make_real_server, make_user, make_virtual_service
 

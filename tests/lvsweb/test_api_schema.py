@@ -24,6 +24,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from lvsweb_agent.envelope import generate_private_key, public_key_text
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -33,11 +34,10 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.actions import create_api_token
 from accounts.models import ApiToken
-from agents.actions import apply_cluster
-from agents.host.envelope import generate_private_key, public_key_text
 from clusters import actions as cluster_actions
 from clusters.choices import HostRole
 from clusters.models import HealthTransition, RealServerHealth
+from dispatch.actions import apply_cluster
 from tests.factories import (
     default_team,
     make_cluster,

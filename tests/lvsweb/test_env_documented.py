@@ -1,6 +1,6 @@
 """Every environment variable the code reads is documented where an operator looks (issue 14, item 7).
 
-The console's variables belong in README.md's configuration table; the agent's own (agents/host/, run on the
+The console's variables belong in README.md's configuration table; the agent's own (agents/lvsweb_agent/, run on the
 hosts) in README.md or docs/agent-spec.md / docs/traffic.md. A new os.environ.get("X") without a row fails here.
 """
 

@@ -6,8 +6,8 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from agents.events import broadcast
-from agents.routing import websocket_urlpatterns
+from dispatch.events import broadcast
+from dispatch.routing import websocket_urlpatterns
 from tests.factories import make_cluster, make_member, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,11 +1,12 @@
-"""The console's wheel is complete: installed alone, outside the checkout, the console starts from it.
+"""The two wheels: the agent's alone on a bare host, and the console's (with the agent's) outside the checkout.
 
-The wheel is built from a copy of the source tree (as a fresh clone would build it), installed with its locked
-dependencies (requirements.lock, hashes checked) into an empty virtualenv, and run from a directory that is not
-the checkout: Django's checks pass, every template in the wheel compiles (so every `{% load %}` library is
-there), the static files and npm's front-end libraries are found, every app's migrations are in it (nothing
-left for makemigrations), the agent's schema loads and `lvsweb-agent --version` answers. This is what
-`docker build` relies on (Dockerfile).
+Both are built from a copy of the source tree (as a fresh clone would build them). The agent's wheel goes into
+an empty virtualenv with its own lock (agents/requirements.lock): exactly its 26 locked packages arrive, no
+Django, and `lvsweb-agent --version` answers. The console's goes with its lock and the agent's wheel into
+another, run from a directory that is not the checkout: Django's checks pass, every template in the wheel
+compiles (so every `{% load %}` library is there), the static files and npm's front-end libraries are found,
+every app's migrations are in it (nothing left for makemigrations) and the agent's schema loads. This is
+what `docker build` relies on (Dockerfile).
 
 The locked dependencies come from a wheelhouse (LVSWEB_WHEELHOUSE, default var/wheelhouse): offline when it
 already holds them, filled once from the package index otherwise. About a minute, most of it pip installing.
@@ -21,7 +22,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["lvsweb", "accounts", "teams", "clusters", "agents", "audit", "traffic"]
+APPS = ["lvsweb", "accounts", "teams", "clusters", "dispatch", "audit", "traffic"]
+#: What `pip install lvsweb-agent` brings to a host (agents/requirements.lock): the agent and these, no more.
+AGENT_DEPENDENCIES = {
+    "amqp", "attrs", "billiard", "celery", "cffi", "click", "click-didyoumean", "click-plugins", "click-repl",
+    "cryptography", "jsonschema", "jsonschema-specifications", "kombu", "packaging", "prompt-toolkit", "pycparser",
+    "pyroute2", "python-dateutil", "redis", "referencing", "rpds-py", "six", "typing-extensions", "tzlocal", "vine",
+    "wcwidth",
+}  # fmt: skip
 # Not the console: node_modules comes from npm at install time, the rest never ships.
 NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", "node_modules", "var", "build", "artifacts", "tests", "*.egg-info", "__pycache__", ".*_cache"
@@ -40,40 +48,76 @@ def run(*args: str | Path, env: dict[str, str] = CLEAN_ENV, **kwargs) -> subproc
     return result
 
 
-def install_locked_dependencies(python: Path) -> None:
-    """requirements.lock into the virtualenv, from the wheelhouse; the wheelhouse is filled first if need be."""
+def install_locked_dependencies(python: Path, lock: Path = ROOT / "requirements.lock") -> None:
+    """A lock into the virtualenv, from the wheelhouse; the wheelhouse is filled first if need be."""
     wheelhouse = Path(os.environ.get("LVSWEB_WHEELHOUSE", ROOT / "var" / "wheelhouse"))
     wheelhouse.mkdir(parents=True, exist_ok=True)
     offline = [python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheelhouse]
-    offline += ["--require-hashes", "-r", ROOT / "requirements.lock"]
+    offline += ["--require-hashes", "-r", lock]
     first = subprocess.run([str(a) for a in offline], capture_output=True, text=True, env=CLEAN_ENV)
     if first.returncode != 0:
-        run(sys.executable, "-m", "pip", "download", "-q", "-d", wheelhouse, "--require-hashes", "-r",
-            ROOT / "requirements.lock")  # fmt: skip
+        run(sys.executable, "-m", "pip", "download", "-q", "-d", wheelhouse, "--require-hashes", "-r", lock)
         run(*offline)
 
 
-@pytest.mark.timeout(900)
-def test_the_wheel_installed_in_an_empty_virtualenv_runs_the_console_outside_the_checkout(tmp_path):
+def build_wheels(tmp_path: Path) -> tuple[Path, Path]:
+    """(the console's wheel, the agent's wheel), built from a copy of the source tree."""
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
-    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp_path / "dist", source)
-    (wheel,) = (tmp_path / "dist").glob("lvsweb-*.whl")
+    dist = tmp_path / "dist"
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, source)
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, source / "agents")
+    (console,) = dist.glob("lvsweb-*.whl")
+    (agent,) = dist.glob("lvsweb_agent-*.whl")
+    return console, agent
 
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory) -> tuple[Path, Path]:
+    return build_wheels(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.mark.timeout(900)
+def test_the_agent_wheel_brings_only_the_agent_and_its_locked_dependencies(tmp_path, wheels):
+    _, agent = wheels
+    names = zipfile.ZipFile(agent).namelist()
+    assert "lvsweb_agent/cli.py" in names and "lvsweb_agent/schema/host-state.schema.json" in names
+    strays = [name for name in names if not name.startswith(("lvsweb_agent/", "lvsweb_agent-"))]
+    assert not strays, f"the agent's wheel carries more than the agent: {strays}"
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    install_locked_dependencies(python, ROOT / "agents" / "requirements.lock")
+    run(python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", agent)
+    listed = run(python, "-m", "pip", "list", "--format=freeze", "--exclude", "pip", "--exclude", "setuptools")
+    installed = {line.split("==")[0].lower().replace("_", "-") for line in listed.stdout.split()}
+    assert installed == AGENT_DEPENDENCIES | {"lvsweb-agent"}, installed ^ (AGENT_DEPENDENCIES | {"lvsweb-agent"})
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    version = run(venv / "bin" / "lvsweb-agent", "--version", cwd=outside)
+    assert version.stdout.startswith("lvsweb-agent 0.1.0 (document format ")
+    no_django = subprocess.run([python, "-c", "import django"], capture_output=True, text=True, cwd=outside)
+    assert no_django.returncode == 1 and "No module named 'django'" in no_django.stderr
+
+
+@pytest.mark.timeout(900)
+def test_the_wheel_installed_in_an_empty_virtualenv_runs_the_console_outside_the_checkout(tmp_path, wheels):
+    wheel, agent = wheels
     names = zipfile.ZipFile(wheel).namelist()
     for app in APPS:
         assert f"{app}/__init__.py" in names, f"the wheel lacks the {app} app"
-    for folder in ("templates", "static"):
+    for folder in ("lvsweb/templates", "lvsweb/static"):
         in_checkout = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*") if p.is_file()}
         missing = in_checkout - set(names)
         assert not missing, f"the wheel lacks {sorted(missing)}"
-    assert not [n for n in names if n.startswith(("node_modules/", "tests/"))]
+    top = {name.split("/")[0] for name in names}
+    assert not top & {"node_modules", "tests", "templates", "static", "agents", "lvsweb_agent"}, top
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
     install_locked_dependencies(python)
-    run(python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", wheel)
+    run(python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", wheel, agent)
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
@@ -120,11 +164,11 @@ for name in names:
     get_template(name)
 print("compiled", len(names))
 print("origin", get_template("base.html").origin.name)
-from agents.host import document
+from lvsweb_agent import document
 print("schema", document.schema()["title"])
 """
     probed = run(python, "-c", probe, cwd=outside, env=env)
-    in_checkout = len(list((ROOT / "templates").rglob("*.html")))
+    in_checkout = len(list((ROOT / "lvsweb" / "templates").rglob("*.html")))
     assert f"compiled {in_checkout}\n" in probed.stdout
     assert f"origin {venv}" in probed.stdout
     assert "schema " in probed.stdout

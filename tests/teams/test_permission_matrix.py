@@ -298,9 +298,9 @@ def world_for_matrix() -> World:
     """The conftest world plus a second viewer (the target of role changes and removals) and some history."""
     from django.utils import timezone
 
-    from agents.compiler import inventory_snapshot
-    from agents.models import Deployment, Revision
     from audit.recording import record
+    from dispatch.compiler import inventory_snapshot
+    from dispatch.models import Deployment, Revision
     from teams.choices import TeamRole
     from teams.models import Membership
     from tests.teams.team_world import make_user

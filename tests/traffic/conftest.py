@@ -26,7 +26,7 @@ def lab(db):
 
 
 class Director:
-    """Sends the director's signed batches the way agents/host/stats.py makes them."""
+    """Sends the director's signed batches the way agents/lvsweb_agent/stats.py makes them."""
 
     SERVICE = "tcp 10.10.0.100:80"
 

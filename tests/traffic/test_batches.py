@@ -1,6 +1,6 @@
 """The agent's side: batches carry only what changed, a full table now and then, and what disappeared."""
 
-from agents.host.stats import BatchEncoder
+from lvsweb_agent.stats import BatchEncoder
 
 SERVICE = ("tcp 10.0.0.1:80", None, 0)
 RS1 = ("tcp 10.0.0.1:80", "10.1.0.11", 80)

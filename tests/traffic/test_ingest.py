@@ -5,8 +5,8 @@ import time
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from lvsweb_agent.envelope import generate_private_key
 
-from agents.host.envelope import generate_private_key
 from audit.models import AuditEntry
 from lvsweb.celery import app
 from tests.reports import sealed_report

@@ -134,7 +134,8 @@ def test_metrics_need_a_token_and_show_only_ones_own_clusters(busy):
 
 
 def test_two_directors_are_added_up_on_the_page_and_in_the_chart(busy):
-    from agents.host.envelope import generate_private_key, public_key_text
+    from lvsweb_agent.envelope import generate_private_key, public_key_text
+
     from clusters.choices import HostRole
     from tests.factories import make_cluster_host, make_host
     from tests.reports import sealed_report

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from agents.consumers import RECHECK_SECONDS, REFUSED
+from dispatch.consumers import RECHECK_SECONDS, REFUSED
 from lvsweb.routing import websocket_urlpatterns
 from teams import actions as team_actions
 from tests.factories import make_cluster, make_member, make_team, make_user

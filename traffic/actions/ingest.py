@@ -12,14 +12,14 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
+from lvsweb_agent.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
+from lvsweb_agent.model import normalize_address
 
-from agents import counters, events
-from agents.actions import replay
-from agents.host.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
-from agents.host.model import normalize_address
 from audit.choices import Result
 from audit.recording import record
 from clusters.models import Host
+from dispatch import counters, events
+from dispatch.actions import replay
 from traffic import inventory, pending, storage
 from traffic.choices import Resolution
 from traffic.consumers import chunk_group

@@ -1,0 +1,282 @@
+"""The in-process API: `Agent(root=..., netns=None).plan(doc) / .apply(doc) / .show() / .reconcile()`.
+
+Used by the CLI, the lab tests, the benchmark and (later) the Celery worker. One Agent keeps its netlink
+sockets open, so repeated calls do not pay for setup again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from lvsweb_agent.document import DocumentError, parse_document
+from lvsweb_agent.ipvsadm import render_save
+from lvsweb_agent.kernel import ExecutionResult, KernelIPVS, LinuxKernel
+from lvsweb_agent.ledger import STATE_FILE, Ledger, load_ledger, save_ledger
+from lvsweb_agent.model import ActualState, DesiredState
+from lvsweb_agent.planner import Operation, Plan, plan
+
+if TYPE_CHECKING:
+    from lvsweb_agent.check import CheckReport
+
+
+class HealthView(Protocol):
+    """What the Agent needs of a health monitor."""
+
+    def watch(self, desired: DesiredState) -> None:
+        """Check the real servers `desired` names (the document being applied)."""
+
+    def adjust(self, desired: DesiredState) -> DesiredState:
+        """`desired` with the health seen so far applied."""
+
+
+class AgentError(RuntimeError):
+    """The agent cannot do what was asked (e.g. reconcile before any apply)."""
+
+
+@dataclass
+class ApplyResult:
+    """Outcome of an apply: the plan, what was applied, the first failure and the kernel's message."""
+
+    plan: Plan
+    applied: list[Operation] = field(default_factory=list)
+    failed: Operation | None = None
+    error: str = ""
+    errno: int = 0
+    also_failed: list[tuple[Operation, str]] = field(default_factory=list)
+    not_attempted: list[Operation] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    def __str__(self) -> str:
+        if self.dry_run:
+            return str(self.plan)
+        if self.plan.empty:
+            return str(self.plan)
+        lines = [f"done: {op}" for op in self.applied]
+        if self.failed is not None:
+            lines.append(f"FAILED: {self.failed}")
+            lines.append(f"  {self.error}")
+            lines += [f"also refused: {op}\n  {message}" for op, message in self.also_failed]
+            lines += [f"not attempted: {op}" for op in self.not_attempted]
+            lines.append("Nothing was rolled back; fix the cause and apply again to complete the rest.")
+        lines += [f"note: {note}" for note in self.plan.notes]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "plan": self.plan.to_json(),
+            "applied": [op.to_json() for op in self.applied],
+            "failed": self.failed.to_json() if self.failed else None,
+            "error": self.error,
+            "errno": self.errno,
+            "also_failed": [{**op.to_json(), "error": message} for op, message in self.also_failed],
+            "not_attempted": [op.to_json() for op in self.not_attempted],
+        }
+
+
+class Agent:
+    """Makes this host's kernel match desired-state documents; files live under `root`."""
+
+    def __init__(
+        self,
+        root: str | Path = "/",
+        netns: str | None = None,
+        kernel: KernelIPVS | None = None,
+        health: HealthView | None = None,
+    ):
+        self.root = Path(root)
+        self.netns = netns
+        # The health monitor (agents/lvsweb_agent/monitor.py): every plan and apply makes the kernel match the
+        # document *as health allows* (a down real server at weight 0 or gone, a sorry server), and an
+        # apply tells it which real servers to check.
+        self.health = health
+        self.kernel = kernel if kernel is not None else LinuxKernel(root=self.root, netns=netns)
+        self._ledger: Ledger | None = None
+        self._ledger_stamp: tuple | None = None
+        self._parsed: tuple[str, DesiredState] | None = None
+        self._saved_document: str | None = None
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        close = getattr(self.kernel, "close", None)
+        if close is not None:
+            close()
+
+    @staticmethod
+    def desired(doc: dict | DesiredState) -> DesiredState:
+        """Validate a document (raises DocumentError) or pass a parsed one through."""
+        return doc if isinstance(doc, DesiredState) else parse_document(doc)
+
+    def _stamp(self) -> tuple | None:
+        try:
+            stat = (self.root / STATE_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def ledger(self) -> Ledger:
+        """The agent's ownership and drain records (kept in memory; re-read if another process wrote them)."""
+        stamp = self._stamp()
+        if self._ledger is None or stamp != self._ledger_stamp:
+            self._ledger, self._ledger_stamp = load_ledger(self.root), stamp
+            document = self._ledger.document
+            self._saved_document = None if document is None else _canonical(document)
+        return self._ledger
+
+    def _parse(self, doc: dict | DesiredState) -> tuple[DesiredState, str | None]:
+        """Validate and parse, reusing the last result when the document is unchanged (a reconcile loop
+        re-plans the same document every few seconds; parsing 50,000 real servers is not free)."""
+        if isinstance(doc, DesiredState):
+            return doc, None
+        # reconcile(): the agent's own copy of the last document, unchanged since it was parsed.
+        parsed = self._parsed
+        reuse = parsed is not None and self._ledger is not None and doc is self._ledger.document
+        if reuse and parsed is not None and parsed[0] == self._saved_document:
+            return parsed[1], parsed[0]
+        try:
+            text = _canonical(doc)
+        except (TypeError, ValueError):
+            return parse_document(doc), None
+        if self._parsed is not None and self._parsed[0] == text:
+            return self._parsed[1], text
+        desired = parse_document(doc)
+        self._parsed = (text, desired)
+        return desired, text
+
+    def plan(self, doc: dict | DesiredState, now: float | None = None) -> Plan:
+        """What apply would do, with reasons; nothing is changed."""
+        desired = self._adjusted(self.desired(doc))
+        return plan(desired, self.kernel.read(desired), self.ledger(), now)
+
+    def _adjusted(self, desired: DesiredState) -> DesiredState:
+        return desired if self.health is None else self.health.adjust(desired)
+
+    def apply(self, doc: dict | DesiredState, dry_run: bool = False, now: float | None = None) -> ApplyResult:
+        """Plan and apply; stops at the first kernel error. Raises DocumentError on a bad document."""
+        desired, text = self._parse(doc)
+        if self.health is not None and not dry_run:
+            self.health.watch(desired)
+        desired = self._adjusted(desired)
+        now = time.time() if now is None else now
+        ledger = self.ledger()
+        the_plan = plan(desired, self.kernel.read(desired), ledger, now)
+        if dry_run:
+            return ApplyResult(plan=the_plan, dry_run=True)
+        executed: ExecutionResult = self.kernel.execute(the_plan.operations)
+        for op in executed.applied:
+            ledger.record(op)
+        # The document is kept even after a failure, so reconcile() completes the rest of it.
+        document_text = text if text is not None and text != self._saved_document else None
+        if document_text is not None:
+            ledger.document = json.loads(document_text)  # our own copy: the caller may change theirs
+        changed = document_text is not None or executed.applied or ledger.revision != desired.revision
+        ledger.revision = desired.revision
+        if executed.ok:
+            changed = ledger.adopt(desired, ledger.document) or changed
+        if changed or self._ledger_stamp is None:
+            save_ledger(self.root, ledger, document_text=document_text)
+            self._ledger_stamp = self._stamp()
+            if document_text is not None:
+                self._saved_document = document_text
+        return ApplyResult(
+            plan=the_plan,
+            applied=executed.applied,
+            failed=executed.failed,
+            error=executed.error,
+            errno=executed.errno,
+            also_failed=executed.also_failed,
+            not_attempted=executed.not_attempted,
+        )
+
+    def last_document(self) -> dict | None:
+        """The last document applied (completely or not), as stored in the state file."""
+        return self.ledger().document
+
+    def reconcile(self, now: float | None = None) -> ApplyResult:
+        """Re-apply the last applied document: completes drains and repairs drift. For the `run` loop."""
+        document = self.last_document()
+        if document is None:
+            raise AgentError("nothing to reconcile: no document has been applied on this host yet")
+        return self.apply(document, now=now)
+
+    def show(self, doc: dict | DesiredState | None = None) -> ActualState:
+        """The actual state: IPVS table with counters, links, addresses (and sysctls/files `doc` needs)."""
+        desired = self.desired(doc) if doc is not None else None
+        return self.kernel.read(desired)
+
+    def show_ipvsadm(self) -> str:
+        """The IPVS table exactly as `ipvsadm-save -n` prints it."""
+        return render_save(self.kernel.read(None).services.values())
+
+    def check(self, doc: dict | DesiredState | None = None) -> CheckReport:
+        """What this kernel supports, and what `doc` needs that is missing (see lvsweb_agent.check)."""
+        from lvsweb_agent.check import check_kernel
+
+        return check_kernel(self.desired(doc) if doc is not None else None, netns=self.netns)
+
+
+def state_json(state: ActualState) -> dict:
+    """The actual state as JSON-ready data (for `show --json` and reports)."""
+    from dataclasses import asdict
+
+    services = []
+    for service in sorted(state.services.values(), key=lambda s: s.key):
+        data = {
+            **service.key.to_json(),
+            "family": service.key.family,
+            "scheduler": service.scheduler,
+            "flags": sorted(service.flags),
+            "persistence": asdict(service.persistence) if service.persistence else None,
+            "one_packet": service.one_packet,
+            "stats": service.counters._asdict() if service.counters else None,
+            "real_servers": [],
+        }
+        for dest in service.real_servers:
+            data["real_servers"].append(
+                {
+                    "address": dest.address,
+                    "port": dest.port,
+                    "weight": dest.weight,
+                    "forward": dest.forward,
+                    "tunnel": asdict(dest.tunnel) if dest.tunnel else None,
+                    "upper_threshold": dest.upper_threshold,
+                    "lower_threshold": dest.lower_threshold,
+                    "active_conns": dest.counters.active_conns if dest.counters else 0,
+                    "inactive_conns": dest.counters.inactive_conns if dest.counters else 0,
+                    "stats": dest.counters._asdict() if dest.counters else None,
+                }
+            )
+        services.append(data)
+    return {
+        "ipvs_loaded": state.ipvs_loaded,
+        "services": services,
+        "links": [asdict(link) for link in state.links.values()],
+        "addresses": [asdict(address) for address in state.addresses],
+        "sysctls": state.sysctls,
+    }
+
+
+def _canonical(document: dict) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def dumps(data: dict) -> str:
+    """Indented JSON."""
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+__all__ = ["Agent", "AgentError", "ApplyResult", "DocumentError"]

@@ -1,0 +1,189 @@
+"""The agent's own record: what it created (ownership), what is draining until when, the last document.
+
+Stored as JSON in `<root>/var/lib/lvsweb-agent/state.json`; the last applied document next to it in
+`document.json` (rewritten only when it changes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lvsweb_agent.model import Address, DesiredState, ServiceKey
+
+if TYPE_CHECKING:
+    from lvsweb_agent.planner import Operation
+
+STATE_FILE = "var/lib/lvsweb-agent/state.json"
+DOCUMENT_FILE = "var/lib/lvsweb-agent/document.json"
+
+DestId = tuple[ServiceKey, str, int]
+
+
+@dataclass
+class Ledger:
+    """Ownership and drain bookkeeping. Pure data; `record()` updates it after each applied operation."""
+
+    revision: int | None = None
+    document: dict | None = None
+    services: set[ServiceKey] = field(default_factory=set)
+    dests: set[DestId] = field(default_factory=set)
+    addresses: set[Address] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+    draining_services: dict[ServiceKey, float] = field(default_factory=dict)
+    draining_dests: dict[DestId, float] = field(default_factory=dict)
+
+    def owns_service(self, key: ServiceKey) -> bool:
+        return key in self.services
+
+    def owns_dest(self, dest_id: DestId) -> bool:
+        return dest_id in self.dests or dest_id[0] in self.draining_services
+
+    def record(self, op: Operation) -> None:
+        """Update ownership/drain records for one operation the kernel accepted."""
+        kind = op.kind
+        if op.service is not None:
+            self._record_ipvs(op, op.service.key)
+        elif kind == "add-address" and op.address is not None:
+            self.addresses.add(op.address)
+        elif kind == "del-address" and op.address is not None:
+            self.addresses.discard(op.address)
+        elif kind == "write-file" and op.name is not None:
+            self.files.add(op.name)
+        elif kind == "remove-file" and op.name is not None:
+            self.files.discard(op.name)
+
+    def _record_ipvs(self, op: Operation, key: ServiceKey) -> None:
+        kind = op.kind
+        if kind in ("add-service", "edit-service"):
+            self.services.add(key)
+            self.draining_services.pop(key, None)
+        elif kind == "del-service":
+            self.services.discard(key)
+            self.draining_services.pop(key, None)
+            for dest_id in [d for d in self.dests | set(self.draining_dests) if d[0] == key]:
+                self.dests.discard(dest_id)
+                self.draining_dests.pop(dest_id, None)
+        elif op.dest is not None:
+            dest_id = (key, *op.dest.key)
+            if kind in ("add-dest", "edit-dest"):
+                self.services.add(key)
+                self.dests.add(dest_id)
+                self.draining_dests.pop(dest_id, None)
+            elif kind == "drain-dest" and op.deadline is not None:
+                self.draining_dests[dest_id] = op.deadline
+                if op.service_leaving:
+                    self.draining_services.setdefault(key, op.deadline)
+            elif kind == "del-dest":
+                self.dests.discard(dest_id)
+                self.draining_dests.pop(dest_id, None)
+
+    def adopt(self, desired: DesiredState, document: dict | None) -> bool:
+        """After a complete apply: everything the document names is ours, nothing it names drains.
+        Returns True when that changed the records."""
+        self.revision = desired.revision
+        self.document = document
+        if desired.director is None:
+            return False
+        before = (len(self.services), len(self.dests), len(self.draining_services), len(self.draining_dests))
+        for service in desired.director.services:
+            key = service.key
+            self.services.add(key)
+            self.draining_services.pop(key, None)
+            for dest in service.real_servers:
+                dest_id = (key, dest.address, dest.port)
+                self.dests.add(dest_id)
+                if self.draining_dests:
+                    self.draining_dests.pop(dest_id, None)
+        after = (len(self.services), len(self.dests), len(self.draining_services), len(self.draining_dests))
+        return before != after
+
+    def to_json(self) -> dict:
+        """Compact JSON: services by their operator text (`tcp 10.10.0.100:80`), real servers as
+        `address port` grouped by service (a 50,000-real-server table stays a quick write)."""
+        dests: dict[str, list[str]] = {}
+        for key, address, port in self.dests:
+            dests.setdefault(str(key), []).append(f"{address} {port}")
+        draining_dests: dict[str, dict[str, float]] = {}
+        for (key, address, port), deadline in self.draining_dests.items():
+            draining_dests.setdefault(str(key), {})[f"{address} {port}"] = deadline
+        return {
+            "format": 2,
+            "revision": self.revision,
+            "owned": {
+                "services": sorted(str(key) for key in self.services),
+                "real_servers": dests,
+                "addresses": sorted(f"{a.interface} {a.address}/{a.prefix}" for a in self.addresses),
+                "files": sorted(self.files),
+            },
+            "draining": {
+                "services": {str(key): deadline for key, deadline in self.draining_services.items()},
+                "real_servers": draining_dests,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, document: dict | None = None) -> Ledger:
+        owned, draining = data.get("owned", {}), data.get("draining", {})
+        from_text = ServiceKey.from_text
+
+        def address(text: str) -> Address:
+            interface, _, rest = text.partition(" ")
+            ip, _, prefix = rest.rpartition("/")
+            return Address(interface=interface, address=ip, prefix=int(prefix))
+
+        dests = set()
+        for key_text, items in owned.get("real_servers", {}).items():
+            key = from_text(key_text)
+            for item in items:
+                ip, _, port = item.partition(" ")
+                dests.add((key, ip, int(port)))
+        draining_dests = {}
+        for key_text, items in draining.get("real_servers", {}).items():
+            key = from_text(key_text)
+            for item, deadline in items.items():
+                ip, _, port = item.partition(" ")
+                draining_dests[(key, ip, int(port))] = deadline
+        return cls(
+            revision=data.get("revision"),
+            document=document,
+            services={from_text(text) for text in owned.get("services", [])},
+            dests=dests,
+            addresses={address(text) for text in owned.get("addresses", [])},
+            files=set(owned.get("files", [])),
+            draining_services={from_text(k): v for k, v in draining.get("services", {}).items()},
+            draining_dests=draining_dests,
+        )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def load_ledger(root: str | Path) -> Ledger:
+    """The ledger stored under root, or an empty one on first run."""
+    data = _read_json(Path(root) / STATE_FILE)
+    if data is None:
+        return Ledger()
+    return Ledger.from_json(data, document=_read_json(Path(root) / DOCUMENT_FILE))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # A crash never leaves half a file: write aside, then rename over.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_ledger(root: str | Path, ledger: Ledger, document_text: str | None = None) -> None:
+    """Write the ledger, and the last document when `document_text` (its JSON) is given, under root."""
+    if document_text is not None:
+        _write_atomically(Path(root) / DOCUMENT_FILE, document_text)
+    _write_atomically(Path(root) / STATE_FILE, json.dumps(ledger.to_json(), separators=(",", ":")))

@@ -1,9 +1,0 @@
-"""Websocket routes of dispatch."""
-
-from django.urls import path
-
-from agents.consumers import ClusterStatusConsumer
-
-websocket_urlpatterns = [
-    path("ws/clusters/<slug:slug>/", ClusterStatusConsumer.as_asgi()),
-]

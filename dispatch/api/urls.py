@@ -1,0 +1,21 @@
+"""Routes of the dispatch API."""
+
+from django.urls import path
+from rest_framework.routers import BaseRouter
+
+from dispatch.api import views
+
+urlpatterns = [
+    path("agent/enroll/", views.AgentEnrollView.as_view(), name="agent-enroll"),
+    path("clusters/<slug:slug>/plan/", views.ClusterPlanView.as_view(), name="cluster-plan"),
+    path("clusters/<slug:slug>/apply/", views.ClusterApplyView.as_view(), name="cluster-apply"),
+    path("clusters/<slug:slug>/reconcile/", views.ClusterReconcileView.as_view(), name="cluster-reconcile"),
+    path("hosts/<int:pk>/enrollment-token/", views.HostEnrollmentTokenView.as_view(), name="host-enrollment-token"),
+    path("hosts/<int:pk>/revoke/", views.HostRevokeView.as_view(), name="host-revoke"),
+]
+
+
+def register(router: BaseRouter) -> None:
+    """Add the dispatch viewsets to the API router."""
+    router.register("revisions", views.RevisionViewSet, basename="revision")
+    router.register("deployments", views.DeploymentViewSet, basename="deployment")

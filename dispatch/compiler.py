@@ -1,0 +1,294 @@
+"""From the inventory to per-host desired-state documents (docs/agent-spec.md).
+
+Two steps. `inventory_snapshot()` reads a cluster from the database into plain data — what a revision
+stores, what a rollback restores. `compile_documents()` is pure: it turns snapshots (one per cluster the
+hosts serve) into one document per host, so a host that serves several clusters gets all of them at once.
+"""
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db.models import Prefetch
+
+# The format of the documents compiled here is the one the agent package reads (one definition).
+from lvsweb_agent.document import DOCUMENT_VERSION
+
+from clusters.choices import ForwardMethod, HealthCheckType, HostRole, Protocol, RealServerState, TunnelType
+from clusters.models import Cluster, HealthCheck, RealServer, VirtualService
+from clusters.models.health import HEALTH_CHECK_FIELDS
+
+SERVICE_FIELDS = (
+    "name",
+    "protocol",
+    "address",
+    "port",
+    "fwmark",
+    "address_family",
+    "scheduler",
+    "sched_fallback",
+    "sched_port",
+    "persistence_timeout",
+    "persistence_netmask",
+    "one_packet",
+    "forward_method",
+    "enabled",
+    "description",
+)
+REAL_SERVER_FIELDS = (
+    "address",
+    "port",
+    "weight",
+    "forward_method",
+    "tunnel_type",
+    "tunnel_port",
+    "tunnel_checksum",
+    "upper_threshold",
+    "lower_threshold",
+    "state",
+    "description",
+)
+
+
+def _health_snapshot(obj) -> dict[str, Any] | None:
+    try:
+        check = obj.health_check
+    except HealthCheck.DoesNotExist:
+        return None
+    return {name: getattr(check, name) for name in HEALTH_CHECK_FIELDS}
+
+
+def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
+    """The cluster's inventory as plain JSON data, in a stable order (four queries)."""
+    services = (
+        VirtualService.objects.filter(cluster=cluster)
+        .select_related("health_check")
+        .prefetch_related(
+            Prefetch(
+                "real_servers",
+                queryset=RealServer.objects.select_related("host", "health_check").order_by("address", "port"),
+            )
+        )
+    )
+    roles = cluster.cluster_hosts.select_related("host").order_by("host__hostname")
+    return {
+        "cluster": {
+            "id": cluster.pk,
+            "name": cluster.name,
+            "slug": cluster.slug,
+            "drain_timeout": cluster.drain_timeout,
+        },
+        "hosts": [
+            {
+                "hostname": role.host.hostname,
+                "role": role.role,
+                "vip_interface": role.host.vip_interface,
+                "uplinks": role.host.uplink_list,
+            }
+            for role in roles
+        ],
+        "virtual_services": [
+            {
+                **{name: getattr(service, name) for name in SERVICE_FIELDS},
+                "health_check": _health_snapshot(service),
+                "real_servers": [
+                    {
+                        **{name: getattr(rs, name) for name in REAL_SERVER_FIELDS},
+                        "host": rs.host.hostname if rs.host else None,
+                        "health_check": _health_snapshot(rs),
+                    }
+                    for rs in service.real_servers.all()
+                ],
+            }
+            for service in sorted(services, key=service_sort_key)
+        ],
+    }
+
+
+def service_sort_key(service: VirtualService) -> tuple:
+    """Services in a stable order: address services by VIP and port, then firewall marks."""
+    return (service.fwmark or 0, service.address or "", service.port or 0, service.protocol)
+
+
+def _service_document(service: Mapping[str, Any]) -> dict[str, Any]:
+    scheduler = service["scheduler"]
+    flags = []
+    if service["sched_fallback"]:
+        flags.append(f"{scheduler}-fallback")
+    if service["sched_port"]:
+        flags.append(f"{scheduler}-port")
+    persistence = None
+    if service["persistence_timeout"]:
+        default_mask = "128" if service["address_family"] == "ipv6" else "255.255.255.255"
+        persistence = {
+            "timeout": service["persistence_timeout"],
+            "netmask": service["persistence_netmask"] or default_mask,
+        }
+    document: dict[str, Any]
+    if service["protocol"] == Protocol.FWMARK:
+        document = {"fwmark": service["fwmark"], "family": service["address_family"]}
+    else:
+        document = {"protocol": service["protocol"], "address": service["address"], "port": service["port"]}
+    document.update(
+        scheduler=scheduler,
+        flags=flags,
+        persistence=persistence,
+        one_packet=service["one_packet"],
+        real_servers=[
+            _real_server_document(service, rs)
+            for rs in service["real_servers"]
+            if rs["state"] != RealServerState.DISABLED
+        ],
+    )
+    check = service.get("health_check")
+    if check and check["quorum"] and check["sorry_address"]:
+        method = check["sorry_forward_method"]
+        document["quorum"] = {
+            "min_up": check["quorum"],
+            "sorry_server": {
+                "address": check["sorry_address"],
+                "port": check["sorry_port"] or service["port"] or 0,
+                "weight": 1,
+                "forward": method,
+                "tunnel": {"type": "ipip", "port": None, "checksum": "none"} if method == ForwardMethod.TUN else None,
+            },
+        }
+    return document
+
+
+def _health_document(service: Mapping[str, Any], rs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The check the director runs on `rs`: its own override, else its service's; None when not checked."""
+    check = rs.get("health_check") or service.get("health_check")
+    if not check or check["check_type"] == HealthCheckType.NONE:
+        return None
+    document = {
+        "type": check["check_type"],
+        "port": check["port"],
+        "interval": check["interval"],
+        "timeout": check["timeout"],
+        "rise": check["rise"],
+        "fall": check["fall"],
+        "on_failure": check["on_failure"],
+    }
+    if check["check_type"] != HealthCheckType.TCP:
+        document.update(
+            path=check["path"],
+            host=check["host_header"],
+            expect=[check["expect_status_min"], check["expect_status_max"]],
+            body=check["body_match"],
+        )
+    # A service-wide tunnel-path check applies to the service's ipip TUN real servers only.
+    tunnel_capable = rs["forward_method"] == ForwardMethod.TUN and rs["tunnel_type"] == TunnelType.IPIP
+    if check["tunnel_path"] and tunnel_capable and service["protocol"] == Protocol.TCP:
+        document["tunnel"] = True
+    return document
+
+
+def _real_server_document(service: Mapping[str, Any], rs: Mapping[str, Any]) -> dict[str, Any]:
+    tunnel = None
+    if rs["forward_method"] == ForwardMethod.TUN:
+        tunnel = {"type": rs["tunnel_type"], "port": rs["tunnel_port"], "checksum": rs["tunnel_checksum"]}
+    document = {
+        "address": rs["address"],
+        "port": rs["port"] or service["port"] or 0,
+        "weight": 0 if rs["state"] == RealServerState.DRAINING else rs["weight"],
+        "forward": rs["forward_method"],
+        "tunnel": tunnel,
+        "upper_threshold": rs["upper_threshold"],
+        "lower_threshold": rs["lower_threshold"],
+    }
+    check = _health_document(service, rs)
+    if check is not None:
+        document["health_check"] = check
+    return document
+
+
+def _empty_document(hostname: str, serial: int) -> dict[str, Any]:
+    return {"version": DOCUMENT_VERSION, "host": hostname, "revision": serial, "director": None, "real_server": None}
+
+
+def _director_part(document: dict[str, Any]) -> dict[str, Any]:
+    if document["director"] is None:
+        document["director"] = {
+            "owns_ipvs_table": False,
+            "drain_timeout": 0,
+            "ip_forward": False,
+            "vips": [],
+            "services": [],
+        }
+    return document["director"]
+
+
+def _recipe(document: dict[str, Any], method: str, uplinks: list[str]) -> dict[str, Any]:
+    if document["real_server"] is None:
+        document["real_server"] = {"tun": None, "dr": None}
+    if document["real_server"][method] is None:
+        document["real_server"][method] = {"vips": [], "uplinks": list(uplinks)}
+    return document["real_server"][method]
+
+
+def compile_documents(
+    snapshots: Iterable[Mapping[str, Any]],
+    serials: Mapping[str, int],
+    leaving: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """One document per host that has a role in any of the snapshots, keyed by hostname.
+
+    `serials` gives each host's document serial (the document's `revision`). Disabled services and
+    disabled real servers are left out (the agents drain and remove them); draining real servers get
+    weight 0. A real server host receives the TUN or DR recipe for the VIPs of the services whose real
+    servers it runs (IPv4 VIPs: the recipes configure tunl0 and lo for IPv4).
+
+    `leaving` maps the hosts taken out of the first snapshot's cluster, whose kernels may still hold its
+    config, to the roles they had there. Each gets a document without that cluster: its other clusters'
+    config, or nothing (its agent then removes what it created for the cluster). A former director with no
+    director part left gets an empty one with the cluster's drain timeout, so the services it loses drain
+    as the cluster says rather than by the agent's default.
+    """
+    documents: dict[str, dict[str, Any]] = {}
+
+    def document_for(hostname: str) -> dict[str, Any]:
+        if hostname not in documents:
+            documents[hostname] = _empty_document(hostname, serials.get(hostname, 0))
+        return documents[hostname]
+
+    snapshots = list(snapshots)
+    for hostname in leaving or {}:
+        document_for(hostname)
+    for snapshot in snapshots:
+        hosts = {host["hostname"]: host for host in snapshot["hosts"]}
+        services = [service for service in snapshot["virtual_services"] if service["enabled"]]
+        for host in snapshot["hosts"]:
+            document = document_for(host["hostname"])
+            if host["role"] == HostRole.DIRECTOR:
+                director = _director_part(document)
+                director["drain_timeout"] = max(director["drain_timeout"], snapshot["cluster"]["drain_timeout"])
+                for service in services:
+                    director["services"].append(_service_document(service))
+                    if service["address"]:
+                        prefix = ipaddress.ip_address(service["address"]).max_prefixlen
+                        vip = {"address": service["address"], "prefix": prefix, "interface": host["vip_interface"]}
+                        if vip not in director["vips"]:
+                            director["vips"].append(vip)
+                    if any(rs["forward_method"] == ForwardMethod.NAT for rs in service["real_servers"]):
+                        director["ip_forward"] = True
+            elif document["real_server"] is None:
+                document["real_server"] = {"tun": None, "dr": None}
+        for service in services:
+            if not service["address"] or ipaddress.ip_address(service["address"]).version != 4:
+                continue
+            for rs in service["real_servers"]:
+                host = hosts.get(rs["host"] or "")
+                method = rs["forward_method"]
+                if host is None or host["role"] != HostRole.REAL_SERVER or rs["state"] == RealServerState.DISABLED:
+                    continue
+                if method in (ForwardMethod.TUN, ForwardMethod.DR):
+                    if method == ForwardMethod.TUN and rs["tunnel_type"] != TunnelType.IPIP:
+                        continue  # gue/gre real servers decapsulate with fou/gre devices the operator sets up
+                    recipe = _recipe(document_for(host["hostname"]), method, host["uplinks"])
+                    if service["address"] not in recipe["vips"]:
+                        recipe["vips"].append(service["address"])
+    for hostname, roles in (leaving or {}).items():
+        if HostRole.DIRECTOR in roles and documents[hostname]["director"] is None:
+            _director_part(documents[hostname])["drain_timeout"] = snapshots[0]["cluster"]["drain_timeout"]
+    return documents

@@ -1,0 +1,265 @@
+"""The console's preview of an apply: per host, the operations its agent will run, before anything is sent.
+
+The preview runs the agent's own pure planner (`lvsweb_agent.planner`) on each host's new document against
+the kernel as the cluster's last revision left it, so that its words are the agent's words. What the
+kernel really holds is only known to the agents: "Plan with the agents" asks them (`actions.plan_cluster`).
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from lvsweb_agent.document import parse_document
+from lvsweb_agent.ledger import Ledger
+from lvsweb_agent.model import ActualState, Address, DesiredState, Link, ServiceKey, normalize_address
+from lvsweb_agent.persist import wanted_files, wanted_sysctls
+from lvsweb_agent.planner import plan
+
+from clusters.choices import Protocol
+from clusters.models import Cluster, Host, RealServer
+from clusters.real_server_hosts import by_address, unconfigured_real_servers
+from dispatch.actions.deployments import departed_hosts, other_snapshots
+from dispatch.actions.reports import sync_state
+from dispatch.capabilities import capability_gaps
+from dispatch.choices import SyncState
+from dispatch.compiler import DOCUMENT_VERSION, compile_documents, inventory_snapshot
+from dispatch.models import Revision
+from traffic.live import active_connections
+
+#: How each kind of agent operation reads in a diff (a drain is the first step of a removal).
+CHANGE_OF_OPERATION = {
+    "load-module": "added",
+    "link-up": "added",
+    "add-address": "added",
+    "add-service": "added",
+    "add-dest": "added",
+    "write-file": "added",
+    "set-sysctl": "changed",
+    "edit-service": "changed",
+    "edit-dest": "changed",
+    "drain-dest": "removed",
+    "del-dest": "removed",
+    "del-service": "removed",
+    "del-address": "removed",
+    "remove-file": "removed",
+}
+#: The text mark of each change, for readers who do not see colours.
+MARKS = {"added": "+", "changed": "~", "removed": "−"}
+
+#: Why a host in each state will not apply, in the operator's words.
+FAILING_STATES = {
+    SyncState.NEVER_ENROLLED: "never enrolled: the console sends it nothing; enroll its agent first.",
+    SyncState.REVOKED: "revoked: the console sends it nothing; enroll its agent again to manage it.",
+    SyncState.OFFLINE: "agent offline: its command waits {ttl} s for the agent, then fails.",
+    SyncState.WAITING: "waiting for its agent's first heartbeat: its command waits {ttl} s for the agent, then fails.",
+}
+
+
+@dataclass
+class PlannedOperation:
+    """One operation of a host's preview, with how it reads in a diff."""
+
+    op: str
+    target: str
+    detail: str
+    reason: str
+    change: str
+    real_server: tuple[str, str, int] | None = None  # (service target, address, port) for real-server operations
+    connections: tuple[int, int] | None = None  # (active, inactive) now, from the directors' latest reads
+
+    @property
+    def mark(self) -> str:
+        return MARKS[self.change]
+
+
+@dataclass
+class HostPreview:
+    """What an apply would do on one host."""
+
+    host: Host
+    roles: list[str]
+    state: SyncState
+    operations: list[PlannedOperation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    failure: str = ""
+    problems: list[str] = field(default_factory=list)
+    leaves_cluster: bool = False
+
+
+@dataclass
+class ClusterPreview:
+    """The preview of an apply of a cluster's current inventory."""
+
+    cluster: Cluster
+    base_revision: int | None
+    hosts: list[HostPreview]
+
+    @property
+    def operation_count(self) -> int:
+        return sum(len(host.operations) for host in self.hosts)
+
+    @property
+    def sending_to(self) -> list[HostPreview]:
+        """Hosts that receive the apply: the cluster's, and those taken out of it that may still hold its config."""
+        return self.hosts
+
+    def real_servers(self) -> list[tuple[str, str, int]]:
+        """Every real server an operation touches, once, in order."""
+        seen: dict[tuple[str, str, int], None] = {}
+        for host in self.hosts:
+            for operation in host.operations:
+                if operation.real_server is not None:
+                    seen.setdefault(operation.real_server)
+        return list(seen)
+
+
+def kernel_left_by(desired: DesiredState | None) -> tuple[ActualState, Ledger]:
+    """The kernel and the agent's records as an apply of `desired` leaves them (empty for a new host)."""
+    if desired is None:
+        return ActualState(ipvs_loaded=False), Ledger()
+    director = desired.director
+    services = {service.key: service for service in director.services} if director else {}
+    addresses: list[Address] = list(director.vips) if director else []
+    links = {}
+    if desired.tun is not None:
+        links["tunl0"] = Link(name="tunl0", index=0, up=True, kind="ipip")
+        addresses += [Address(interface="tunl0", address=vip, prefix=32) for vip in desired.tun.vips]
+    if desired.dr is not None:
+        addresses += [Address(interface="lo", address=vip, prefix=32) for vip in desired.dr.vips]
+    files = {name: content for name, content in wanted_files(desired).items() if content is not None}
+    actual = ActualState(
+        ipvs_loaded=True,  # a module once loaded stays; only a host new to the cluster may still lack it
+        services=services,
+        links=links,
+        addresses=addresses,
+        sysctls={name: value for name, value, _why in wanted_sysctls(desired)},
+        files=files,
+    )
+    ledger = Ledger(
+        services=set(services),
+        dests={(key, *dest.key) for key, service in services.items() for dest in service.real_servers},
+        addresses=set(addresses),
+        files=set(files),
+    )
+    return actual, ledger
+
+
+def _parsed(document: dict[str, Any] | None) -> tuple[DesiredState | None, list[str]]:
+    if document is None:
+        return None, []
+    try:
+        return parse_document(document), []
+    except ValueError as exc:  # DocumentError: the agent would refuse it, and say the same
+        problems = getattr(exc, "problems", [("$", str(exc))])
+        return None, [f"{path}: {message}" for path, message in problems]
+
+
+def _planned(operation) -> PlannedOperation:
+    real_server = None
+    if operation.dest is not None:
+        real_server = (str(operation.service.key), operation.dest.address, operation.dest.port)
+    return PlannedOperation(
+        op=operation.kind,
+        target=operation.target,
+        detail=operation.detail,
+        reason=operation.reason,
+        change=CHANGE_OF_OPERATION[operation.kind],
+        real_server=real_server,
+    )
+
+
+def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
+    """Per host of the cluster, and per host taken out of it whose kernel may still hold its config (it is sent
+    its document without the cluster): what applying the current inventory would do."""
+    now = time.time() if now is None else now
+    snapshot = inventory_snapshot(cluster)
+    latest = cluster.revisions.order_by("-number").first()
+    before = latest.inventory if latest is not None else None
+    roles: dict[str, list[str]] = {}
+    for entry in snapshot["hosts"]:
+        roles.setdefault(entry["hostname"], []).append(entry["role"])
+    departed = departed_hosts(cluster, snapshot)
+    hosts = {host.hostname: host for host in Host.objects.filter(hostname__in=[*roles, *departed])}
+    others = other_snapshots(cluster, hosts.values())
+    serials = {name: host.document_serial + 1 for name, host in hosts.items()}
+    leaving = {hostname: held_roles for hostname, (_number, held_roles) in departed.items()}
+    new_documents = compile_documents([snapshot, *others], serials, leaving)
+    old_documents = compile_documents([before, *others], serials) if before is not None else {}
+    # A departed host's kernel is as the last revision it applied left it, which may be older than the latest.
+    held = {number for number, _roles in departed.values() if latest is None or number != latest.number}
+    older = {
+        revision.number: compile_documents([revision.inventory, *others], serials)
+        for revision in Revision.objects.filter(cluster=cluster, number__in=held)
+    }
+    previews = []
+    for hostname in [*roles, *departed]:
+        host = hosts.get(hostname)
+        if host is None:
+            continue  # deleted since the last revision
+        new, problems = _parsed(new_documents.get(hostname) or _empty_document(hostname, serials[hostname]))
+        if hostname in departed:
+            old, _ = _parsed(older.get(departed[hostname][0], old_documents).get(hostname))
+        else:
+            old, _ = _parsed(old_documents.get(hostname))
+        preview = HostPreview(
+            host=host,
+            roles=roles.get(hostname, []),
+            state=sync_state(host),
+            problems=problems,
+            leaves_cluster=hostname not in roles,
+        )
+        if new is not None:
+            actual, ledger = kernel_left_by(old)
+            preview.operations = [_planned(operation) for operation in plan(new, actual, ledger, now).operations]
+            preview.warnings = capability_gaps(new_documents.get(hostname, {}), host.facts)
+        failing = FAILING_STATES.get(preview.state)
+        if failing:
+            preview.failure = failing.format(ttl=settings.AGENT_COMMAND_TTL)
+        previews.append(preview)
+    return ClusterPreview(cluster=cluster, base_revision=latest.number if latest else None, hosts=previews)
+
+
+def _empty_document(hostname: str, serial: int) -> dict[str, Any]:
+    """The document of a host with no part in any cluster (the compiler leaves such hosts out)."""
+    return {"version": DOCUMENT_VERSION, "host": hostname, "revision": serial, "director": None, "real_server": None}
+
+
+def real_server_connections(cluster: Cluster, touched: list[tuple[str, str, int]]) -> dict:
+    """{(service, address, port): (active, inactive) connections, or None} for the real servers a plan touches.
+
+    The figures are the directors' latest reads (`traffic.live`); None when no director sent fresh figures,
+    or when the real server is no longer in the inventory (deleted since the last revision).
+    """
+    index = {}
+    for real_server in RealServer.objects.filter(virtual_service__cluster=cluster).select_related("virtual_service"):
+        service = real_server.virtual_service
+        if service.protocol == Protocol.FWMARK:
+            key = ServiceKey.for_fwmark(service.fwmark, service.address_family)
+        else:
+            key = ServiceKey.for_address(service.protocol, service.address, service.port)
+        port = real_server.port or service.port or 0
+        index[(str(key), normalize_address(real_server.address), port)] = real_server.pk
+    ids = {entry: index.get(entry) for entry in touched}
+    live = active_connections([pk for pk in ids.values() if pk is not None])
+    return {entry: live.get(pk) for entry, pk in ids.items()}
+
+
+def add_connections(preview: ClusterPreview) -> ClusterPreview:
+    """Give every real-server operation of the preview its real server's connections right now."""
+    figures = real_server_connections(preview.cluster, preview.real_servers())
+    for host in preview.hosts:
+        for operation in host.operations:
+            if operation.real_server is not None:
+                operation.connections = figures.get(operation.real_server)
+    return preview
+
+
+def unconfigured(cluster: Cluster) -> dict[str, Any]:
+    """The cluster's TUN/DR real servers that no host configures (`unconfigured`), and the same by address
+    (`dropped`): an apply sends them traffic that they drop.
+
+    Not part of any host's preview: no host's operations show them, which is the point.
+    """
+    found = list(unconfigured_real_servers(cluster).values())
+    return {"unconfigured": found, "dropped": by_address(found)}
