@@ -406,3 +406,25 @@ def test_an_apply_to_some_hosts_says_who_gets_nothing_and_history_records_it_par
     history = operator.get("/clusters/web/history/").content.decode()
     assert '<span class="badge partial">partly done</span>' in history
     assert "Revision 1 sent to 1 of 3 hosts; rs1 and rs2 were never enrolled." in history
+
+
+def test_a_host_in_two_clusters_is_compared_with_its_last_document_whichever_cluster_sent_it(applied_once, viewer):
+    from tests.factories import make_cluster
+
+    lab = applied_once
+    api = make_cluster(name="api", slug="api")
+    make_cluster_host(cluster=api, host=lab.rs1, role=HostRole.REAL_SERVER)
+    service = make_virtual_service(cluster=api, address="10.30.0.100", port=80, scheduler="rr")
+    make_real_server(virtual_service=service, address="10.20.0.11", host=lab.rs1)
+    [deployment] = actions.apply_cluster(acting_user=None, cluster=api).deployments.all()
+    answer = {"kind": "deployment", "deployment": deployment.pk, "status": "applied", "serial": deployment.serial}
+    report(lab, "rs1", answer)
+    deployment.refresh_from_db()
+
+    body = viewer.get("/clusters/web/plan/").content.decode()
+
+    rs1 = host_section(body, "rs1")
+    assert "Compared with revision 1 of cluster “api” (a host's document holds every cluster it serves)" in rs1
+    assert f"applied on this host at {deployment.finished_at:%Y-%m-%d %H:%M:%S} UTC." in rs1
+    assert host_rows(body, "rs1") == []  # its document already holds both clusters' VIPs
+    assert "Compared with revision 1, applied on this host at" in host_section(body, "rs2")
