@@ -148,7 +148,7 @@ class ClusterPreview:
 
     @property
     def not_sent_words(self) -> str:
-        """ "rs1 and rs2 were never enrolled; rs3 is revoked": the hosts the apply sends nothing."""
+        """The hosts the apply sends nothing, in words: 'rs1 and rs2 were never enrolled; rs3 is revoked'."""
         unreachable: dict[SyncState, list[str]] = {}
         for host in self.hosts:
             if host.unreachable is not None:
@@ -238,9 +238,9 @@ def with_base_ids(hosts):
     """The hosts annotated with the ids of the deployments `host_bases` reads: one query for all of them."""
     applies = Deployment.objects.filter(host=OuterRef("pk"), kind=DeploymentKind.APPLY)
     ran = Q(status=DeploymentStatus.APPLIED) | Q(started_at__isnull=False)
-    took = Q(status=DeploymentStatus.APPLIED) | Q(
-        serial=OuterRef("applied_serial"), serial__gt=0, started_at__isnull=False
-    )
+    # An apply its agent ran counts when its heartbeat names that serial as applied, even if its report was lost.
+    by_agent_word = Q(serial=OuterRef("applied_serial"), serial__gt=0, started_at__isnull=False)
+    took = Q(status=DeploymentStatus.APPLIED) | by_agent_word
     reconciled = Deployment.objects.filter(
         host=OuterRef("pk"), kind=DeploymentKind.RECONCILE, status=DeploymentStatus.APPLIED
     )

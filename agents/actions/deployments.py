@@ -50,35 +50,41 @@ def _refusal(host: Host) -> str:
 
 
 def names_in_words(names: Iterable[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
+    """Names as a sentence lists them: 'a', 'a and b', 'a, b and c'."""
     names = list(names)
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-#: How "these hosts get nothing" reads, by why: (one host, several hosts, what to do about it).
+#: How "these hosts get nothing" reads, by why: (one host, several hosts), and what to do (for one, for several).
 NOT_SENT_WORDS = {
     SyncState.NEVER_ENROLLED: (
-        "was never enrolled",
-        "were never enrolled",
-        "run `lvsweb-agent enroll` on the host first: Hosts → the host → Enroll shows the command",
+        ("was never enrolled", "were never enrolled"),
+        (
+            "run `lvsweb-agent enroll` there first: Hosts → the host → Enroll shows the command",
+            "run `lvsweb-agent enroll` on each first: Hosts → a host → Enroll shows the command",
+        ),
     ),
-    SyncState.REVOKED: ("is revoked", "are revoked", "enroll its agent again to manage it"),
+    SyncState.REVOKED: (
+        ("is revoked", "are revoked"),
+        ("enroll its agent again to manage it", "enroll their agents again to manage them"),
+    ),
 }
 
 
 def not_sent_words(hostnames_by_state: dict[SyncState, list[str]], *, advice: bool = False) -> str:
-    """ "rs1 and rs2 were never enrolled; rs3 is revoked", optionally with what to do after each part."""
+    """Who gets nothing and why, e.g. 'rs1 and rs2 were never enrolled; rs3 is revoked' (with what to do)."""
     parts = []
-    for state, (one, several, what_to_do) in NOT_SENT_WORDS.items():
+    for state, (verbs, what_to_do) in NOT_SENT_WORDS.items():
         names = sorted(hostnames_by_state.get(state, []))
         if names:
-            part = f"{names_in_words(names)} {one if len(names) == 1 else several}"
-            parts.append(f"{part} ({what_to_do})" if advice else part)
+            several = len(names) > 1
+            part = f"{names_in_words(names)} {verbs[several]}"
+            parts.append(f"{part} ({what_to_do[several]})" if advice else part)
     return "; ".join(parts)
 
 
 def sent_summary(deployments: Iterable[Deployment]) -> tuple[str, bool]:
-    """("sent to 1 of 3 hosts; rs2 and rs3 were never enrolled", whether every host was sent its command)."""
+    """('sent to 1 of 3 hosts; rs2 and rs3 were never enrolled', whether every host was sent its command)."""
     deployments = list(deployments)
     not_sent: dict[SyncState, list[str]] = {}
     for deployment in deployments:

@@ -90,6 +90,6 @@ class Deployment(models.Model):
 
     @property
     def not_sent(self) -> str:
-        """ "never enrolled" or "revoked" when the console sent this command to nobody, else ""."""
+        """'never enrolled' or 'revoked' when the console sent this command to nobody, else ''."""
         state = self.not_sent_state
         return str(state.label) if state is not None else ""
