@@ -428,3 +428,17 @@ def test_a_host_in_two_clusters_is_compared_with_its_last_document_whichever_clu
     assert f"applied on this host at {deployment.finished_at:%Y-%m-%d %H:%M:%S} UTC." in rs1
     assert host_rows(body, "rs1") == []  # its document already holds both clusters' VIPs
     assert "Compared with revision 1, applied on this host at" in host_section(body, "rs2")
+
+
+def test_a_drifted_host_says_its_kernel_differs_from_what_the_plan_assumes(applied_once, viewer):
+    lab = applied_once
+    drift = [{"op": "add-dest", "target": "tcp 10.10.0.100:80 -> 10.20.0.12:80", "detail": "", "reason": "gone"}]
+    heartbeat(lab, "director", drift=drift)
+
+    body = viewer.get("/clusters/web/plan/").content.decode()
+
+    director = host_section(body, "director")
+    assert "Compared with revision 1, applied on this host at" in director
+    assert "Its agent's last heartbeat found its kernel differs from the last document it ran (1 operation" in director
+    assert "Ask the agents compares with the real kernel" in director
+    assert "differs from the last document" not in host_section(body, "rs1")
