@@ -16,5 +16,6 @@ class Result(models.TextChoices):
     """How it ended."""
 
     SUCCESS = "success", "success"
+    PARTIAL = "partial", "partly done"
     FAILURE = "failure", "failure"
     REFUSED = "refused", "refused"

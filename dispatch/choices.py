@@ -34,3 +34,11 @@ class SyncState(models.TextChoices):
     WAITING = "waiting", "waiting for first heartbeat"
     NEVER_ENROLLED = "never_enrolled", "never enrolled"
     REVOKED = "revoked", "revoked"
+
+
+#: Why the console sends a host nothing: the error its deployment fails with at once, by the host's state.
+NOT_SENT_REASONS = {
+    SyncState.NEVER_ENROLLED: "never enrolled: run `lvsweb-agent enroll` on the host first "
+    "(Hosts → Enroll shows the command).",
+    SyncState.REVOKED: "revoked: the console no longer trusts this host's agent; enroll it again to manage it.",
+}

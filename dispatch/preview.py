@@ -1,8 +1,11 @@
 """The console's preview of an apply: per host, the operations its agent will run, before anything is sent.
 
 The preview runs the agent's own pure planner (`lvsweb_agent.planner`) on each host's new document against
-the kernel as the cluster's last revision left it, so that its words are the agent's words. What the
-kernel really holds is only known to the agents: "Plan with the agents" asks them (`actions.plan_cluster`).
+the kernel as that host's last successful apply left it (`host_bases`), so that its words are the agent's
+words. A host's base is its own: a revision that failed on it, or never reached it, changed nothing there,
+whatever other hosts made of it; and a host's document covers every cluster it serves, so its base may
+come from another cluster's apply. What the kernel really holds is only known to the agents: "Ask the
+agents" asks them (`actions.plan_cluster`).
 """
 
 import time
@@ -10,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max, OuterRef, Q, Subquery
 from lvsweb_agent.document import parse_document
 from lvsweb_agent.ledger import Ledger
 from lvsweb_agent.model import ActualState, Address, DesiredState, Link, ServiceKey, normalize_address
@@ -19,12 +23,12 @@ from lvsweb_agent.planner import plan
 from clusters.choices import Protocol
 from clusters.models import Cluster, Host, RealServer
 from clusters.real_server_hosts import by_address, unconfigured_real_servers
-from dispatch.actions.deployments import departed_hosts, other_snapshots
+from dispatch.actions.deployments import departed_hosts, not_sent_words, other_snapshots, unreachable_state
 from dispatch.actions.reports import sync_state
 from dispatch.capabilities import capability_gaps
-from dispatch.choices import SyncState
+from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
 from dispatch.compiler import DOCUMENT_VERSION, compile_documents, inventory_snapshot
-from dispatch.models import Revision
+from dispatch.models import Deployment
 from traffic.live import active_connections
 
 #: How each kind of agent operation reads in a diff (a drain is the first step of a removal).
@@ -74,6 +78,34 @@ class PlannedOperation:
 
 
 @dataclass
+class HostBase:
+    """What a host's preview is compared with: the document its agent last applied whole, and how we know.
+
+    `applied` is the apply deployment whose document the kernel holds (None: the host has applied nothing).
+    It counts when the agent reported it applied, or when its agent's heartbeat names its serial as the one
+    it applied (the "applied" report was lost or came after the command expired), or when a later reconcile
+    re-applied it whole after it had failed part-way (`completed_by`). `unfinished` is a later apply its agent
+    ran that failed part-way (the kernel may hold part of it); `not_reached` the latest apply that was meant
+    for this host and changed nothing there (not sent, refused, expired unanswered); `running` an apply still
+    under way on it.
+    """
+
+    applied: Deployment | None = None
+    by_agent_word: bool = False
+    completed_by: Deployment | None = None
+    unfinished: Deployment | None = None
+    not_reached: Deployment | None = None
+    running: Deployment | None = None
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def done_of_unfinished(self) -> tuple[int, int]:
+        """(operations done, operations reported) of the part-way apply."""
+        operations = self.unfinished.operations if self.unfinished is not None else []
+        return sum(1 for operation in operations if operation.get("done")), len(operations)
+
+
+@dataclass
 class HostPreview:
     """What an apply would do on one host."""
 
@@ -85,6 +117,8 @@ class HostPreview:
     failure: str = ""
     problems: list[str] = field(default_factory=list)
     leaves_cluster: bool = False
+    base: HostBase = field(default_factory=HostBase)
+    unreachable: SyncState | None = None  # never enrolled or revoked: the console sends it nothing
 
 
 @dataclass
@@ -92,7 +126,7 @@ class ClusterPreview:
     """The preview of an apply of a cluster's current inventory."""
 
     cluster: Cluster
-    base_revision: int | None
+    next_revision: int
     hosts: list[HostPreview]
 
     @property
@@ -103,6 +137,34 @@ class ClusterPreview:
     def sending_to(self) -> list[HostPreview]:
         """Hosts that receive the apply: the cluster's, and those taken out of it that may still hold its config."""
         return self.hosts
+
+    @property
+    def receiving(self) -> list[HostPreview]:
+        """The hosts the console can send the apply to (enrolled, not revoked)."""
+        return [host for host in self.hosts if host.unreachable is None]
+
+    @property
+    def receiving_operation_count(self) -> int:
+        return sum(len(host.operations) for host in self.receiving)
+
+    @property
+    def not_sent_words(self) -> str:
+        """The hosts the apply sends nothing, in words: 'rs1 and rs2 were never enrolled; rs3 is revoked'."""
+        unreachable: dict[SyncState, list[str]] = {}
+        for host in self.hosts:
+            if host.unreachable is not None:
+                unreachable.setdefault(host.unreachable, []).append(host.host.hostname)
+        return not_sent_words(unreachable)
+
+    @property
+    def nobody_can_receive(self) -> bool:
+        """Every host is never enrolled or revoked: the apply is refused (`actions.apply_cluster`)."""
+        return bool(self.hosts) and not self.receiving
+
+    @property
+    def all_will_fail(self) -> bool:
+        """Every host is known to fail (some may be offline or waiting for a first heartbeat)."""
+        return bool(self.hosts) and all(host.failure for host in self.hosts)
 
     def real_servers(self) -> list[tuple[str, str, int]]:
         """Every real server an operation touches, once, in order."""
@@ -169,45 +231,90 @@ def _planned(operation) -> PlannedOperation:
     )
 
 
+def _latest(deployments) -> Subquery:
+    return Subquery(deployments.order_by("-id").values("pk")[:1])
+
+
+def with_base_ids(hosts):
+    """The hosts annotated with the ids of the deployments `host_bases` reads: one query for all of them."""
+    applies = Deployment.objects.filter(host=OuterRef("pk"), kind=DeploymentKind.APPLY)
+    ran = Q(status=DeploymentStatus.APPLIED) | Q(started_at__isnull=False)
+    # An apply its agent ran counts when its heartbeat names that serial as applied, even if its report was lost.
+    by_agent_word = Q(serial=OuterRef("applied_serial"), serial__gt=0, started_at__isnull=False)
+    took = Q(status=DeploymentStatus.APPLIED) | by_agent_word
+    reconciled = Deployment.objects.filter(
+        host=OuterRef("pk"), kind=DeploymentKind.RECONCILE, status=DeploymentStatus.APPLIED
+    )
+    return hosts.annotate(
+        base_id=_latest(applies.filter(took)),
+        ran_id=_latest(applies.filter(ran)),
+        last_id=_latest(applies),
+        reconciled_id=_latest(reconciled),
+    )
+
+
+def host_bases(hosts: list[Host]) -> dict[int, HostBase]:
+    """{host id: HostBase} for hosts loaded through `with_base_ids`, in one more query whatever their number."""
+    names = ("base_id", "ran_id", "last_id", "reconciled_id")
+    ids = {getattr(host, name) for host in hosts for name in names} - {None}
+    found = {d.pk: d for d in Deployment.objects.filter(pk__in=ids).select_related("revision", "cluster")}
+    bases = {}
+    for host in hosts:
+        applied, ran, last, reconciled = (found.get(getattr(host, name)) for name in names)
+        base = HostBase(
+            applied=applied, by_agent_word=applied is not None and applied.status != DeploymentStatus.APPLIED
+        )
+        after = applied.pk if applied is not None else 0
+        if ran is not None and ran.pk > after:
+            if ran.status in OPEN_STATUSES:
+                base.running = ran
+            elif reconciled is not None and reconciled.pk > ran.pk:
+                # The agent holds the last document it ran, whole or not; its reconcile applied it whole.
+                base.applied, base.completed_by, base.by_agent_word = ran, reconciled, False
+            else:
+                base.unfinished = ran
+        if last is not None and last.pk > max(after, ran.pk if ran is not None else 0):
+            if last.status in OPEN_STATUSES:
+                base.running = last
+            else:
+                base.not_reached = last
+        bases[host.pk] = base
+    return bases
+
+
 def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
     """Per host of the cluster, and per host taken out of it whose kernel may still hold its config (it is sent
-    its document without the cluster): what applying the current inventory would do."""
+    its document without the cluster): what applying the current inventory would do to the kernel as that
+    host's last successful apply left it."""
     now = time.time() if now is None else now
     snapshot = inventory_snapshot(cluster)
-    latest = cluster.revisions.order_by("-number").first()
-    before = latest.inventory if latest is not None else None
+    latest = cluster.revisions.aggregate(number=Max("number"))["number"] or 0
     roles: dict[str, list[str]] = {}
     for entry in snapshot["hosts"]:
         roles.setdefault(entry["hostname"], []).append(entry["role"])
     departed = departed_hosts(cluster, snapshot)
-    hosts = {host.hostname: host for host in Host.objects.filter(hostname__in=[*roles, *departed])}
+    hosts = {host.hostname: host for host in with_base_ids(Host.objects.filter(hostname__in=[*roles, *departed]))}
+    bases = host_bases(list(hosts.values()))
     others = other_snapshots(cluster, hosts.values())
     serials = {name: host.document_serial + 1 for name, host in hosts.items()}
     leaving = {hostname: held_roles for hostname, (_number, held_roles) in departed.items()}
     new_documents = compile_documents([snapshot, *others], serials, leaving)
-    old_documents = compile_documents([before, *others], serials) if before is not None else {}
-    # A departed host's kernel is as the last revision it applied left it, which may be older than the latest.
-    held = {number for number, _roles in departed.values() if latest is None or number != latest.number}
-    older = {
-        revision.number: compile_documents([revision.inventory, *others], serials)
-        for revision in Revision.objects.filter(cluster=cluster, number__in=held)
-    }
     previews = []
     for hostname in [*roles, *departed]:
         host = hosts.get(hostname)
         if host is None:
             continue  # deleted since the last revision
         new, problems = _parsed(new_documents.get(hostname) or _empty_document(hostname, serials[hostname]))
-        if hostname in departed:
-            old, _ = _parsed(older.get(departed[hostname][0], old_documents).get(hostname))
-        else:
-            old, _ = _parsed(old_documents.get(hostname))
+        base = bases[host.pk]
+        old, base.unreadable = _parsed(base.applied.document if base.applied is not None else None)
         preview = HostPreview(
             host=host,
             roles=roles.get(hostname, []),
             state=sync_state(host),
             problems=problems,
             leaves_cluster=hostname not in roles,
+            base=base,
+            unreachable=unreachable_state(host),
         )
         if new is not None:
             actual, ledger = kernel_left_by(old)
@@ -217,7 +324,7 @@ def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
         if failing:
             preview.failure = failing.format(ttl=settings.AGENT_COMMAND_TTL)
         previews.append(preview)
-    return ClusterPreview(cluster=cluster, base_revision=latest.number if latest else None, hosts=previews)
+    return ClusterPreview(cluster=cluster, next_revision=latest + 1, hosts=previews)
 
 
 def _empty_document(hostname: str, serial: int) -> dict[str, Any]:

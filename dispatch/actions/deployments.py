@@ -13,12 +13,13 @@ from django.db.models import Max
 from django.utils import timezone
 from lvsweb_agent.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
 
+from audit.choices import Result
 from audit.recording import record
 from clusters.models import Cluster, ClusterHost, Host
 from dispatch import events
 from dispatch.actions.reports import fail_deployment
 from dispatch.capabilities import capability_gaps
-from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
+from dispatch.choices import NOT_SENT_REASONS, OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
 from dispatch.compiler import compile_documents, inventory_snapshot
 from dispatch.models import Deployment, Revision
 from dispatch.signing import seal_command
@@ -33,13 +34,68 @@ PUBLISH_BACKOFF = Backoff(attempts=4, base=0.25, cap=2.0)
 logger = logging.getLogger(__name__)
 
 
+def unreachable_state(host: Host) -> SyncState | None:
+    """Why the console can send `host` no command at all (revoked, never enrolled), or None when it can."""
+    if host.revoked_at is not None:
+        return SyncState.REVOKED
+    if not host.public_key:
+        return SyncState.NEVER_ENROLLED
+    return None
+
+
 def _refusal(host: Host) -> str:
     """Why a command cannot be sent to `host`, or "" when it can."""
-    if host.revoked_at is not None:
-        return "revoked: the console no longer trusts this host's agent; enroll it again to manage it."
-    if not host.public_key:
-        return "never enrolled: run `lvsweb-agent enroll` on the host first (Hosts → Enroll shows the command)."
-    return ""
+    state = unreachable_state(host)
+    return NOT_SENT_REASONS[state] if state is not None else ""
+
+
+def names_in_words(names: Iterable[str]) -> str:
+    """Names as a sentence lists them: 'a', 'a and b', 'a, b and c'."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+#: How "these hosts get nothing" reads, by why: (one host, several hosts), and what to do (for one, for several).
+NOT_SENT_WORDS = {
+    SyncState.NEVER_ENROLLED: (
+        ("was never enrolled", "were never enrolled"),
+        (
+            "run `lvsweb-agent enroll` there first: Hosts → the host → Enroll shows the command",
+            "run `lvsweb-agent enroll` on each first: Hosts → a host → Enroll shows the command",
+        ),
+    ),
+    SyncState.REVOKED: (
+        ("is revoked", "are revoked"),
+        ("enroll its agent again to manage it", "enroll their agents again to manage them"),
+    ),
+}
+
+
+def not_sent_words(hostnames_by_state: dict[SyncState, list[str]], *, advice: bool = False) -> str:
+    """Who gets nothing and why, e.g. 'rs1 and rs2 were never enrolled; rs3 is revoked' (with what to do)."""
+    parts = []
+    for state, (verbs, what_to_do) in NOT_SENT_WORDS.items():
+        names = sorted(hostnames_by_state.get(state, []))
+        if names:
+            several = len(names) > 1
+            part = f"{names_in_words(names)} {verbs[several]}"
+            parts.append(f"{part} ({what_to_do[several]})" if advice else part)
+    return "; ".join(parts)
+
+
+def sent_summary(deployments: Iterable[Deployment]) -> tuple[str, bool]:
+    """('sent to 1 of 3 hosts; rs2 and rs3 were never enrolled', whether every host was sent its command)."""
+    deployments = list(deployments)
+    not_sent: dict[SyncState, list[str]] = {}
+    for deployment in deployments:
+        state = deployment.not_sent_state
+        if state is not None:
+            not_sent.setdefault(state, []).append(deployment.host.hostname)
+    sent = len(deployments) - sum(len(names) for names in not_sent.values())
+    text = f"sent to {sent} of {len(deployments)} hosts"
+    if not_sent:
+        text += f"; {not_sent_words(not_sent)}"
+    return text, not not_sent
 
 
 def other_snapshots(cluster: Cluster, hosts: Iterable[Host]) -> list[dict[str, Any]]:
@@ -202,6 +258,27 @@ def _require_hosts(snapshot: dict[str, Any], departed: dict[str, Any]) -> None:
         )
 
 
+def _require_a_receiver(snapshot: dict[str, Any], departed: dict[str, Any]) -> None:
+    """Refuse an apply that no host can be sent (each never enrolled or revoked): it would only record a
+    revision that reached nobody, as if it had been applied."""
+    hostnames = [entry["hostname"] for entry in snapshot["hosts"]] + list(departed)
+    unreachable: dict[SyncState, list[str]] = {}
+    for host in Host.objects.filter(hostname__in=hostnames):
+        state = unreachable_state(host)
+        if state is None:
+            return
+        unreachable.setdefault(state, []).append(host.hostname)
+    if unreachable:
+        raise ValidationError(
+            {
+                NON_FIELD_ERRORS: [
+                    f"No host can receive this revision: {not_sent_words(unreachable, advice=True)}. "
+                    "Nothing was applied."
+                ]
+            }
+        )
+
+
 @transaction.atomic
 def plan_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> list[Deployment]:
     """Ask every host's agent what it would change for the current inventory (a dry run; nothing changes)."""
@@ -248,6 +325,7 @@ def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> 
     snapshot = inventory_snapshot(cluster)
     departed = departed_hosts(cluster, snapshot)
     _require_hosts(snapshot, departed)
+    _require_a_receiver(snapshot, departed)
     previous = cluster.revisions.aggregate(number=Max("number"))["number"] or 0
     revision = Revision.objects.create(
         cluster=cluster,
@@ -258,14 +336,16 @@ def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> 
     deployments = _issue(
         kind=DeploymentKind.APPLY, cluster=cluster, snapshot=snapshot, revision=revision, departed=departed
     )
-    sent = sum(1 for deployment in deployments if deployment.status == DeploymentStatus.PENDING)
+    summary, everyone = sent_summary(deployments)
     record(
         action="cluster.apply",
         acting_user=acting_user,
         obj=cluster,
         cluster_id=cluster.pk,
         changes={"revision": [previous or None, revision.number]},
-        message=f"Revision {revision.number} sent to {sent} of {len(deployments)} hosts.",
+        # Some hosts were sent nothing: the apply did not do all it was asked to, and History must not say it did.
+        result=Result.SUCCESS if everyone else Result.PARTIAL,
+        message=f"Revision {revision.number} {summary}.",
     )
     return revision
 

@@ -33,9 +33,18 @@ class ClusterPlanView(APIView):
 
 
 class ClusterApplyView(APIView):
-    """Make the inventory a new revision and send it to every host."""
+    """Make the inventory a new revision and send it to every host that can receive it."""
 
-    @extend_schema(request=None, responses={202: serializers.RevisionSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: serializers.RevisionSerializer,
+            400: OpenApiResponse(
+                description="Refused, nothing applied (`non_field_errors` says why): an earlier apply is still under "
+                "way, the cluster has no hosts, or no host can receive it (each never enrolled or revoked)."
+            ),
+        },
+    )
     def post(self, request, slug):
         cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
         revision = actions.apply_cluster(acting_user=request.user, cluster=cluster)

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from dispatch.choices import DeploymentKind, DeploymentStatus
+from dispatch.choices import NOT_SENT_REASONS, DeploymentKind, DeploymentStatus, SyncState
 
 
 class Deployment(models.Model):
@@ -77,3 +77,19 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.host} ({self.get_status_display()})"
+
+    @property
+    def not_sent_state(self) -> SyncState | None:
+        """The host's state that kept the console from sending this command at all (never enrolled, revoked).
+
+        Such a deployment failed the moment it was made, with that state's reason as its error; no agent ran it.
+        """
+        if self.status != DeploymentStatus.FAILED or self.started_at is not None:
+            return None
+        return next((state for state, reason in NOT_SENT_REASONS.items() if self.error == reason), None)
+
+    @property
+    def not_sent(self) -> str:
+        """'never enrolled' or 'revoked' when the console sent this command to nobody, else ''."""
+        state = self.not_sent_state
+        return str(state.label) if state is not None else ""

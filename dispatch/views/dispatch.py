@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView, View
 
 from dispatch import actions
+from dispatch.actions.deployments import sent_summary
 from dispatch.choices import DeploymentKind, SyncState
 from dispatch.models import Deployment
 from dispatch.preview import add_connections, preview_apply, unconfigured
@@ -85,7 +86,12 @@ class ApplyView(LiveClusterMixin, TemplateView):
         except ValidationError as exc:
             messages.error(request, _refusal_text(exc))
             return redirect("cluster-plan", slug=self.cluster.slug)
-        messages.success(request, f"Revision {revision.number} is on its way to {revision.deployments.count()} hosts.")
+        deployments = list(revision.deployments.select_related("host").order_by("host__hostname"))
+        summary, everyone = sent_summary(deployments)
+        if everyone:
+            messages.success(request, f"Revision {revision.number} is on its way to {len(deployments)} hosts.")
+        else:  # name the hosts that got nothing, and why, rather than count them as on their way
+            messages.warning(request, f"Revision {revision.number} {summary}.")
         return redirect("cluster-revision-progress", slug=self.cluster.slug, number=revision.number)
 
 
@@ -96,8 +102,11 @@ class RevisionProgressView(LiveClusterMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         revision = self.revision(self.kwargs["number"])
-        deployments = revision.deployments.select_related("host").order_by("host__hostname", "-id")
-        return super().get_context_data(revision=revision, deployments=list(deployments), **kwargs)
+        deployments = list(revision.deployments.select_related("host").order_by("host__hostname", "-id"))
+        summary, everyone = sent_summary(deployments)
+        return super().get_context_data(
+            revision=revision, deployments=deployments, not_sent_summary="" if everyone else summary, **kwargs
+        )
 
 
 class DeploymentDetailView(LiveClusterMixin, TemplateView):

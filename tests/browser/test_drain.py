@@ -14,6 +14,7 @@ from clusters.models import RealServer
 from dispatch import actions
 from tests.browser.conftest import PASSWORD, off_the_browser_thread
 from tests.browser.pages import screenshot, sign_in
+from tests.dispatch.broker import purge
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
 from tests.reports import sealed_report
 
@@ -24,15 +25,21 @@ SERVICE = "TCP 10.10.0.100:80"
 
 @pytest.fixture
 def applied_cluster(operator):
-    """Cluster “web” with a director and two real servers, applied once (revision 1)."""
+    """Cluster “web” with an enrolled director and two real servers, applied once (revision 1, which the
+    director's agent reported applied: the Plan compares each host with what it applied)."""
+    key = generate_private_key()
     cluster = make_cluster(name="web frontend", slug="web")
-    make_cluster_host(
-        cluster=cluster, host=make_host(hostname="director", vip_interface="eth0"), role=HostRole.DIRECTOR
-    )
+    director = make_host(hostname="director", vip_interface="eth0", public_key=public_key_text(key))
+    make_cluster_host(cluster=cluster, host=director, role=HostRole.DIRECTOR)
     service = make_virtual_service(cluster=cluster, address="10.10.0.100", port=80, scheduler="rr")
     first = make_real_server(virtual_service=service, address="10.20.0.11", weight=5)
     second = make_real_server(virtual_service=service, address="10.20.0.12", weight=5)
-    off_the_browser_thread(actions.apply_cluster, acting_user=None, cluster=cluster)
+    revision = off_the_browser_thread(actions.apply_cluster, acting_user=None, cluster=cluster)
+    deployment = revision.deployments.get()
+    applied = {"host": "director", "kind": "deployment", "deployment": deployment.pk, "status": "applied"}
+    report = sealed_report({**applied, "serial": deployment.serial}, key, "director")
+    assert off_the_browser_thread(actions.handle_report, envelope=report) == "applied"
+    purge("lvsweb.host.director")  # the command its agent (this fixture) took
     return first, second
 
 

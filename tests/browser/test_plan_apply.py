@@ -7,6 +7,7 @@ which a real control worker records and daphne pushes to the open page over its 
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from celery import current_app
@@ -21,7 +22,7 @@ from clusters.choices import HostRole
 from dispatch.events import clock
 from dispatch.models import Deployment, Revision
 from dispatch.signing import control_public_key_text
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, off_the_browser_thread
 from tests.browser.pages import screenshot, sign_in
 from tests.dispatch.broker import purge, take_commands
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
@@ -127,13 +128,17 @@ def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluste
 
     expect(page.get_by_role("heading", name="Apply web frontend?")).to_be_visible()
     screenshot(page, "apply-confirm")
-    page.get_by_role("button", name=re.compile(r"^Apply to 3 hosts")).click()
+    expect(page.locator("#apply-not-sent")).to_contain_text("rs1 and rs2 were never enrolled: nothing is sent to them")
+    page.get_by_role("button", name=re.compile(r"^Apply to 1 host \(")).click()
 
     expect(page).to_have_url("/clusters/web/revisions/1/")
     expect(page.get_by_role("heading", name="Revision 1 of web frontend")).to_be_visible()
+    expect(page.get_by_text("Revision 1 sent to 1 of 3 hosts; rs1 and rs2 were never enrolled.")).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Kernel error")).to_have_count(0)
     rows = {host: page.get_by_role("row").filter(has_text=host) for host in ("director", "rs1", "rs2")}
-    for host in ("rs1", "rs2"):
-        expect(rows[host].get_by_text("failed", exact=True)).to_be_visible()
+    for host in ("rs1", "rs2"):  # named as what they are, not as a failure of their kernels
+        expect(rows[host].get_by_text("not sent", exact=True)).to_be_visible()
+        expect(rows[host].get_by_text("never enrolled", exact=True)).to_be_visible()
         expect(rows[host]).to_contain_text(NEVER_ENROLLED)
     expect(rows["director"].get_by_text("pending", exact=True)).to_be_visible()
     expect(page.get_by_text("Live: changes appear as they happen.")).to_be_visible()  # its websocket is open
@@ -161,3 +166,58 @@ def test_apply_shows_each_host_reach_its_final_state_live(page: Page, tun_cluste
     director = Deployment.objects.get(host__hostname="director")
     expect(rows["director"].locator('[data-field="started"]')).to_have_text(clock(director.started_at))
     expect(rows["director"].locator('[data-field="finished"]')).to_have_text(clock(director.finished_at))
+
+
+def test_after_an_apply_that_reached_no_host_the_plan_still_shows_everything_as_new(page: Page, tun_cluster):
+    from dispatch import actions
+
+    cluster, _ = tun_cluster
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/plan/")
+    operations = page.locator("#host-director").get_by_role("row").filter(has_text="add-")
+    before = operations.count()
+    assert before > 0
+    # Revision 1 is sent; the director's agent never takes its command, which expires unanswered, and the real
+    # servers were never enrolled: it reached no host.
+    revision = off_the_browser_thread(actions.apply_cluster, acting_user=None, cluster=cluster)
+    later = Deployment.objects.get(host__hostname="director").expires_at + timedelta(seconds=1)
+    off_the_browser_thread(actions.expire_deployments, now=later)
+    page.goto(f"/clusters/web/revisions/{revision.number}/")
+    expect(page.get_by_role("row").filter(has_text="director")).to_contain_text("agent offline")
+
+    page.get_by_role("link", name="Plan", exact=True).click()
+
+    expect(page.get_by_role("heading", name="Plan: web frontend", level=1)).to_be_visible()
+    expect(page.get_by_text("the last one applied")).to_have_count(0)
+    for host in ("director", "rs1", "rs2"):
+        section = page.locator(f"#host-{host}")
+        expect(section).to_contain_text("This host has applied nothing yet: everything is new.")
+        expect(section).not_to_contain_text("No changes for this host")
+    expect(page.locator("#host-director")).to_contain_text(
+        "Revision 1 did not reach this host, so it changed nothing there: agent offline: the command expired"
+    )
+    for host in ("rs1", "rs2"):
+        expect(page.locator(f"#host-{host}")).to_contain_text(
+            "Revision 1 was not sent to this host (never enrolled), so it changed nothing there."
+        )
+    expect(operations).to_have_count(before)
+    expect(page.locator("#host-director").get_by_role("row").filter(has_text="add-service")).to_contain_text("+ added")
+    screenshot(page, "plan-after-failed-apply")
+
+
+def test_an_apply_no_host_can_receive_is_stopped_before_the_button(page: Page, tun_cluster):
+    cluster, _ = tun_cluster
+    director = cluster.cluster_hosts.get(host__hostname="director").host
+    director.public_key = ""  # nobody enrolled: the console can send this apply to no host
+    director.save()
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/plan/")
+    page.get_by_role("link", name="Apply…").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("No host can receive this revision: director, rs1 and rs2 were never enrolled")
+    expect(page.get_by_role("button", name=re.compile(r"^Apply"))).to_have_count(0)
+    screenshot(page, "apply-to-nobody")
+    page.get_by_role("link", name="Back to the plan").click()
+    expect(page).to_have_url("/clusters/web/plan/")
+    assert not Revision.objects.exists()

@@ -54,7 +54,9 @@ def test_an_inventory_change_shows_as_additions_changes_and_removals_per_host(ap
     body = response.content.decode()
 
     assert response.status_code == 200
-    assert "compared with\n      revision 1 (the last one applied)" in body
+    assert "the last one applied" not in body
+    for name in ("director", "rs1", "rs2"):
+        assert "Compared with revision 1, applied on this host at" in host_section(body, name)
     assert host_rows(body, "director") == [
         ("added", "+", "add-address", "10.10.0.101/32 on eth0"),
         ("added", "+", "add-service", "tcp 10.10.0.101:443"),
@@ -75,7 +77,7 @@ def test_an_inventory_change_shows_as_additions_changes_and_removals_per_host(ap
 
 def test_before_the_first_apply_everything_is_an_addition(lab, operator):
     body = operator.get("/clusters/web/plan/").content.decode()
-    assert "nothing has been applied" in body
+    assert "This host has applied nothing yet: everything is new." in host_section(body, "director")
     director = host_rows(body, "director")
     assert director[0] == ("added", "+", "load-module", "ip_vs")
     assert {row[0] for row in director} == {"added"}
@@ -262,3 +264,201 @@ def test_the_plan_flags_a_tun_real_server_that_no_host_configures_until_a_host_h
     body = viewer.get("/clusters/web/plan/").content.decode()
     assert "will be dropped" not in body
     assert ("added", "+", "add-dest", "tcp 10.10.0.100:80 -> 10.20.0.13:80") in host_rows(body, "director")
+
+
+def host_section(body: str, hostname: str) -> str:
+    """The text of one host's section of the Plan page (tags dropped, spaces collapsed)."""
+    section = body.split(f'id="host-{hostname}"', 1)[1].split("</section>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", section).split())
+
+
+def expire(revision) -> None:
+    """Every command of `revision` still waiting expires unanswered (its agent was offline the whole time)."""
+    later = max(revision.deployments.values_list("expires_at", flat=True)) + timedelta(seconds=1)
+    actions.expire_deployments(now=later)
+
+
+def test_after_an_apply_that_reached_no_host_the_plan_is_what_it_was_before(lab, operator):
+    before = operator.get("/clusters/web/plan/").content.decode()
+    count = re.search(r"<strong>(\d+) operations</strong> on 3 hosts", before)[1]
+    expire(actions.apply_cluster(acting_user=None, cluster=lab.cluster))  # sent to 3 of 3, applied on none
+    assert set(Deployment.objects.values_list("status", flat=True)) == {"failed"}
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+
+    assert "the last one applied" not in body
+    assert "compared with what each host last applied" in body
+    assert f"<strong>{count} operations</strong> on 3 hosts" in body
+    for name in ("director", "rs1", "rs2"):
+        assert "This host has applied nothing yet: everything is new." in host_section(body, name)
+        assert "No changes for this host." not in host_section(body, name)
+    assert host_rows(body, "director")[0] == ("added", "+", "load-module", "ip_vs")
+    assert host_rows(body, "director") == host_rows(before, "director")
+    confirm = " ".join(re.sub(r"<[^>]+>", " ", operator.get("/clusters/web/apply/").content.decode()).split())
+    assert "becomes revision 2" in confirm
+    rs1 = rf"rs1 ?: {len(host_rows(before, 'rs1'))} operations \(has applied nothing yet: everything is new\)"
+    assert re.search(rs1, confirm)
+
+
+def test_each_host_is_compared_with_the_revision_it_last_applied(applied_once, operator):
+    lab = applied_once
+    https = make_virtual_service(cluster=lab.cluster, address="10.10.0.101", port=443, scheduler="wlc")
+    make_real_server(virtual_service=https, address="10.20.0.12", port=443, host=lab.rs2)
+    revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    for deployment in revision.deployments.select_related("host").exclude(host=lab.rs2):
+        answer = {"kind": "deployment", "deployment": deployment.pk, "status": "applied", "serial": deployment.serial}
+        report(lab, deployment.host.hostname, answer)
+    expire(revision)  # rs2's agent never answered: its kernel is as revision 1 left it
+    first = Deployment.objects.get(revision__number=1, host=lab.rs2)
+    second = Deployment.objects.get(revision__number=2, host=lab.director)
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+
+    director = host_section(body, "director")
+    assert f"Compared with revision 2, applied on this host at {second.finished_at:%Y-%m-%d %H:%M:%S} UTC." in director
+    assert "No changes for this host." in director
+    rs2 = host_section(body, "rs2")
+    assert f"Compared with revision 1, applied on this host at {first.finished_at:%Y-%m-%d %H:%M:%S} UTC." in rs2
+    assert "Revision 2 did not reach this host, so it changed nothing there: agent offline: the command expired" in rs2
+    assert host_rows(body, "rs2") == [("added", "+", "add-address", "10.10.0.101/32 on tunl0")]
+    assert "<strong>1 operation</strong> on 3 hosts." in body
+
+
+def test_a_host_whose_last_apply_failed_part_way_is_flagged_with_what_its_kernel_may_hold(applied_once, operator):
+    lab = applied_once
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server2, changes={"weight": 7})
+    make_real_server(virtual_service=lab.service, address="10.20.0.13")
+    revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    deployment = revision.deployments.get(host=lab.director)
+    report(lab, "director", {"kind": "deployment", "deployment": deployment.pk, "status": "applying", "serial": 1})
+    done = {"op": "edit-dest", "target": "tcp 10.10.0.100:80 -> 10.20.0.12:80", "detail": "", "reason": ""}
+    refused = {"op": "add-dest", "target": "tcp 10.10.0.100:80 -> 10.20.0.13:80", "detail": "", "reason": ""}
+    failed = {"kind": "deployment", "deployment": deployment.pk, "status": "failed", "serial": 1}
+    operations = [{**done, "done": True}, {**refused, "done": False}]
+    report(lab, "director", {**failed, "operations": operations, "error": "address not unicast"})
+
+    director = host_section(operator.get("/clusters/web/plan/").content.decode(), "director")
+
+    assert "Compared with revision 1, applied on this host at" in director
+    assert "Revision 2 failed part-way on this host" in director
+    assert "1 of its 2 operations were done before it stopped: address not unicast" in director
+    assert "its kernel may hold part of it" in director and "Ask the agents" in director
+
+    reconcile = actions.reconcile_host(acting_user=None, cluster=lab.cluster, host=lab.director)
+    report(lab, "director", {"kind": "deployment", "deployment": reconcile.pk, "status": "applied", "serial": 1})
+    director = host_section(operator.get("/clusters/web/plan/").content.decode(), "director")
+    completed = "Compared with revision 2, which failed part-way on this host and was completed by a reconcile at"
+    assert completed in director
+    assert "No changes for this host." in director
+
+
+def test_an_apply_whose_report_was_lost_counts_when_the_agent_reports_its_serial(applied_once, operator):
+    lab = applied_once
+    inventory.update_real_server(acting_user=None, real_server=lab.real_server2, changes={"weight": 7})
+    revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    deployment = revision.deployments.get(host=lab.director)
+    report(lab, "director", {"kind": "deployment", "deployment": deployment.pk, "status": "applying", "serial": 1})
+    expire(revision)  # its "applied" report was lost; the next heartbeat says which serial the kernel holds
+    heartbeat(lab, "director", applied_serial=deployment.serial)
+
+    body = operator.get("/clusters/web/plan/").content.decode()
+
+    director = host_section(body, "director")
+    reported = f"Compared with revision 2, which its agent reports applied (serial {deployment.serial}; the console"
+    assert reported in director
+    assert host_rows(body, "director") == []
+
+
+def test_the_plan_finds_each_hosts_base_in_a_fixed_number_of_queries(applied_once, operator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    lab = applied_once
+    with CaptureQueriesContext(connection) as three:
+        operator.get("/clusters/web/plan/")
+    for n in (3, 4, 5):
+        host = make_host(hostname=f"rs{n}", public_key=lab.rs1.public_key)
+        make_cluster_host(cluster=lab.cluster, host=host, role=HostRole.REAL_SERVER)
+        make_real_server(virtual_service=lab.service, address=f"10.20.0.{10 + n}", host=host)
+    actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+    Deployment.objects.update(status="applied", started_at=timezone.now(), finished_at=timezone.now())
+    with CaptureQueriesContext(connection) as six:
+        operator.get("/clusters/web/plan/")
+    assert len(six) == len(three)
+
+
+def test_an_apply_that_no_host_can_receive_says_so_before_the_button_and_is_refused(lab, operator):
+    for host in (lab.director, lab.rs1, lab.rs2):
+        host.public_key = ""
+        host.save()
+
+    confirm = operator.get("/clusters/web/apply/").content.decode()
+
+    alert = confirm.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert "No host can receive this revision: director, rs1 and rs2 were never enrolled" in alert
+    assert "<button" not in confirm.split("<form", 1)[1].split("</form>", 1)[0]
+    response = operator.post("/clusters/web/apply/", follow=True)
+    assert response.redirect_chain[-1][0] == "/clusters/web/plan/"
+    assert "No host can receive this revision: director, rs1 and rs2 were never enrolled" in response.content.decode()
+    assert not Revision.objects.exists()
+
+
+def test_an_apply_to_some_hosts_says_who_gets_nothing_and_history_records_it_partly_done(lab, operator):
+    for host in (lab.rs1, lab.rs2):
+        host.public_key = ""
+        host.save()
+
+    confirm = operator.get("/clusters/web/apply/").content.decode()
+    assert "rs1 and rs2 were never enrolled: nothing is sent to them" in confirm
+    assert re.search(r"Apply to 1 host \(\d+ operations\)</button>", confirm)
+
+    response = operator.post("/clusters/web/apply/", follow=True)
+
+    assert response.redirect_chain[-1][0] == "/clusters/web/revisions/1/"
+    progress = response.content.decode()
+    assert "Revision 1 sent to 1 of 3 hosts; rs1 and rs2 were never enrolled." in progress
+    assert "is on its way to 3 hosts" not in progress
+    assert "Kernel error" not in progress
+    rows = {name: progress.split(f">{name}</a></td>", 1)[1].split("</tr>", 1)[0] for name in ("director", "rs1", "rs2")}
+    assert '<span class="badge never_enrolled">never enrolled</span>' in rows["rs1"]
+    assert "not sent" in rows["rs2"] and "never enrolled" in rows["rs2"]
+    assert "never enrolled" not in rows["director"]
+    history = operator.get("/clusters/web/history/").content.decode()
+    assert '<span class="badge partial">partly done</span>' in history
+    assert "Revision 1 sent to 1 of 3 hosts; rs1 and rs2 were never enrolled." in history
+
+
+def test_a_host_in_two_clusters_is_compared_with_its_last_document_whichever_cluster_sent_it(applied_once, viewer):
+    from tests.factories import make_cluster
+
+    lab = applied_once
+    api = make_cluster(name="api", slug="api")
+    make_cluster_host(cluster=api, host=lab.rs1, role=HostRole.REAL_SERVER)
+    service = make_virtual_service(cluster=api, address="10.30.0.100", port=80, scheduler="rr")
+    make_real_server(virtual_service=service, address="10.20.0.11", host=lab.rs1)
+    [deployment] = actions.apply_cluster(acting_user=None, cluster=api).deployments.all()
+    answer = {"kind": "deployment", "deployment": deployment.pk, "status": "applied", "serial": deployment.serial}
+    report(lab, "rs1", answer)
+    deployment.refresh_from_db()
+
+    body = viewer.get("/clusters/web/plan/").content.decode()
+
+    rs1 = host_section(body, "rs1")
+    assert "Compared with revision 1 of cluster “api” (a host's document holds every cluster it serves)" in rs1
+    assert f"applied on this host at {deployment.finished_at:%Y-%m-%d %H:%M:%S} UTC." in rs1
+    assert host_rows(body, "rs1") == []  # its document already holds both clusters' VIPs
+    assert "Compared with revision 1, applied on this host at" in host_section(body, "rs2")
+
+
+def test_a_drifted_host_says_its_kernel_differs_from_what_the_plan_assumes(applied_once, viewer):
+    lab = applied_once
+    drift = [{"op": "add-dest", "target": "tcp 10.10.0.100:80 -> 10.20.0.12:80", "detail": "", "reason": "gone"}]
+    heartbeat(lab, "director", drift=drift)
+
+    body = viewer.get("/clusters/web/plan/").content.decode()
+
+    director = host_section(body, "director")
+    assert "Compared with revision 1, applied on this host at" in director
+    assert "Its agent's last heartbeat found its kernel differs from the last document it ran (1 operation" in director
+    assert "Ask the agents compares with the real kernel" in director
+    assert "differs from the last document" not in host_section(body, "rs1")

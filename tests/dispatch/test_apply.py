@@ -134,3 +134,43 @@ def test_a_plan_flags_what_a_hosts_kernel_lacks(lab, api):
         "rs1": ["Tunnel type ipip: the kernel module ipip is missing on this host."],
         "rs2": [],  # no heartbeat yet: nothing known, nothing flagged
     }
+
+
+def test_an_apply_that_no_host_can_receive_is_refused_naming_each_host_and_why(lab, api):
+    for host in (lab.director, lab.rs1):
+        host.public_key = ""
+        host.save()
+    actions.revoke_host(acting_user=None, host=lab.rs2)
+    before = AuditEntry.objects.filter(action="cluster.apply").count()
+
+    response = api.post("/api/clusters/web/apply/")
+
+    assert response.status_code == 400, response.content
+    [message] = response.json()["non_field_errors"]
+    assert message.startswith("No host can receive this revision: director and rs1 were never enrolled (run ")
+    assert "rs2 is revoked (enroll its agent again to manage it)" in message
+    assert message.endswith("Nothing was applied.")
+    assert not Revision.objects.exists() and not Deployment.objects.exists()
+    assert AuditEntry.objects.filter(action="cluster.apply").count() == before
+    with pytest.raises(ValidationError, match="No host can receive this revision"):
+        actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+
+
+def test_an_apply_some_hosts_cannot_receive_is_recorded_as_partly_done_naming_them(lab):
+    for host in (lab.rs1, lab.rs2):
+        host.public_key = ""
+        host.save()
+
+    revision = actions.apply_cluster(acting_user=None, cluster=lab.cluster)
+
+    assert take_commands("lvsweb.host.director")  # the host that can receive it still gets it
+    entry = AuditEntry.objects.get(action="cluster.apply")
+    assert entry.message == "Revision 1 sent to 1 of 3 hosts; rs1 and rs2 were never enrolled."
+    assert (entry.result, entry.get_result_display()) == ("partial", "partly done")
+    assert sorted(revision.deployments.values_list("host__hostname", "status")) == [
+        ("director", "pending"),
+        ("rs1", "failed"),
+        ("rs2", "failed"),
+    ]
+    not_sent = [d.not_sent for d in revision.deployments.order_by("host__hostname")]
+    assert not_sent == ["", "never enrolled", "never enrolled"]
