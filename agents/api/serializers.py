@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from agents.models import Deployment, Revision
+from clusters.choices import RealServerState
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -81,6 +82,12 @@ class ReconcileSerializer(serializers.Serializer):
     """Which host of the cluster to reconcile."""
 
     host = serializers.CharField(max_length=253)
+
+
+class RealServerNowSerializer(serializers.Serializer):
+    """The state a real server is put in at once, on the directors too (drain now, enable now, disable now)."""
+
+    state = serializers.ChoiceField(choices=RealServerState.choices)
 
 
 class InventoryChangeSerializer(serializers.Serializer):

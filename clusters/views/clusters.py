@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 
 from agents.actions.reports import sync_state
+from agents.unapplied import annotate_real_servers, unapplied_of
 from clusters import actions
 from clusters.forms import ClusterForm
 from clusters.health import health_of, health_sections, with_last_apply
@@ -95,6 +96,8 @@ class ClusterDetailView(ClusterMixin, TemplateView):
         connections = active_connections(rs.pk for rs in real_servers)
         for rs in real_servers:
             rs.connections = connections.get(rs.pk)
+        unapplied = unapplied_of([cluster])[cluster.pk]
+        annotate_real_servers(unapplied.revision, real_servers)
         cluster_hosts = list(cluster.cluster_hosts.select_related("host").order_by("role", "host__hostname"))
         annotated = with_last_apply(Cluster.objects.filter(pk=cluster.pk)).only("pk").get()
         context.update(
@@ -104,6 +107,7 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             hosts=[(ch, sync_state(ch.host)) for ch in cluster_hosts],
             health=health_of([annotated])[cluster.pk],
             health_sections=health_sections(cluster, page.object_list),
+            unapplied=unapplied,
             my_role=policy.role_in(user, cluster.team_id),
             can_change=policy.can(user, policy.CHANGE, cluster),
             can_delete=policy.can(user, policy.DELETE, cluster),

@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 from django.views.generic import ListView, TemplateView
 
 from agents.actions.reports import sync_state
+from agents.unapplied import unapplied_of
 from clusters.health import health_of, total, with_last_apply
 from clusters.models import Host
 from teams import policy
@@ -45,6 +46,9 @@ class DashboardView(LoginRequiredMixin, ListView):
         user = self.request.user
         clusters = list(context["clusters"])
         health = health_of(clusters)
+        unapplied = unapplied_of(clusters)  # five queries whatever the number of clusters
+        for cluster in clusters:
+            cluster.unapplied = unapplied[cluster.pk]
         context["rows"] = [(cluster, health[cluster.pk]) for cluster in clusters]
         context["attention"] = [cluster for cluster, state in context["rows"] if state.needs_attention]
         context["totals"] = total(health.values())
