@@ -96,7 +96,7 @@ class ClusterDetailView(ClusterMixin, TemplateView):
         connections = active_connections(rs.pk for rs in real_servers)
         for rs in real_servers:
             rs.connections = connections.get(rs.pk)
-        unapplied = unapplied_of([cluster])[cluster.pk]
+        unapplied = unapplied_of([cluster], shortcut=True)[cluster.pk]
         annotate_real_servers(unapplied.revision, real_servers)
         cluster_hosts = list(cluster.cluster_hosts.select_related("host").order_by("role", "host__hostname"))
         annotated = with_last_apply(Cluster.objects.filter(pk=cluster.pk)).only("pk").get()

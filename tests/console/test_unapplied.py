@@ -1,13 +1,18 @@
 """Unapplied changes on the cluster page, its rows and the dashboard; Drain now / Enable now / Disable now."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from agents.compiler import inventory_snapshot
 from agents.host.envelope import generate_private_key, public_key_text
 from agents.models import Deployment, Revision
+from agents.unapplied import latest_revisions, unapplied_of, unchanged_since_revision
 from audit.models import AuditEntry
+from clusters import actions as inventory
 from clusters.choices import HostRole
-from clusters.models import RealServer
+from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
 from teams.choices import TeamRole
 from tests.factories import (
     make_cluster,
@@ -133,3 +138,46 @@ def test_a_viewer_sees_unapplied_changes_but_no_now_buttons(client, sent):
     html = client.get("/clusters/web/").content.decode()
     assert "1 unapplied change" in html and "/now/" not in html
     assert client.post(f"/clusters/web/real-servers/{first.pk}/now/drain/").status_code == 403
+
+
+def settle(cluster) -> None:
+    """Make the cluster's objects look saved long ago, and its revisions ten minutes after them."""
+    long_ago = timezone.now() - timedelta(hours=1)
+    before = long_ago - timedelta(minutes=10)
+    Cluster.objects.filter(pk=cluster.pk).update(updated_at=before)
+    VirtualService.objects.filter(cluster=cluster).update(updated_at=before)
+    RealServer.objects.filter(virtual_service__cluster=cluster).update(updated_at=before)
+    Host.objects.filter(pk__in=ClusterHost.objects.filter(cluster=cluster).values("host")).update(updated_at=before)
+    Revision.objects.filter(cluster=cluster).update(created_at=long_ago)
+
+
+def test_the_dashboard_skips_clusters_untouched_since_their_apply_and_still_sees_every_change(sent):
+    cluster, first, second = sent
+    settle(cluster)
+
+    def counted():
+        fresh = Cluster.objects.get(pk=cluster.pk)
+        skipped = unchanged_since_revision([fresh], latest_revisions([fresh.pk]))
+        return skipped, unapplied_of([fresh], shortcut=True)[fresh.pk].count
+
+    assert counted() == ({cluster.pk}, 0)  # not read: nothing saved since long before revision 1
+    inventory.update_real_server(acting_user=None, real_server=first, changes={"weight": 6})  # an edit
+    assert counted() == (set(), 1)
+    # An edit saved shortly before the revision was made may have missed it: such a cluster is compared.
+    settle(cluster)
+    Revision.objects.filter(cluster=cluster).update(created_at=timezone.now())
+    RealServer.objects.filter(pk=second.pk).update(updated_at=timezone.now() - timedelta(minutes=1))
+    assert counted() == (set(), 1)
+
+
+def test_deletions_and_host_roles_count_on_the_dashboard_too(sent):
+    cluster, first, _ = sent
+    settle(cluster)
+    first.delete()  # no timestamp left behind: the count says it
+    fresh = Cluster.objects.get(pk=cluster.pk)
+    assert unapplied_of([fresh], shortcut=True)[cluster.pk].count == 1
+    Revision.objects.filter(cluster=cluster).update(inventory=inventory_snapshot(cluster))
+    settle(cluster)
+    assert unapplied_of([Cluster.objects.get(pk=cluster.pk)], shortcut=True)[cluster.pk].count == 0
+    ClusterHost.objects.filter(cluster=cluster).delete()  # the director's role, gone without a trace
+    assert unapplied_of([Cluster.objects.get(pk=cluster.pk)], shortcut=True)[cluster.pk].count == 1
