@@ -55,6 +55,11 @@ urlpatterns = [
         name="real-server-connections",
     ),
     path(
+        "clusters/<slug:slug>/real-servers/<int:pk>/now/<str:verb>/",
+        views.RealServerNowView.as_view(),
+        name="real-server-now",
+    ),
+    path(
         "clusters/<slug:slug>/real-servers/<int:pk>/<str:verb>/",
         views.RealServerStateView.as_view(),
         name="real-server-state",

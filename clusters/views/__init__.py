@@ -17,6 +17,7 @@ from clusters.views.real_servers import (
     RealServerCreateView,
     RealServerDeleteView,
     RealServerEditView,
+    RealServerNowView,
     RealServerStateView,
 )
 from clusters.views.virtual_services import VirtualServiceCreateView, VirtualServiceDeleteView, VirtualServiceEditView
@@ -32,6 +33,7 @@ __all__ = [
     "RealServerCreateView",
     "RealServerDeleteView",
     "RealServerEditView",
+    "RealServerNowView",
     "RealServerStateView",
     "SearchView",
     "VirtualServiceCreateView",

@@ -17,6 +17,7 @@ from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
 from dispatch.actions.reports import sync_state
+from dispatch.unapplied import annotate_real_servers, unapplied_of
 from teams import policy
 from traffic.live import active_connections
 
@@ -102,6 +103,8 @@ class ClusterDetailView(ClusterMixin, TemplateView):
         for rs in real_servers:
             rs.connections = connections.get(rs.pk)
             rs.unconfigured = unconfigured.get(rs.pk)
+        unapplied = unapplied_of([cluster], shortcut=True)[cluster.pk]
+        annotate_real_servers(unapplied.revision, real_servers)
         cluster_hosts = list(cluster.cluster_hosts.select_related("host").order_by("role", "host__hostname"))
         annotated = with_last_apply(Cluster.objects.filter(pk=cluster.pk)).only("pk").get()
         context.update(
@@ -113,6 +116,7 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             health_sections=health_sections(cluster, page.object_list),
             unconfigured=list(unconfigured.values()),
             dropped=by_address(unconfigured.values()),
+            unapplied=unapplied,
             my_role=policy.role_in(user, cluster.team_id),
             can_change=policy.can(user, policy.CHANGE, cluster),
             can_delete=policy.can(user, policy.DELETE, cluster),

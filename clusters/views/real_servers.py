@@ -1,7 +1,9 @@
-"""Real server pages: create, edit, delete, and drain / enable / disable in one click."""
+"""Real server pages: create, edit, delete, drain / enable / disable in one click (for the next apply), and
+drain / enable / disable now (sent to the directors at once)."""
 
 from django.contrib import messages
-from django.http import Http404, HttpResponseRedirect
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
@@ -14,6 +16,8 @@ from clusters.models import RealServer
 from clusters.real_server_hosts import unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView, safe_next
 from clusters.views.virtual_services import ServiceMixin, service_url
+from dispatch.actions import apply_real_server_now
+from dispatch.unapplied import annotate_real_servers, latest_revision
 from teams import policy
 from traffic.live import active_connections
 
@@ -23,6 +27,22 @@ STATE_VERBS = {
     "drain": RealServerState.DRAINING,
     "disable": RealServerState.DISABLED,
 }
+
+
+def row_response(request, cluster, real_server: RealServer) -> TemplateResponse:
+    """The real server's row of the cluster page, as htmx swaps it in after a state change: its state, and
+    what the next apply would still change compared with the latest revision."""
+    real_server.connections = active_connections([real_server.pk]).get(real_server.pk)
+    real_server.unconfigured = unconfigured_real_servers(cluster, [real_server]).get(real_server.pk)
+    annotate_real_servers(latest_revision(cluster), [real_server])
+    context = {
+        "rs": real_server,
+        "cluster": cluster,
+        "can_change": policy.can(request.user, policy.CHANGE, real_server),
+        "next": safe_next(request, cluster.get_absolute_url()),
+        "swapped": True,
+    }
+    return TemplateResponse(request, "clusters/partials/real_server_row.html", context)
 
 
 class RealServerMixin(ClusterMixin):
@@ -133,17 +153,49 @@ class RealServerStateView(RealServerMixin, ConfirmView):
             acting_user=request.user, real_server=self.real_server, state=self.state
         )
         if request.headers.get("HX-Request"):
-            real_server.connections = active_connections([real_server.pk]).get(real_server.pk)
-            real_server.unconfigured = unconfigured_real_servers(self.cluster, [real_server]).get(real_server.pk)
-            context = {
-                "rs": real_server,
-                "cluster": self.cluster,
-                "can_change": policy.can(request.user, policy.CHANGE, real_server),
-                "next": safe_next(request, self.cluster.get_absolute_url()),
-                "swapped": True,
-            }
-            return TemplateResponse(request, "clusters/partials/real_server_row.html", context)
-        messages.success(request, f"Real server {real_server.endpoint} is now {real_server.state}.")
+            return row_response(request, self.cluster, real_server)
+        messages.success(
+            request,
+            f"Real server {real_server.endpoint} is now {real_server.state}. The directors follow at the next apply.",
+        )
+        return HttpResponseRedirect(safe_next(request, service_url(real_server.virtual_service)))
+
+
+class RealServerNowView(RealServerStateView):
+    """Drain, enable or disable a real server now: the change alone goes to the directors as a new revision
+    (`apply_real_server_now`). One POST like the one-click verbs; GET asks to confirm (disable now links there).
+
+    A refusal (another apply under way, never applied …) is a message on the page; for htmx a 400, on which
+    the console's script submits the form again without htmx to show that page.
+    """
+
+    template_name = "clusters/real_server_now.html"
+    policy_action = "apply"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        revision = latest_revision(self.cluster)
+        directors = [h["hostname"] for h in revision.inventory["hosts"] if h["role"] == "director"] if revision else []
+        context.update(revision=revision, directors=directors)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        try:
+            revision = apply_real_server_now(acting_user=request.user, real_server=self.real_server, state=self.state)
+        except ValidationError as exc:
+            if request.headers.get("HX-Request"):
+                return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(safe_next(request, service_url(self.real_server.virtual_service)))
+        real_server = RealServer.objects.select_related("virtual_service", "host").get(pk=self.real_server.pk)
+        if request.headers.get("HX-Request"):
+            return row_response(request, self.cluster, real_server)
+        hosts = ", ".join(revision.deployments.filter(status="pending").values_list("host__hostname", flat=True))
+        messages.success(
+            request,
+            f"Real server {real_server.endpoint} is now {real_server.state}: revision {revision.number} is on its way "
+            f"to {hosts or 'no host'} with this change alone; other changes wait for the next apply.",
+        )
         return HttpResponseRedirect(safe_next(request, service_url(real_server.virtual_service)))
 
 

@@ -1,7 +1,7 @@
 """Plan, apply and reconcile: compile per-host documents and send them, signed, to the agents."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -199,11 +199,14 @@ def _issue(
     snapshot: dict[str, Any],
     revision: Revision | None,
     departed: dict[str, tuple[int, list[str]]] | None = None,
+    only: Collection[str] | None = None,
 ) -> list[Deployment]:
     """Create one deployment per host of the snapshot, and per departed host (`departed_hosts`), and send
-    each its signed command after commit."""
+    each its signed command after commit; with `only`, to those of them named there (e.g. the directors)."""
     departed = departed or {}
     hostnames = [host["hostname"] for host in snapshot["hosts"]] + list(departed)
+    if only is not None:
+        hostnames = [hostname for hostname in hostnames if hostname in only]
     hosts = list(Host.objects.select_for_update().filter(hostname__in=hostnames).order_by("pk"))
     if kind == DeploymentKind.APPLY:
         for host in hosts:

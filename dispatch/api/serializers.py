@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from clusters.choices import RealServerState
 from dispatch.models import Deployment, Revision
 
 
@@ -81,6 +82,12 @@ class ReconcileSerializer(serializers.Serializer):
     """Which host of the cluster to reconcile."""
 
     host = serializers.CharField(max_length=253)
+
+
+class RealServerNowSerializer(serializers.Serializer):
+    """The state a real server is put in at once, on the directors too (drain now, enable now, disable now)."""
+
+    state = serializers.ChoiceField(choices=RealServerState.choices)
 
 
 class InventoryChangeSerializer(serializers.Serializer):

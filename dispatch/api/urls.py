@@ -10,6 +10,7 @@ urlpatterns = [
     path("clusters/<slug:slug>/plan/", views.ClusterPlanView.as_view(), name="cluster-plan"),
     path("clusters/<slug:slug>/apply/", views.ClusterApplyView.as_view(), name="cluster-apply"),
     path("clusters/<slug:slug>/reconcile/", views.ClusterReconcileView.as_view(), name="cluster-reconcile"),
+    path("real-servers/<int:pk>/now/", views.RealServerNowView.as_view(), name="real-server-now"),
     path("hosts/<int:pk>/enrollment-token/", views.HostEnrollmentTokenView.as_view(), name="host-enrollment-token"),
     path("hosts/<int:pk>/revoke/", views.HostRevokeView.as_view(), name="host-revoke"),
 ]

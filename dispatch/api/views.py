@@ -64,6 +64,22 @@ class ClusterReconcileView(APIView):
         return Response(serializers.DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
 
+class RealServerNowView(APIView):
+    """Drain, enable or disable one real server now: the change alone, sent to the directors as a new revision."""
+
+    @extend_schema(request=serializers.RealServerNowSerializer, responses={202: serializers.RevisionSerializer})
+    def post(self, request, pk):
+        real_server = get_object_or_404(
+            policy.visible_real_servers(request.user).select_related("virtual_service__cluster"), pk=pk
+        )
+        body = serializers.RealServerNowSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        revision = actions.apply_real_server_now(
+            acting_user=request.user, real_server=real_server, state=body.validated_data["state"]
+        )
+        return Response(serializers.RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
+
+
 class HostEnrollmentTokenView(APIView):
     """Create a one-time enrollment token for a host; the answer shows the exact command to run there."""
 

@@ -1,6 +1,7 @@
-"""Drain, enable and disable a real server from the cluster page, and what the plan, the traffic page and the
-history then say."""
+"""Drain, enable and disable a real server from the cluster page — for the next apply, or now — and what the
+plan, the cluster page, the dashboard, the traffic page and the history then say."""
 
+import re
 import time
 
 import pytest
@@ -12,9 +13,10 @@ from playwright.sync_api import Page, expect
 from clusters.choices import HostRole
 from clusters.models import RealServer
 from dispatch import actions
+from dispatch.models import Deployment
 from tests.browser.conftest import PASSWORD, off_the_browser_thread
 from tests.browser.pages import screenshot, sign_in
-from tests.dispatch.broker import purge
+from tests.dispatch.broker import purge, take_commands
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
 from tests.reports import sealed_report
 
@@ -49,10 +51,10 @@ def test_drain_in_one_click_then_the_plan_shows_weight_0_and_the_history_who(pag
     page.get_by_role("link", name="web frontend").first.click()
     page.evaluate("window.stillTheSamePage = true")
     row = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.11:80")
-    row.get_by_role("button", name="Drain").click()
+    row.get_by_role("button", name="Drain", exact=True).click()
 
     expect(row.get_by_text("draining", exact=True)).to_be_visible()
-    expect(row.get_by_role("button", name="Enable")).to_be_focused()  # the keyboard stays in the row
+    expect(row.get_by_role("button", name="Enable", exact=True)).to_be_focused()  # the keyboard stays in the row
     assert page.evaluate("window.stillTheSamePage") is True  # the row changed in place
     screenshot(page, "drain")
     first.refresh_from_db()
@@ -97,6 +99,87 @@ def test_enable_undoes_a_drain_and_disable_asks_first(page: Page, applied_cluste
         "10.20.0.11": "active",
         "10.20.0.12": "disabled",
     }
+
+
+@pytest.fixture
+def sent_cluster(operator):
+    """Cluster “web” applied once (revision 1) and applied on its enrolled director, which takes commands."""
+    purge("lvsweb.host.director")
+    cluster = make_cluster(name="web frontend", slug="web")
+    director = make_host(hostname="director", vip_interface="eth0", public_key=public_key_text(generate_private_key()))
+    make_cluster_host(cluster=cluster, host=director, role=HostRole.DIRECTOR)
+    service = make_virtual_service(cluster=cluster, address="10.10.0.100", port=80, scheduler="rr")
+    first = make_real_server(virtual_service=service, address="10.20.0.11", weight=5)
+    second = make_real_server(virtual_service=service, address="10.20.0.12", weight=5)
+    off_the_browser_thread(actions.apply_cluster, acting_user=None, cluster=cluster)
+    Deployment.objects.update(status="applied")
+    yield first, second
+    purge("lvsweb.host.director")
+
+
+def test_a_drain_says_it_waits_for_the_next_apply_and_drain_now_sends_it_at_once(page: Page, sent_cluster):
+    first, _ = sent_cluster
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/")
+    expect(page.get_by_text("unapplied change")).to_have_count(0)  # everything was sent
+    row = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.11:80")
+    row.get_by_role("button", name="Drain", exact=True).click()
+    expect(row).to_contain_text("weight 5 in revision 1 (last sent) → 0 at next apply (draining)")
+
+    page.reload()
+    expect(page.get_by_role("link", name="1 unapplied change → Plan")).to_be_visible()
+    screenshot(page, "unapplied-bar")
+    page.goto("/")
+    expect(page.get_by_role("row").filter(has_text="web frontend")).to_contain_text("1 unapplied change → Plan")
+    page.get_by_role("link", name="web frontend").first.click()
+
+    page.evaluate("window.stillTheSamePage = true")
+    row = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.11:80")
+    button = row.get_by_role("button", name="Drain now")
+    expect(button).to_have_attribute("title", re.compile("Applies at once to the directors"))
+    button.click()
+    expect(row.get_by_text("draining", exact=True)).to_be_visible()
+    expect(row).not_to_contain_text("at next apply")
+    expect(row.get_by_role("button", name="Enable now")).to_be_visible()
+    assert page.evaluate("window.stillTheSamePage") is True  # the row changed in place
+    page.reload()
+    expect(page.get_by_text("unapplied change")).to_have_count(0)
+
+    assert list(Deployment.objects.filter(revision__number=2).values_list("host__hostname", flat=True)) == ["director"]
+    apply_command, now_command = take_commands("lvsweb.host.director", expect=2)  # revision 1, then revision 2
+    assert now_command["payload"] != apply_command["payload"]
+    first.refresh_from_db()
+    assert first.state == "draining"
+    page.get_by_role("link", name="History", exact=True).first.click()
+    entry = page.get_by_role("row").filter(has_text="real_server.drain_now")
+    expect(entry).to_contain_text("olivia")
+    expect(entry).to_contain_text("Drained 10.20.0.11:80 of TCP 10.10.0.100:80 now: revision 2")
+
+
+def test_disable_now_asks_first_and_a_now_waits_for_the_apply_under_way(page: Page, sent_cluster):
+    sign_in(page, "olivia", PASSWORD)
+    page.goto("/clusters/web/")
+    second_row = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.12:80")
+    second_row.get_by_role("link", name="Disable now…").click()
+    expect(page.get_by_role("heading", name="Disable real server 10.20.0.12:80 now?")).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("remove it from their kernels")
+    expect(page.get_by_role("main")).to_contain_text(
+        "Every other change of the inventory still waits for the next apply"
+    )
+    screenshot(page, "disable-now-confirm")
+    page.get_by_role("button", name="Disable 10.20.0.12:80 now").click()
+
+    expect(page).to_have_url("/clusters/web/")
+    expect(page.get_by_text("is now disabled: revision 2 is on its way to director")).to_be_visible()
+    second_row = page.get_by_role("region", name=SERVICE).get_by_role("row").filter(has_text="10.20.0.12:80")
+    expect(second_row.get_by_text("disabled", exact=True)).to_be_visible()
+
+    # Revision 2 is still pending on the director: Enable now is refused, and the page says why.
+    second_row.get_by_role("button", name="Enable now").click()
+    expect(
+        page.get_by_text("Revision 2 is still being applied on director; enable 10.20.0.12:80 now when")
+    ).to_be_visible()
+    assert RealServer.objects.get(address="10.20.0.12").state == "disabled"
 
 
 def traffic_batch(key, seq: int, active: dict[str, int], started: float) -> None:

@@ -1,0 +1,225 @@
+"""Unapplied changes: what the inventory has that the latest revision — what the console last sent — has not.
+
+Editing the inventory (a one-click Drain included) changes nothing on the hosts until the next apply; the
+pages say so with these: the count of changes for a cluster ("3 unapplied changes → Plan") and, on a real
+server's row, how it stands in the latest revision and what the next apply makes of it ("weight 5 in
+revision 3 (last sent) → 0 at next apply"). The latest revision is what was *sent*: whether each host
+applied it is for the Plan and the revision's page to say, host by host.
+
+Cost, measured on this machine (PostgreSQL, 2 cores shared with other test runs): reading a cluster of
+1,000 services × 10 real servers and comparing it with its revision takes 0.3–0.5 s (more under load) — its
+page went from ~0.45 s to ~0.85 s. So the pages first ask `unchanged_since_revision` (counts and
+`updated_at`, four grouped queries) and compare only the clusters that may have changed since their latest
+revision: the dashboard of 50 clusters (49 of 10 × 4, one of 1,000 × 10), all applied, took 0.65–0.93 s
+when every cluster was compared, 0.10 s when none had changed. Every query is grouped over the clusters
+shown: a fixed number of queries whatever the number of clusters.
+"""
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, F, Max, OuterRef, Subquery
+
+from clusters.choices import RealServerState
+from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VirtualService
+from dispatch.compiler import REAL_SERVER_FIELDS, inventory_snapshots
+from dispatch.models import Revision
+from dispatch.revisions import inventory_diff, real_server_key, service_key
+
+#: An edit saved this long before a revision was made may still have missed it (its transaction committed
+#: after the apply read the inventory): `unchanged_since_revision` never trusts timestamps that close.
+SETTLED = timedelta(minutes=5)
+
+
+@dataclass
+class Unapplied:
+    """A cluster's changes since its latest revision (all of it when it was never applied)."""
+
+    revision: Revision | None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.changes)
+
+
+def latest_revisions(cluster_ids: Iterable[int]) -> dict[int, Revision]:
+    """{cluster id: its highest-numbered revision} in one query (clusters never applied are left out)."""
+    newest = Revision.objects.filter(cluster=OuterRef("cluster")).order_by("-number").values("number")[:1]
+    revisions = Revision.objects.filter(cluster_id__in=list(cluster_ids), number=Subquery(newest))
+    return {revision.cluster_id: revision for revision in revisions}
+
+
+def latest_revision(cluster: Cluster) -> Revision | None:
+    """The cluster's highest-numbered revision: what the console last sent to its hosts."""
+    return cluster.revisions.order_by("-number").first()
+
+
+def nothing_sent(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The inventory a never-applied cluster is compared with: its settings, no hosts, no services."""
+    return {"cluster": dict(snapshot["cluster"]), "hosts": [], "virtual_services": []}
+
+
+def _stats(queryset, cluster_field: str, *timestamps: str) -> dict[int, tuple[int, Any]]:
+    """{cluster id: (row count, latest of `timestamps`)} in one grouped query."""
+    rows = (
+        queryset.values(cid=F(cluster_field))
+        .annotate(n=Count("pk"), **{f"last{i}": Max(name) for i, name in enumerate(timestamps)})
+        .order_by()
+    )
+    return {
+        row["cid"]: (row["n"], max((row[f"last{i}"] for i in range(len(timestamps)) if row[f"last{i}"]), default=None))
+        for row in rows
+    }
+
+
+def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Revision]) -> set[int]:
+    """The clusters whose inventory certainly still is their latest revision, told from counts and `updated_at`
+    (four grouped queries) without reading the inventory: nothing of theirs was saved since `SETTLED` before
+    the revision was made, and they have as many services, real servers, health checks and host roles as it.
+
+    A deletion lowers a count; an addition or an edit leaves a newer `updated_at` (the actions save objects
+    one by one, so `auto_now` is set). Any doubt — a recent edit, a host saved since — means "compare".
+    """
+    ids = [cluster.pk for cluster in clusters if cluster.pk in revisions]
+    if not ids:
+        return set()
+    services = _stats(VirtualService.objects.filter(cluster_id__in=ids), "cluster_id", "updated_at")
+    real_servers = _stats(
+        RealServer.objects.filter(virtual_service__cluster_id__in=ids),
+        "virtual_service__cluster_id",
+        "updated_at",
+        "host__updated_at",
+    )
+    checks = _stats(HealthCheck.objects.filter(cluster_id__in=ids), "cluster_id", "updated_at")
+    roles: dict[int, set[tuple[str, str]]] = {cluster_id: set() for cluster_id in ids}
+    for cluster_id, hostname, role in ClusterHost.objects.filter(cluster_id__in=ids).values_list(
+        "cluster_id", "host__hostname", "role"
+    ):
+        roles[cluster_id].add((hostname, role))
+    unchanged = set()
+    for cluster in clusters:
+        revision = revisions.get(cluster.pk)
+        if revision is None:
+            continue
+        inventory, settled = revision.inventory, revision.created_at - SETTLED
+        sent_services = inventory.get("virtual_services", [])
+        sent_real_servers = [rs for service in sent_services for rs in service["real_servers"]]
+        sent_checks = sum(1 for obj in [*sent_services, *sent_real_servers] if obj.get("health_check"))
+        expected = {
+            "services": (services, len(sent_services)),
+            "real servers": (real_servers, len(sent_real_servers)),
+            "checks": (checks, sent_checks),
+        }
+        same = cluster.updated_at < settled and roles[cluster.pk] == {
+            (h["hostname"], h["role"]) for h in inventory.get("hosts", [])
+        }
+        for stats, count in expected.values():
+            n, last = stats.get(cluster.pk, (0, None))
+            same = same and n == count and (last is None or last < settled)
+        if same:
+            unchanged.add(cluster.pk)
+    return unchanged
+
+
+def unapplied_of(clusters: Iterable[Cluster], *, shortcut: bool = False) -> dict[int, Unapplied]:
+    """{cluster id: its unapplied changes}, in five queries whatever the number of clusters.
+
+    With `shortcut` (the dashboard), clusters that `unchanged_since_revision` clears are not read and
+    compared: four more queries, and only the others' inventories are read.
+    """
+    clusters = list(clusters)
+    revisions = latest_revisions(cluster.pk for cluster in clusters)
+    unchanged = unchanged_since_revision(clusters, revisions) if shortcut else set()
+    snapshots = inventory_snapshots([cluster for cluster in clusters if cluster.pk not in unchanged])
+    result = {}
+    for cluster in clusters:
+        if cluster.pk in unchanged:
+            result[cluster.pk] = Unapplied(revisions[cluster.pk])
+            continue
+        snapshot, revision = snapshots[cluster.pk], revisions.get(cluster.pk)
+        # A revision's inventory has every key; `nothing_sent` only fills in for none (and hand-made test data).
+        sent = {**nothing_sent(snapshot), **(revision.inventory if revision is not None else {})}
+        result[cluster.pk] = Unapplied(revision, inventory_diff(sent, snapshot))
+    return result
+
+
+def _key_of_service(service: VirtualService) -> tuple:
+    return service_key(
+        {
+            "protocol": service.protocol,
+            "address": service.address,
+            "port": service.port,
+            "fwmark": service.fwmark,
+            "address_family": service.address_family,
+        }
+    )
+
+
+def sent_entries(inventory: Mapping[str, Any]) -> dict[tuple, tuple[dict[str, Any], dict[str, Any]]]:
+    """{(service key, real server key): (service, real server)} of a revision's inventory."""
+    return {
+        (service_key(service), real_server_key(rs)): (service, rs)
+        for service in inventory.get("virtual_services", [])
+        for rs in service["real_servers"]
+    }
+
+
+def find_sent(inventory: Mapping[str, Any], real_server: RealServer) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The real server's (service, real server) entries in a revision's inventory, or None when not in it."""
+    key = (_key_of_service(real_server.virtual_service), (real_server.address, real_server.port))
+    return sent_entries(inventory).get(key)
+
+
+def with_state(inventory: Mapping[str, Any], real_server: RealServer, state: str) -> dict[str, Any]:
+    """A copy of a revision's inventory where only `real_server` has `state` (it must be in the inventory)."""
+    changed = copy.deepcopy(dict(inventory))
+    found = find_sent(changed, real_server)
+    if found is None:
+        raise KeyError(real_server.pk)
+    found[1]["state"] = str(state)
+    return changed
+
+
+def kernel_weight(service_enabled: bool, state: str, weight: int) -> int | None:
+    """The weight the directors give a real server, or None when they do not have it at all."""
+    if not service_enabled or state == RealServerState.DISABLED:
+        return None
+    return 0 if state == RealServerState.DRAINING else weight
+
+
+def pending_change(revision: Revision | None, sent: tuple[dict, dict] | None, real_server: RealServer) -> str:
+    """What the next apply changes for this real server on the directors, in words; "" when nothing."""
+    service = real_server.virtual_service
+    after = kernel_weight(service.enabled, real_server.state, real_server.weight)
+    if revision is None or sent is None:
+        return "" if after is None else f"not sent yet → weight {after} at next apply"
+    sent_service, sent_rs = sent
+    before = kernel_weight(sent_service["enabled"], sent_rs["state"], sent_rs["weight"])
+    where = f"in revision {revision.number} (last sent)"
+    newly_draining = real_server.state == RealServerState.DRAINING and sent_rs["state"] != RealServerState.DRAINING
+    draining = " (draining)" if newly_draining else ""
+    if before != after:
+        if after is None:
+            return f"weight {before} {where} → removed at next apply"
+        if before is None:
+            return f"not in the kernel {where} → weight {after} at next apply"
+        return f"weight {before} {where} → {after} at next apply{draining}"
+    current = {name: getattr(real_server, name) for name in REAL_SERVER_FIELDS}
+    current["host"] = real_server.host.hostname if real_server.host_id else None
+    if any(sent_rs.get(name) != value for name, value in current.items()):
+        return f"changed since revision {revision.number} (last sent): sent at next apply"
+    return ""
+
+
+def annotate_real_servers(revision: Revision | None, real_servers: Iterable[RealServer]) -> None:
+    """Give each real server `sent_state` (its state in the latest revision, None when not in it) and
+    `pending` (`pending_change`), reading the revision's inventory once."""
+    entries = sent_entries(revision.inventory) if revision is not None else {}
+    for rs in real_servers:
+        sent = entries.get((_key_of_service(rs.virtual_service), (rs.address, rs.port)))
+        rs.sent_state = sent[1]["state"] if sent else None
+        rs.pending = pending_change(revision, sent, rs)
