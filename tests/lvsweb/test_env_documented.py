@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # variables in their own header comments (test below).
 LAB = ROOT / "scripts" / "lab"
 LAB_INTERNAL = {"LVSWEB_IN_LAB_VM", "TMPDIR"}  # set by guest-init itself / the system's temporary directory
-CONSOLE_DIRS = ["lvsweb", "agents", "audit", "clusters", "traffic", "accounts", "teams", "scripts"]
+CONSOLE_DIRS = ["lvsweb", "dispatch", "audit", "clusters", "traffic", "accounts", "teams", "scripts"]
 READS = re.compile(
     r"""(?:os\.environ\.get|os\.getenv|env_flag|env_list)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
     r"""|os\.environ\[\s*["']([A-Z][A-Z0-9_]+)["']\s*\]"""
@@ -45,13 +45,13 @@ def documented_in_table(text: str) -> set[str]:
 
 def test_the_reader_finds_the_known_forms():
     assert len(read_variables([ROOT / "lvsweb" / "settings.py"])) > 40
-    assert {"LVSWEB_AGENT_CONFIG", "LVSWEB_NETLINK_TIMEOUT"} <= read_variables((ROOT / "agents" / "host").glob("*.py"))
+    assert {"LVSWEB_AGENT_CONFIG", "LVSWEB_NETLINK_TIMEOUT"} <= read_variables((ROOT / "agents" / "lvsweb_agent").glob("*.py"))
     assert {"VENV", "LVSWEB_BIND"} <= read_variables([ROOT / "scripts" / "run"])
 
 
 def test_every_console_variable_has_a_row_in_the_readme_table():
     readme = documented_in_table((ROOT / "README.md").read_text())
-    host = ROOT / "agents" / "host"
+    host = ROOT / "agents" / "lvsweb_agent"
     console = set()
     for directory in CONSOLE_DIRS:
         console |= read_variables(p for p in source_files(ROOT / directory) if not {host, LAB} & set(p.parents))
@@ -64,7 +64,7 @@ def test_every_agent_variable_is_documented():
     docs = (ROOT / "README.md").read_text() + "".join(
         (ROOT / "docs" / name).read_text() for name in ("agent-spec.md", "traffic.md")
     )
-    agent = read_variables((ROOT / "agents" / "host").rglob("*.py"))
+    agent = read_variables((ROOT / "agents" / "lvsweb_agent").rglob("*.py"))
     missing = sorted(name for name in agent if f"`{name}`" not in docs and f"${name}" not in docs)
     assert not missing, f"document in docs/agent-spec.md: {', '.join(missing)}"
 
