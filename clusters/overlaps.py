@@ -22,8 +22,8 @@ def _key(service: VirtualService) -> tuple:
 
 
 def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int, list[str]]:
-    """{service id: a warning per other cluster with the same VIP:port or firewall mark} (three queries, whatever the
-    number of services: pages count on a fixed number).
+    """{service id: a warning per other cluster with the same VIP:port or firewall mark} (one query when there is
+    none, three when there are, whatever the number of services).
 
     Clusters the user cannot see are not named ("a cluster of another team"), but still counted: an address
     conflict matters whoever owns the other cluster.
@@ -43,6 +43,13 @@ def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int
     others: dict[tuple, list[VirtualService]] = defaultdict(list)
     for other in VirtualService.objects.filter(match).select_related("cluster"):
         others[_key(other)].append(other)
+    own = {service.pk for service in services}
+    if all(
+        other.pk in own or other.cluster_id == service.cluster_id
+        for service in services
+        for other in others.get(_key(service), [])
+    ):
+        return {}  # the usual case: one query
     cluster_ids = {other.cluster_id for found in others.values() for other in found}
     directors: dict[int, set[str]] = defaultdict(set)
     for cluster_id, hostname in ClusterHost.objects.filter(

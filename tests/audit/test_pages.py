@@ -152,7 +152,12 @@ def test_history_marks_a_deleted_related_object(signed_in, operator, cluster, re
     host_pk = host.pk
     body = signed_in.get(f"/audit/clusters.realserver/{real_server.pk}/").content.decode()
     assert f'<td class="after">web1 (#{host_pk})</td>' in body
-    actions.update_real_server(acting_user=operator, real_server=real_server, changes={"host": None})
+    # Unlinked for good (an unlinked real server at a host's address is linked again unless configured by hand),
+    # the host's role in the cluster removed, then the host itself.
+    changes = {"host": None, "configured_by_hand": True}
+    actions.update_real_server(acting_user=operator, real_server=real_server, changes=changes)
+    for role in host.cluster_roles.all():
+        actions.remove_host_role(acting_user=operator, cluster_host=role)
     actions.delete_host(acting_user=operator, host=host)
     body = signed_in.get(f"/audit/clusters.realserver/{real_server.pk}/").content.decode()
     assert f'<td class="before">#{host_pk} (deleted)</td>' in body

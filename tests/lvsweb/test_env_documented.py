@@ -45,7 +45,9 @@ def documented_in_table(text: str) -> set[str]:
 
 def test_the_reader_finds_the_known_forms():
     assert len(read_variables([ROOT / "lvsweb" / "settings.py"])) > 40
-    assert {"LVSWEB_AGENT_CONFIG", "LVSWEB_NETLINK_TIMEOUT"} <= read_variables((ROOT / "agents" / "lvsweb_agent").glob("*.py"))
+    assert {"LVSWEB_AGENT_CONFIG", "LVSWEB_NETLINK_TIMEOUT"} <= read_variables(
+        (ROOT / "agents" / "lvsweb_agent").glob("*.py")
+    )
     assert {"VENV", "LVSWEB_BIND"} <= read_variables([ROOT / "scripts" / "run"])
 
 

@@ -329,7 +329,7 @@ def test_filter_virtual_services_and_real_servers_by_address(api):
     service = make_virtual_service(address="2001:db8::5")
     make_virtual_service()
     make_real_server(virtual_service=service, address="2001:db8::15", forward_method="tun")
-    make_real_server(virtual_service=service)
+    make_real_server(virtual_service=service, address="2001:db8::16")
     # The filter reads the address as an address: another spelling of the same IPv6 address matches.
     assert api.get("/api/virtual-services/?address=2001:0db8:0:0::5").json()["count"] == 1
     assert api.get("/api/real-servers/?address=2001:db8::15").json()["count"] == 1
