@@ -93,6 +93,18 @@ class AgentStatus(models.TextChoices):
     REVOKED = "revoked", "revoked"
 
 
+class SyncState(models.TextChoices):
+    """Whether a host's kernel matches what the console last sent it."""
+
+    IN_SYNC = "in_sync", "in sync"
+    DRIFTED = "drifted", "drifted"
+    UNKNOWN = "unknown", "unknown (the agent cannot read the kernel)"
+    OFFLINE = "offline", "agent offline"
+    WAITING = "waiting", "waiting for first heartbeat"
+    NEVER_ENROLLED = "never_enrolled", "never enrolled"
+    REVOKED = "revoked", "revoked"
+
+
 class HealthCheckType(models.TextChoices):
     """How the director's agent checks a real server."""
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from dispatch.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS
+from clusters.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS
 
 
 def service_key(service: Mapping[str, Any]) -> tuple:

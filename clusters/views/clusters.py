@@ -10,13 +10,12 @@ from django.views.generic import TemplateView
 
 from clusters import actions
 from clusters.forms import ClusterForm
-from clusters.health import health_of, health_sections, with_last_apply
-from clusters.models import Cluster, RealServer
+from clusters.models import Cluster, RealServer, sync_state
 from clusters.overlaps import endpoint_overlaps
 from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
-from dispatch.actions.reports import sync_state
+from dispatch.overview import health_of, health_sections, with_last_apply
 from teams import policy
 from traffic.live import active_connections
 

@@ -8,9 +8,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Q
 from django.views.generic import ListView, TemplateView
 
-from clusters.health import health_of, total, with_last_apply
-from clusters.models import Host
-from dispatch.actions.reports import sync_state
+from clusters.models import Host, sync_state
+from dispatch.overview import health_of, total, with_last_apply
 from teams import policy
 from teams.choices import TeamRole
 

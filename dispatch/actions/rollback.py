@@ -7,8 +7,8 @@ from django.db import transaction
 
 from audit.recording import record
 from clusters import actions as inventory
+from clusters.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS, inventory_snapshot
 from clusters.models import Cluster, HealthCheck, Host
-from dispatch.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS, inventory_snapshot
 from dispatch.models import Revision
 from dispatch.revisions import inventory_diff, real_server_key, service_key
 from teams import policy

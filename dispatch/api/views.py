@@ -12,10 +12,10 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from audit.context import client_address
+from clusters.compiler import inventory_snapshot
 from dispatch import actions
 from dispatch.api import serializers
 from dispatch.broker_acl import BrokerACLError
-from dispatch.compiler import inventory_snapshot
 from dispatch.enrollment_warnings import enrollment_warnings
 from dispatch.models import Deployment, Revision
 from dispatch.revisions import inventory_diff

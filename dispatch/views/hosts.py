@@ -11,12 +11,11 @@ from django.utils.functional import cached_property
 from django.views.generic import ListView, TemplateView, View
 
 from clusters import actions as inventory
-from clusters.models import ClusterHost, Host
+from clusters.compiler import DOCUMENT_VERSION
+from clusters.models import ClusterHost, Host, sync_state
 from dispatch import actions
-from dispatch.actions.reports import sync_state
 from dispatch.capabilities import document_format
 from dispatch.choices import SyncState
-from dispatch.compiler import DOCUMENT_VERSION
 from dispatch.enrollment_warnings import enrollment_warnings
 from dispatch.forms import HOST_FIELDS, HostForm, HostRoleForm
 from dispatch.manual import manual_recipe

@@ -8,9 +8,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
+from clusters.compiler import inventory_snapshot
 from dispatch import actions
 from dispatch.choices import OPEN_STATUSES, DeploymentStatus
-from dispatch.compiler import inventory_snapshot
 from dispatch.models import Revision
 from dispatch.revisions import inventory_diff
 from teams import policy
