@@ -11,8 +11,8 @@ from audit import anchors, exports
 from audit.filtersets import AuditEntryFilterSet
 from audit.models import AuditEntry
 from audit.presentation import present
+from clusters import selectors
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
-from teams import policy
 
 #: Object types with a History tab, and how to find the cluster that decides who may read it.
 HISTORY_OBJECTS = {
@@ -26,7 +26,7 @@ HISTORY_OBJECTS = {
 
 def visible_entries(user):
     """Entries the user may read: those of their teams (the policy's `visible_audit_entries`)."""
-    return policy.visible_audit_entries(user, AuditEntry.objects.all())
+    return selectors.visible_audit_entries(user, AuditEntry.objects.all())
 
 
 class AuditListView(LoginRequiredMixin, ListView):
@@ -93,7 +93,7 @@ class ClusterHistoryView(AuditListView):
 
     @cached_property
     def cluster(self):
-        return get_object_or_404(policy.visible_clusters(self.request.user), slug=self.kwargs["slug"])
+        return get_object_or_404(selectors.visible_clusters(self.request.user), slug=self.kwargs["slug"])
 
     @property
     def title(self):

@@ -19,6 +19,7 @@ from clusters.views.real_servers import (
     RealServerEditView,
     RealServerStateView,
 )
+from clusters.views.transfer import ClusterTransferView
 from clusters.views.virtual_services import VirtualServiceCreateView, VirtualServiceDeleteView, VirtualServiceEditView
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ClusterDetailView",
     "ClusterEditView",
     "ClusterListView",
+    "ClusterTransferView",
     "DashboardView",
     "RealServerConnectionsView",
     "RealServerCreateView",

@@ -9,6 +9,7 @@ from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import TemplateView
 
+from clusters import selectors
 from clusters.models import Cluster
 from teams import policy
 
@@ -28,7 +29,7 @@ class ClusterMixin(LoginRequiredMixin):
 
     @cached_property
     def cluster(self) -> Cluster:
-        queryset = policy.visible_clusters(self.request.user).select_related("team")
+        queryset = selectors.visible_clusters(self.request.user).select_related("team")
         return get_object_or_404(queryset, slug=self.kwargs["slug"])
 
     def get_context_data(self, **kwargs):

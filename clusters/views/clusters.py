@@ -8,7 +8,7 @@ from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from clusters import actions
+from clusters import actions, selectors
 from clusters.forms import ClusterForm
 from clusters.models import Cluster, RealServer, sync_state
 from clusters.overlaps import endpoint_overlaps
@@ -57,7 +57,7 @@ class ClusterListView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         query = self.request.GET.get("q", "").strip()
         clusters = (
-            policy.visible_clusters(user)
+            selectors.visible_clusters(user)
             .select_related("team")
             .annotate(
                 virtual_service_count=Count("virtual_services", distinct=True),

@@ -11,6 +11,7 @@ from django.utils.functional import cached_property
 from django.views.generic import ListView, TemplateView, View
 
 from clusters import actions as inventory
+from clusters import selectors
 from clusters.compiler import DOCUMENT_VERSION
 from clusters.models import ClusterHost, Host, sync_state
 from dispatch import actions
@@ -37,7 +38,7 @@ class HostListView(LoginRequiredMixin, ListView):
         sort = self.request.GET.get("sort", "")
         field = self.SORTS.get(sort.lstrip("-"), "hostname")
         order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
-        return policy.visible_hosts(self.request.user).select_related("team").order_by(order, "hostname")
+        return selectors.visible_hosts(self.request.user).select_related("team").order_by(order, "hostname")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -52,7 +53,9 @@ class HostMixin(LoginRequiredMixin):
 
     @cached_property
     def host(self) -> Host:
-        return get_object_or_404(policy.visible_hosts(self.request.user).select_related("team"), pk=self.kwargs["pk"])
+        return get_object_or_404(
+            selectors.visible_hosts(self.request.user).select_related("team"), pk=self.kwargs["pk"]
+        )
 
 
 def _may_register_hosts(user) -> bool:
@@ -203,7 +206,7 @@ class HostRoleRemoveView(HostMixin, TemplateView):
     @cached_property
     def role(self) -> ClusterHost:
         return get_object_or_404(
-            policy.visible_cluster_hosts(self.request.user).select_related("cluster", "host"),
+            selectors.visible_cluster_hosts(self.request.user).select_related("cluster", "host"),
             pk=self.kwargs["role"],
             host=self.host,
         )

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lvsweb_agent.agent import Agent
-from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import load_public_key, open_envelope
 from lvsweb_agent.model import Address
 from lvsweb_agent.persist import MODULES_CONF, SYSCTL_CONF

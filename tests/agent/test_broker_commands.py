@@ -11,7 +11,7 @@ import time
 
 import pytest
 from lvsweb_agent.agent import Agent
-from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 from lvsweb_agent.sequence import ReportSequence
 from lvsweb_agent.serial import load_applied_serial
