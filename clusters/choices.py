@@ -22,7 +22,8 @@ class AddressFamily(models.TextChoices):
 
 #: IPVS scheduling algorithms (the kernel module is ip_vs_<value>), from the agent's one list: Scheduler.WLC is
 #: "wlc", labelled "wlc: weighted least connection".
-Scheduler = models.TextChoices(
+#: (django-stubs types only the class form of choices, hence the ignore.)
+Scheduler = models.TextChoices(  # type: ignore[call-overload]
     "Scheduler", {name.upper(): (name, f"{name}: {what}") for name, what in SCHEDULER_DESCRIPTIONS.items()}
 )
 

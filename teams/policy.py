@@ -21,6 +21,8 @@ The rules, in plain words:
 - Signed-out and inactive users may do nothing.
 """
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
@@ -55,7 +57,7 @@ User = AbstractBaseUser | AnonymousUser
 OWNER_DELETES = {"teams.Team", "clusters.Cluster"}
 
 
-def team_id_of(obj: Model) -> int | None:
+def team_id_of(obj: Model | None) -> int | None:
     """The id of the team an object belongs to (a cluster's, a service's cluster's, a host's …).
 
     Read from the object's own path to a team — its `team`, else its `cluster`'s team, else its virtual
@@ -63,15 +65,16 @@ def team_id_of(obj: Model) -> int | None:
     """
     if isinstance(obj, Team):
         return obj.pk
-    if hasattr(obj, "team_id"):
+    owned: Any = obj  # a model of an app above this one: its relations are read by name
+    if hasattr(owned, "team_id"):
         # Clusters, hosts, memberships, invitations.
-        return obj.team_id
-    if getattr(obj, "cluster_id", None) is not None:
+        return owned.team_id
+    if getattr(owned, "cluster_id", None) is not None:
         # Anything that belongs to a cluster: virtual services, host roles, revisions, deployments …
-        return obj.cluster.team_id
-    if getattr(obj, "virtual_service_id", None) is not None:
+        return owned.cluster.team_id
+    if getattr(owned, "virtual_service_id", None) is not None:
         # Real servers.
-        return obj.virtual_service.cluster.team_id
+        return owned.virtual_service.cluster.team_id
     raise TypeError(f"The policy has no rule for {type(obj).__name__} objects.")
 
 
@@ -87,9 +90,9 @@ def roles_of(user: User) -> dict[int, TeamRole]:
     if cached is None:
         cached = {
             team_id: TeamRole(role)
-            for team_id, role in Membership.objects.filter(user=user).values_list("team_id", "role")
+            for team_id, role in Membership.objects.filter(user=user).values_list("team_id", "role")  # type: ignore[misc]
         }
-        user._lvsweb_team_roles = cached
+        user._lvsweb_team_roles = cached  # type: ignore[union-attr]
     return cached
 
 
@@ -158,7 +161,8 @@ def _host_in_visible_cluster(user: User, obj: Model | None) -> bool:
     """A host of another team is still visible to the members of a cluster it plays a role in."""
     if obj is None or obj._meta.label != "clusters.Host" or not roles_of(user):
         return False
-    return obj.cluster_roles.filter(cluster__team_id__in=list(roles_of(user))).exists()
+    host: Any = obj
+    return bool(host.cluster_roles.filter(cluster__team_id__in=list(roles_of(user))).exists())
 
 
 def require(user: User | None, action: str, obj: Model | None) -> None:
@@ -173,10 +177,10 @@ def require(user: User | None, action: str, obj: Model | None) -> None:
     if isinstance(obj, ApiToken):
         raise PermissionDenied("This API token belongs to another user.")
     team_id = team_id_of(obj)
-    team = obj if isinstance(obj, Team) else Team.objects.filter(pk=team_id).first()
+    team = obj if isinstance(obj, Team) else Team.objects.filter(pk=team_id).first() if team_id else None
     role = role_in(user, team_id)
     needed = needed_role(action, obj)
-    what = f"{ALIASES.get(action, action)} {obj._meta.verbose_name} “{obj}”" if obj.pk else "do this"
+    what = f"{ALIASES.get(action, action)} {obj._meta.verbose_name} “{obj}”" if obj and obj.pk else "do this"
     if role is None:
         raise PermissionDenied(f"You are not a member of team “{team}”; you cannot {what}.")
     allowed = "the owner role" if needed == TeamRole.OWNER else "the operator or owner role"
@@ -191,7 +195,7 @@ def teams_where(user: User, least: TeamRole) -> QuerySet[Team]:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Team.objects.none()
     roles = [role for role in TeamRole if role.rank >= least.rank]
-    return Team.objects.filter(pk__in=Membership.objects.filter(user=user, role__in=roles).values("team_id"))
+    return Team.objects.filter(pk__in=Membership.objects.filter(user_id=user.pk, role__in=roles).values("team_id"))
 
 
 def visible_teams(user: User) -> QuerySet[Team]:

@@ -4,12 +4,14 @@ Views parse input and call `teams.actions`, which ask the policy. A team the use
 404; a change their role does not allow answers 403 with the policy's reason.
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -59,6 +61,10 @@ class TeamListView(LoginRequiredMixin, TemplateView):
 
 class TeamMixin(LoginRequiredMixin):
     """Loads the team of the URL among the user's teams (404 for any other)."""
+
+    # Set by the View this mixin is combined with.
+    request: HttpRequest
+    kwargs: Any
 
     @cached_property
     def team(self) -> Team:

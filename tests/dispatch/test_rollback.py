@@ -83,7 +83,7 @@ def test_rollback_restores_the_inventory_and_is_audited(lab, two_revisions, api)
 
 def test_revisions_and_deployments_filter_by_cluster_and_host_like_the_inventory(two_revisions, api):
     """`?cluster=<slug>` and `?host=<hostname>`, as on /api/virtual-services/ and /api/hosts/."""
-    first, second = two_revisions
+    first, _ = two_revisions
     slug = first.cluster.slug
     assert [r["number"] for r in api.get("/api/revisions/", {"cluster": slug}).json()["results"]] == [2, 1]
     assert api.get("/api/revisions/", {"cluster": "no-such-cluster"}).json()["results"] == []
