@@ -1,4 +1,8 @@
-"""Audit pages: the global history, a cluster's History tab and one object's history, with exports."""
+"""Audit pages: the global history, a cluster's History tab and one object's history, with exports.
+
+In clusters/ rather than audit/: they join the audit trail with the inventory and the user's teams, and audit is
+the lowest layer of the console (.importlinter), which every app writes to and which imports none of them.
+"""
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
