@@ -8,26 +8,17 @@ from django.contrib import admin, messages
 
 from accounts.actions import revoke_api_token
 from accounts.models import ApiToken
+from audit.admin import ReadOnlyAdmin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
     """Tokens can be inspected and revoked, not edited or deleted: the key hash must never change."""
 
     list_display = ["name", "user", "key_prefix", "read_only", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = ["read_only"]
     search_fields = ["name", "user__username", "key_prefix"]
-    readonly_fields = [f.name for f in ApiToken._meta.fields]
     actions = ["revoke"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Revoke the selected tokens (recorded in the audit history)")
     def revoke(self, request, queryset) -> None:

@@ -3,7 +3,25 @@
 from django.contrib import admin
 
 from audit.models import AuditEntry
-from lvsweb.admin import ReadOnlyAdmin
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse only: no add, change or delete (the rows are written by the actions layer alone).
+
+    The one definition, for every app's admin: it lives in the lowest layer (audit) so that any app may use it.
+    """
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(AuditEntry)

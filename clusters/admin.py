@@ -6,6 +6,7 @@ The whole admin is for superusers only (see lvsweb/urls.py): it lists every team
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from clusters import actions
 from clusters.models import (
     Cluster,
@@ -17,7 +18,6 @@ from clusters.models import (
     RealServerHealth,
     VirtualService,
 )
-from lvsweb.admin import ReadOnlyAdmin
 
 
 class InventoryAdmin(admin.ModelAdmin):

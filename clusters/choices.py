@@ -1,6 +1,7 @@
 """Enumerations of the inventory, named as the kernel and ipvsadm name them."""
 
 from django.db import models
+from lvsweb_agent.model import SCHEDULER_DESCRIPTIONS
 
 
 class Protocol(models.TextChoices):
@@ -19,22 +20,12 @@ class AddressFamily(models.TextChoices):
     IPV6 = "ipv6", "IPv6"
 
 
-class Scheduler(models.TextChoices):
-    """IPVS scheduling algorithms (the kernel module is ip_vs_<value>)."""
-
-    RR = "rr", "rr: round robin"
-    WRR = "wrr", "wrr: weighted round robin"
-    LC = "lc", "lc: least connection"
-    WLC = "wlc", "wlc: weighted least connection"
-    LBLC = "lblc", "lblc: locality-based least connection"
-    LBLCR = "lblcr", "lblcr: locality-based least connection with replication"
-    DH = "dh", "dh: destination hashing"
-    SH = "sh", "sh: source hashing"
-    SED = "sed", "sed: shortest expected delay"
-    NQ = "nq", "nq: never queue"
-    FO = "fo", "fo: weighted failover"
-    OVF = "ovf", "ovf: weighted overflow"
-    MH = "mh", "mh: maglev hashing"
+#: IPVS scheduling algorithms (the kernel module is ip_vs_<value>), from the agent's one list: Scheduler.WLC is
+#: "wlc", labelled "wlc: weighted least connection".
+#: (django-stubs types only the class form of choices, hence the ignore.)
+Scheduler = models.TextChoices(  # type: ignore[call-overload]
+    "Scheduler", {name.upper(): (name, f"{name}: {what}") for name, what in SCHEDULER_DESCRIPTIONS.items()}
+)
 
 
 #: Schedulers that take the fallback/port flags (sh-fallback, sh-port, mh-fallback, mh-port).
@@ -90,6 +81,18 @@ class AgentStatus(models.TextChoices):
     NEVER_ENROLLED = "never_enrolled", "never enrolled"
     ONLINE = "online", "online"
     OFFLINE = "offline", "agent offline"
+    REVOKED = "revoked", "revoked"
+
+
+class SyncState(models.TextChoices):
+    """Whether a host's kernel matches what the console last sent it."""
+
+    IN_SYNC = "in_sync", "in sync"
+    DRIFTED = "drifted", "drifted"
+    UNKNOWN = "unknown", "unknown (the agent cannot read the kernel)"
+    OFFLINE = "offline", "agent offline"
+    WAITING = "waiting", "waiting for first heartbeat"
+    NEVER_ENROLLED = "never_enrolled", "never enrolled"
     REVOKED = "revoked", "revoked"
 
 

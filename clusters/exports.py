@@ -10,8 +10,8 @@ from lvsweb_agent.document import parse_document
 from lvsweb_agent.model import Service, ServiceKey
 
 from clusters import interchange
+from clusters.compiler import compile_documents, inventory_snapshot
 from clusters.models import Cluster, VirtualService
-from dispatch.compiler import compile_documents, inventory_snapshot
 
 #: The stand-in director the export compiles a document for (any valid host name does).
 EXPORT_HOST = "export.invalid"

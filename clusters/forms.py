@@ -13,6 +13,8 @@ from django.forms.models import construct_instance
 
 from clusters.models import Cluster, HealthCheck, Host, RealServer, VirtualService
 from clusters.models.health import HEALTH_CHECK_FIELDS
+from clusters.models.real_servers import REAL_SERVER_FIELDS
+from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
 from teams import policy
 from teams.choices import TeamRole
 from teams.models import Team
@@ -106,23 +108,7 @@ class VirtualServiceForm(ActionForm):
 
     class Meta:
         model = VirtualService
-        fields = [
-            "name",
-            "protocol",
-            "address",
-            "port",
-            "fwmark",
-            "address_family",
-            "scheduler",
-            "sched_fallback",
-            "sched_port",
-            "persistence_timeout",
-            "persistence_netmask",
-            "one_packet",
-            "forward_method",
-            "enabled",
-            "description",
-        ]
+        fields = list(VIRTUAL_SERVICE_FIELDS)
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "forward_method": forms.Select(attrs={"data-method-help": "forwarding-methods"}),
@@ -135,21 +121,7 @@ class RealServerForm(ActionForm):
 
     class Meta:
         model = RealServer
-        fields = [
-            "address",
-            "port",
-            "weight",
-            "forward_method",
-            "tunnel_type",
-            "tunnel_port",
-            "tunnel_checksum",
-            "upper_threshold",
-            "lower_threshold",
-            "state",
-            "host",
-            "configured_by_hand",
-            "description",
-        ]
+        fields = [*REAL_SERVER_FIELDS, "host", "configured_by_hand", "description"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "forward_method": forms.Select(attrs={"data-method-help": "forwarding-methods"}),

@@ -28,7 +28,7 @@ def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int
     Clusters the user cannot see are not named ("a cluster of another team"), but still counted: an address
     conflict matters whoever owns the other cluster.
     """
-    from teams import policy
+    from clusters import selectors
 
     services = [service for service in services if service.pk is not None]
     if not services:
@@ -58,7 +58,7 @@ def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int
         directors[cluster_id].add(hostname)
     visible = cluster_ids
     if user is not None:
-        visible = set(policy.visible_clusters(user).filter(pk__in=cluster_ids).values_list("pk", flat=True))
+        visible = set(selectors.visible_clusters(user).filter(pk__in=cluster_ids).values_list("pk", flat=True))
     warnings: dict[int, list[str]] = {}
     for service in services:
         for other in others.get(_key(service), []):

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from clusters import health_views, views
+from clusters import views
+from clusters.views import health_checks as health_views
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
@@ -20,6 +21,12 @@ urlpatterns = [
         "clusters/<slug:slug>/real-servers/<int:pk>/health/",
         health_views.HealthCheckEditView.as_view(for_real_server=True),
         name="health-real-server-edit",
+    ),
+    # Reached from the team page, hence under teams/ (the view: clusters/views/transfer.py).
+    path(
+        "teams/<slug:slug>/clusters/<slug:cluster>/transfer/",
+        views.ClusterTransferView.as_view(),
+        name="team-cluster-transfer",
     ),
     path("clusters/<slug:slug>/edit/", views.ClusterEditView.as_view(), name="cluster-edit"),
     path("clusters/<slug:slug>/delete/", views.ClusterDeleteView.as_view(), name="cluster-delete"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from clusters import views_interchange
+from clusters.views import interchange as views_interchange
 
 urlpatterns = [
     path("clusters/<slug:slug>/import/", views_interchange.ClusterImportView.as_view(), name="cluster-import"),

@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from dispatch.models import BrokerAccount, Deployment, EnrollmentToken, Revision
-from lvsweb.admin import ReadOnlyAdmin
 
 
 @admin.register(Revision)

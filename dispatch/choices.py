@@ -2,6 +2,9 @@
 
 from django.db import models
 
+# A host's badge is read from the Host model (clusters.models.sync_state); dispatch's callers find it here too.
+from clusters.choices import SyncState as SyncState
+
 
 class DeploymentKind(models.TextChoices):
     """What a command asks of an agent."""
@@ -22,18 +25,6 @@ class DeploymentStatus(models.TextChoices):
 
 #: Statuses of a deployment that is still under way.
 OPEN_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.APPLYING)
-
-
-class SyncState(models.TextChoices):
-    """Whether a host's kernel matches what the console last sent it."""
-
-    IN_SYNC = "in_sync", "in sync"
-    DRIFTED = "drifted", "drifted"
-    UNKNOWN = "unknown", "unknown (the agent cannot read the kernel)"
-    OFFLINE = "offline", "agent offline"
-    WAITING = "waiting", "waiting for first heartbeat"
-    NEVER_ENROLLED = "never_enrolled", "never enrolled"
-    REVOKED = "revoked", "revoked"
 
 
 #: Why the console sends a host nothing: the error its deployment fails with at once, by the host's state.

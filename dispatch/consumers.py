@@ -11,6 +11,7 @@ import time
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from clusters import selectors
 from dispatch.events import cluster_group
 from teams import policy
 
@@ -23,7 +24,7 @@ RECHECK_SECONDS = 1.0
 def _visible_cluster_id_now(user, slug: str) -> int | None:
     """The cluster's id when the policy lets the user see it, else None (a cluster one may not see does not exist)."""
     policy.forget_roles(user)  # the connection's user object outlives requests: ask with today's roles
-    return policy.visible_clusters(user).filter(slug=slug).values_list("pk", flat=True).first()
+    return selectors.visible_clusters(user).filter(slug=slug).values_list("pk", flat=True).first()
 
 
 # Not thread-sensitive: the checks of many open pages run side by side instead of one after another.
@@ -33,7 +34,7 @@ _visible_cluster_id = database_sync_to_async(_visible_cluster_id_now, thread_sen
 def _still_visible_now(user, cluster_id: int) -> bool:
     """Whether the user may still see the cluster, with the roles they have now."""
     policy.forget_roles(user)
-    return policy.visible_clusters(user).filter(pk=cluster_id).exists()
+    return selectors.visible_clusters(user).filter(pk=cluster_id).exists()
 
 
 _still_visible = database_sync_to_async(_still_visible_now, thread_sensitive=False)

@@ -5,8 +5,9 @@ from django.core.exceptions import ValidationError
 
 from clusters.choices import HostRole
 from clusters.models import Host
+from clusters.selectors import visible_clusters
 from teams.choices import TeamRole
-from teams.policy import teams_where, visible_clusters
+from teams.policy import teams_where
 
 HOST_FIELDS = ("hostname", "management_address", "other_addresses", "vip_interface", "uplinks", "description")
 

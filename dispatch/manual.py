@@ -10,8 +10,8 @@ from typing import Any
 from lvsweb_agent.document import parse_document
 from lvsweb_agent.persist import wanted_files
 
+from clusters.compiler import DOCUMENT_VERSION, compile_documents, inventory_snapshot
 from clusters.models import Cluster, Host
-from dispatch.compiler import DOCUMENT_VERSION, compile_documents, inventory_snapshot
 from dispatch.recipes import SCRIPT, STATE, UNIT, UNIT_NAME, Step, recipe_steps, render_script
 
 

@@ -21,13 +21,12 @@ from lvsweb_agent.persist import wanted_files, wanted_sysctls
 from lvsweb_agent.planner import plan
 
 from clusters.choices import Protocol
-from clusters.models import Cluster, Host, RealServer
+from clusters.compiler import DOCUMENT_VERSION, compile_documents, inventory_snapshot
+from clusters.models import Cluster, Host, RealServer, sync_state
 from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from dispatch.actions.deployments import departed_hosts, not_sent_words, other_snapshots, unreachable_state
-from dispatch.actions.reports import sync_state
 from dispatch.capabilities import capability_gaps
 from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
-from dispatch.compiler import DOCUMENT_VERSION, compile_documents, inventory_snapshot
 from dispatch.models import Deployment
 from traffic.live import active_connections
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from dispatch.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS
+from clusters.compiler import SERVICE_FIELDS, SNAPSHOT_REAL_SERVER_FIELDS
 
 
 def service_key(service: Mapping[str, Any]) -> tuple:
@@ -98,7 +98,7 @@ def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
                 rows.append({"change": "added", "object": "real server", "label": rs_label, "fields": {}})
             else:
                 fields = {
-                    **_field_changes(old_rs[rs_key], new_rs[rs_key], (*REAL_SERVER_FIELDS, "host")),
+                    **_field_changes(old_rs[rs_key], new_rs[rs_key], (*SNAPSHOT_REAL_SERVER_FIELDS, "host")),
                     **_health_changes(old_rs[rs_key], new_rs[rs_key]),
                 }
                 if fields:

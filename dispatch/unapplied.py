@@ -24,8 +24,8 @@ from typing import Any
 from django.db.models import Count, F, Max, OuterRef, Subquery
 
 from clusters.choices import RealServerState
+from clusters.compiler import REAL_SERVER_FIELDS, inventory_snapshots
 from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VirtualService
-from dispatch.compiler import REAL_SERVER_FIELDS, inventory_snapshots
 from dispatch.models import Revision
 from dispatch.revisions import inventory_diff, real_server_key, service_key
 
@@ -209,7 +209,7 @@ def pending_change(revision: Revision | None, sent: tuple[dict, dict] | None, re
             return f"not in the kernel {where} → weight {after} at next apply"
         return f"weight {before} {where} → {after} at next apply{draining}"
     current = {name: getattr(real_server, name) for name in REAL_SERVER_FIELDS}
-    current["host"] = real_server.host.hostname if real_server.host_id else None
+    current["host"] = real_server.host.hostname if real_server.host is not None else None
     if any(sent_rs.get(name) != value for name, value in current.items()):
         return f"changed since revision {revision.number} (last sent): sent at next apply"
     return ""
@@ -221,5 +221,6 @@ def annotate_real_servers(revision: Revision | None, real_servers: Iterable[Real
     entries = sent_entries(revision.inventory) if revision is not None else {}
     for rs in real_servers:
         sent = entries.get((_key_of_service(rs.virtual_service), (rs.address, rs.port)))
-        rs.sent_state = sent[1]["state"] if sent else None
-        rs.pending = pending_change(revision, sent, rs)
+        # Annotations for the page (like `connections`), not model fields.
+        rs.sent_state = sent[1]["state"] if sent else None  # type: ignore[attr-defined]
+        rs.pending = pending_change(revision, sent, rs)  # type: ignore[attr-defined]

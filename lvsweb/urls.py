@@ -20,7 +20,7 @@ admin.site.has_permission = superuser_only
 urlpatterns = [
     path("", include("clusters.urls")),
     path("", include("clusters.urls_interchange")),
-    path("", include("audit.urls")),
+    path("", include("clusters.urls_history")),
     path("", include("dispatch.urls")),
     path("", include("teams.urls")),
     path("", include("traffic.urls")),

@@ -9,13 +9,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from audit.recording import diff, record, snapshot
-from clusters.models import Cluster
 from teams import policy
 from teams.choices import TeamRole
 from teams.models import Invitation, Membership, Team, hash_invitation_token
@@ -237,32 +236,3 @@ def remove_member(*, acting_user: AbstractBaseUser | None, membership: Membershi
     )
     membership.delete()
     policy.forget_roles(membership.user)
-
-
-@transaction.atomic
-def transfer_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster, team: Team) -> Cluster:
-    """Move a cluster to another team; the user must own both the cluster's team and the new one."""
-    cluster = Cluster.objects.select_for_update().select_related("team").get(pk=cluster.pk)
-    policy.require(acting_user, "transfer", cluster)
-    if acting_user is not None and not policy.can(acting_user, policy.MANAGE, team):
-        raise PermissionDenied(f"You can transfer clusters only to teams you own; you do not own “{team}”.")
-    if cluster.team_id == team.pk:
-        raise ValidationError({"team": f"Cluster “{cluster}” already belongs to team “{team}”."})
-    if Cluster.objects.filter(team=team, name=cluster.name).exists():
-        raise ValidationError(
-            {"team": f"Team “{team}” already has a cluster named “{cluster.name}”; rename one of them first."}
-        )
-    previous_team_id = cluster.team_id
-    cluster.team = team
-    cluster.save(update_fields=["team", "updated_at"])
-    for team_id in (previous_team_id, team.pk):
-        # One entry in each team's history: the team that gave the cluster away and the one that got it.
-        record(
-            action="cluster.transfer",
-            acting_user=acting_user,
-            obj=cluster,
-            changes={"team": [previous_team_id, team.pk]},
-            team_id=team_id,
-            cluster_id=cluster.pk,
-        )
-    return cluster

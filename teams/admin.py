@@ -7,21 +7,9 @@ change and clusters move on the team pages.
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from teams import actions
 from teams.models import Invitation, Membership, Team
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse only."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Team)

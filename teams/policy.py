@@ -1,6 +1,7 @@
 """The one policy: may this user do this action on this object?
 
-Every caller asks here — console views, the REST API (list filtering and object checks), websocket
+Every caller asks here (the `visible_*` querysets of cluster objects are in clusters/selectors.py, built on
+`filtered_by_team` and `visible_teams` here) — console views, the REST API (list filtering and object checks), websocket
 subscriptions, the admin and every action in `clusters/actions/` and `teams/actions.py`. Nothing else
 decides who may do what.
 
@@ -20,13 +21,15 @@ The rules, in plain words:
 - Signed-out and inactive users may do nothing.
 """
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 
 from accounts.models import ApiToken
 from teams.choices import TeamRole
-from teams.models import Invitation, Membership, Team
+from teams.models import Membership, Team
 
 VIEW = "view"
 CHANGE = "change"
@@ -50,22 +53,28 @@ ALIASES = {
 
 User = AbstractBaseUser | AnonymousUser
 
+#: Models whose deletion needs the owner role (named by label: the policy sits below the clusters app).
+OWNER_DELETES = {"teams.Team", "clusters.Cluster"}
 
-def team_id_of(obj: Model) -> int | None:
-    """The id of the team an object belongs to (a cluster's, a service's cluster's, a host's …)."""
-    from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
 
+def team_id_of(obj: Model | None) -> int | None:
+    """The id of the team an object belongs to (a cluster's, a service's cluster's, a host's …).
+
+    Read from the object's own path to a team — its `team`, else its `cluster`'s team, else its virtual
+    service's cluster's — so that the policy needs no import of the apps above it (clusters, dispatch).
+    """
     if isinstance(obj, Team):
         return obj.pk
-    if isinstance(obj, Cluster | Host | Membership | Invitation):
-        return obj.team_id
-    if isinstance(obj, VirtualService | ClusterHost):
-        return obj.cluster.team_id
-    if isinstance(obj, RealServer):
-        return obj.virtual_service.cluster.team_id
-    if getattr(obj, "cluster_id", None) is not None:
-        # Anything else that belongs to a cluster (revisions, deployments …) follows its cluster.
-        return obj.cluster.team_id
+    owned: Any = obj  # a model of an app above this one: its relations are read by name
+    if hasattr(owned, "team_id"):
+        # Clusters, hosts, memberships, invitations.
+        return owned.team_id
+    if getattr(owned, "cluster_id", None) is not None:
+        # Anything that belongs to a cluster: virtual services, host roles, revisions, deployments …
+        return owned.cluster.team_id
+    if getattr(owned, "virtual_service_id", None) is not None:
+        # Real servers.
+        return owned.virtual_service.cluster.team_id
     raise TypeError(f"The policy has no rule for {type(obj).__name__} objects.")
 
 
@@ -81,9 +90,9 @@ def roles_of(user: User) -> dict[int, TeamRole]:
     if cached is None:
         cached = {
             team_id: TeamRole(role)
-            for team_id, role in Membership.objects.filter(user=user).values_list("team_id", "role")
+            for team_id, role in Membership.objects.filter(user=user).values_list("team_id", "role")  # type: ignore[misc]
         }
-        user._lvsweb_team_roles = cached
+        user._lvsweb_team_roles = cached  # type: ignore[union-attr]
     return cached
 
 
@@ -113,15 +122,13 @@ def needed_role(action: str, obj: Model | None) -> TeamRole:
     - delete: owner for a cluster or a team, operator for anything inside a cluster and for hosts;
     - manage (members, roles, invitations, transfer): owner.
     """
-    from clusters.models import Cluster
-
     action = ALIASES.get(action, action)
     if action == VIEW:
         return TeamRole.VIEWER
     if action == CHANGE:
         return TeamRole.OPERATOR
     if action == DELETE:
-        return TeamRole.OWNER if isinstance(obj, Cluster | Team) else TeamRole.OPERATOR
+        return TeamRole.OWNER if obj is not None and obj._meta.label in OWNER_DELETES else TeamRole.OPERATOR
     if action == MANAGE:
         return TeamRole.OWNER
     raise ValueError(f"The policy knows no action “{action}”.")
@@ -152,11 +159,10 @@ def can(user: User, action: str, obj: Model | None) -> bool:
 
 def _host_in_visible_cluster(user: User, obj: Model | None) -> bool:
     """A host of another team is still visible to the members of a cluster it plays a role in."""
-    from clusters.models import Host
-
-    if not isinstance(obj, Host) or not roles_of(user):
+    if obj is None or obj._meta.label != "clusters.Host" or not roles_of(user):
         return False
-    return obj.cluster_roles.filter(cluster__team_id__in=list(roles_of(user))).exists()
+    host: Any = obj
+    return bool(host.cluster_roles.filter(cluster__team_id__in=list(roles_of(user))).exists())
 
 
 def require(user: User | None, action: str, obj: Model | None) -> None:
@@ -171,10 +177,10 @@ def require(user: User | None, action: str, obj: Model | None) -> None:
     if isinstance(obj, ApiToken):
         raise PermissionDenied("This API token belongs to another user.")
     team_id = team_id_of(obj)
-    team = obj if isinstance(obj, Team) else Team.objects.filter(pk=team_id).first()
+    team = obj if isinstance(obj, Team) else Team.objects.filter(pk=team_id).first() if team_id else None
     role = role_in(user, team_id)
     needed = needed_role(action, obj)
-    what = f"{ALIASES.get(action, action)} {obj._meta.verbose_name} “{obj}”" if obj.pk else "do this"
+    what = f"{ALIASES.get(action, action)} {obj._meta.verbose_name} “{obj}”" if obj and obj.pk else "do this"
     if role is None:
         raise PermissionDenied(f"You are not a member of team “{team}”; you cannot {what}.")
     allowed = "the owner role" if needed == TeamRole.OWNER else "the operator or owner role"
@@ -189,7 +195,7 @@ def teams_where(user: User, least: TeamRole) -> QuerySet[Team]:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Team.objects.none()
     roles = [role for role in TeamRole if role.rank >= least.rank]
-    return Team.objects.filter(pk__in=Membership.objects.filter(user=user, role__in=roles).values("team_id"))
+    return Team.objects.filter(pk__in=Membership.objects.filter(user_id=user.pk, role__in=roles).values("team_id"))
 
 
 def visible_teams(user: User) -> QuerySet[Team]:
@@ -204,74 +210,17 @@ def _team_filter(user: User, lookup: str) -> Q | None:
     return Q(**{f"{lookup}__in": visible_teams(user).values("pk")})
 
 
-def _filtered(queryset: QuerySet, user: User, lookup: str) -> QuerySet:
+def filtered_by_team(queryset: QuerySet, user: User, lookup: str) -> QuerySet:
+    """`queryset` narrowed to rows whose `lookup` (a path to a team id) is one of the user's teams."""
     condition = _team_filter(user, lookup)
     return queryset if condition is None else queryset.filter(condition)
 
 
-def visible_clusters(user: User, queryset: QuerySet | None = None) -> QuerySet:
-    """Clusters of the user's teams."""
-    from clusters.models import Cluster
-
-    return _filtered(queryset if queryset is not None else Cluster.objects.all(), user, "team_id")
-
-
-def visible_virtual_services(user: User, queryset: QuerySet | None = None) -> QuerySet:
-    """Virtual services of clusters of the user's teams."""
-    from clusters.models import VirtualService
-
-    return _filtered(queryset if queryset is not None else VirtualService.objects.all(), user, "cluster__team_id")
-
-
-def visible_real_servers(user: User, queryset: QuerySet | None = None) -> QuerySet:
-    """Real servers of virtual services of clusters of the user's teams."""
-    from clusters.models import RealServer
-
-    return _filtered(
-        queryset if queryset is not None else RealServer.objects.all(), user, "virtual_service__cluster__team_id"
-    )
-
-
-def visible_cluster_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
-    """Host roles in clusters of the user's teams."""
-    from clusters.models import ClusterHost
-
-    return _filtered(queryset if queryset is not None else ClusterHost.objects.all(), user, "cluster__team_id")
-
-
-def visible_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
-    """Hosts registered by the user's teams, and hosts that play a role in one of their clusters."""
-    from clusters.models import ClusterHost, Host
-
-    queryset = queryset if queryset is not None else Host.objects.all()
-    if is_superuser(user):
-        return queryset
-    teams = visible_teams(user).values("pk")
-    in_clusters = ClusterHost.objects.filter(cluster__team_id__in=teams).values("host_id")
-    return queryset.filter(Q(team_id__in=teams) | Q(pk__in=in_clusters))
-
-
 def visible_by_cluster(user: User, queryset: QuerySet) -> QuerySet:
     """Rows that belong to a cluster (revisions, deployments …) of the user's teams."""
-    return _filtered(queryset, user, "cluster__team_id")
+    return filtered_by_team(queryset, user, "cluster__team_id")
 
 
 def visible_members(user: User, queryset: QuerySet | None = None) -> QuerySet:
     """Memberships of the user's teams (who else is in them, and with which role)."""
-    return _filtered(queryset if queryset is not None else Membership.objects.all(), user, "team_id")
-
-
-def visible_audit_entries(user: User, queryset: QuerySet | None = None) -> QuerySet:
-    """Audit entries about the user's teams and their clusters (from before a transfer in, too).
-
-    Entries that belong to no team (sign-ins, tokens, teams being created) are for superusers only.
-    """
-    from audit.models import AuditEntry
-    from clusters.models import Cluster
-
-    queryset = queryset if queryset is not None else AuditEntry.objects.all()
-    if is_superuser(user):
-        return queryset
-    teams = visible_teams(user).values("pk")
-    clusters = Cluster.objects.filter(team_id__in=teams).values("pk")
-    return queryset.filter(Q(team_id__in=teams) | Q(cluster_id__in=clusters))
+    return filtered_by_team(queryset if queryset is not None else Membership.objects.all(), user, "team_id")

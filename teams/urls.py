@@ -15,10 +15,5 @@ urlpatterns = [
         views.InvitationRevokeView.as_view(),
         name="team-invitation-revoke",
     ),
-    path(
-        "teams/<slug:slug>/clusters/<slug:cluster>/transfer/",
-        views.ClusterTransferView.as_view(),
-        name="team-cluster-transfer",
-    ),
     path("invitations/<str:token>/", views.InvitationAcceptView.as_view(), name="invitation-accept"),
 ]

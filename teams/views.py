@@ -4,21 +4,22 @@ Views parse input and call `teams.actions`, which ask the policy. A team the use
 404; a change their role does not allow answers 403 with the policy's reason.
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.views.generic import TemplateView, View
 
-from clusters.models import Cluster
 from teams import actions, policy
 from teams.choices import TeamRole
-from teams.forms import InviteForm, RoleForm, SignUpForm, TeamForm, TransferForm
+from teams.forms import InviteForm, RoleForm, SignUpForm, TeamForm
 from teams.models import Invitation, Membership, Team
 
 
@@ -60,6 +61,10 @@ class TeamListView(LoginRequiredMixin, TemplateView):
 
 class TeamMixin(LoginRequiredMixin):
     """Loads the team of the URL among the user's teams (404 for any other)."""
+
+    # Set by the View this mixin is combined with.
+    request: HttpRequest
+    kwargs: Any
 
     @cached_property
     def team(self) -> Team:
@@ -188,40 +193,6 @@ class InvitationRevokeView(TeamMixin, View):
         actions.revoke_invitation(acting_user=request.user, invitation=invitation)
         messages.success(request, f"The invitation of {invitation.email} is withdrawn.")
         return self.back()
-
-
-class ClusterTransferView(TeamMixin, TemplateView):
-    """GET asks where to, POST moves a cluster to another team the user owns (owners of both teams only)."""
-
-    template_name = "teams/cluster_transfer.html"
-
-    @cached_property
-    def cluster(self) -> Cluster:
-        return get_object_or_404(self.team.clusters.all(), slug=self.kwargs["cluster"])
-
-    def form(self, data=None) -> TransferForm:
-        targets = policy.teams_where(self.request.user, TeamRole.OWNER).exclude(pk=self.team.pk)
-        return TransferForm(data, teams=targets)
-
-    def get(self, request, *args, **kwargs):
-        policy.require(request.user, "transfer", self.cluster)
-        return self.render_to_response({"team": self.team, "cluster": self.cluster, "form": self.form()})
-
-    def post(self, request, *args, **kwargs):
-        policy.require(request.user, "transfer", self.cluster)
-        form = self.form(request.POST)
-        if form.is_valid():
-            try:
-                cluster = actions.transfer_cluster(
-                    acting_user=request.user, cluster=self.cluster, team=form.cleaned_data["team"]
-                )
-            except ValidationError as exc:
-                form.add_error("team", error_text(exc))
-            else:
-                messages.success(request, f"Cluster “{cluster}” now belongs to team “{cluster.team}”.")
-                return redirect(cluster.team)
-        context = {"team": self.team, "cluster": self.cluster, "form": form}
-        return self.render_to_response(context, status=400)
 
 
 class InvitationAcceptView(TemplateView):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from clusters import selectors
 from dispatch import counters
-from teams import policy
 from traffic.live import fresh_cutoff
 from traffic.models import HostFeed, Series
 
@@ -38,7 +38,7 @@ def _labels(pairs) -> str:
 
 def render(user) -> str:
     """The exposition text for `user`: fresh directors of the user's clusters only."""
-    clusters = policy.visible_clusters(user)
+    clusters = selectors.visible_clusters(user)
     cutoff = fresh_cutoff()
     now = timezone.now()
     series = list(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -17,7 +17,7 @@ from lvsweb_agent.ipvsadm import render_save
 from lvsweb_agent.kernel import ExecutionResult, KernelIPVS, LinuxKernel
 from lvsweb_agent.ledger import STATE_FILE, Ledger, load_ledger, save_ledger
 from lvsweb_agent.model import ActualState, DesiredState
-from lvsweb_agent.planner import Operation, Plan, plan
+from lvsweb_agent.planner import Plan, plan
 
 if TYPE_CHECKING:
     from lvsweb_agent.check import CheckReport
@@ -37,22 +37,14 @@ class AgentError(RuntimeError):
     """The agent cannot do what was asked (e.g. reconcile before any apply)."""
 
 
-@dataclass
-class ApplyResult:
-    """Outcome of an apply: the plan, what was applied, the first failure and the kernel's message."""
+@dataclass(kw_only=True)
+class ApplyResult(ExecutionResult):
+    """Outcome of an apply: the plan with the kernel's execution of it (what was applied, the first failure and
+    the kernel's message: ExecutionResult's fields, defined once there).
+    """
 
     plan: Plan
-    applied: list[Operation] = field(default_factory=list)
-    failed: Operation | None = None
-    error: str = ""
-    errno: int = 0
-    also_failed: list[tuple[Operation, str]] = field(default_factory=list)
-    not_attempted: list[Operation] = field(default_factory=list)
     dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.failed is None
 
     def __str__(self) -> str:
         if self.dry_run:

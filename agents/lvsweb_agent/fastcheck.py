@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from lvsweb_agent.model import SCHEDULERS as SCHEDULER_NAMES
 from lvsweb_agent.model import address_info
 
-SCHEDULERS = frozenset(("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"))
+SCHEDULERS = frozenset(SCHEDULER_NAMES)
 FLAGS = frozenset(("sh-fallback", "sh-port", "mh-fallback", "mh-port"))
 _INTERFACE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 _IP_CHARS = re.compile(r"[0-9A-Fa-f.:]+")

@@ -8,7 +8,25 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
-SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
+#: The IPVS schedulers (the kernel module is ip_vs_<name>) and what each does: the one list. The console's
+#: Scheduler choices, the fast check and the tests read it; host-state.schema.json's enum is checked against it
+#: (tests/agent/test_schedulers.py).
+SCHEDULER_DESCRIPTIONS = {
+    "rr": "round robin",
+    "wrr": "weighted round robin",
+    "lc": "least connection",
+    "wlc": "weighted least connection",
+    "lblc": "locality-based least connection",
+    "lblcr": "locality-based least connection with replication",
+    "dh": "destination hashing",
+    "sh": "source hashing",
+    "sed": "shortest expected delay",
+    "nq": "never queue",
+    "fo": "weighted failover",
+    "ovf": "weighted overflow",
+    "mh": "maglev hashing",
+}
+SCHEDULERS = tuple(SCHEDULER_DESCRIPTIONS)
 PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}
 PROTOCOL_NAMES = {number: name for name, number in PROTOCOLS.items()}
 FAMILIES = {"ipv4": 2, "ipv6": 10}

@@ -1,6 +1,6 @@
 """`lvsweb-agent run`: a Celery worker on this host's own queue, plus a heartbeat thread. No Django.
 
-One task, `lvsweb.agent.command`, a thin wrapper around `CommandHandler.handle` (agents/lvsweb_agent/commands.py).
+One task, `lvsweb.agent.command`, a thin wrapper around `CommandHandler.handle` (broker_commands.py).
 The worker uses the solo pool: one command at a time, in the long-lived process that holds the netlink
 sockets. The broker is not trusted (docs/dispatch.md), so the worker accepts JSON only, runs no remote
 control (no pidbox: nobody can shut it down or reconfigure it through Redis), and registers no task but
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lvsweb_agent.agent import Agent
 from lvsweb_agent.broker import CONTROL_QUEUE, broker_options
-from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.config import AgentConfig
 from lvsweb_agent.envelope import seal
 from lvsweb_agent.ledger import load_ledger

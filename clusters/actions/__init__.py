@@ -6,7 +6,7 @@ only when the cluster is applied (agents.actions: plan, apply, reconcile). Views
 management commands call these and nothing else to change state.
 """
 
-from clusters.actions.clusters import create_cluster, delete_cluster, update_cluster
+from clusters.actions.clusters import create_cluster, delete_cluster, transfer_cluster, update_cluster
 from clusters.actions.health import delete_health_check, set_health_check
 from clusters.actions.hosts import (
     assign_host_role,
@@ -43,6 +43,7 @@ __all__ = [
     "remove_host_role",
     "set_health_check",
     "set_real_server_state",
+    "transfer_cluster",
     "update_cluster",
     "update_host",
     "update_real_server",

@@ -4,13 +4,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from audit.recording import record
 from clusters.actions.records import create_audited, delete_audited, update_audited
 from clusters.models import Cluster, RealServer
 from teams import policy
+from teams.models import Team
 
-#: A cluster changes team only through `teams.actions.transfer_cluster` (owners of both teams).
+#: A cluster changes team only through `transfer_cluster` (owners of both teams).
 FIXED_ON_UPDATE = frozenset({"team", "team_id"})
 
 
@@ -52,3 +55,32 @@ def delete_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) ->
         action="cluster.delete",
         message=f"Deleted with {services} virtual services and {real_servers} real servers.",
     )
+
+
+@transaction.atomic
+def transfer_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster, team: Team) -> Cluster:
+    """Move a cluster to another team; the user must own both the cluster's team and the new one."""
+    cluster = Cluster.objects.select_for_update().select_related("team").get(pk=cluster.pk)
+    policy.require(acting_user, "transfer", cluster)
+    if acting_user is not None and not policy.can(acting_user, policy.MANAGE, team):
+        raise PermissionDenied(f"You can transfer clusters only to teams you own; you do not own “{team}”.")
+    if cluster.team_id == team.pk:
+        raise ValidationError({"team": f"Cluster “{cluster}” already belongs to team “{team}”."})
+    if Cluster.objects.filter(team=team, name=cluster.name).exists():
+        raise ValidationError(
+            {"team": f"Team “{team}” already has a cluster named “{cluster.name}”; rename one of them first."}
+        )
+    previous_team_id = cluster.team_id
+    cluster.team = team
+    cluster.save(update_fields=["team", "updated_at"])
+    for team_id in (previous_team_id, team.pk):
+        # One entry in each team's history: the team that gave the cluster away and the one that got it.
+        record(
+            action="cluster.transfer",
+            acting_user=acting_user,
+            obj=cluster,
+            changes={"team": [previous_team_id, team.pk]},
+            team_id=team_id,
+            cluster_id=cluster.pk,
+        )
+    return cluster

@@ -3,8 +3,8 @@
 import django_filters
 from django import forms
 
+from clusters import selectors
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
-from teams import policy
 
 
 def visible(queryset_of):
@@ -74,7 +74,7 @@ class RealServerFilterSet(django_filters.FilterSet):
     host = django_filters.CharFilter(field_name="host__hostname")
     address = IPAddressFilter()
     # Only the user's own services are valid choices: another team's id answers as an unknown one does.
-    virtual_service = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_virtual_services))
+    virtual_service = django_filters.ModelChoiceFilter(queryset=visible(selectors.visible_virtual_services))
 
     class Meta:
         model = RealServer

@@ -3,7 +3,7 @@
 import django_filters
 from rest_framework import serializers, viewsets
 
-from clusters import actions
+from clusters import actions, selectors
 from clusters.api.filtersets import visible
 from clusters.api.serializers import ActionSerializer
 from clusters.api.views import VisibleOnly
@@ -15,7 +15,10 @@ from teams import policy
 class HealthCheckSerializer(ActionSerializer):
     """A virtual service's health check (`virtual_service`), or a real server's override (`real_server`)."""
 
-    visible_related = {"virtual_service": policy.visible_virtual_services, "real_server": policy.visible_real_servers}
+    visible_related = {
+        "virtual_service": selectors.visible_virtual_services,
+        "real_server": selectors.visible_real_servers,
+    }
 
     cluster = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     virtual_service = serializers.PrimaryKeyRelatedField(
@@ -70,8 +73,8 @@ class HealthCheckFilterSet(django_filters.FilterSet):
     """Filter checks by cluster, service and real server."""
 
     cluster = django_filters.CharFilter(field_name="cluster__slug")
-    virtual_service = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_virtual_services))
-    real_server = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_real_servers))
+    virtual_service = django_filters.ModelChoiceFilter(queryset=visible(selectors.visible_virtual_services))
+    real_server = django_filters.ModelChoiceFilter(queryset=visible(selectors.visible_real_servers))
 
     class Meta:
         model = HealthCheck
@@ -122,7 +125,7 @@ class RealServerHealthFilterSet(django_filters.FilterSet):
     """Filter reported health by cluster, status and real server."""
 
     cluster = django_filters.CharFilter(field_name="cluster__slug")
-    real_server = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_real_servers))
+    real_server = django_filters.ModelChoiceFilter(queryset=visible(selectors.visible_real_servers))
 
     class Meta:
         model = RealServerHealth
@@ -167,7 +170,7 @@ class HealthTransitionFilterSet(django_filters.FilterSet):
     """Filter transitions by cluster, real server and new status."""
 
     cluster = django_filters.CharFilter(field_name="cluster__slug")
-    real_server = django_filters.ModelChoiceFilter(queryset=visible(policy.visible_real_servers))
+    real_server = django_filters.ModelChoiceFilter(queryset=visible(selectors.visible_real_servers))
 
     class Meta:
         model = HealthTransition

@@ -11,11 +11,11 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clusters import selectors
 from clusters.actions.imports import ImportRejected, commit_import, preview_import
 from clusters.exports import export_filename, export_text
 from clusters.forms_interchange import FORMAT_CHOICES
 from lvsweb.api_schema import VALIDATION_ERROR_REF
-from teams import policy
 
 
 class ImportRequestSerializer(serializers.Serializer):
@@ -102,7 +102,7 @@ class ClusterImportView(APIView):
         },
     )
     def post(self, request, slug):
-        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
+        cluster = get_object_or_404(selectors.visible_clusters(request.user), slug=slug)
         body = ImportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         options = dict(body.validated_data)
@@ -157,7 +157,7 @@ class ClusterExportView(APIView):
         },
     )
     def get(self, request, slug):
-        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
+        cluster = get_object_or_404(selectors.visible_clusters(request.user), slug=slug)
         format = request.query_params.get("format") or "ipvsadm"
         if format not in ("ipvsadm", "keepalived"):
             raise ValidationError({"format": [f"Give ?format=ipvsadm or ?format=keepalived, not “{format}”."]})

@@ -4,11 +4,12 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from clusters import actions
+from clusters import actions, selectors
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from clusters.models.real_servers import REAL_SERVER_FIELDS
+from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
 from clusters.overlaps import endpoint_overlaps
 from teams import policy
-from teams.actions import transfer_cluster
 from teams.choices import TeamRole
 from teams.models import Team
 
@@ -104,7 +105,7 @@ class ClusterSerializer(ActionSerializer):
         # A new `team` is a transfer (owners of both teams); it and the other changes succeed or fail together.
         team = validated_data.pop("team", None)
         if team is not None and team.pk != instance.team_id:
-            instance = transfer_cluster(acting_user=self.acting_user(), cluster=instance, team=team)
+            instance = actions.transfer_cluster(acting_user=self.acting_user(), cluster=instance, team=team)
         return actions.update_cluster(acting_user=self.acting_user(), cluster=instance, changes=validated_data)
 
 
@@ -165,7 +166,7 @@ class HostSerializer(ActionSerializer):
 class ClusterHostSerializer(ActionSerializer):
     """The role of a host in a cluster."""
 
-    visible_related = {"cluster": policy.visible_clusters, "host": policy.visible_hosts}
+    visible_related = {"cluster": selectors.visible_clusters, "host": selectors.visible_hosts}
 
     cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
     host = NamedRelatedField(slug_field="hostname", queryset=Host.objects.all())
@@ -187,7 +188,7 @@ class ClusterHostSerializer(ActionSerializer):
 class VirtualServiceSerializer(ActionSerializer):
     """A virtual service; `cluster` is the cluster's slug and cannot change after creation."""
 
-    visible_related = {"cluster": policy.visible_clusters}
+    visible_related = {"cluster": selectors.visible_clusters}
 
     cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
     endpoint = serializers.CharField(read_only=True)
@@ -201,22 +202,8 @@ class VirtualServiceSerializer(ActionSerializer):
         fields = [
             "id",
             "cluster",
-            "name",
+            *VIRTUAL_SERVICE_FIELDS,
             "endpoint",
-            "protocol",
-            "address",
-            "port",
-            "fwmark",
-            "address_family",
-            "scheduler",
-            "sched_fallback",
-            "sched_port",
-            "persistence_timeout",
-            "persistence_netmask",
-            "one_packet",
-            "forward_method",
-            "enabled",
-            "description",
             "real_server_count",
             "warnings",
             "created_at",
@@ -254,7 +241,7 @@ class VirtualServiceSerializer(ActionSerializer):
 class RealServerSerializer(ActionSerializer):
     """A real server; `host` is the hostname of the host that runs it (optional)."""
 
-    visible_related = {"virtual_service": policy.visible_virtual_services, "host": policy.visible_hosts}
+    visible_related = {"virtual_service": selectors.visible_virtual_services, "host": selectors.visible_hosts}
 
     host = NamedRelatedField(slug_field="hostname", queryset=Host.objects.all(), required=False, allow_null=True)
     endpoint = serializers.CharField(read_only=True)
@@ -265,16 +252,7 @@ class RealServerSerializer(ActionSerializer):
             "id",
             "virtual_service",
             "endpoint",
-            "address",
-            "port",
-            "weight",
-            "forward_method",
-            "tunnel_type",
-            "tunnel_port",
-            "tunnel_checksum",
-            "upper_threshold",
-            "lower_threshold",
-            "state",
+            *REAL_SERVER_FIELDS,
             "host",
             "configured_by_hand",
             "description",

@@ -3,7 +3,7 @@
 from django.db.models import Count
 from rest_framework import viewsets
 
-from clusters import actions
+from clusters import actions, selectors
 from clusters.api import filtersets, serializers
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
 from teams import policy
@@ -40,7 +40,7 @@ class CountsInAnswers:
 class ClusterViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet):
     """Clusters, addressed by slug."""
 
-    visible = staticmethod(policy.visible_clusters)
+    visible = staticmethod(selectors.visible_clusters)
     policy_actions = {"destroy": policy.DELETE}
     queryset = Cluster.objects.select_related("team").annotate(
         virtual_service_count=Count("virtual_services", distinct=True),
@@ -61,7 +61,7 @@ class ClusterViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet):
 class HostViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Hosts that run (or will run) lvsweb-agent."""
 
-    visible = staticmethod(policy.visible_hosts)
+    visible = staticmethod(selectors.visible_hosts)
     queryset = Host.objects.select_related("team")
     serializer_class = serializers.HostSerializer
     filterset_class = filtersets.HostFilterSet
@@ -76,7 +76,7 @@ class HostViewSet(VisibleOnly, viewsets.ModelViewSet):
 class ClusterHostViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Which host is a director or a real server in which cluster."""
 
-    visible = staticmethod(policy.visible_cluster_hosts)
+    visible = staticmethod(selectors.visible_cluster_hosts)
     queryset = ClusterHost.objects.select_related("cluster", "host")
     serializer_class = serializers.ClusterHostSerializer
     filterset_class = filtersets.ClusterHostFilterSet
@@ -91,7 +91,7 @@ class ClusterHostViewSet(VisibleOnly, viewsets.ModelViewSet):
 class VirtualServiceViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet):
     """Virtual services (VIP:port or firewall mark) of all clusters."""
 
-    visible = staticmethod(policy.visible_virtual_services)
+    visible = staticmethod(selectors.visible_virtual_services)
     queryset = VirtualService.objects.select_related("cluster__team").annotate(real_server_count=Count("real_servers"))
     serializer_class = serializers.VirtualServiceSerializer
     filterset_class = filtersets.VirtualServiceFilterSet
@@ -106,7 +106,7 @@ class VirtualServiceViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet)
 class RealServerViewSet(VisibleOnly, viewsets.ModelViewSet):
     """Real servers of all virtual services."""
 
-    visible = staticmethod(policy.visible_real_servers)
+    visible = staticmethod(selectors.visible_real_servers)
     queryset = RealServer.objects.select_related("virtual_service__cluster", "host")
     serializer_class = serializers.RealServerSerializer
     filterset_class = filtersets.RealServerFilterSet

@@ -2,7 +2,7 @@
 
 from clusters.models.clusters import Cluster
 from clusters.models.health import HealthCheck, HealthTransition, RealServerHealth
-from clusters.models.hosts import ClusterHost, Host
+from clusters.models.hosts import ClusterHost, Host, sync_state
 from clusters.models.real_servers import RealServer
 from clusters.models.virtual_services import VirtualService
 
@@ -15,4 +15,5 @@ __all__ = [
     "RealServer",
     "RealServerHealth",
     "VirtualService",
+    "sync_state",
 ]

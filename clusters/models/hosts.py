@@ -5,7 +5,7 @@ import ipaddress
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from clusters.choices import AgentStatus, HostRole
+from clusters.choices import AgentStatus, HostRole, SyncState
 from clusters.models.virtual_services import VirtualService
 from clusters.validators import (
     address_list,
@@ -157,6 +157,27 @@ class Host(models.Model):
     def uplink_list(self) -> list[str]:
         """The uplink interfaces as a list."""
         return [name.strip() for name in self.uplinks.split(",") if name.strip()]
+
+
+def sync_state(host: Host) -> SyncState:
+    """In sync, drifted, offline, never enrolled or revoked, from what the console last heard.
+
+    The one place every page takes a host's badge from. Enrollment leaves the agent "offline" until its first
+    heartbeat; an agent that has not beaten since it enrolled is not known to be down, so it reads "waiting for
+    first heartbeat" rather than a red "agent offline" right after a successful enrollment.
+    """
+    if host.revoked_at is not None:
+        return SyncState.REVOKED
+    if not host.public_key:
+        return SyncState.NEVER_ENROLLED
+    if host.agent_status != AgentStatus.ONLINE:
+        enrolled, beat = host.enrolled_at, host.last_heartbeat_at
+        if enrolled is not None and (beat is None or beat < enrolled):
+            return SyncState.WAITING
+        return SyncState.OFFLINE
+    if host.facts.get("drift_error"):
+        return SyncState.UNKNOWN
+    return SyncState.DRIFTED if host.drift else SyncState.IN_SYNC
 
 
 class ClusterHost(models.Model):

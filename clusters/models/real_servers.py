@@ -13,6 +13,22 @@ from clusters.choices import (
 )
 from clusters.validators import MAX_WEIGHT, family_of
 
+#: A real server's settings as the kernel knows them, in the order the form, the API and the inventory snapshot
+#: list them: the one list. The form and the API add the console's own fields after it (the host that runs it,
+#: configured_by_hand, the description); the snapshot adds the description.
+REAL_SERVER_FIELDS = (
+    "address",
+    "port",
+    "weight",
+    "forward_method",
+    "tunnel_type",
+    "tunnel_port",
+    "tunnel_checksum",
+    "upper_threshold",
+    "lower_threshold",
+    "state",
+)
+
 
 class RealServer(models.Model):
     """A destination of a virtual service, with its weight, forwarding method and intent."""

@@ -15,6 +15,26 @@ from clusters.choices import (
 )
 from clusters.validators import MAX_FWMARK, family_of, validate_persistence_netmask
 
+#: A virtual service's settings, in the order the form, the API and the inventory snapshot (clusters/compiler.py)
+#: list them: the one list. The API adds its own read-only fields around it (id, cluster, endpoint, counts).
+VIRTUAL_SERVICE_FIELDS = (
+    "name",
+    "protocol",
+    "address",
+    "port",
+    "fwmark",
+    "address_family",
+    "scheduler",
+    "sched_fallback",
+    "sched_port",
+    "persistence_timeout",
+    "persistence_netmask",
+    "one_packet",
+    "forward_method",
+    "enabled",
+    "description",
+)
+
 
 class VirtualService(models.Model):
     """An IPVS virtual service of a cluster, and the defaults for its real servers."""

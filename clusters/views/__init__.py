@@ -20,6 +20,7 @@ from clusters.views.real_servers import (
     RealServerNowView,
     RealServerStateView,
 )
+from clusters.views.transfer import ClusterTransferView
 from clusters.views.virtual_services import VirtualServiceCreateView, VirtualServiceDeleteView, VirtualServiceEditView
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ClusterDetailView",
     "ClusterEditView",
     "ClusterListView",
+    "ClusterTransferView",
     "DashboardView",
     "RealServerConnectionsView",
     "RealServerCreateView",

@@ -1,14 +1,17 @@
 """What the inventory pages share: finding the user's cluster, and running an action from a form."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import TemplateView
 
+from clusters import selectors
 from clusters.models import Cluster
 from teams import policy
 
@@ -26,9 +29,13 @@ def safe_next(request, default: str) -> str:
 class ClusterMixin(LoginRequiredMixin):
     """Pages under /clusters/<slug>/: the cluster, if the user's teams have it (404 otherwise)."""
 
+    # Set by the View this mixin is combined with.
+    request: HttpRequest
+    kwargs: Any
+
     @cached_property
     def cluster(self) -> Cluster:
-        queryset = policy.visible_clusters(self.request.user).select_related("team")
+        queryset = selectors.visible_clusters(self.request.user).select_related("team")
         return get_object_or_404(queryset, slug=self.kwargs["slug"])
 
     def get_context_data(self, **kwargs):

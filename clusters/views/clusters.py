@@ -8,15 +8,14 @@ from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from clusters import actions
+from clusters import actions, selectors
 from clusters.forms import ClusterForm
-from clusters.health import health_of, health_sections, with_last_apply
-from clusters.models import Cluster, RealServer
+from clusters.models import Cluster, RealServer, sync_state
 from clusters.overlaps import endpoint_overlaps
 from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
-from dispatch.actions.reports import sync_state
+from dispatch.overview import health_of, health_sections, with_last_apply
 from dispatch.unapplied import annotate_real_servers, unapplied_of
 from teams import policy
 from traffic.live import active_connections
@@ -59,7 +58,7 @@ class ClusterListView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         query = self.request.GET.get("q", "").strip()
         clusters = (
-            policy.visible_clusters(user)
+            selectors.visible_clusters(user)
             .select_related("team")
             .annotate(
                 virtual_service_count=Count("virtual_services", distinct=True),

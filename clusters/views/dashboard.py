@@ -8,9 +8,9 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Q
 from django.views.generic import ListView, TemplateView
 
-from clusters.health import health_of, total, with_last_apply
-from clusters.models import Host
-from dispatch.actions.reports import sync_state
+from clusters import selectors
+from clusters.models import Host, sync_state
+from dispatch.overview import health_of, total, with_last_apply
 from dispatch.unapplied import unapplied_of
 from teams import policy
 from teams.choices import TeamRole
@@ -35,7 +35,7 @@ class DashboardView(LoginRequiredMixin, ListView):
 
     def get_queryset(self):
         return with_last_apply(
-            policy.visible_clusters(self.request.user)
+            selectors.visible_clusters(self.request.user)
             .select_related("team")
             .annotate(virtual_service_count=Count("virtual_services", distinct=True))
             .order_by("name")
@@ -72,19 +72,19 @@ class SearchView(LoginRequiredMixin, TemplateView):
         context["search_query"] = query
         if not query:
             return context
-        services = policy.visible_virtual_services(user).filter(
+        services = selectors.visible_virtual_services(user).filter(
             Q(address__icontains=query)
             | Q(name__icontains=query)
             | Q(description__icontains=query)
             | (Q(fwmark=int(query)) if query.isdigit() and len(query) < 12 else Q(pk__in=[]))
         )
-        real_servers = policy.visible_real_servers(user).filter(
+        real_servers = selectors.visible_real_servers(user).filter(
             Q(address__icontains=query) | Q(description__icontains=query) | Q(host__hostname__icontains=query)
         )
-        hosts = policy.visible_hosts(user, Host.objects.all()).filter(
+        hosts = selectors.visible_hosts(user, Host.objects.all()).filter(
             Q(hostname__icontains=query) | Q(management_address__icontains=query) | Q(description__icontains=query)
         )
-        clusters = policy.visible_clusters(user).filter(Q(name__icontains=query) | Q(slug__icontains=query))
+        clusters = selectors.visible_clusters(user).filter(Q(name__icontains=query) | Q(slug__icontains=query))
         context["services"] = list(
             services.select_related("cluster").annotate(real_server_count=Count("real_servers"))[:SEARCH_LIMIT]
         )

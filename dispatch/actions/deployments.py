@@ -5,6 +5,7 @@ from collections.abc import Collection, Iterable
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app as celery_app  # the console's app (lvsweb.celery), without importing the project layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -15,15 +16,14 @@ from lvsweb_agent.retry import Backoff, GaveUp, broker_unreachable, retry, send_
 
 from audit.choices import Result
 from audit.recording import record
+from clusters.compiler import compile_documents, inventory_snapshot
 from clusters.models import Cluster, ClusterHost, Host
 from dispatch import events
 from dispatch.actions.reports import fail_deployment
 from dispatch.capabilities import capability_gaps
 from dispatch.choices import NOT_SENT_REASONS, OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
-from dispatch.compiler import compile_documents, inventory_snapshot
 from dispatch.models import Deployment, Revision
 from dispatch.signing import seal_command
-from lvsweb.celery import app as celery_app
 from teams import policy
 
 AGENT_COMMAND_TASK = "lvsweb.agent.command"

@@ -57,8 +57,10 @@ def apply_real_server_now(
     )
     if running:
         until = max(deployment.expires_at for deployment in running)
+        under_way = running[0].revision
+        assert under_way is not None  # an apply's deployments always belong to a revision
         raise _refuse(
-            f"Revision {running[0].revision.number} is still being applied on "
+            f"Revision {under_way.number} is still being applied on "
             f"{', '.join(d.host.hostname for d in running)}; {verb} {real_server.endpoint} now when it has finished "
             f"(at the latest {until:%H:%M:%S} UTC, when unanswered commands expire), or {verb} it for the next apply."
         )

@@ -11,12 +11,12 @@ from lvsweb_agent.envelope import EnvelopeError, envelope_signer, load_public_ke
 
 from audit.choices import Result
 from audit.recording import record
-from clusters.choices import AgentStatus
-from clusters.models import Host
+from clusters.choices import AgentStatus, SyncState
+from clusters.models import Host, sync_state
 from dispatch import counters, events
 from dispatch.actions import replay
 from dispatch.actions.health import health_report
-from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
+from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
 from dispatch.models import Deployment
 
 logger = logging.getLogger(__name__)
@@ -26,27 +26,6 @@ REPORT_STATUSES = {
     "applied": DeploymentStatus.APPLIED,
     "failed": DeploymentStatus.FAILED,
 }
-
-
-def sync_state(host: Host) -> SyncState:
-    """In sync, drifted, offline, never enrolled or revoked, from what the console last heard.
-
-    The one place every page takes a host's badge from. Enrollment leaves the agent "offline" until its first
-    heartbeat; an agent that has not beaten since it enrolled is not known to be down, so it reads "waiting for
-    first heartbeat" rather than a red "agent offline" right after a successful enrollment.
-    """
-    if host.revoked_at is not None:
-        return SyncState.REVOKED
-    if not host.public_key:
-        return SyncState.NEVER_ENROLLED
-    if host.agent_status != AgentStatus.ONLINE:
-        enrolled, beat = host.enrolled_at, host.last_heartbeat_at
-        if enrolled is not None and (beat is None or beat < enrolled):
-            return SyncState.WAITING
-        return SyncState.OFFLINE
-    if host.facts.get("drift_error"):
-        return SyncState.UNKNOWN
-    return SyncState.DRIFTED if host.drift else SyncState.IN_SYNC
 
 
 REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health")
@@ -276,4 +255,4 @@ def mark_offline_hosts(now: datetime | None = None) -> int:
     return len(stale)
 
 
-__all__ = ["expire_deployments", "fail_deployment", "handle_report", "mark_offline_hosts", "sync_state"]
+__all__ = ["expire_deployments", "fail_deployment", "handle_report", "mark_offline_hosts"]

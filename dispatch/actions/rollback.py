@@ -7,8 +7,8 @@ from django.db import transaction
 
 from audit.recording import record
 from clusters import actions as inventory
+from clusters.compiler import SERVICE_FIELDS, SNAPSHOT_REAL_SERVER_FIELDS, inventory_snapshot
 from clusters.models import Cluster, HealthCheck, Host
-from dispatch.compiler import REAL_SERVER_FIELDS, SERVICE_FIELDS, inventory_snapshot
 from dispatch.models import Revision
 from dispatch.revisions import inventory_diff, real_server_key, service_key
 from teams import policy
@@ -19,7 +19,7 @@ def _host_or_none(hostname: str | None) -> Host | None:
 
 
 def _real_server_fields(saved: dict[str, Any]) -> dict[str, Any]:
-    fields = {name: saved[name] for name in REAL_SERVER_FIELDS}
+    fields = {name: saved[name] for name in SNAPSHOT_REAL_SERVER_FIELDS}
     fields["host"] = _host_or_none(saved.get("host"))
     return fields
 

@@ -12,10 +12,11 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from audit.context import client_address
+from clusters import selectors
+from clusters.compiler import inventory_snapshot
 from dispatch import actions
-from dispatch.api import serializers
+from dispatch.api import filtersets, serializers
 from dispatch.broker_acl import BrokerACLError
-from dispatch.compiler import inventory_snapshot
 from dispatch.enrollment_warnings import enrollment_warnings
 from dispatch.models import Deployment, Revision
 from dispatch.revisions import inventory_diff
@@ -27,7 +28,7 @@ class ClusterPlanView(APIView):
 
     @extend_schema(request=None, responses={202: serializers.DeploymentSerializer(many=True)})
     def post(self, request, slug):
-        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
+        cluster = get_object_or_404(selectors.visible_clusters(request.user), slug=slug)
         deployments = actions.plan_cluster(acting_user=request.user, cluster=cluster)
         return Response(serializers.DeploymentSerializer(deployments, many=True).data, status=status.HTTP_202_ACCEPTED)
 
@@ -46,7 +47,7 @@ class ClusterApplyView(APIView):
         },
     )
     def post(self, request, slug):
-        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
+        cluster = get_object_or_404(selectors.visible_clusters(request.user), slug=slug)
         revision = actions.apply_cluster(acting_user=request.user, cluster=cluster)
         return Response(serializers.RevisionSerializer(revision).data, status=status.HTTP_202_ACCEPTED)
 
@@ -56,10 +57,10 @@ class ClusterReconcileView(APIView):
 
     @extend_schema(request=serializers.ReconcileSerializer, responses={202: serializers.DeploymentSerializer})
     def post(self, request, slug):
-        cluster = get_object_or_404(policy.visible_clusters(request.user), slug=slug)
+        cluster = get_object_or_404(selectors.visible_clusters(request.user), slug=slug)
         body = serializers.ReconcileSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        host = get_object_or_404(policy.visible_hosts(request.user), hostname=body.validated_data["host"])
+        host = get_object_or_404(selectors.visible_hosts(request.user), hostname=body.validated_data["host"])
         deployment = actions.reconcile_host(acting_user=request.user, cluster=cluster, host=host)
         return Response(serializers.DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
@@ -70,7 +71,7 @@ class RealServerNowView(APIView):
     @extend_schema(request=serializers.RealServerNowSerializer, responses={202: serializers.RevisionSerializer})
     def post(self, request, pk):
         real_server = get_object_or_404(
-            policy.visible_real_servers(request.user).select_related("virtual_service__cluster"), pk=pk
+            selectors.visible_real_servers(request.user).select_related("virtual_service__cluster"), pk=pk
         )
         body = serializers.RealServerNowSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -85,7 +86,7 @@ class HostEnrollmentTokenView(APIView):
 
     @extend_schema(request=None, responses={201: serializers.EnrollmentTokenSerializer})
     def post(self, request, pk):
-        host = get_object_or_404(policy.visible_hosts(request.user), pk=pk)
+        host = get_object_or_404(selectors.visible_hosts(request.user), pk=pk)
         token, secret = actions.create_enrollment_token(acting_user=request.user, host=host)
         server = request.build_absolute_uri("/").rstrip("/")
         answer = {
@@ -102,7 +103,7 @@ class HostRevokeView(APIView):
 
     @extend_schema(request=None, responses={200: None})
     def post(self, request, pk):
-        host = get_object_or_404(policy.visible_hosts(request.user), pk=pk)
+        host = get_object_or_404(selectors.visible_hosts(request.user), pk=pk)
         host = actions.revoke_host(acting_user=request.user, host=host)
         return Response({"host": host.hostname, "revoked_at": host.revoked_at})
 
@@ -160,7 +161,7 @@ class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Revision.objects.select_related("cluster").prefetch_related("deployments__host", "deployments__cluster")
     serializer_class = serializers.RevisionSerializer
-    filterset_fields = {"cluster__slug": ["exact"], "number": ["exact", "gte", "lte"]}
+    filterset_class = filtersets.RevisionFilterSet
     ordering_fields = ["number", "created_at"]
     ordering = ["cluster__slug", "-number"]
 
@@ -205,6 +206,6 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     queryset = Deployment.objects.select_related("cluster", "host", "revision")
     serializer_class = serializers.DeploymentSerializer
-    filterset_fields = {"cluster__slug": ["exact"], "host__hostname": ["exact"], "status": ["exact"], "kind": ["exact"]}
+    filterset_class = filtersets.DeploymentFilterSet
     ordering_fields = ["created_at", "status"]
     ordering = ["-id"]

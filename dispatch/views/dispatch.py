@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView, View
 
+from clusters import selectors
 from dispatch import actions
 from dispatch.actions.deployments import sent_summary
 from dispatch.choices import DeploymentKind, SyncState
@@ -125,7 +126,7 @@ class ReconcileView(ClusterRevisionMixin, View):
     """Ask a host's agent to re-apply its document (repairs drift); on to that deployment."""
 
     def post(self, request, *args, **kwargs):
-        host = get_object_or_404(policy.visible_hosts(request.user), hostname=self.kwargs["hostname"])
+        host = get_object_or_404(selectors.visible_hosts(request.user), hostname=self.kwargs["hostname"])
         try:
             deployment = actions.reconcile_host(acting_user=request.user, cluster=self.cluster, host=host)
         except ValidationError as exc:

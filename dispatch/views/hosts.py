@@ -11,12 +11,12 @@ from django.utils.functional import cached_property
 from django.views.generic import ListView, TemplateView, View
 
 from clusters import actions as inventory
-from clusters.models import ClusterHost, Host
+from clusters import selectors
+from clusters.compiler import DOCUMENT_VERSION
+from clusters.models import ClusterHost, Host, sync_state
 from dispatch import actions
-from dispatch.actions.reports import sync_state
 from dispatch.capabilities import document_format
 from dispatch.choices import SyncState
-from dispatch.compiler import DOCUMENT_VERSION
 from dispatch.enrollment_warnings import enrollment_warnings
 from dispatch.forms import HOST_FIELDS, HostForm, HostRoleForm
 from dispatch.manual import manual_recipe
@@ -38,7 +38,7 @@ class HostListView(LoginRequiredMixin, ListView):
         sort = self.request.GET.get("sort", "")
         field = self.SORTS.get(sort.lstrip("-"), "hostname")
         order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
-        return policy.visible_hosts(self.request.user).select_related("team").order_by(order, "hostname")
+        return selectors.visible_hosts(self.request.user).select_related("team").order_by(order, "hostname")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -53,7 +53,9 @@ class HostMixin(LoginRequiredMixin):
 
     @cached_property
     def host(self) -> Host:
-        return get_object_or_404(policy.visible_hosts(self.request.user).select_related("team"), pk=self.kwargs["pk"])
+        return get_object_or_404(
+            selectors.visible_hosts(self.request.user).select_related("team"), pk=self.kwargs["pk"]
+        )
 
 
 def _may_register_hosts(user) -> bool:
@@ -204,7 +206,7 @@ class HostRoleRemoveView(HostMixin, TemplateView):
     @cached_property
     def role(self) -> ClusterHost:
         return get_object_or_404(
-            policy.visible_cluster_hosts(self.request.user).select_related("cluster", "host"),
+            selectors.visible_cluster_hosts(self.request.user).select_related("cluster", "host"),
             pk=self.kwargs["role"],
             host=self.host,
         )

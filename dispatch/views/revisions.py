@@ -8,9 +8,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
+from clusters import selectors
+from clusters.compiler import inventory_snapshot
 from dispatch import actions
 from dispatch.choices import OPEN_STATUSES, DeploymentStatus
-from dispatch.compiler import inventory_snapshot
 from dispatch.models import Revision
 from dispatch.revisions import inventory_diff
 from teams import policy
@@ -21,7 +22,7 @@ class ClusterRevisionMixin(LoginRequiredMixin):
 
     @cached_property
     def cluster(self):
-        return get_object_or_404(policy.visible_clusters(self.request.user), slug=self.kwargs["slug"])
+        return get_object_or_404(selectors.visible_clusters(self.request.user), slug=self.kwargs["slug"])
 
     def revision(self, number) -> Revision:
         return get_object_or_404(Revision, cluster=self.cluster, number=number)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 
 from lvsweb_agent.agent import Agent
-from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 from lvsweb_agent.retry import Backoff
 from lvsweb_agent.serial import load_applied_serial

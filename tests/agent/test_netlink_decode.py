@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lvsweb_agent import netlink
 from lvsweb_agent.agent import Agent
-from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 from lvsweb_agent.errors import describe_exception, explain
 from lvsweb_agent.model import (

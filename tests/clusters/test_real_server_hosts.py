@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEntry
 from clusters import actions
+from clusters.compiler import compile_documents, inventory_snapshot
 from clusters.models import ClusterHost, RealServer
-from dispatch.compiler import compile_documents, inventory_snapshot
 from tests.factories import (
     default_team,
     make_cluster,

@@ -1,4 +1,4 @@
-"""Health at a glance (clusters/health.py): counts by state, the last apply's overall status, sort headers."""
+"""Health at a glance (dispatch/overview.py): counts by state, the last apply's overall status, sort headers."""
 
 from collections import Counter
 
@@ -8,11 +8,11 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusters.health import _apply_status, health_of, with_last_apply
 from clusters.models import Cluster
 from clusters.templatetags.console import sort_header
 from dispatch.choices import DeploymentStatus
 from dispatch.models import Deployment, Revision
+from dispatch.overview import _apply_status, health_of, with_last_apply
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
 
 statuses = st.dictionaries(st.sampled_from(list(DeploymentStatus)), st.integers(min_value=0, max_value=5))

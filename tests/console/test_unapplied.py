@@ -9,8 +9,8 @@ from lvsweb_agent.envelope import generate_private_key, public_key_text
 from audit.models import AuditEntry
 from clusters import actions as inventory
 from clusters.choices import HostRole
+from clusters.compiler import inventory_snapshot
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
-from dispatch.compiler import inventory_snapshot
 from dispatch.models import Deployment, Revision
 from dispatch.unapplied import latest_revisions, unapplied_of, unchanged_since_revision
 from teams.choices import TeamRole

@@ -4,9 +4,9 @@ document it is about to get — instead of the agent refusing it at apply."""
 
 import pytest
 
+from clusters.compiler import DOCUMENT_VERSION
 from dispatch import actions
 from dispatch.capabilities import capability_gaps
-from dispatch.compiler import DOCUMENT_VERSION
 from dispatch.models import Deployment
 from tests.console_dispatch.conftest import heartbeat
 
@@ -52,7 +52,7 @@ def test_the_plan_names_an_agent_too_old_for_the_document():
 
 def test_an_apply_records_the_warning_on_the_old_agents_deployment(lab, viewer, monkeypatch):
     # A console whose documents moved on to format 2, and hosts whose agents did or did not follow.
-    monkeypatch.setattr("dispatch.compiler.DOCUMENT_VERSION", 2)
+    monkeypatch.setattr("clusters.compiler.DOCUMENT_VERSION", 2)
     monkeypatch.setattr("dispatch.views.hosts.DOCUMENT_VERSION", 2)
     heartbeat(lab, "director", agent_version="0.1.0")
     heartbeat(lab, "rs1", agent_version="0.2.0", document_version=2)

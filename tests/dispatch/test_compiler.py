@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from lvsweb_agent.document import parse_document, validate_schema
 
 from clusters.choices import HostRole
-from dispatch.compiler import compile_documents, inventory_snapshot
+from clusters.compiler import compile_documents, inventory_snapshot
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
 
 pytestmark = pytest.mark.django_db

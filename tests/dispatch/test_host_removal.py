@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lvsweb_agent.agent import Agent
-from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import load_public_key, open_envelope
 from lvsweb_agent.model import Address
 from lvsweb_agent.persist import MODULES_CONF, SYSCTL_CONF
@@ -307,7 +307,7 @@ cluster_roles = st.dictionaries(st.sampled_from(HOSTNAMES), st.sampled_from([Hos
 def test_a_host_taken_out_gets_exactly_its_other_clusters_document(roles_a, roles_b, drain_timeout, data):
     from lvsweb_agent.document import parse_document, validate_schema
 
-    from dispatch.compiler import compile_documents
+    from clusters.compiler import compile_documents
 
     hostname = data.draw(st.sampled_from(sorted(roles_a)))
     serials = dict.fromkeys(HOSTNAMES, 7)

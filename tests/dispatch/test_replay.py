@@ -12,10 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.models import AuditEntry
-from clusters.models import HealthTransition
+from clusters.models import HealthTransition, sync_state
 from dispatch import actions, counters
 from dispatch.actions import replay
-from dispatch.actions.reports import sync_state
 from dispatch.models import Deployment, ReportStream
 from tests.reports import next_sequence, sealed_report
 from tests.traffic.conftest import Director, rs_row

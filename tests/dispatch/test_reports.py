@@ -125,7 +125,7 @@ def test_three_missed_heartbeats_make_a_host_offline(lab):
 
 
 def test_a_heartbeat_that_cannot_read_the_kernel_is_unknown_not_in_sync(lab):
-    from dispatch.actions.reports import sync_state
+    from clusters.models import sync_state
 
     report(
         lab, "director", kind="heartbeat", facts={"drift": None, "drift_error": "cannot compute the drift: no ip_vs"}

@@ -79,3 +79,18 @@ def test_rollback_restores_the_inventory_and_is_audited(lab, two_revisions, api)
     # applying it makes revision 3, identical to revision 1
     third = applied(lab)
     assert api.get(f"/api/revisions/{first.pk}/diff/", {"to": third.number}).json() == []
+
+
+def test_revisions_and_deployments_filter_by_cluster_and_host_like_the_inventory(two_revisions, api):
+    """`?cluster=<slug>` and `?host=<hostname>`, as on /api/virtual-services/ and /api/hosts/."""
+    first, _ = two_revisions
+    slug = first.cluster.slug
+    assert [r["number"] for r in api.get("/api/revisions/", {"cluster": slug}).json()["results"]] == [2, 1]
+    assert api.get("/api/revisions/", {"cluster": "no-such-cluster"}).json()["results"] == []
+    deployments = api.get("/api/deployments/", {"cluster": slug}).json()["results"]
+    assert len(deployments) == Deployment.objects.filter(cluster__slug=slug).count() > 0
+    host = Deployment.objects.filter(cluster__slug=slug).first().host.hostname
+    by_host = api.get("/api/deployments/", {"cluster": slug, "host": host}).json()["results"]
+    assert len(by_host) == Deployment.objects.filter(cluster__slug=slug, host__hostname=host).count()
+    assert len(by_host) < len(deployments)
+    assert api.get("/api/deployments/", {"host": "no-such-host"}).json()["results"] == []

@@ -7,8 +7,8 @@ from lvsweb_agent.document import parse_document
 from audit.models import AuditEntry
 from clusters import actions
 from clusters.choices import Protocol
+from clusters.compiler import compile_documents, inventory_snapshot
 from clusters.models import HealthCheck
-from dispatch.compiler import compile_documents, inventory_snapshot
 from teams.choices import TeamRole
 from tests.factories import (
     make_cluster,

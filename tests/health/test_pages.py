@@ -9,9 +9,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clusters.health import health_sections
 from clusters.models import HealthCheck, HealthTransition, RealServerHealth
 from dispatch import actions
+from dispatch.overview import health_sections
 from tests.factories import make_member, make_real_server, make_user, make_virtual_service
 from tests.reports import sealed_report
 

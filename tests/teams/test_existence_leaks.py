@@ -8,10 +8,10 @@ reads exactly as the refusal for alpha's own, so it says neither which team hold
 import pytest
 from django.urls import reverse
 
+from clusters.actions import transfer_cluster
 from clusters.models import Cluster, Host
 from clusters.models.clusters import SLUG_TAKEN
 from clusters.models.hosts import HOSTNAME_TAKEN
-from teams.actions import transfer_cluster
 
 pytestmark = pytest.mark.django_db
 

@@ -299,7 +299,7 @@ def world_for_matrix() -> World:
     from django.utils import timezone
 
     from audit.recording import record
-    from dispatch.compiler import inventory_snapshot
+    from clusters.compiler import inventory_snapshot
     from dispatch.models import Deployment, Revision
     from teams.choices import TeamRole
     from teams.models import Membership

@@ -1,8 +1,8 @@
-"""URLs of the audit pages."""
+"""URLs of the history (audit) pages: the global history, one object's, a cluster's History tab."""
 
 from django.urls import path
 
-from audit import views
+from clusters.views import history as views
 
 urlpatterns = [
     path("audit/", views.GlobalAuditView.as_view(), name="audit-global"),

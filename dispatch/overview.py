@@ -1,4 +1,8 @@
-"""Health at a glance: how a cluster's hosts, real servers and last apply stand, for lists of clusters.
+"""The sync and apply overview: how a cluster's hosts, real servers and last apply stand, for lists of clusters.
+
+Not the health checks themselves (those are clusters/models/health.py and the agent's probes): this module
+sums up, per cluster, host sync states, real-server states and the last deployment, so it sits in dispatch,
+above the inventory it reads.
 
 Read in a fixed number of queries whatever the number of clusters, hosts and real servers, so that the
 dashboard and the cluster page cost the same for one cluster or a thousand.
@@ -18,9 +22,9 @@ from clusters.models import (
     RealServer,
     RealServerHealth,
     VirtualService,
+    sync_state,
 )
 from dispatch.actions.health import agent_name
-from dispatch.actions.reports import sync_state
 from dispatch.choices import DeploymentKind, DeploymentStatus, SyncState
 from dispatch.models import Deployment, Revision
 

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 
-from clusters import actions
+from clusters import actions, selectors
 from clusters.forms import HealthCheckForm
 from clusters.models import HealthCheck
 from teams import policy
@@ -19,11 +19,11 @@ class HealthCheckEditView(LoginRequiredMixin, View):
 
     def target(self, request, slug, pk):
         if self.for_real_server:
-            visible = policy.visible_real_servers(request.user).select_related("virtual_service__cluster")
+            visible = selectors.visible_real_servers(request.user).select_related("virtual_service__cluster")
             target = get_object_or_404(visible, pk=pk, virtual_service__cluster__slug=slug)
             cluster = target.virtual_service.cluster
         else:
-            visible = policy.visible_virtual_services(request.user).select_related("cluster")
+            visible = selectors.visible_virtual_services(request.user).select_related("cluster")
             target = get_object_or_404(visible, pk=pk, cluster__slug=slug)
             cluster = target.cluster
         if not policy.can(request.user, policy.CHANGE, target):

@@ -17,37 +17,12 @@ from lvsweb_agent.document import DOCUMENT_VERSION
 from clusters.choices import ForwardMethod, HealthCheckType, HostRole, Protocol, RealServerState, TunnelType
 from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VirtualService
 from clusters.models.health import HEALTH_CHECK_FIELDS
+from clusters.models.real_servers import REAL_SERVER_FIELDS
+from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
 
-SERVICE_FIELDS = (
-    "name",
-    "protocol",
-    "address",
-    "port",
-    "fwmark",
-    "address_family",
-    "scheduler",
-    "sched_fallback",
-    "sched_port",
-    "persistence_timeout",
-    "persistence_netmask",
-    "one_packet",
-    "forward_method",
-    "enabled",
-    "description",
-)
-REAL_SERVER_FIELDS = (
-    "address",
-    "port",
-    "weight",
-    "forward_method",
-    "tunnel_type",
-    "tunnel_port",
-    "tunnel_checksum",
-    "upper_threshold",
-    "lower_threshold",
-    "state",
-    "description",
-)
+#: What the inventory snapshot records of each service and real server (the real server's description too).
+SERVICE_FIELDS = VIRTUAL_SERVICE_FIELDS
+SNAPSHOT_REAL_SERVER_FIELDS = (*REAL_SERVER_FIELDS, "description")
 
 
 def _health_snapshot(obj) -> dict[str, Any] | None:
@@ -105,7 +80,7 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
                     "health_check": _health_snapshot(service),
                     "real_servers": [
                         {
-                            **{name: getattr(rs, name) for name in REAL_SERVER_FIELDS},
+                            **{name: getattr(rs, name) for name in SNAPSHOT_REAL_SERVER_FIELDS},
                             "host": rs.host.hostname if rs.host else None,
                             "health_check": _health_snapshot(rs),
                         }

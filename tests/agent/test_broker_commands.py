@@ -11,7 +11,7 @@ import time
 
 import pytest
 from lvsweb_agent.agent import Agent
-from lvsweb_agent.commands import CommandHandler
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 from lvsweb_agent.sequence import ReportSequence
 from lvsweb_agent.serial import load_applied_serial
@@ -211,8 +211,8 @@ class ConsoleHost:
 @pytest.mark.django_db(transaction=True)
 def test_the_consoles_apply_is_applied_and_its_reports_accepted(tmp_path):
     from clusters.choices import HostRole
+    from clusters.models import sync_state
     from dispatch import actions
-    from dispatch.actions.reports import sync_state
     from dispatch.models import Deployment
     from tests.dispatch.broker import purge
     from tests.factories import make_cluster, make_cluster_host, make_real_server, make_virtual_service

@@ -1,4 +1,8 @@
-"""Audit pages: the global history, a cluster's History tab and one object's history, with exports."""
+"""Audit pages: the global history, a cluster's History tab and one object's history, with exports.
+
+In clusters/ rather than audit/: they join the audit trail with the inventory and the user's teams, and audit is
+the lowest layer of the console (.importlinter), which every app writes to and which imports none of them.
+"""
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -11,8 +15,8 @@ from audit import anchors, exports
 from audit.filtersets import AuditEntryFilterSet
 from audit.models import AuditEntry
 from audit.presentation import present
+from clusters import selectors
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
-from teams import policy
 
 #: Object types with a History tab, and how to find the cluster that decides who may read it.
 HISTORY_OBJECTS = {
@@ -26,7 +30,7 @@ HISTORY_OBJECTS = {
 
 def visible_entries(user):
     """Entries the user may read: those of their teams (the policy's `visible_audit_entries`)."""
-    return policy.visible_audit_entries(user, AuditEntry.objects.all())
+    return selectors.visible_audit_entries(user, AuditEntry.objects.all())
 
 
 class AuditListView(LoginRequiredMixin, ListView):
@@ -93,7 +97,7 @@ class ClusterHistoryView(AuditListView):
 
     @cached_property
     def cluster(self):
-        return get_object_or_404(policy.visible_clusters(self.request.user), slug=self.kwargs["slug"])
+        return get_object_or_404(selectors.visible_clusters(self.request.user), slug=self.kwargs["slug"])
 
     @property
     def title(self):

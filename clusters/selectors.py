@@ -1,0 +1,61 @@
+"""Read helpers of the inventory, filtered by the policy: the objects of the user's teams, and nothing else.
+
+The rules are in teams/policy.py; these querysets apply them to the cluster objects, which the policy (a layer
+below clusters) does not import. Lists, counts, search and autocomplete read through them, so they never leak.
+"""
+
+from django.db.models import Q, QuerySet
+
+from audit.models import AuditEntry
+from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from teams import policy
+from teams.policy import User
+
+
+def visible_clusters(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Clusters of the user's teams."""
+    return policy.filtered_by_team(queryset if queryset is not None else Cluster.objects.all(), user, "team_id")
+
+
+def visible_virtual_services(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Virtual services of clusters of the user's teams."""
+    return policy.filtered_by_team(
+        queryset if queryset is not None else VirtualService.objects.all(), user, "cluster__team_id"
+    )
+
+
+def visible_real_servers(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Real servers of virtual services of clusters of the user's teams."""
+    return policy.filtered_by_team(
+        queryset if queryset is not None else RealServer.objects.all(), user, "virtual_service__cluster__team_id"
+    )
+
+
+def visible_cluster_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Host roles in clusters of the user's teams."""
+    return policy.filtered_by_team(
+        queryset if queryset is not None else ClusterHost.objects.all(), user, "cluster__team_id"
+    )
+
+
+def visible_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Hosts registered by the user's teams, and hosts that play a role in one of their clusters."""
+    queryset = queryset if queryset is not None else Host.objects.all()
+    if policy.is_superuser(user):
+        return queryset
+    teams = policy.visible_teams(user).values("pk")
+    in_clusters = ClusterHost.objects.filter(cluster__team_id__in=teams).values("host_id")
+    return queryset.filter(Q(team_id__in=teams) | Q(pk__in=in_clusters))
+
+
+def visible_audit_entries(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    """Audit entries about the user's teams and their clusters (from before a transfer in, too).
+
+    Entries that belong to no team (sign-ins, tokens, teams being created) are for superusers only.
+    """
+    queryset = queryset if queryset is not None else AuditEntry.objects.all()
+    if policy.is_superuser(user):
+        return queryset
+    teams = policy.visible_teams(user).values("pk")
+    clusters = Cluster.objects.filter(team_id__in=teams).values("pk")
+    return queryset.filter(Q(team_id__in=teams) | Q(cluster_id__in=clusters))
