@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dispatch_commands(commands)
     commands.add_parser(
         "install-unit",
-        help="write /etc/systemd/system/lvsweb-agent.service (under --root) running this installation's agent",
+        help="write /etc/systemd/system/lvsweb-agent.service running this installation's agent, link it in /usr/local/bin",
     )
     return parser
 
@@ -89,10 +89,12 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "enroll":
         return run_dispatch_command(args)
     if args.command == "install-unit":
-        from lvsweb_agent.unit import install_unit
+        from lvsweb_agent.unit import install_unit, link_program
 
         path = install_unit(args.root)
-        print(f"wrote {path}; once enrolled: systemctl daemon-reload && systemctl enable --now lvsweb-agent")
+        link = link_program(args.root)
+        print(f"wrote {path}" + (f" and linked {link}" if link else ""))
+        print("once enrolled: systemctl daemon-reload && systemctl enable --now lvsweb-agent")
         return EXIT_OK
     from lvsweb_agent.agent import Agent, dumps, state_json
     from lvsweb_agent.netlink import NetlinkDecodeError, NetlinkTimeout

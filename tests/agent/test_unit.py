@@ -35,8 +35,12 @@ def test_install_unit_writes_a_unit_that_runs_this_installations_agent_with_few_
     result = install_unit(tmp_path)
     assert result.returncode == 0, result.stderr
     path = tmp_path / "etc" / "systemd" / "system" / "lvsweb-agent.service"
-    assert f"wrote {path}" in result.stdout and "systemctl enable --now lvsweb-agent" in result.stdout
+    link = tmp_path / "usr" / "local" / "bin" / "lvsweb-agent"
+    assert f"wrote {path} and linked {link}" in result.stdout
+    assert "systemctl enable --now lvsweb-agent" in result.stdout
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    # `lvsweb-agent enroll …` as the console shows it then runs this installation's agent.
+    assert link.readlink() == Path(sys.executable).parent / "lvsweb-agent"
 
     service = read_unit(path)["Service"]
     # The virtualenv running install-unit is the one the service runs (not a symlink's target, not the PATH's).
@@ -61,6 +65,15 @@ def test_install_unit_again_replaces_the_unit(tmp_path):
     assert install_unit(tmp_path).returncode == 0
     assert "/old/" not in path.read_text()
     assert list(path.parent.iterdir()) == [path]
+
+
+def test_install_unit_leaves_a_program_that_is_not_its_link_alone(tmp_path):
+    other = tmp_path / "usr" / "local" / "bin" / "lvsweb-agent"
+    other.parent.mkdir(parents=True)
+    other.write_text("#!/bin/sh\n")
+    result = install_unit(tmp_path)
+    assert result.returncode == 0 and "linked" not in result.stdout
+    assert other.read_text() == "#!/bin/sh\n"
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
