@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dispatch_commands(commands)
     commands.add_parser(
         "install-unit",
-        help="write /etc/systemd/system/lvsweb-agent.service running this installation's agent, link it in /usr/local/bin",
+        help="write /etc/systemd/system/lvsweb-agent.service for this installation; link it in /usr/local/bin",
     )
     return parser
 
