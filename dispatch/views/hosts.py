@@ -14,6 +14,7 @@ from clusters import actions as inventory
 from clusters.models import ClusterHost, Host
 from dispatch import actions
 from dispatch.actions.reports import sync_state
+from dispatch.bundle import load_bundle
 from dispatch.capabilities import document_format
 from dispatch.choices import SyncState
 from dispatch.compiler import DOCUMENT_VERSION
@@ -240,6 +241,8 @@ class HostEnrollView(HostMixin, TemplateView):
             state=sync_state(self.host),
             recipe=manual_recipe(self.host),
             server=server,
+            bundle=load_bundle(),
+            download_url=self.request.build_absolute_uri(reverse("agent-download")),
             address_warnings=enrollment_warnings(server, settings.AGENT_BROKER_URL),
             token_ttl_minutes=settings.AGENT_ENROLLMENT_TTL // 60,
             **kwargs,
