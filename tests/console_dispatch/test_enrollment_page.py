@@ -22,7 +22,7 @@ def test_the_page_explains_install_and_offers_a_token(lab, operator):
     body = operator.get(f"/hosts/{host.pk}/enroll/").content.decode()
     assert "<h1>Enroll web9</h1>" in body
     # Install: how to build the agent bundle when the console has none (test_agent_download.py: the lines with one).
-    assert "<code>manage.py build_agent_bundle</code>" in body and "lvsweb-agent install-unit" not in body
+    assert "<code>manage.py build_agent_bundle</code>" in body and "--find-links" not in body
     assert "systemctl daemon-reload &amp;&amp; systemctl enable --now lvsweb-agent" in body
     assert "Create a one-time token" in body and "valid 60 minutes" in body
     assert "lvse_" not in body
