@@ -47,10 +47,11 @@ def load_bundle(folder: Path | None = None) -> Bundle | None:
     folder = Path(folder or settings.AGENT_BUNDLE_DIR)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    files = {name: digest for name, digest in manifest["files"].items() if "/" not in name and name[:1] != "."}
-    return Bundle(folder=folder, files=files, agent_version=manifest["agent_version"])
+        listed, version = dict(manifest["files"]), str(manifest["agent_version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or one a crash left half-written: as if none (build it again)
+    files = {str(name): str(digest) for name, digest in listed.items() if "/" not in name and name[:1] != "."}
+    return Bundle(folder=folder, files=files, agent_version=version)
 
 
 def sha256(path: Path) -> str:

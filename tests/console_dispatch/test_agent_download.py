@@ -54,6 +54,15 @@ def test_without_a_bundle_the_download_says_how_to_build_one_and_so_does_the_enr
     assert "--find-links" not in body
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("manifest", ["", "{", '{"files": []}', '{"agent_version": "1"}', "[]"])
+def test_a_broken_manifest_counts_as_no_bundle(settings, tmp_path, manifest):
+    settings.AGENT_BUNDLE_DIR = tmp_path
+    (tmp_path / "manifest.json").write_text(manifest)
+    response = Client().get("/agent/download/")
+    assert response.status_code == 404 and "manage.py build_agent_bundle" in response.content.decode()
+
+
 @pytest.mark.timeout(600)
 def test_the_bundle_is_the_agent_and_exactly_its_locked_dependencies_with_their_checksums(bundle):
     wheels = sorted(p.name for p in bundle.glob("*.whl"))
