@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
 # Tests use their own Redis database, so that they never see a running console's queues.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast test-browser test-lab lint format venv dev lock bench-agent bench-apply clean help
+.PHONY: run test test-fast test-browser test-lab lint format venv dev lock bench-agent bench-apply clean help agent-bundle
 
 help:
 	@echo "make run        the console on http://127.0.0.1:8000 (daphne, Celery worker and beat; Ctrl-C stops)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-lab   only the lab tests (real kernel under qemu)"
 	@echo "make test-fullstack  console + control worker here, three agents in the lab VM"
 	@echo "make format     ruff format + autofix"
+	@echo "make agent-bundle  the agent's wheel and locked dependencies, served at /agent/download/ for hosts"
 	@echo "make bench-agent  the agent benchmark in the lab VM (see docs/performance.md)"
 	@echo "make bench-apply  apply latency: API call to the director's kernel, console here, agent in the lab VM"
 
@@ -49,6 +50,11 @@ dev: $(VENV)/.installed-dev
 
 run: venv
 	@scripts/run
+
+# The agent's wheel and its locked dependency wheels in var/agent-bundle/, which the console serves at
+# /agent/download/ for hosts without a package index (docs/operating.md, "Install the agent").
+agent-bundle: venv
+	$(PY) manage.py build_agent_bundle
 
 lint: dev
 	$(VENV)/bin/ruff check .

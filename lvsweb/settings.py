@@ -292,6 +292,9 @@ AGENT_ENROLLMENT_TTL = int(os.environ.get("AGENT_ENROLLMENT_TTL", "3600"))
 # A signed report whose sent_at is further than this many seconds from the console's clock (either way) is
 # refused, like a repeated or out-of-order one (docs/dispatch.md, "Reports: replay").
 AGENT_REPORT_WINDOW = int(os.environ.get("AGENT_REPORT_WINDOW", "300"))
+# The agent's wheel and its locked dependencies (`manage.py build_agent_bundle`), served at /agent/download/
+# for hosts without a package index (docs/operating.md, "Install the agent").
+AGENT_BUNDLE_DIR = Path(os.environ.get("LVSWEB_AGENT_BUNDLE_DIR", VAR_DIR / "agent-bundle"))
 # Live traffic (docs/traffic.md): a director's figures older than this many seconds are "stale".
 TRAFFIC_STALE_AFTER = int(os.environ.get("TRAFFIC_STALE_AFTER", "10"))
 CONTROL_SIGNING_KEY_FILE = os.environ.get("LVSWEB_CONTROL_SIGNING_KEY_FILE", str(VAR_DIR / "control-signing-key.pem"))

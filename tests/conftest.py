@@ -52,6 +52,12 @@ def broker_user_prefix():
 
 
 @pytest.fixture(autouse=True)
+def _agent_bundle_dir(settings, tmp_path):
+    """No agent bundle unless a test builds one: AGENT_BUNDLE_DIR is a folder of the test's, not the tree's var/."""
+    settings.AGENT_BUNDLE_DIR = tmp_path / "agent-bundle"
+
+
+@pytest.fixture(autouse=True)
 def _audit_anchor_files(settings, tmp_path_factory, monkeypatch):
     """Audit keys and checkpoints of this test run in a temporary directory, not in the tree's var/.
 

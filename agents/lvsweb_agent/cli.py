@@ -1,4 +1,4 @@
-"""`lvsweb-agent`: apply, show, check, and `--version`; run and enroll are in dispatch_cli.py."""
+"""`lvsweb-agent`: apply, show, check, install-unit and `--version`; run and enroll are in dispatch_cli.py."""
 
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?")
     check.add_argument("--json", action="store_true")
     add_dispatch_commands(commands)
+    commands.add_parser(
+        "install-unit",
+        help="write /etc/systemd/system/lvsweb-agent.service for this installation; link it in /usr/local/bin",
+    )
     return parser
 
 
@@ -84,6 +88,14 @@ def _command(args: argparse.Namespace) -> int:
     """Run every command but `run`; returns the exit code."""
     if args.command == "enroll":
         return run_dispatch_command(args)
+    if args.command == "install-unit":
+        from lvsweb_agent.unit import install_unit, link_program
+
+        path = install_unit(args.root)
+        link = link_program(args.root)
+        print(f"wrote {path}" + (f" and linked {link}" if link else ""))
+        print("once enrolled: systemctl daemon-reload && systemctl enable --now lvsweb-agent")
+        return EXIT_OK
     from lvsweb_agent.agent import Agent, dumps, state_json
     from lvsweb_agent.netlink import NetlinkDecodeError, NetlinkTimeout
 

@@ -15,6 +15,8 @@ from clusters import selectors
 from clusters.compiler import DOCUMENT_VERSION
 from clusters.models import ClusterHost, Host, sync_state
 from dispatch import actions
+from dispatch.actions.reports import sync_state
+from dispatch.bundle import load_bundle
 from dispatch.capabilities import document_format
 from dispatch.choices import SyncState
 from dispatch.enrollment_warnings import enrollment_warnings
@@ -242,6 +244,8 @@ class HostEnrollView(HostMixin, TemplateView):
             state=sync_state(self.host),
             recipe=manual_recipe(self.host),
             server=server,
+            bundle=load_bundle(),
+            download_url=self.request.build_absolute_uri(reverse("agent-download")),
             address_warnings=enrollment_warnings(server, settings.AGENT_BROKER_URL),
             token_ttl_minutes=settings.AGENT_ENROLLMENT_TTL // 60,
             **kwargs,

@@ -21,7 +21,9 @@ def test_the_page_explains_install_and_offers_a_token(lab, operator):
     host = make_host(hostname="web9")
     body = operator.get(f"/hosts/{host.pk}/enroll/").content.decode()
     assert "<h1>Enroll web9</h1>" in body
-    assert "/opt/lvsweb-agent/bin/pip install ./lvsweb" in body and "ExecStart=/usr/local/bin/lvsweb-agent run" in body
+    # Install: how to build the agent bundle when the console has none (test_agent_download.py: the lines with one).
+    assert "<code>manage.py build_agent_bundle</code>" in body and "--find-links" not in body
+    assert "systemctl daemon-reload &amp;&amp; systemctl enable --now lvsweb-agent" in body
     assert "Create a one-time token" in body and "valid 60 minutes" in body
     assert "lvse_" not in body
     assert not EnrollmentToken.objects.exists()  # looking issues nothing

@@ -71,6 +71,19 @@ def agent_on(tmp_path: Path) -> Iterator[Callable]:
         agent.close()
 
 
+def agent_program() -> list[str]:
+    """The installed agent the tests start as a process: LVSWEB_AGENT_VENV's `lvsweb-agent`.
+
+    scripts/lab/run-tests builds that virtualenv from the agent's wheel (scripts/lab/agent-venv). Without it
+    (pytest started by hand in the VM), this environment's console script.
+    """
+    venv = os.environ.get("LVSWEB_AGENT_VENV")
+    if venv:
+        return [str(Path(venv) / "bin" / "lvsweb-agent")]
+    entry_point = Path(sys.executable).parent / "lvsweb-agent"
+    return [str(entry_point)] if entry_point.exists() else [sys.executable, "-m", "lvsweb_agent.cli"]
+
+
 @dataclass
 class CliResult:
     """What a `lvsweb-agent` run printed and returned."""
@@ -115,10 +128,8 @@ class AgentCli:
         return CliResult(returncode, stdout.getvalue(), stderr.getvalue())
 
     def process(self, host: str, *args: str, document: dict | None = None) -> CliResult:
-        entry_point = Path(sys.executable).parent / "lvsweb-agent"
-        command = [str(entry_point)] if entry_point.exists() else [sys.executable, "-m", "lvsweb_agent.cli"]
         done = subprocess.run(
-            ["ip", "netns", "exec", host, *command, *self._arguments(host, args, document)],
+            ["ip", "netns", "exec", host, *agent_program(), *self._arguments(host, args, document)],
             capture_output=True,
             text=True,
             timeout=300,

@@ -8,7 +8,8 @@ Redis the agents use (the VM's only other way out, 10.0.2.100:6379): JSON on two
 Only the hosts the tokens name are enrolled and get an agent (bench/apply_latency.py runs the director alone).
 
 Requests (`{"op": ...}`): `fetch` (`count` HTTP requests from the client namespace to the VIP: the answers),
-`ipvsadm` (`args`, run in the director's namespace: its output), `stop` (`host`: SIGTERM its agent, wait for
+`ipvsadm` (`args`, run in the director's namespace: its output), `origin` (each agent's command line and
+whether its virtualenv imports Django), `stop` (`host`: SIGTERM its agent, wait for
 it), `logs` (every agent's log and exit code), `quit`; for the benchmark, `watch` (observe the director's IPVS
 table until it matches; two answers, see observer.py), `timed` (`args`, optional `stdin`: seconds an ipvsadm
 command takes in the director's namespace, process start-up subtracted).
@@ -81,11 +82,31 @@ def start(tokens: dict[str, str], agents: dict[str, subprocess.Popen]):
         # their host's namespace through --netns.
         with open(WORKDIR / f"{host}.log", "wb") as log:
             agents[host] = subprocess.Popen(
-                ["lvsweb-agent", "--netns", host, "run", "--config", config, "--loglevel", "INFO"],
+                [agent_program(), "--netns", host, "run", "--config", config, "--loglevel", "INFO"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
     return lab
+
+
+def agent_program() -> str:
+    """The installed agent (LVSWEB_AGENT_VENV, built from the wheel by stack.agent_venv), else the PATH's."""
+    venv = os.environ.get("LVSWEB_AGENT_VENV")
+    return f"{venv}/bin/lvsweb-agent" if venv else "lvsweb-agent"
+
+
+def origin(agents: dict[str, subprocess.Popen]) -> dict:
+    """What each agent process runs (its command line), and what its virtualenv's Python can import."""
+    cmdlines = {
+        host: Path(f"/proc/{process.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+        for host, process in agents.items()
+    }
+    probe = "import lvsweb_agent\nprint(lvsweb_agent.__file__)\n"
+    probe += "try:\n import django\nexcept ImportError:\n print('no django')"
+    python = str(Path(agent_program()).parent / "python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300, cwd="/", env=env)
+    return {"cmdlines": cmdlines, "probe": done.stdout.splitlines(), "stderr": done.stderr}
 
 
 def logs(agents: dict[str, subprocess.Popen]) -> dict[str, str]:
@@ -119,6 +140,8 @@ def serve(broker, key: str, answer, lab, agents: dict[str, subprocess.Popen]) ->
                 result = process.returncode
             elif op == "logs":
                 result = logs(agents)
+            elif op == "origin":
+                result = origin(agents)
             elif op == "watch":
                 from tests.lab_fullstack.observer import watch
 

@@ -8,6 +8,7 @@ daphne and a control worker run here on the test database and broker; the lab VM
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -257,6 +258,27 @@ def start_console(env: dict[str, str], logs: Path, worker_name: str) -> tuple[in
     return port, services
 
 
+@functools.cache
+def agent_venv() -> str:
+    """The virtualenv the guest's agents run from: LVSWEB_AGENT_VENV, else built once per session.
+
+    scripts/lab/agent-venv installs the agent's wheel and its locked dependencies into a fresh virtualenv under
+    var/lab/ (the VM sees this machine's files read-only at the same paths, but not its /tmp).
+    """
+    if os.environ.get("LVSWEB_AGENT_VENV"):
+        return os.environ["LVSWEB_AGENT_VENV"]
+    target = REPO / "var" / "lab" / "fullstack-agent-venv"
+    built = subprocess.run(
+        [str(REPO / "scripts/lab/agent-venv"), str(target)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, LVSWEB_VENV=os.environ.get("LVSWEB_VENV", sys.prefix)),
+    )
+    if built.returncode != 0:
+        pytest.fail(f"scripts/lab/agent-venv failed:\n{built.stdout}{built.stderr}", pytrace=False)
+    return built.stdout.strip().splitlines()[-1]
+
+
 def start_guest(
     script: str, *, broker: redis.Redis, agent_broker_url: str, redis_port: int, console_port: int, key: str, logs: Path
 ) -> Guest:
@@ -266,6 +288,7 @@ def start_guest(
         LVSWEB_LAB_FORWARD_PORTS=f"6379:{redis_port} 8000:{console_port}",
         LVSWEB_FULLSTACK_BROKER=agent_broker_url,
         LVSWEB_FULLSTACK_KEY=key,
+        LVSWEB_AGENT_VENV=agent_venv(),
         LVSWEB_LAB_TIMEOUT=os.environ.get("LVSWEB_LAB_TIMEOUT", "1500"),
     )
     vm = Background("lab VM", [str(REPO / "scripts/lab/vm-run"), "python", script], vm_env, logs / "vm.log")

@@ -34,6 +34,7 @@ from tests.dispatch.broker import purge
 from tests.factories import make_member, make_team, make_user
 from tests.lab_fullstack.stack import (
     Console,
+    agent_venv,
     console_env,
     guest_broker_url,
     lab_missing,
@@ -139,6 +140,14 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
 
     try:
         assert guest.answer(timeout=900) == "ready"  # booted, topology built, enrolled, agents started
+        # The agents are the installed package (the wheel in a virtualenv of its own), not this checkout.
+        venv = agent_venv()
+        ran = guest.ask("origin", timeout=400)
+        for host in HOSTS:
+            interpreter, program, *arguments = ran["cmdlines"][host]
+            assert interpreter.startswith(f"{venv}/bin/python") and program == f"{venv}/bin/lvsweb-agent", ran
+            assert arguments[:3] == ["--netns", host, "run"], ran
+        assert ran["probe"][0].startswith(f"{venv}/lib/") and ran["probe"][1:] == ["no django"], ran
         enrolled = console.hosts()
         assert {h: enrolled[h]["enrolled_at"] is not None for h in HOSTS} == dict.fromkeys(HOSTS, True)
         wait_for(
