@@ -77,3 +77,15 @@ def test_config_refuses_a_missing_secret_key(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "set SECRET_KEY in .env" in result.stderr
+
+
+def test_the_tls_override_gives_redis_a_tls_port_for_the_agents():
+    command = ["docker-compose", "-f", "docker-compose.yml", "-f", "deploy/compose/redis-tls.yml"]
+    command += ["--env-file", ".env.example", "config"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    redis = yaml.safe_load(result.stdout)["services"]["redis"]
+    arguments = redis["command"]
+    assert arguments[arguments.index("--tls-port") + 1] == "6380"
+    assert "--requirepass" in arguments  # the console's password still guards the default user
+    assert {"published": 6380, "target": 6380} in redis["ports"]
