@@ -5,8 +5,13 @@ No docker daemon is needed: `config` only reads and checks the file. .ci/run ins
 machine without it fails here instead of skipping.
 """
 
+import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +94,31 @@ def test_the_tls_override_gives_redis_a_tls_port_for_the_agents():
     assert arguments[arguments.index("--tls-port") + 1] == "6380"
     assert "--requirepass" in arguments  # the console's password still guards the default user
     assert {"published": 6380, "target": 6380} in redis["ports"]
+
+
+
+def test_the_web_health_check_passes_while_daphne_serves_and_fails_when_it_stops(compose, tmp_path):
+    """The web service's health check run against a real daphne set up as compose sets it up (LVSWEB_TLS=1, an
+    ALLOWED_HOSTS without 127.0.0.1: the check is answered with a redirect or 400, both mean "serving"). Only
+    the port is changed, to a free one."""
+    test = compose["services"]["web"]["healthcheck"]["test"]
+    assert test[0] == "CMD" and "('127.0.0.1', 8000" in test[-1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    check = [sys.executable, *test[2:-1], test[-1].replace("('127.0.0.1', 8000", f"('127.0.0.1', {port}")]
+    environment = compose["services"]["web"]["environment"]
+    env = dict(os.environ, LVSWEB_TLS="1", ALLOWED_HOSTS=environment["ALLOWED_HOSTS"], DEBUG="0")
+    daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "lvsweb.asgi:application"]
+    log = tmp_path / "daphne.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(daphne, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(check, env=env, capture_output=True, timeout=30).returncode != 0:
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.5)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert subprocess.run(check, env=env, capture_output=True, timeout=30).returncode != 0
