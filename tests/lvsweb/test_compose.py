@@ -96,7 +96,6 @@ def test_the_tls_override_gives_redis_a_tls_port_for_the_agents():
     assert {"published": 6380, "target": 6380} in redis["ports"]
 
 
-
 def test_the_web_health_check_passes_while_daphne_serves_and_fails_when_it_stops(compose, tmp_path):
     """The web service's health check run against a real daphne set up as compose sets it up (LVSWEB_TLS=1, an
     ALLOWED_HOSTS without 127.0.0.1: the check is answered with a redirect or 400, both mean "serving"). Only
