@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from axes.models import AccessAttempt
 from celery import current_app
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -288,3 +289,26 @@ def test_the_proxy_config_passes_its_own_check(proxy_name, proxied):
     check = [*command[:1], "-t", *command[1:]] if proxy_name == "nginx" else [command[0], "-c", *command[2:]]
     result = subprocess.run(check, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("proxy_name", ["nginx", "haproxy"])
+def test_a_failed_sign_in_counts_against_the_address_the_proxy_saw_not_the_one_the_client_claims(
+    proxy_name, proxied, operator
+):
+    """With LVSWEB_PROXY_COUNT=1 the console takes the address the proxy appended to X-Forwarded-For; an
+    address the client wrote there itself (to dodge the lockout or blame another) is not believed."""
+    proxies, certificate = proxied
+    proxy = proxies[proxy_name]
+    session = requests.Session()
+    form = session.get(f"{proxy.url}/accounts/login/", verify=str(certificate), timeout=10)
+    token = form.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    answer = session.post(
+        f"{proxy.url}/accounts/login/",
+        data={"csrfmiddlewaretoken": token, "username": "olivia", "password": "not her password"},
+        headers={"Referer": f"{proxy.url}/accounts/login/", "X-Forwarded-For": "203.0.113.9"},
+        verify=str(certificate),
+        timeout=10,
+    )
+    assert answer.status_code == 200  # the form again, with its error: the CSRF check passed through the proxy
+    assert "203.0.113.9" not in AccessAttempt.objects.values_list("ip_address", flat=True)
+    assert AccessAttempt.objects.get(username="olivia").ip_address == "127.0.0.1"
