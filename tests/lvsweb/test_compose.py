@@ -121,3 +121,17 @@ def test_the_web_health_check_passes_while_daphne_serves_and_fails_when_it_stops
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert subprocess.run(check, env=env, capture_output=True, timeout=30).returncode != 0
+
+
+def test_the_image_runs_as_lvsweb_from_the_locked_dependencies_and_keeps_its_var_directory_in_the_volume(compose):
+    """What docker-compose.yml relies on in the Dockerfile (no daemon here to build it: the wheel test installs
+    the same wheels the same way)."""
+    final_stage = (ROOT / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    instructions = [line.split(None, 1) for line in final_stage.splitlines() if line and line[0].isupper()]
+    users = [argument for keyword, argument in instructions if keyword == "USER"]
+    assert users == ["lvsweb"]
+    assert "pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock" in final_stage
+    assert "pip install --no-cache-dir --no-deps /tmp/wheels/lvsweb-" in final_stage
+    assert "LVSWEB_VAR_DIR=/var/lib/lvsweb" in final_stage
+    assert "chown lvsweb /var/lib/lvsweb" in final_stage  # a new named volume takes this owner
+    assert "lvsweb-var:/var/lib/lvsweb:rw" in compose["services"]["web"]["volumes"]
