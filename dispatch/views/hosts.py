@@ -15,7 +15,6 @@ from clusters import selectors
 from clusters.compiler import DOCUMENT_VERSION
 from clusters.models import ClusterHost, Host, sync_state
 from dispatch import actions
-from dispatch.actions.reports import sync_state
 from dispatch.bundle import load_bundle
 from dispatch.capabilities import document_format
 from dispatch.choices import SyncState

@@ -70,3 +70,27 @@ def test_create_api_token_with_a_bad_name_says_what_is_wrong(name, says):
     with pytest.raises(CommandError, match=says):
         run("create_api_token", "ops", name)
     assert not ApiToken.objects.exists()
+
+
+def test_ensure_admin_takes_the_password_from_a_secret_file_and_does_not_print_it(tmp_path):
+    secret = tmp_path / "admin_password"
+    secret.write_text("a passphrase from a secret\n")  # files written by editors end with a newline
+    out = run("ensure_admin", "--password-file", str(secret))
+    assert get_user_model().objects.get(username="admin").check_password("a passphrase from a secret")
+    assert "a passphrase from a secret" not in out
+    assert "the password in " + str(secret) in out
+
+
+def test_ensure_admin_with_an_empty_password_file_option_makes_a_random_password():
+    """The compose file passes --password-file "$ADMIN_PASSWORD_FILE", which is empty when no secret is set."""
+    out = run("ensure_admin", "--password-file", "")
+    password = out.split("password:")[1].split()[0]
+    assert get_user_model().objects.get(username="admin").check_password(password)
+
+
+def test_ensure_admin_refuses_a_missing_or_empty_password_file_and_creates_nobody(tmp_path):
+    (tmp_path / "empty").write_text("\n")
+    for path in (tmp_path / "missing", tmp_path / "empty"):
+        with pytest.raises(CommandError, match=f"--password-file: {path}"):
+            run("ensure_admin", "--password-file", str(path))
+    assert not get_user_model().objects.exists()

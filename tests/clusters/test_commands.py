@@ -23,6 +23,8 @@ def test_an_unreachable_redis_is_one_line_saying_how_to_start_one():
     assert len(lines) == 1, result.stderr
     assert "Redis is not reachable at redis://127.0.0.1:1/0" in lines[0]
     assert "apt-get install redis-server" in lines[0]
+    # docker-compose.yml's Redis asks for REDIS_PASSWORD, which REDIS_URL would then need: a bare one is simpler.
+    assert "docker run -d -p 127.0.0.1:6379:6379 redis:7" in lines[0]
 
 
 def test_a_running_redis_passes_silently():

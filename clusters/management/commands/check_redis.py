@@ -22,7 +22,7 @@ class Command(BaseCommand):
         except (redis.exceptions.RedisError, OSError) as exc:
             raise CommandError(
                 f"Redis is not reachable at {url} ({exc}). Start one with `sudo apt-get install redis-server` "
-                "(or `docker compose up -d redis`), or point REDIS_URL at yours."
+                "(or `docker run -d -p 127.0.0.1:6379:6379 redis:7`), or point REDIS_URL at yours."
             ) from None
         if options["verbosity"] > 1:
             self.stdout.write(f"Redis answers at {url}.")
