@@ -116,6 +116,11 @@ def backup(output: Path) -> dict:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as error:
         raise BackupError(f"{output} exists: name a new file, a backup never overwrites one.") from error
+    # Checkpoints are read before the dump and keys after it: a checkpoint then names only entries the dump has,
+    # and a key rotated meanwhile is still in the archive for the entries it signed.
+    files = key_files()
+    checkpoints = files.pop("audit-checkpoints.jsonl")
+    kept = {"audit-checkpoints.jsonl": checkpoints.read_bytes()} if checkpoints.exists() else {}
     try:
         with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w") as archive:
             with tempfile.TemporaryDirectory() as scratch:
@@ -129,10 +134,10 @@ def backup(output: Path) -> dict:
                     with sqlite3.connect(copy) as target:
                         connection.connection.backup(target)
                     _add_bytes(archive, SQLITE_COPY, copy.read_bytes())
-            for name, path in key_files().items():
-                if path.exists():
-                    _add_bytes(archive, f"var/{name}", path.read_bytes())
-                    manifest["keys"].append(name)
+            kept.update({name: path.read_bytes() for name, path in files.items() if path.exists()})
+            for name, data in kept.items():
+                _add_bytes(archive, f"var/{name}", data)
+                manifest["keys"].append(name)
             if os.environ.get("SECRET_KEY"):
                 manifest["kept_elsewhere"].append("SECRET_KEY (environment)")
             if settings.AUDIT_HMAC_KEYS:
