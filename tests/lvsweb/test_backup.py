@@ -129,6 +129,7 @@ def test_a_restored_console_verifies_its_audit_and_its_agents_accept_its_command
 
     verified = restored_console(fresh_database, new_var, "verify_audit")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"Audit chain intact: {entries} entries verified, anchored up to" in verified.stdout
     migrated = restored_console(fresh_database, new_var, "migrate", "--check")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
@@ -161,3 +162,24 @@ def test_restore_refuses_a_database_that_is_not_empty(tmp_path, console_var):
     refused = restored_console(url, tmp_path / "other-var", "restore", str(archive))
     assert refused.returncode == 1
     assert "The database is not empty: restore into a new, empty database" in refused.stderr
+
+
+def test_a_sqlite_console_backs_up_and_restores_with_its_audit_verified(tmp_path):
+    """The zero-configuration console (SQLite under var/): the same commands, SQLite's online backup."""
+    old_var, new_var = tmp_path / "var", tmp_path / "restored-var"
+
+    def console(var: Path, *argv: str) -> subprocess.CompletedProcess:
+        done = restored_console(f"sqlite:///{var / 'lvsweb.sqlite3'}", var, *argv)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    console(old_var, "migrate", "--no-input")
+    console(old_var, "ensure_admin")  # audited: the first team
+    console(old_var, "audit_checkpoint")
+    console(old_var, "backup", str(tmp_path / "backup.tar"))
+    with tarfile.open(tmp_path / "backup.tar") as tar:
+        assert "database.sqlite3" in tar.getnames()
+
+    assert "Restored the sqlite database" in console(new_var, "restore", str(tmp_path / "backup.tar")).stdout
+    assert "Audit chain intact: 2 entries verified, anchored up to #2" in console(new_var, "verify_audit").stdout
+    assert (new_var / "audit-hmac-keys").read_bytes() == (old_var / "audit-hmac-keys").read_bytes()
