@@ -84,6 +84,10 @@ def test_not_ready_when_the_workers_heartbeat_is_stale(client, control_worker, s
     assert body["checks"]["control_worker"]["status"].startswith("last heartbeat ")
     assert body["checks"]["database"]["status"] == "ok"
 
+    # Beat's task, run by the worker, makes it fresh again (younger than the 1 s allowed).
+    current_app.send_task("lvsweb.control.heartbeat")
+    assert wait_ready(client, control_worker, timeout=10).json()["checks"]["control_worker"]["status"] == "ok"
+
 
 @pytest.mark.django_db
 def test_not_ready_without_any_worker(client, no_heartbeat):
