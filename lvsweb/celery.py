@@ -4,6 +4,8 @@ import os
 
 from celery import Celery, signals
 
+from lvsweb.readiness import record_heartbeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
 
 app = Celery("lvsweb")
@@ -25,3 +27,15 @@ def _count_rejected_task(**kwargs) -> None:
     from dispatch.counters import count_dropped_message
 
     count_dropped_message("rejected")
+
+
+@app.task(name="lvsweb.control.heartbeat", ignore_result=True)
+def control_heartbeat() -> None:
+    """Beat's proof that a control worker takes tasks: /readyz reads it (lvsweb/readiness.py)."""
+    record_heartbeat()
+
+
+@signals.worker_ready.connect
+def _first_heartbeat(**kwargs) -> None:
+    # At start, so a console is ready without waiting for beat's first run.
+    record_heartbeat()

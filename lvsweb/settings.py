@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz answer load balancers before the host check and HTTPS redirect (readiness.py).
+    "lvsweb.readiness.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -254,6 +256,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-unanswered-commands": {"task": "lvsweb.control.expire_deployments", "schedule": 5.0},
     "mark-offline-hosts": {"task": "lvsweb.control.mark_offline_hosts", "schedule": 5.0},
     "traffic-history": {"task": "lvsweb.control.traffic_history", "schedule": 60.0},
+    # /readyz wants a control worker's heartbeat younger than CONTROL_HEARTBEAT_MAX_AGE (lvsweb/readiness.py).
+    "control-heartbeat": {"task": "lvsweb.control.heartbeat", "schedule": 15.0},
     # Re-creates agents' Redis users that a Redis restart forgot (dispatch/broker_acl.py).
     "sync-broker-users": {"task": "lvsweb.control.sync_broker_users", "schedule": 60.0},
     # audit/tasks.py: stream entries to the configured sinks, anchor unanchored entries, verify the chain.
@@ -267,6 +271,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("LVSWEB_AUDIT_VERIFY_INTERVAL", "900")),
     },
 }
+CONTROL_HEARTBEAT_MAX_AGE = 60.0  # seconds: four missed beats of the schedule above
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The broker is not trusted (docs/dispatch.md, "Junk on the broker"): the transport drops, logs and counts the
 # messages it cannot read (/metrics) instead of dying on them, and remote control (pidbox) is off, so no broker
