@@ -91,7 +91,7 @@ def build_bundle(
         staging.mkdir()
         copy = Path(work) / "source"  # built from a copy: the build leaves build/ and *.egg-info behind
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-        pip = [sys.executable, "-m", "pip"]
+        pip: list[str | Path] = [sys.executable, "-m", "pip"]
         _run(
             "building the agent's wheel",
             [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", staging, copy],

@@ -29,6 +29,7 @@ The heartbeat: the control worker writes the time into the Redis key `HEARTBEAT_
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 from celery import current_app
@@ -74,7 +75,9 @@ def check_broker() -> str:
 
 def check_channel_layer() -> str:
     """Every Redis of the channel layer (live pages) answers PING."""
-    for host in settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:
+    layer: dict[str, Any] = settings.CHANNEL_LAYERS["default"]
+    hosts: list = layer["CONFIG"]["hosts"]
+    for host in hosts:
         url = host if isinstance(host, str) else host["address"]
         client = _redis(url)
         try:

@@ -102,7 +102,7 @@ def test_a_restored_console_verifies_its_audit_and_its_agents_accept_its_command
     entries = AuditEntry.objects.count()
     assert entries > 0
 
-    archive = tmp_path / "lvsweb.backup.tar"
+    archive = tmp_path / "audit.backup.tar"
     call_command("backup", str(archive))
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600
     with tarfile.open(archive) as tar:
@@ -155,7 +155,7 @@ def test_a_restored_console_verifies_its_audit_and_its_agents_accept_its_command
 
 @pytest.mark.django_db(transaction=True)
 def test_restore_refuses_a_database_that_is_not_empty(tmp_path, console_var):
-    archive = tmp_path / "lvsweb.backup.tar"
+    archive = tmp_path / "audit.backup.tar"
     call_command("backup", str(archive))
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

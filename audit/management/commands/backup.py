@@ -1,6 +1,6 @@
 """`manage.py backup FILE`: the database and the var directory's keys in one tar file (mode 0600).
 
-The work is in lvsweb/backup.py; the command lives in the audit app because Django finds commands in apps only
+The work is in audit/backup.py; the command lives in the audit app because Django finds commands in apps only
 and the audit history is what a backup must above all keep verifiable.
 """
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lvsweb.backup import BackupError, backup
+from audit.backup import BackupError, backup
 
 
 class Command(BaseCommand):

@@ -1,13 +1,13 @@
 """`manage.py restore FILE`: a backup of `manage.py backup` into an empty database and this console's var paths.
 
-The work is in lvsweb/backup.py (the command lives in the audit app, as `backup` does).
+The work is in audit/backup.py (the command lives in the audit app, as `backup` does).
 """
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lvsweb.backup import BackupError, restore
+from audit.backup import BackupError, restore
 
 
 class Command(BaseCommand):

@@ -104,13 +104,15 @@ def backup(output: Path) -> dict:
     latest: dict[str, str] = {}
     for app, name in sorted(applied):
         latest[app] = max(latest.get(app, name), name)
+    keys: list[str] = []
+    kept_elsewhere: list[str] = []
     manifest = {
         "format": ARCHIVE_FORMAT,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "database": engine,
         "migrations": latest,
-        "keys": [],
-        "kept_elsewhere": [],
+        "keys": keys,
+        "kept_elsewhere": kept_elsewhere,
     }
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -137,11 +139,11 @@ def backup(output: Path) -> dict:
             kept.update({name: path.read_bytes() for name, path in files.items() if path.exists()})
             for name, data in kept.items():
                 _add_bytes(archive, f"var/{name}", data)
-                manifest["keys"].append(name)
+                keys.append(name)
             if os.environ.get("SECRET_KEY"):
-                manifest["kept_elsewhere"].append("SECRET_KEY (environment)")
+                kept_elsewhere.append("SECRET_KEY (environment)")
             if settings.AUDIT_HMAC_KEYS:
-                manifest["kept_elsewhere"].append("LVSWEB_AUDIT_HMAC_KEYS (environment)")
+                kept_elsewhere.append("LVSWEB_AUDIT_HMAC_KEYS (environment)")
             _add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
     except BaseException:
         output.unlink(missing_ok=True)
