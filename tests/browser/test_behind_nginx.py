@@ -184,7 +184,6 @@ def haproxy_config(workdir: Path, pem: Path, https_port: int, http_port: int, up
             "log /dev/log local0": "log stdout format raw local0",
             "bind :::443 v4v6 ssl crt /etc/lvsweb/tls/console.pem": f"bind 127.0.0.1:{https_port} ssl crt {pem}",
             "bind :::80 v4v6": f"bind 127.0.0.1:{http_port}",
-            "hdr Host lvs-console.example.net": "hdr Host 127.0.0.1",
             "server daphne 127.0.0.1:8000": f"server daphne 127.0.0.1:{upstream}",
         },
     )
