@@ -7,7 +7,6 @@ Redis, is accepted by the console's own report handler with the key enrollment s
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
 import os
 import socket
@@ -20,14 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from lvsweb_agent.cli import main
 from lvsweb_agent.config import load_config
 from lvsweb_agent.enroll import EnrollError, enroll
 from lvsweb_agent.envelope import load_private_key_pem, public_key_text
+
+from tests.certificates import self_signed
 
 from .redisdb import claimed_redis_db
 
@@ -143,26 +140,11 @@ class TLSServer:
     """An HTTPS server on 127.0.0.1 with a self-signed certificate, answering every request with a JSON 404."""
 
     def __init__(self, tmp_path: Path):
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lvsweb test console")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
+        made = self_signed(valid_for=datetime.timedelta(hours=1))
         self.ca_file = tmp_path / "ca.pem"
-        self.ca_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.ca_file.write_bytes(made.certificate)
         key_file = tmp_path / "tls-key.pem"
-        pem = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        key_file.write_bytes(key.private_bytes(*pem))
+        key_file.write_bytes(made.key)
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(self.ca_file, key_file)
         self.listener = socket.create_server(("127.0.0.1", 0))

@@ -20,6 +20,7 @@ from audit.models import AuditCheckpoint, AuditEntry, AuditSink
 from audit.recording import record
 from clusters import actions
 from lvsweb.celery import app as celery_app
+from tests.certificates import self_signed
 from tests.factories import default_team
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,34 +73,10 @@ def test_a_checkpoint_follows_the_commit_that_reaches_every_nth_entry_and_never_
 
 def make_certificate(directory: Path) -> Path:
     """A self-signed certificate for 127.0.0.1 (and its key, key.pem), as a private syslog CA would issue."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    made = self_signed(common_name="127.0.0.1")
+    (directory / "key.pem").write_bytes(made.key)
     path = directory / "ca.pem"
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(made.certificate)
     return path
 
 

@@ -12,8 +12,6 @@ name, certificate paths, the upstream port, and HAProxy's switch to its own user
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import shutil
 import subprocess
 import sys
@@ -24,10 +22,6 @@ import pytest
 import requests
 from axes.models import AccessAttempt
 from celery import current_app
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.utils import timezone
 from lvsweb_agent.envelope import generate_private_key, load_public_key, open_envelope, public_key_text
 from playwright.sync_api import expect
@@ -38,6 +32,7 @@ from dispatch.signing import control_public_key_text
 from tests.browser.conftest import PASSWORD, VIEWPORT, browser_tab, off_the_browser_thread
 from tests.browser.pages import screenshot, sign_in
 from tests.browser.server import REPO, Background, free_port, server_environment
+from tests.certificates import self_signed
 from tests.dispatch.broker import purge, take_commands
 from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
 from tests.reports import sealed_report
@@ -67,25 +62,8 @@ def need(program: str) -> str:
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path, Path]:
     """A certificate for 127.0.0.1 and its key: (certificate, key, both in one PEM for HAProxy)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lvsweb test console")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    made = self_signed()
+    cert_pem, key_pem = made.certificate, made.key
     paths = folder / "console.crt", folder / "console.key", folder / "console.pem"
     for path, content in zip(paths, (cert_pem, key_pem, cert_pem + key_pem), strict=True):
         path.write_bytes(content)
