@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lvsweb_agent.document import DocumentError, parse_document
 from lvsweb_agent.ipvsadm import render_save
@@ -61,7 +61,7 @@ class ApplyResult(ExecutionResult):
         lines += [f"note: {note}" for note in self.plan.notes]
         return "\n".join(lines)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "dry_run": self.dry_run,
@@ -93,7 +93,7 @@ class Agent:
         self.health = health
         self.kernel = kernel if kernel is not None else LinuxKernel(root=self.root, netns=netns)
         self._ledger: Ledger | None = None
-        self._ledger_stamp: tuple | None = None
+        self._ledger_stamp: tuple[int, int, int] | None = None
         self._parsed: tuple[str, DesiredState] | None = None
         self._saved_document: str | None = None
 
@@ -109,11 +109,11 @@ class Agent:
             close()
 
     @staticmethod
-    def desired(doc: dict | DesiredState) -> DesiredState:
+    def desired(doc: dict[str, Any] | DesiredState) -> DesiredState:
         """Validate a document (raises DocumentError) or pass a parsed one through."""
         return doc if isinstance(doc, DesiredState) else parse_document(doc)
 
-    def _stamp(self) -> tuple | None:
+    def _stamp(self) -> tuple[int, int, int] | None:
         try:
             stat = (self.root / STATE_FILE).stat()
         except FileNotFoundError:
@@ -129,7 +129,7 @@ class Agent:
             self._saved_document = None if document is None else _canonical(document)
         return self._ledger
 
-    def _parse(self, doc: dict | DesiredState) -> tuple[DesiredState, str | None]:
+    def _parse(self, doc: dict[str, Any] | DesiredState) -> tuple[DesiredState, str | None]:
         """Validate and parse, reusing the last result when the document is unchanged (a reconcile loop
         re-plans the same document every few seconds; parsing 50,000 real servers is not free)."""
         if isinstance(doc, DesiredState):
@@ -149,7 +149,7 @@ class Agent:
         self._parsed = (text, desired)
         return desired, text
 
-    def plan(self, doc: dict | DesiredState, now: float | None = None) -> Plan:
+    def plan(self, doc: dict[str, Any] | DesiredState, now: float | None = None) -> Plan:
         """What apply would do, with reasons; nothing is changed."""
         desired = self._adjusted(self.desired(doc))
         return plan(desired, self.kernel.read(desired), self.ledger(), now)
@@ -157,7 +157,7 @@ class Agent:
     def _adjusted(self, desired: DesiredState) -> DesiredState:
         return desired if self.health is None else self.health.adjust(desired)
 
-    def apply(self, doc: dict | DesiredState, dry_run: bool = False, now: float | None = None) -> ApplyResult:
+    def apply(self, doc: dict[str, Any] | DesiredState, dry_run: bool = False, now: float | None = None) -> ApplyResult:
         """Plan and apply; stops at the first kernel error. Raises DocumentError on a bad document."""
         desired, text = self._parse(doc)
         if self.health is not None and not dry_run:
@@ -194,7 +194,7 @@ class Agent:
             not_attempted=executed.not_attempted,
         )
 
-    def last_document(self) -> dict | None:
+    def last_document(self) -> dict[str, Any] | None:
         """The last document applied (completely or not), as stored in the state file."""
         return self.ledger().document
 
@@ -205,7 +205,7 @@ class Agent:
             raise AgentError("nothing to reconcile: no document has been applied on this host yet")
         return self.apply(document, now=now)
 
-    def show(self, doc: dict | DesiredState | None = None) -> ActualState:
+    def show(self, doc: dict[str, Any] | DesiredState | None = None) -> ActualState:
         """The actual state: IPVS table with counters, links, addresses (and sysctls/files `doc` needs)."""
         desired = self.desired(doc) if doc is not None else None
         return self.kernel.read(desired)
@@ -214,14 +214,14 @@ class Agent:
         """The IPVS table exactly as `ipvsadm-save -n` prints it."""
         return render_save(self.kernel.read(None).services.values())
 
-    def check(self, doc: dict | DesiredState | None = None) -> CheckReport:
+    def check(self, doc: dict[str, Any] | DesiredState | None = None) -> CheckReport:
         """What this kernel supports, and what `doc` needs that is missing (see lvsweb_agent.check)."""
         from lvsweb_agent.check import check_kernel
 
         return check_kernel(self.desired(doc) if doc is not None else None, netns=self.netns)
 
 
-def state_json(state: ActualState) -> dict:
+def state_json(state: ActualState) -> dict[str, Any]:
     """The actual state as JSON-ready data (for `show --json` and reports)."""
     from dataclasses import asdict
 
@@ -262,11 +262,11 @@ def state_json(state: ActualState) -> dict:
     }
 
 
-def _canonical(document: dict) -> str:
+def _canonical(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
-def dumps(data: dict) -> str:
+def dumps(data: dict[str, Any]) -> str:
     """Indented JSON."""
     return json.dumps(data, indent=2, sort_keys=False)
 

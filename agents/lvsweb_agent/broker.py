@@ -14,7 +14,9 @@ console's own tasks into a queue it reads. The console declares both the host's 
 
 from __future__ import annotations
 
-from kombu import Exchange, Queue
+from typing import Any
+
+from kombu.entity import Exchange, Queue
 
 CONTROL_QUEUE = "control"
 #: kombu's Redis transport keeps a message of priority p > 0 in "<queue>\x06\x16<p>" (PRIORITY_STEPS).
@@ -52,18 +54,19 @@ def agent_queues(queue: str) -> list[Queue]:
     `control` is listed only so that reports published to it are not declared; the worker consumes `queue`
     alone (`consumed_queues`).
     """
-    return [
-        Queue(queue, Exchange(queue, type="direct", no_declare=True), routing_key=queue, no_declare=True),
-        Queue(
-            CONTROL_QUEUE,
-            Exchange(CONTROL_QUEUE, type="direct", no_declare=True),
-            routing_key=CONTROL_QUEUE,
-            no_declare=True,
-        ),
-    ]
+    return [_undeclared_queue(queue), _undeclared_queue(CONTROL_QUEUE)]
 
 
-def broker_options(queue: str) -> dict:
+def _undeclared_queue(name: str) -> Queue:
+    """Queue `name` bound to the direct exchange `name` with routing key `name`, neither declared by the agent.
+
+    kombu leaves these two constructors unannotated, hence the narrow ignores.
+    """
+    exchange = Exchange(name, type="direct", no_declare=True)  # type: ignore[no-untyped-call]
+    return Queue(name, exchange, routing_key=name, no_declare=True)  # type: ignore[no-untyped-call]
+
+
+def broker_options(queue: str) -> dict[str, Any]:
     """Celery settings for an agent consuming `queue` on a broker it shares with hosts it must not read."""
     return {
         "task_queues": agent_queues(queue),

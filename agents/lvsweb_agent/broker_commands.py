@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -55,12 +56,12 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def plan_operations(the_plan: Plan) -> list[dict]:
+def plan_operations(the_plan: Plan) -> list[dict[str, Any]]:
     """A plan's operations as reports carry them (nothing done yet)."""
     return [{**op.to_json(), "done": False} for op in the_plan.operations]
 
 
-def result_operations(result: ApplyResult) -> list[dict]:
+def result_operations(result: ApplyResult) -> list[dict[str, Any]]:
     """An apply's operations as reports carry them: `done`, and the kernel's refusal on the ones it refused."""
     done = {id(op) for op in result.applied}
     errors = {id(op): message for op, message in result.also_failed}
@@ -88,7 +89,7 @@ class CommandHandler:
         host: str,
         root: str | Path,
         control_key: Ed25519PublicKey,
-        report: Callable[[dict], None],
+        report: Callable[[dict[str, Any]], None],
         agent_factory: Callable[[], Agent],
         netns: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -128,7 +129,7 @@ class CommandHandler:
             log.error("%s", exc)
             return None
 
-    def _send(self, kind: str, **fields: object) -> dict:
+    def _send(self, kind: str, **fields: object) -> dict[str, Any]:
         payload = {"kind": kind, "host": self.host, "sent_at": self.clock(), **fields}
         self.report(payload)
         return payload
@@ -156,7 +157,7 @@ class CommandHandler:
         else:
             self._deploy(command)
 
-    def verify(self, envelope: object) -> dict:
+    def verify(self, envelope: object) -> dict[str, Any]:
         """The command's payload once signature, host, expiry, serial and document are all right; else Refused."""
         try:
             signer = envelope_signer(envelope)
@@ -187,7 +188,7 @@ class CommandHandler:
             self._verify_document(payload, deployment)
         return payload
 
-    def _verify_document(self, payload: dict, deployment: object) -> None:
+    def _verify_document(self, payload: dict[str, Any], deployment: object) -> None:
         serial, document = payload.get("serial"), payload.get("document")
         if isinstance(serial, bool) or not isinstance(serial, int):
             raise Refused(f"malformed command: serial must be an integer, not {serial!r}", deployment)
@@ -215,7 +216,7 @@ class CommandHandler:
                 deployment,
             )
 
-    def _plan(self, command: dict) -> None:
+    def _plan(self, command: dict[str, Any]) -> None:
         deployment = command.get("deployment")
         with self.lock:
             try:
@@ -239,7 +240,7 @@ class CommandHandler:
             notes=the_plan.notes,
         )
 
-    def _deploy(self, command: dict) -> None:
+    def _deploy(self, command: dict[str, Any]) -> None:
         deployment, kind = command.get("deployment"), command["kind"]
         with self.lock:
             self._send("deployment", deployment=deployment, status="applying", serial=self.applied_serial())
@@ -272,7 +273,7 @@ class CommandHandler:
             error=result.error if not result.ok else "",
         )
 
-    def _retrying(self, run: Callable[[], ApplyResult]) -> tuple[ApplyResult, list[dict]]:
+    def _retrying(self, run: Callable[[], ApplyResult]) -> tuple[ApplyResult, list[dict[str, Any]]]:
         """run() (an apply or reconcile), again with backoff while the kernel answers with a transient errno.
 
         Each try plans afresh from what the kernel holds, so operations done by an earlier try are not
@@ -303,7 +304,7 @@ class CommandHandler:
         return result, earlier
 
     # -- health ------------------------------------------------------------------------------------------
-    def health_changed(self) -> dict | None:
+    def health_changed(self) -> dict[str, Any] | None:
         """A real server's health changed: re-apply the held document, which the health monitor adjusts
         (docs/health.md). Returns what was done, for the health report; None before the first apply."""
         with self.lock:
@@ -318,7 +319,7 @@ class CommandHandler:
         }
 
     # -- heartbeat ---------------------------------------------------------------------------------------
-    def heartbeat(self) -> dict:
+    def heartbeat(self) -> dict[str, Any]:
         """Send one heartbeat: host facts, the applied serial, and the drift (the plan of the held document).
 
         A kernel that cannot be read makes `drift` null with `drift_error` saying why: never an empty
@@ -358,7 +359,7 @@ class CommandHandler:
             facts["dropped_messages"] = dropped  # junk its worker dropped from the broker, by reason
         return self._send("heartbeat", serial=serial, facts=facts)
 
-    def _finish_drains(self, agent: Agent) -> dict:
+    def _finish_drains(self, agent: Agent) -> dict[str, Any]:
         """Re-apply the held document so real servers whose drain is over are deleted (agent-spec 5.2).
 
         The document is the one the console signed and the agent already applied: this completes that apply.

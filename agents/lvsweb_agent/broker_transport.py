@@ -7,15 +7,29 @@ the console's settings (they only name these classes) should not pay in every pr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from queue import Empty
+from typing import Any, cast
 
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu.transport import redis as kombu_redis
-from kombu.utils.encoding import bytes_to_str
-from kombu.utils.imports import symbol_by_name
+from kombu.utils.imports import symbol_by_name as kombu_symbol_by_name
 from kombu.utils.objects import cached_property
 
-from lvsweb_agent.screen import Dropped, dropped, log, max_message_bytes_from_environment, screen_message, screen_raw
+from lvsweb_agent.screen import (
+    Dropped,
+    bytes_to_str,
+    dropped,
+    log,
+    max_message_bytes_from_environment,
+    screen_message,
+    screen_raw,
+)
+
+#: kombu's `symbol_by_name` ("module:attribute" to the object), typed at the boundary: kombu leaves it unannotated.
+symbol_by_name = cast(Callable[[str], Any], kombu_symbol_by_name)
+
+# kombu's Redis channel methods called below are not annotated either (kombu is only partly typed): each such
+# call carries a narrow `no-untyped-call` ignore.
 
 
 class Channel(kombu_redis.Channel):
@@ -53,7 +67,7 @@ class Channel(kombu_redis.Channel):
                 self.client.connection.disconnect()
                 raise
             if not dest__item:
-                raise kombu_redis.Empty()
+                raise Empty()
             dest, item = dest__item
             dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
@@ -61,26 +75,26 @@ class Channel(kombu_redis.Channel):
                 message = screen_raw(item, self._max_bytes)
             except Dropped as error:
                 self._drop(dest, error, item)
-                raise kombu_redis.Empty() from None
+                raise Empty() from None
             self.connection._deliver(message, dest)
             return True
         finally:
             self._in_poll = None  # type: ignore[assignment]  # as kombu's own does (typed bool there)
-            self._flush_brpop_reauth()
+            self._flush_brpop_reauth()  # type: ignore[no-untyped-call]  # kombu's, unannotated
 
-    def _get(self, queue: str, timeout: float | None = None) -> dict:
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         with self.conn_or_acquire() as client:
             for pri in self.priority_steps:
-                item = client.rpop(self._q_for_pri(queue, pri))
+                item = client.rpop(self._q_for_pri(queue, pri))  # type: ignore[no-untyped-call]  # kombu's
                 if item:
-                    self._maybe_update_queues_expire(client, queue)
+                    self._maybe_update_queues_expire(client, queue)  # type: ignore[no-untyped-call]  # kombu's
                     try:
                         return screen_raw(item, self._max_bytes)
                     except Dropped as error:
                         self._drop(queue, error, item)
-                        raise kombu_redis.Empty() from None
-            self._maybe_update_queues_expire(client, queue)
-            raise kombu_redis.Empty()
+                        raise Empty() from None
+            self._maybe_update_queues_expire(client, queue)  # type: ignore[no-untyped-call]  # kombu's
+            raise Empty()
 
     def _deliver_fanout_message(self, message: Any, exchange: str) -> Any:
         # Fanout (broadcast/event) messages arrive through PUBLISH, already parsed by kombu.
@@ -89,7 +103,7 @@ class Channel(kombu_redis.Channel):
         except Dropped as error:
             self._drop(exchange, error, message)
             return False
-        return super()._deliver_fanout_message(message, exchange)
+        return super()._deliver_fanout_message(message, exchange)  # type: ignore[no-untyped-call]  # kombu's
 
 
 class SentinelChannel(Channel, kombu_redis.SentinelChannel):
@@ -112,7 +126,7 @@ class SentinelTransport(kombu_redis.SentinelTransport):
     Channel = SentinelChannel
 
 
-class Consumer(CeleryConsumer):
+class Consumer(CeleryConsumer):  # type: ignore[misc]  # Celery ships no hints: its Consumer is Any
     """Celery's worker consumer (`worker_consumer`), whose task handler drops a message it fails on.
 
     A message can pass the transport's screen and still carry headers Celery's strategy trips over: a

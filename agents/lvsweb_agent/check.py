@@ -6,6 +6,7 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lvsweb_agent.kernel import in_netns
 from lvsweb_agent.model import SCHEDULERS, DesiredState
@@ -48,7 +49,7 @@ class CheckReport:
             lines.append("no document checked: `lvsweb-agent check FILE` says whether this kernel has what FILE needs")
         return "\n".join(lines)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "kernel": self.kernel,

@@ -12,6 +12,7 @@ import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -43,7 +44,7 @@ class AgentConfig:
     root: str = "/"
     server: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def control_key(self) -> Ed25519PublicKey:
@@ -64,12 +65,12 @@ class AgentConfig:
             raise ConfigError(f"{path}: not an Ed25519 private key in PEM form ({exc})") from None
 
 
-def config_path(explicit: str | os.PathLike | None = None) -> Path:
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The file to use: `--config`, else $LVSWEB_AGENT_CONFIG, else /etc/lvsweb-agent/agent.json."""
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def default_key_file(path: str | os.PathLike) -> Path:
+def default_key_file(path: str | os.PathLike[str]) -> Path:
     """Where the host's private key goes by default: next to the configuration file."""
     return Path(path).parent / KEY_FILE_NAME
 
@@ -83,12 +84,12 @@ def _refuse_open_permissions(path: Path, what: str) -> None:
         )
 
 
-def parse_config(data: object, path: str | os.PathLike = "<config>") -> AgentConfig:
+def parse_config(data: object, path: str | os.PathLike[str] = "<config>") -> AgentConfig:
     """Validate the decoded JSON; ConfigError names every missing or invalid field."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a JSON object")
     problems = []
-    values: dict = {}
+    values: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
         value = data.get(name)
         if value is None:
@@ -130,7 +131,7 @@ def parse_config(data: object, path: str | os.PathLike = "<config>") -> AgentCon
     return AgentConfig(**values)
 
 
-def load_config(path: str | os.PathLike | None = None) -> AgentConfig:
+def load_config(path: str | os.PathLike[str] | None = None) -> AgentConfig:
     """Read and validate the configuration file (see `config_path` for which one)."""
     path = config_path(path)
     try:
@@ -147,7 +148,7 @@ def load_config(path: str | os.PathLike | None = None) -> AgentConfig:
     return parse_config(data, path)
 
 
-def write_config(config: AgentConfig, path: str | os.PathLike | None = None) -> Path:
+def write_config(config: AgentConfig, path: str | os.PathLike[str] | None = None) -> Path:
     """Write the configuration with mode 0600 (atomically: a crash never leaves half a file)."""
     path = config_path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import sys
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def add_dispatch_commands(commands: argparse._SubParsersAction) -> None:
+def add_dispatch_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `run` and `enroll` to the CLI's subparsers."""
     run = commands.add_parser("run", help="serve this host's queue: apply the console's signed commands")
     run.add_argument(

@@ -9,7 +9,7 @@ from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lvsweb_agent.fastcheck import conforms
 
@@ -46,10 +46,10 @@ class DocumentError(ValueError):
 
 
 @cache
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     """The JSON schema of the desired-state document."""
     text = resources.files("lvsweb_agent").joinpath("schema/host-state.schema.json").read_text()
-    loaded: dict = json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
@@ -134,7 +134,7 @@ class _Parser:
     def problem(self, path: str, message: str) -> None:
         self.problems.append((path, message))
 
-    def parse(self, doc: dict) -> DesiredState:
+    def parse(self, doc: dict[str, Any]) -> DesiredState:
         director = self.director(doc.get("director"), "$.director")
         recipes = doc.get("real_server") or {}
         tun = self.recipe(recipes.get("tun"), "$.real_server.tun")
@@ -144,13 +144,13 @@ class _Parser:
                 self.problem("$.real_server.dr.vips", f"{vip} is already in the tun recipe: a VIP is tun or dr")
         return DesiredState(host=doc["host"], revision=doc["revision"], director=director, tun=tun, dr=dr)
 
-    def recipe(self, data: dict | None, path: str) -> Recipe | None:
+    def recipe(self, data: dict[str, Any] | None, path: str) -> Recipe | None:
         if data is None:
             return None
         vips = tuple(normalize_address(vip) for vip in data.get("vips", []))
         return Recipe(vips=vips, uplinks=tuple(data.get("uplinks", [])))
 
-    def director(self, data: dict | None, path: str) -> Director | None:
+    def director(self, data: dict[str, Any] | None, path: str) -> Director | None:
         if data is None:
             return None
         vips = []
@@ -176,7 +176,7 @@ class _Parser:
             services=tuple(services),
         )
 
-    def vip(self, data: dict, path: str) -> Address:
+    def vip(self, data: dict[str, Any], path: str) -> Address:
         address = normalize_address(data["address"])
         family = family_of(address)
         limit = 32 if family == "ipv4" else 128
@@ -185,7 +185,7 @@ class _Parser:
             self.problem(f"{path}.prefix", f"{prefix} is too long for {family} address {address} (max {limit})")
         return Address(interface=data["interface"], address=address, prefix=prefix)
 
-    def service(self, data: dict, path: str) -> Service | None:
+    def service(self, data: dict[str, Any], path: str) -> Service | None:
         if "fwmark" in data:
             key = ServiceKey.for_fwmark(data["fwmark"], data.get("family", "ipv4"))
         else:
@@ -228,7 +228,9 @@ class _Parser:
             quorum=quorum,
         )
 
-    def quorum(self, data: dict | None, service: ServiceKey, seen: dict, path: str) -> Quorum | None:
+    def quorum(
+        self, data: dict[str, Any] | None, service: ServiceKey, seen: dict[tuple[str, int], str], path: str
+    ) -> Quorum | None:
         if data is None:
             return None
         sorry = self.real_server(data["sorry_server"], service, f"{path}.sorry_server")
@@ -242,7 +244,9 @@ class _Parser:
             )
         return Quorum(min_up=data["min_up"], sorry_server=sorry)
 
-    def health_check(self, data: dict | None, service: ServiceKey, dest: RealServer, path: str) -> HealthCheck | None:
+    def health_check(
+        self, data: dict[str, Any] | None, service: ServiceKey, dest: RealServer, path: str
+    ) -> HealthCheck | None:
         if data is None:
             return None
         kind = data["type"]
@@ -285,7 +289,7 @@ class _Parser:
             tunnel=tunnel,
         )
 
-    def persistence(self, data: dict | None, family: str, path: str) -> Persistence | None:
+    def persistence(self, data: dict[str, Any] | None, family: str, path: str) -> Persistence | None:
         if data is None:
             return None
         netmask = data.get("netmask")
@@ -301,7 +305,7 @@ class _Parser:
                 self.problem(f"{path}.netmask", f"{netmask!r} is not a valid IPv6 prefix length (1-128)")
         return Persistence(timeout=data["timeout"], netmask=str(netmask))
 
-    def real_server(self, data: dict, service: ServiceKey, path: str) -> RealServer:
+    def real_server(self, data: dict[str, Any], service: ServiceKey, path: str) -> RealServer:
         address = normalize_address(data["address"])
         forward = data["forward"]
         port = data["port"]
@@ -335,7 +339,7 @@ class _Parser:
             dest = replace(dest, health=health)
         return dest
 
-    def tunnel(self, data: dict | None, forward: str, path: str) -> Tunnel | None:
+    def tunnel(self, data: dict[str, Any] | None, forward: str, path: str) -> Tunnel | None:
         if forward != "tun":
             if data is not None:
                 self.problem(path, f"a tunnel only applies to forward tun (this real server uses {forward})")

@@ -12,6 +12,7 @@ import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from lvsweb_agent.config import AgentConfig, ConfigError, config_path, default_key_file, parse_config, write_config
 from lvsweb_agent.envelope import generate_private_key, private_key_pem, public_key_text
@@ -52,7 +53,7 @@ def _console_message(body: bytes) -> str:
     return str(data)
 
 
-def _post(url: str, body: dict, ca_file: str | None, timeout: float) -> dict:
+def _post(url: str, body: dict[str, Any], ca_file: str | None, timeout: float) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked by enroll_url
         url,
         data=json.dumps(body).encode(),
@@ -83,7 +84,7 @@ def enroll(
     *,
     server: str,
     token: str,
-    config: str | os.PathLike | None = None,
+    config: str | os.PathLike[str] | None = None,
     root: str = "/",
     ca_file: str | None = None,
     timeout: float = 30,

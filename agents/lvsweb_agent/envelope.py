@@ -11,6 +11,7 @@ import binascii
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -72,7 +73,7 @@ def load_or_create_private_key(path: str | Path) -> Ed25519PrivateKey:
     return key
 
 
-def seal(payload: dict, private_key: Ed25519PrivateKey, signer: str) -> dict:
+def seal(payload: dict[str, Any], private_key: Ed25519PrivateKey, signer: str) -> dict[str, Any]:
     """Sign `payload` as `signer` and wrap it in an envelope."""
     data = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return {
@@ -91,7 +92,7 @@ def envelope_signer(envelope: object) -> str:
     return signer
 
 
-def open_envelope(envelope: object, public_key: Ed25519PublicKey) -> dict:
+def open_envelope(envelope: object, public_key: Ed25519PublicKey) -> dict[str, Any]:
     """Verify the envelope with `public_key` and return its payload; EnvelopeError when it does not verify."""
     if not isinstance(envelope, dict) or envelope.get("v") != ENVELOPE_VERSION:
         raise EnvelopeError("malformed envelope: not a version 1 envelope")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from importlib import metadata
+from typing import Any
 
 from lvsweb_agent.document import DOCUMENT_VERSION
 
@@ -21,7 +22,7 @@ def kernel_release() -> str:
     return os.uname().release
 
 
-def host_facts(check: dict | None = None, netns: str | None = None) -> dict:
+def host_facts(check: dict[str, Any] | None = None, netns: str | None = None) -> dict[str, Any]:
     """`{"agent_version", "document_version", "kernel", "check"}`; `check` is `lvsweb-agent check --json`.
 
     `check` is computed when not given. `document_version` is the document format this agent reads: agents

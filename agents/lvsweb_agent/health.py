@@ -13,6 +13,7 @@ row have failed: a restart never takes servers out of the kernel at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from lvsweb_agent.model import DesiredState, HealthCheck, RealServer, Service, ServiceKey, format_hostport
 
@@ -60,7 +61,7 @@ class Target:
         """`tcp 10.10.0.100:80 -> 10.20.0.11:80`."""
         return f"{self.service} -> {format_hostport(self.address, self.port)}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"service": str(self.service), "address": self.address, "port": self.port}
 
 

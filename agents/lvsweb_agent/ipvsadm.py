@@ -126,7 +126,7 @@ def _words(address: str | None) -> tuple[int, ...]:
 
 def _sorted(
     items: list[T],
-    plain_key: Callable[[T], tuple],
+    plain_key: Callable[[T], tuple[object, ...]],
     compare: Callable[[T, T], int],
     address_of: Callable[[T], str | None],
 ) -> list[T]:
@@ -145,12 +145,12 @@ def _sorted(
     return sorted(items, key=cmp_to_key(compare))
 
 
-def _service_key(service: Service) -> tuple:
+def _service_key(service: Service) -> tuple[int, int, int, tuple[int, ...], int]:
     key = service.key
     return (key.fwmark, FAMILIES[key.family], PROTOCOLS.get(key.protocol or "tcp", 0), _words(key.address), key.port)
 
 
-def _dest_key(dest: RealServer) -> tuple:
+def _dest_key(dest: RealServer) -> tuple[tuple[int, ...], int]:
     return (_words(dest.address), dest.port)
 
 

@@ -21,7 +21,7 @@ from pyroute2.netlink.exceptions import NetlinkError as Pyroute2NetlinkError
 from pyroute2.netlink.generic import ipvs as genl_ipvs
 
 from lvsweb_agent.errors import explain
-from lvsweb_agent.model import FAMILIES, ActualState, Address, DesiredState, Link, Service
+from lvsweb_agent.model import FAMILIES, ActualState, Address, DesiredState, Link, Service, ServiceKey
 from lvsweb_agent.netlink import (
     GenericNetlink,
     decode_dest,
@@ -129,7 +129,7 @@ class LinuxKernel:
         self.genl.close()
 
     # -- reading ---------------------------------------------------------------------------------------
-    def read_ipvs(self) -> dict:
+    def read_ipvs(self) -> dict[ServiceKey, Service]:
         """The whole IPVS table with counters: {ServiceKey: Service}."""
         if self.genl.family_id is None:
             return {}

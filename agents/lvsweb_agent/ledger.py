@@ -28,7 +28,7 @@ class Ledger:
     """Ownership and drain bookkeeping. Pure data; `record()` updates it after each applied operation."""
 
     revision: int | None = None
-    document: dict | None = None
+    document: dict[str, Any] | None = None
     services: set[ServiceKey] = field(default_factory=set)
     dests: set[DestId] = field(default_factory=set)
     addresses: set[Address] = field(default_factory=set)
@@ -81,7 +81,7 @@ class Ledger:
                 self.dests.discard(dest_id)
                 self.draining_dests.pop(dest_id, None)
 
-    def adopt(self, desired: DesiredState, document: dict | None) -> bool:
+    def adopt(self, desired: DesiredState, document: dict[str, Any] | None) -> bool:
         """After a complete apply: everything the document names is ours, nothing it names drains.
         Returns True when that changed the records."""
         self.revision = desired.revision
@@ -101,7 +101,7 @@ class Ledger:
         after = (len(self.services), len(self.dests), len(self.draining_services), len(self.draining_dests))
         return before != after
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """Compact JSON: services by their operator text (`tcp 10.10.0.100:80`), real servers as
         `address port` grouped by service (a 50,000-real-server table stays a quick write)."""
         dests: dict[str, list[str]] = {}
@@ -126,7 +126,7 @@ class Ledger:
         }
 
     @classmethod
-    def from_json(cls, data: dict, document: dict | None = None) -> Ledger:
+    def from_json(cls, data: dict[str, Any], document: dict[str, Any] | None = None) -> Ledger:
         owned, draining = data.get("owned", {}), data.get("draining", {})
         from_text = ServiceKey.from_text
 

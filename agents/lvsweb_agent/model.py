@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: The IPVS schedulers (the kernel module is ip_vs_<name>) and what each does: the one list. The console's
 #: Scheduler choices, the fast check and the tests read it; host-state.schema.json's enum is checked against it
@@ -113,7 +113,7 @@ class ServiceKey:
     def for_fwmark(cls, fwmark: int, family: str = "ipv4") -> ServiceKey:
         return cls(family=family, protocol=None, address=None, port=0, fwmark=fwmark)
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[int, str, str, str, int]:
         return (self.fwmark, self.family, self.protocol or "", self.address or "", self.port)
 
     def __lt__(self, other: ServiceKey) -> bool:
@@ -129,13 +129,13 @@ class ServiceKey:
         """The inverse of str(): `tcp 10.0.0.1:80`, `sctp [2001:db8::1]:80`, `fwmark 5`, `fwmark 5 ipv6`."""
         return _key_from_text(text)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         if self.fwmark:
             return {"fwmark": self.fwmark, "family": self.family}
         return {"protocol": self.protocol, "address": self.address, "port": self.port}
 
     @classmethod
-    def from_json(cls, data: dict) -> ServiceKey:
+    def from_json(cls, data: dict[str, Any]) -> ServiceKey:
         if data.get("fwmark"):
             return cls.for_fwmark(data["fwmark"], data.get("family", "ipv4"))
         return cls.for_address(data["protocol"], data["address"], data["port"])
@@ -245,7 +245,7 @@ class RealServer:
             return 0
         return self.counters.active_conns + self.counters.inactive_conns
 
-    def settings(self) -> tuple:
+    def settings(self) -> tuple[int, str, Tunnel | None, int, int]:
         """Everything an edit-dest can change; equal settings mean no operation."""
         tunnel = (self.tunnel or Tunnel()) if self.forward == "tun" else None
         return (self.weight, self.forward, tunnel, self.upper_threshold, self.lower_threshold)
@@ -283,7 +283,7 @@ class Service:
     counters: DestCounters | None = field(default=None, compare=False)
     quorum: Quorum | None = field(default=None, compare=False)
 
-    def settings(self) -> tuple:
+    def settings(self) -> tuple[str, frozenset[str], Persistence | None, bool]:
         """Everything an edit-service can change."""
         return (self.scheduler, self.flags, self.persistence, self.one_packet)
 

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lvsweb_agent import health
 from lvsweb_agent.document import DocumentError, parse_document
@@ -52,8 +53,8 @@ class HealthMonitor:
         self,
         *,
         host: str = "",
-        report: Callable[[dict], None] = lambda payload: None,
-        on_change: Callable[[], dict | None] = lambda: None,
+        report: Callable[[dict[str, Any]], None] = lambda payload: None,
+        on_change: Callable[[], dict[str, Any] | None] = lambda: None,
         netns: str | None = None,
         concurrency: int = 64,
         report_interval: float = 30.0,
@@ -96,7 +97,7 @@ class HealthMonitor:
             self._desired = desired
         self._poke()
 
-    def watch_document(self, document: dict | None) -> None:
+    def watch_document(self, document: dict[str, Any] | None) -> None:
         """Watch a stored document (the one held at start), if it is valid."""
         if document is None:
             return
@@ -119,14 +120,14 @@ class HealthMonitor:
         with self._lock:
             return {target.id: watch.state.status for target, watch in self._watches.items()}
 
-    def snapshot(self) -> list[dict]:
+    def snapshot(self) -> list[dict[str, Any]]:
         """Every checked real server with its status, last result and latency (what reports carry)."""
         with self._lock:
             return [
                 self._entry(target, watch) for target, watch in sorted(self._watches.items(), key=lambda i: i[0].id)
             ]
 
-    def _entry(self, target: Target, watch: _Watch) -> dict:
+    def _entry(self, target: Target, watch: _Watch) -> dict[str, Any]:
         return {
             **target.to_json(),
             "status": watch.state.status,
@@ -170,7 +171,7 @@ class HealthMonitor:
             log.warning("%s", self.tunnel_error)
             tunnel = None
         limit = asyncio.Semaphore(self.concurrency)
-        tasks: set[asyncio.Task] = set()
+        tasks: set[asyncio.Task[None]] = set()
         next_report = time.monotonic() + self.report_interval
         try:
             while not self._stopping.is_set():
@@ -211,7 +212,7 @@ class HealthMonitor:
         if transition is not None:
             await asyncio.to_thread(self._changed, [transition])
 
-    def record(self, target: Target, result: ProbeResult) -> dict | None:
+    def record(self, target: Target, result: ProbeResult) -> dict[str, Any] | None:
         """Apply one probe result; the transition it caused, if any."""
         with self._lock:
             watch = self._watches.get(target)
@@ -232,7 +233,7 @@ class HealthMonitor:
                 "latency_ms": result.latency_ms,
             }
 
-    def _changed(self, transitions: list[dict]) -> None:
+    def _changed(self, transitions: list[dict[str, Any]]) -> None:
         for item in transitions:
             log.info(
                 "health: %s:%s of %s is %s (%s)",
@@ -250,7 +251,7 @@ class HealthMonitor:
             applied = {"ok": False, "error": str(exc)}
         self._send_report(transitions, applied)
 
-    def _send_report(self, transitions: list[dict], applied: dict | None = None) -> None:
+    def _send_report(self, transitions: list[dict[str, Any]], applied: dict[str, Any] | None = None) -> None:
         with self._lock:
             desired = self._desired
             statuses = self._statuses()

@@ -118,7 +118,7 @@ class Operation:
             text += f" {self.detail}"
         return f"{text}  ({self.reason})" if self.reason else text
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data: dict[str, str | float] = {
             "op": self.kind,
             "target": self.target,
@@ -149,7 +149,7 @@ class Plan:
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"operations": [op.to_json() for op in self.operations], "notes": self.notes}
 
 

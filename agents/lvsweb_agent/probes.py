@@ -213,7 +213,7 @@ def parse_tcp(packet: bytes) -> TcpSegment | None:
     )
 
 
-def _bpf(program: list[tuple[int, int, int, int]]) -> tuple[bytes, ctypes.Array]:
+def _bpf(program: list[tuple[int, int, int, int]]) -> tuple[bytes, ctypes.Array[ctypes.c_char]]:
     """A `struct sock_fprog` for SO_ATTACH_FILTER (and the buffer it points at, to keep alive)."""
     buffer = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *insn) for insn in program))
     return struct.pack("HL", len(program), ctypes.addressof(buffer)), buffer
@@ -252,11 +252,11 @@ class TunnelProber:
     def __init__(self, ports: tuple[int, int] = PROBE_PORTS):
         self.ports = ports
         self._next_port = itertools.cycle(range(ports[0], ports[1] + 1))
-        self._pending: dict[tuple[str, int, int], tuple[int, asyncio.Future]] = {}
+        self._pending: dict[tuple[str, int, int], tuple[int, asyncio.Future[TcpSegment]]] = {}
         self._send: socket.socket | None = None
         self._listen: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._buffers: list = []
+        self._buffers: list[ctypes.Array[ctypes.c_char]] = []
 
     def open(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -137,7 +137,7 @@ def kernel_busy(exc: BaseException) -> bool:
     return code in TRANSIENT_ERRNOS
 
 
-def send_task_once(app: Celery, name: str, *, args: list, queue: str, **options: object) -> None:
+def send_task_once(app: Celery, name: str, *, args: list[object], queue: str, **options: object) -> None:
     """`app.send_task` with one connection attempt and no retry of kombu's own, so that the Backoff around it
     is the only retry policy (kombu would otherwise keep reconnecting for `broker_connection_timeout` seconds,
     then retry the publish three times, inside every single try)."""

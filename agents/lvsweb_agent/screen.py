@@ -39,10 +39,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
-from kombu.utils.encoding import bytes_to_str
+from kombu.utils.encoding import bytes_to_str as kombu_bytes_to_str
+
+#: kombu's `bytes_to_str` (bytes decoded, str as is), typed: kombu leaves it unannotated. broker_transport uses it too.
+bytes_to_str = cast(Callable[[bytes | str], str], kombu_bytes_to_str)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def max_message_bytes_from_environment() -> int:
         return DEFAULT_MAX_MESSAGE_BYTES
 
 
-def screen_raw(item: bytes | str, max_bytes: int) -> dict:
+def screen_raw(item: bytes | str, max_bytes: int) -> dict[str, Any]:
     """The message popped from a queue (kombu's JSON envelope), checked; Dropped when it must not be delivered."""
     if len(item) > max_bytes:
         raise Dropped("too_large", f"{len(item)} bytes, more than the {max_bytes} a message may have")

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,6 @@ class ReportSequence:
                 log.error("cannot record the report sequence in %s: %s", self.path, exc)
             return sequence
 
-    def stamp(self, payload: dict, now: Callable[[], float] = time.time) -> dict:
+    def stamp(self, payload: dict[str, Any], now: Callable[[], float] = time.time) -> dict[str, Any]:
         """`payload` with its stream's next `sequence` and `sent_at` (now)."""
         return {**payload, "sent_at": now(), "sequence": self.next(payload.get("kind"))}

@@ -15,7 +15,7 @@ from pathlib import Path
 SERIAL_FILE = "var/lib/lvsweb-agent/serial.json"
 
 
-def load_applied_serial(root: str | os.PathLike) -> int | None:
+def load_applied_serial(root: str | os.PathLike[str]) -> int | None:
     """The serial applied on this host, or None before the first dispatched apply."""
     try:
         data = json.loads((Path(root) / SERIAL_FILE).read_text())
@@ -28,7 +28,7 @@ def load_applied_serial(root: str | os.PathLike) -> int | None:
     return serial
 
 
-def save_applied_serial(root: str | os.PathLike, serial: int, deployment: object = None) -> None:
+def save_applied_serial(root: str | os.PathLike[str], serial: int, deployment: object = None) -> None:
     """Record `serial` (atomically: write aside, then rename over)."""
     path = Path(root) / SERIAL_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pyroute2.netlink.generic import ipvs as genl_ipvs
 
@@ -75,7 +76,7 @@ class BatchEncoder:
         self.seq = 0
         self.previous: dict[RowKey, tuple[int, ...]] = {}
 
-    def encode(self, rows: dict[RowKey, tuple[int, ...]], at: float) -> dict | None:
+    def encode(self, rows: dict[RowKey, tuple[int, ...]], at: float) -> dict[str, Any] | None:
         """The batch for this read, or None when there is nothing to say (no IPVS table, before and now)."""
         full = self.seq % self.full_every == 0
         gone = [list(key) for key in self.previous if key not in rows]
@@ -106,7 +107,7 @@ class StatsSender(threading.Thread):
         self,
         *,
         host: str,
-        send: Callable[[dict], None],
+        send: Callable[[dict[str, Any]], None],
         netns: str | None = None,
         interval: float = DEFAULT_INTERVAL,
         full_every: int = FULL_EVERY,
@@ -132,7 +133,7 @@ class StatsSender(threading.Thread):
                 self._genl = GenericNetlink("IPVS")
         return self._genl
 
-    def tick(self) -> dict | None:
+    def tick(self) -> dict[str, Any] | None:
         """Read the kernel once and send the batch (if any); returns it."""
         at = self.clock()
         rows = read_table(self._socket())

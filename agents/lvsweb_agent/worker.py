@@ -15,6 +15,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from celery import Celery, signals
 from celery.exceptions import SecurityWarning
@@ -97,12 +98,12 @@ class Reporter:
         self.backoff = backoff
         self._lock = threading.Lock()
 
-    def __call__(self, payload: dict) -> None:
+    def __call__(self, payload: dict[str, Any]) -> None:
         kind = payload.get("kind")
         what = f"sending a {kind} report to the console" + (
             f" (deployment {payload['deployment']})" if payload.get("deployment") else ""
         )
-        envelope: dict = {}
+        envelope: dict[str, Any] = {}
 
         def send() -> None:
             send_task_once(self.app, REPORT_TASK, args=[envelope], queue=CONTROL_QUEUE)
@@ -142,12 +143,12 @@ class Heartbeat(threading.Thread):
 
 def traffic_sender(
     app: Celery, private_key: Ed25519PrivateKey, host: str, interval: float, sequence: ReportSequence
-) -> Callable[[dict], None]:
+) -> Callable[[dict[str, Any]], None]:
     """Sends signed traffic batches without retrying: a batch the broker cannot take now is dropped (the next
     one supersedes it), and one that waits in the queue past a few intervals expires unread. Each carries the
     traffic stream's next sequence (one sending thread: they leave in order)."""
 
-    def send(payload: dict) -> None:
+    def send(payload: dict[str, Any]) -> None:
         envelope = seal(sequence.stamp(payload), private_key, signer=host)
         try:
             app.send_task(
@@ -199,7 +200,7 @@ def build_worker_app(
         except (OSError, ValueError) as exc:
             log.warning("health: cannot read the held document, nothing is checked until an apply: %s", exc)
 
-    @app.task(name=COMMAND_TASK, ignore_result=True)
+    @app.task(name=COMMAND_TASK, ignore_result=True)  # type: ignore[untyped-decorator]  # Celery ships no hints
     def command(*args: object, **kwargs: object) -> None:
         """A command from the console: one envelope signed by `control`."""
         handler.handle(*args, **kwargs)
