@@ -15,12 +15,6 @@ from clusters.choices import HostRole, Protocol
 from clusters.models import ClusterHost, VirtualService
 
 
-def _key(service: VirtualService) -> tuple:
-    if service.protocol == Protocol.FWMARK:
-        return (Protocol.FWMARK, service.fwmark, service.address_family)
-    return (service.protocol, service.address, service.port)
-
-
 def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int, list[str]]:
     """{service id: a warning per other cluster with the same VIP:port or firewall mark} (one query when there is
     none, three when there are, whatever the number of services).
@@ -33,7 +27,7 @@ def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int
     services = [service for service in services if service.pk is not None]
     if not services:
         return {}
-    keys = {_key(service) for service in services}
+    keys = {service.identity for service in services}
     match = Q()
     for protocol, first, second in keys:
         if protocol == Protocol.FWMARK:
@@ -42,12 +36,12 @@ def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int
             match |= Q(protocol=protocol, address=first, port=second)
     others: dict[tuple, list[VirtualService]] = defaultdict(list)
     for other in VirtualService.objects.filter(match).select_related("cluster"):
-        others[_key(other)].append(other)
+        others[other.identity].append(other)
     own = {service.pk for service in services}
     if all(
         other.pk in own or other.cluster_id == service.cluster_id
         for service in services
-        for other in others.get(_key(service), [])
+        for other in others.get(service.identity, [])
     ):
         return {}  # the usual case: one query
     cluster_ids = {other.cluster_id for found in others.values() for other in found}
@@ -61,7 +55,7 @@ def endpoint_overlaps(services: Iterable[VirtualService], user=None) -> dict[int
         visible = set(selectors.visible_clusters(user).filter(pk__in=cluster_ids).values_list("pk", flat=True))
     warnings: dict[int, list[str]] = {}
     for service in services:
-        for other in others.get(_key(service), []):
+        for other in others.get(service.identity, []):
             if other.cluster_id == service.cluster_id:
                 continue
             name = f"cluster “{other.cluster.name}”" if other.cluster_id in visible else "a cluster of another team"

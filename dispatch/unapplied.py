@@ -147,18 +147,6 @@ def unapplied_of(clusters: Iterable[Cluster], *, shortcut: bool = False) -> dict
     return result
 
 
-def _key_of_service(service: VirtualService) -> tuple:
-    return service_key(
-        {
-            "protocol": service.protocol,
-            "address": service.address,
-            "port": service.port,
-            "fwmark": service.fwmark,
-            "address_family": service.address_family,
-        }
-    )
-
-
 def sent_entries(inventory: Mapping[str, Any]) -> dict[tuple, tuple[dict[str, Any], dict[str, Any]]]:
     """{(service key, real server key): (service, real server)} of a revision's inventory."""
     return {
@@ -170,7 +158,7 @@ def sent_entries(inventory: Mapping[str, Any]) -> dict[tuple, tuple[dict[str, An
 
 def find_sent(inventory: Mapping[str, Any], real_server: RealServer) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The real server's (service, real server) entries in a revision's inventory, or None when not in it."""
-    key = (_key_of_service(real_server.virtual_service), (real_server.address, real_server.port))
+    key = (real_server.virtual_service.identity, (real_server.address, real_server.port))
     return sent_entries(inventory).get(key)
 
 
@@ -220,7 +208,7 @@ def annotate_real_servers(revision: Revision | None, real_servers: Iterable[Real
     `pending` (`pending_change`), reading the revision's inventory once."""
     entries = sent_entries(revision.inventory) if revision is not None else {}
     for rs in real_servers:
-        sent = entries.get((_key_of_service(rs.virtual_service), (rs.address, rs.port)))
+        sent = entries.get((rs.virtual_service.identity, (rs.address, rs.port)))
         # Annotations for the page (like `connections`), not model fields.
         rs.sent_state = sent[1]["state"] if sent else None  # type: ignore[attr-defined]
         rs.pending = pending_change(revision, sent, rs)  # type: ignore[attr-defined]

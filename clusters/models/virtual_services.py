@@ -154,6 +154,14 @@ class VirtualService(models.Model):
         return self.protocol == Protocol.FWMARK
 
     @property
+    def identity(self) -> tuple:
+        """What makes a service the same service in another cluster or revision: protocol, VIP and port, or the
+        firewall mark and family — as dispatch.revisions.service_key reads it from an inventory snapshot."""
+        if self.is_fwmark:
+            return (str(Protocol.FWMARK), self.fwmark, self.address_family)
+        return (self.protocol, self.address, self.port)
+
+    @property
     def endpoint(self) -> str:
         """The service as ipvsadm writes it: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `FWM 5`."""
         if self.is_fwmark:
