@@ -254,6 +254,16 @@ def _issue(
     return deployments
 
 
+def applies_under_way(cluster: Cluster) -> list[Deployment]:
+    """The cluster's apply deployments not yet ended, by hostname: while there are any, no other apply (nor a
+    "now" action) may start, so that two applies never interleave."""
+    return list(
+        Deployment.objects.filter(cluster=cluster, kind=DeploymentKind.APPLY, status__in=OPEN_STATUSES)
+        .select_related("revision", "host")
+        .order_by("host__hostname")
+    )
+
+
 def _require_hosts(snapshot: dict[str, Any], departed: dict[str, Any]) -> None:
     if not snapshot["hosts"] and not departed:
         raise ValidationError(
@@ -309,11 +319,7 @@ def apply_cluster(*, acting_user: AbstractBaseUser | None, cluster: Cluster) -> 
     """
     cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
     policy.require(acting_user, "apply", cluster)
-    running = list(
-        Deployment.objects.filter(cluster=cluster, kind=DeploymentKind.APPLY, status__in=OPEN_STATUSES)
-        .select_related("revision", "host")
-        .order_by("host__hostname")
-    )
+    running = applies_under_way(cluster)
     if running:
         until = max(deployment.expires_at for deployment in running)
         raise ValidationError(

@@ -16,9 +16,9 @@ from audit.recording import record
 from clusters import actions as inventory
 from clusters.choices import HostRole, RealServerState
 from clusters.models import Cluster, Host, RealServer
-from dispatch.actions.deployments import _issue, _refusal
-from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
-from dispatch.models import Deployment, Revision
+from dispatch.actions.deployments import _issue, _refusal, applies_under_way
+from dispatch.choices import DeploymentKind, DeploymentStatus
+from dispatch.models import Revision
 from dispatch.unapplied import find_sent, with_state
 from teams import policy
 
@@ -50,11 +50,7 @@ def apply_real_server_now(
     cluster = Cluster.objects.select_for_update().get(pk=real_server.virtual_service.cluster_id)
     policy.require(acting_user, "apply", cluster)
     name = f"{real_server.endpoint} of {real_server.virtual_service.endpoint}"
-    running = list(
-        Deployment.objects.filter(cluster=cluster, kind=DeploymentKind.APPLY, status__in=OPEN_STATUSES)
-        .select_related("revision", "host")
-        .order_by("host__hostname")
-    )
+    running = applies_under_way(cluster)
     if running:
         until = max(deployment.expires_at for deployment in running)
         under_way = running[0].revision
