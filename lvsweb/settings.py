@@ -236,10 +236,17 @@ if env_flag("LVSWEB_TLS"):
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Agents' Redis users reach only their own exact keys (dispatch/broker_acl.py), never this prefix's.
+# Each page's consumer waits for its messages in BZPOPMIN with channels_redis's 5 s timeout; redis-py 8 puts a
+# 5 s socket timeout on every read by default, so a quiet page's read raced its own deadline and the page lost
+# its websocket ("Timeout reading from …"). The read's deadline stays well beyond the blocking pop's.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "lvsweb:asgi")},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
+            "prefix": os.environ.get("CHANNELS_PREFIX", "lvsweb:asgi"),
+        },
     }
 }
 
