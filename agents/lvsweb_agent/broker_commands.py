@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from lvsweb_agent.adopt import read_host
 from lvsweb_agent.agent import Agent, AgentError, ApplyResult
 from lvsweb_agent.document import DocumentError
 from lvsweb_agent.envelope import EnvelopeError, envelope_signer, open_envelope
@@ -27,7 +28,7 @@ from lvsweb_agent.retry import TRANSIENT_ERRNOS, Backoff, GaveUp, kernel_busy, r
 from lvsweb_agent.serial import load_applied_serial, save_applied_serial
 
 CONTROL_SIGNER = "control"
-COMMAND_KINDS = ("apply", "plan", "reconcile")
+COMMAND_KINDS = ("apply", "plan", "reconcile", "read")
 # A kernel that answers EBUSY/EAGAIN/EINTR/ENOBUFS is asked again (re-planned from what it now holds) after
 # 0.2, 0.4 and 0.8 s at most; the command's lock is held meanwhile, so heartbeats wait.
 APPLY_BACKOFF = Backoff(attempts=4, base=0.2, cap=2.0)
@@ -154,6 +155,8 @@ class CommandHandler:
         kind = command["kind"]
         if kind == "plan":
             self._plan(command)
+        elif kind == "read":
+            self._read(command)
         else:
             self._deploy(command)
 
@@ -239,6 +242,18 @@ class CommandHandler:
             operations=plan_operations(the_plan),
             notes=the_plan.notes,
         )
+
+    def _read(self, command: dict[str, Any]) -> None:
+        """Answer a `read` command (adopting a host, lvsweb_agent.adopt): what the kernel runs; changes nothing."""
+        reading = command.get("reading")
+        with self.lock:
+            try:
+                table = read_host(self.agent())
+            except Exception as exc:
+                log.warning("read failed: %s", exc)
+                self._send("reading", reading=reading, table=None, error=f"could not read the kernel: {_describe(exc)}")
+                return
+        self._send("reading", reading=reading, table=table, error="")
 
     def _deploy(self, command: dict[str, Any]) -> None:
         deployment, kind = command.get("deployment"), command["kind"]

@@ -6,7 +6,7 @@ sent by different threads of the agent, so each has its own sequence and a repor
 another stream is not refused:
 
     heartbeat   the heartbeat thread
-    deployment  the worker's answers to commands (`deployment`, `plan`, `refusal`)
+    deployment  the worker's answers to commands (`deployment`, `plan`, `refusal`, `reading`)
     health      the health monitor
     traffic     the traffic sender
 
@@ -38,6 +38,7 @@ STREAMS = {
     "deployment": "deployment",
     "plan": "deployment",
     "refusal": "deployment",
+    "reading": "deployment",
     "health": "health",
     "traffic": "traffic",
 }
