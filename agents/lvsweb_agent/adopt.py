@@ -200,14 +200,10 @@ def parse_reading(data: object) -> Reading:
         services_data = []
     services: tuple[Service, ...] = ()
     if services_data:
-        document = {
-            "version": DOCUMENT_VERSION,
-            "host": "reading",
-            "revision": 0,
-            "director": {"owns_ipvs_table": False, "drain_timeout": 0, "ip_forward": False, "vips": []},
-            "real_server": None,
-        }
-        document["director"]["services"] = services_data
+        director = {"owns_ipvs_table": False, "drain_timeout": 0, "ip_forward": False, "vips": []}
+        director["services"] = services_data
+        document = {"version": DOCUMENT_VERSION, "host": "reading", "revision": 0, "director": director}
+        document["real_server"] = None
         try:
             desired = parse_document(document)
         except DocumentError as exc:
