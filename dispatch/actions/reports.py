@@ -16,6 +16,7 @@ from clusters.models import Host, sync_state
 from dispatch import counters, events
 from dispatch.actions import replay
 from dispatch.actions.health import health_report
+from dispatch.actions.readings import reading_report
 from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
 from dispatch.models import Deployment
 
@@ -28,7 +29,7 @@ REPORT_STATUSES = {
 }
 
 
-REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health")
+REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health", "reading")
 
 
 def _reject(signer: str, reason: str) -> None:
@@ -82,6 +83,8 @@ def handle_report(envelope: Any) -> str:
         return _heartbeat(host, payload)
     if kind == "health":
         return health_report(host, payload)
+    if kind == "reading":
+        return reading_report(host, payload)
     return _deployment_report(host, payload)
 
 

@@ -1,9 +1,10 @@
-"""Dispatch models: revisions, deployments to hosts, enrollment tokens, agents' broker users, report streams."""
+"""Dispatch models: revisions, deployments, enrollment tokens, broker users, report streams, kernel readings."""
 
 from dispatch.models.broker import BrokerAccount
 from dispatch.models.deployments import Deployment
 from dispatch.models.enrollment import EnrollmentToken
+from dispatch.models.readings import KernelReading
 from dispatch.models.revisions import Revision
 from dispatch.models.streams import ReportStream
 
-__all__ = ["BrokerAccount", "Deployment", "EnrollmentToken", "ReportStream", "Revision"]
+__all__ = ["BrokerAccount", "Deployment", "EnrollmentToken", "KernelReading", "ReportStream", "Revision"]
