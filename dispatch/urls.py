@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dispatch.views import bundle, dispatch, hosts, revisions
+from dispatch.views import adopt, bundle, dispatch, hosts, revisions
 
 urlpatterns = [
     path("clusters/<slug:slug>/revisions/", revisions.RevisionListView.as_view(), name="cluster-revisions"),
@@ -36,6 +36,8 @@ urlpatterns = [
     path("hosts/<int:pk>/roles/<int:role>/remove/", hosts.HostRoleRemoveView.as_view(), name="host-role-remove"),
     path("hosts/<int:pk>/enroll/", hosts.HostEnrollView.as_view(), name="host-enroll"),
     path("hosts/<int:pk>/revoke/", hosts.HostRevokeView.as_view(), name="host-revoke"),
+    path("hosts/<int:pk>/adopt/", adopt.HostAdoptReadView.as_view(), name="host-adopt-read"),
+    path("hosts/<int:pk>/adopt/<int:reading>/", adopt.HostAdoptView.as_view(), name="host-adopt"),
     path("agent/download/", bundle.AgentDownloadIndexView.as_view(), name="agent-download"),
     path("agent/download/<str:name>", bundle.AgentDownloadFileView.as_view(), name="agent-download-file"),
 ]

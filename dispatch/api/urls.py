@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import BaseRouter
 
-from dispatch.api import views
+from dispatch.api import adopt, views
 
 urlpatterns = [
     path("agent/enroll/", views.AgentEnrollView.as_view(), name="agent-enroll"),
@@ -13,6 +13,12 @@ urlpatterns = [
     path("real-servers/<int:pk>/now/", views.RealServerNowView.as_view(), name="real-server-now"),
     path("hosts/<int:pk>/enrollment-token/", views.HostEnrollmentTokenView.as_view(), name="host-enrollment-token"),
     path("hosts/<int:pk>/revoke/", views.HostRevokeView.as_view(), name="host-revoke"),
+    path("hosts/<int:pk>/adopt/", adopt.HostAdoptReadView.as_view(), name="host-adopt-read"),
+    path("hosts/<int:pk>/adopt/<int:reading>/", adopt.HostAdoptReadingView.as_view(), name="host-adopt"),
+    path(
+        "hosts/<int:pk>/adopt/<int:reading>/preview/", adopt.HostAdoptPreviewView.as_view(), name="host-adopt-preview"
+    ),
+    path("hosts/<int:pk>/adopt/<int:reading>/commit/", adopt.HostAdoptCommitView.as_view(), name="host-adopt-commit"),
 ]
 
 

@@ -36,8 +36,8 @@ def service(port: int, scheduler: str = "rr") -> dict:
 HAND = {"version": 1, "host": "x", "revision": 1, "director": {"services": [service(80), service(443, "wlc")]}}
 
 
-@pytest.fixture
-def director(tmp_path):
+@pytest.fixture(name="director")
+def director_fixture(tmp_path):
     purge(QUEUE)
     host = ConsoleHost("adopt-director", tmp_path / "agent")
     host.kernel = hand_configured(tmp_path, HAND)  # the VIP on eth0, two services: typed by an administrator
