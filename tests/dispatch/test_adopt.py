@@ -176,3 +176,38 @@ def test_a_junk_or_huge_reading_is_refused_audited_and_counted(director, monkeyp
     # A reading for another host's number is rejected; a second answer to the same read is late.
     assert director.send({"kind": "reading", "host": "adopt-director", "reading": "1; drop", "table": {}}) == "rejected"
     assert director.send({"kind": "reading", "host": "adopt-director", "reading": reading.pk, "table": {}}) == "late"
+
+
+def test_a_real_server_configured_by_hand_is_adopted_as_one(tmp_path):
+    from lvsweb_agent.model import Address, Link
+
+    from tests.factories import make_real_server, make_virtual_service
+
+    purge("lvsweb.host.adopt-rs")
+    rs = ConsoleHost("adopt-rs", tmp_path / "rs", management_address="10.20.0.11", uplinks="eth0")
+    rs.kernel.links["tunl0"] = Link("tunl0", 3, True, "ipip")
+    rs.kernel.addresses = [Address("eth0", "10.20.0.11", 24), Address("tunl0", VIP, 32)]
+    rs.kernel.sysctls = {f"net.ipv4.conf.{scope}.rp_filter": "0" for scope in ("all", "default", "lo", "tunl0", "eth0")}
+    rs.kernel.read_sysctl = rs.kernel.sysctls.get
+    cluster = make_cluster(name="web", slug="web")
+    service = make_virtual_service(cluster=cluster, address=VIP, port=80, scheduler="rr")
+    make_real_server(virtual_service=service, address="10.20.0.11")
+    user = operator()
+    reading = request_reading(acting_user=user, host=rs.host)
+    try:
+        assert rs.take_and_run() == ["read"]
+        reading.refresh_from_db()
+        preview = preview_adopt(acting_user=user, reading=reading, cluster=cluster)
+        assert preview.role == "real_server" and preview.imported.rows == []
+        assert preview.kernel_operations == [], preview.operations
+        # With rp_filter still on, the proposal says what the adopting apply would change.
+        rs.kernel.sysctls["net.ipv4.conf.tunl0.rp_filter"] = "1"
+        again = request_reading(acting_user=user, host=rs.host)
+        assert rs.take_and_run() == ["read"]
+        again.refresh_from_db()
+        preview = preview_adopt(acting_user=user, reading=again, cluster=cluster)
+        assert [(op["op"], op["target"]) for op in preview.kernel_operations] == [
+            ("set-sysctl", "net.ipv4.conf.tunl0.rp_filter")
+        ]
+    finally:
+        purge("lvsweb.host.adopt-rs")
