@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import subprocess
 import threading
 import time
 
@@ -84,16 +85,21 @@ class Reader:
         return self.received > before and not self.broken
 
 
-def configure_by_hand(lab: Lab) -> None:
-    """What an administrator typed: TUN real servers (tunl0, VIP, rp_filter) and the director's table."""
+def real_servers_by_hand(lab: Lab) -> None:
+    """What an administrator typed on the TUN real servers: tunl0 up with the VIP, rp_filter off."""
     run("modprobe", "ipip")
     for name in ("rs1", "rs2"):
         rs = lab[name]
         rs.ip("link", "set", "tunl0", "up")
         rs.ip("addr", "add", f"{VIP}/32", "dev", "tunl0")
         rs.set_sysctls({f"net.ipv4.conf.{scope}.rp_filter": "0" for scope in RP_FILTER_SCOPES})
+    lab["director"].ip("addr", "add", f"{VIP}/32", "dev", "eth0")
+
+
+def configure_by_hand(lab: Lab) -> None:
+    """The real servers, and the director's table typed with ipvsadm."""
+    real_servers_by_hand(lab)
     director = lab["director"]
-    director.ip("addr", "add", f"{VIP}/32", "dev", "eth0")
     for port, scheduler in ((80, "rr"), (STREAM_PORT, "wlc")):
         director.run("ipvsadm", "-A", "-t", f"{VIP}:{port}", "-s", scheduler)
         for rs in ("10.20.0.11", "10.20.0.12"):
@@ -173,5 +179,72 @@ def test_a_hand_configured_director_is_adopted_and_changed_without_breaking_a_co
         assert reader.flowing(), reader.broken
         reader.connection.close()
     finally:
+        for streamer in streamers:
+            streamer.close()
+
+
+KEEPALIVED_CONF = f"""
+global_defs {{
+    router_id lab_director
+}}
+virtual_server {VIP} {STREAM_PORT} {{
+    lb_algo wlc
+    lb_kind TUN
+    protocol TCP
+    real_server 10.20.0.11 {STREAM_PORT} {{
+        weight 1
+    }}
+    real_server 10.20.0.12 {STREAM_PORT} {{
+        weight 1
+    }}
+}}
+"""
+
+
+def test_a_director_configured_by_keepalived_is_adopted_once_keepalived_lets_go(network: Lab, agent_on, tmp_path):
+    """keepalived runs the table (its checker, started with --dont-release-ipvs as docs/operating.md#adopt
+    says); it is stopped, the table stays and carries on, the agent adopts it and changes one weight."""
+    real_servers_by_hand(network)
+    director = network["director"]
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(KEEPALIVED_CONF)
+    pids = [str(tmp_path / name) for name in ("keepalived.pid", "checkers.pid", "vrrp.pid")]
+    command = ["keepalived", "--check", "--dont-release-ipvs", "--dont-fork", "--log-console", "-f", str(conf)]
+    command += ["-p", pids[0], "-c", pids[1], "-r", pids[2]]
+    with inside("director"):
+        keepalived = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    streamers = [Streamer("rs1"), Streamer("rs2")]
+    try:
+        deadline = time.monotonic() + 30
+        while "10.20.0.12:9000" not in director.ipvs_save():
+            assert time.monotonic() < deadline, "keepalived did not make its table"
+            time.sleep(0.5)
+        reader = Reader(network)
+        assert reader.flowing(), reader.broken
+        table = director.ipvs_save()
+        assert "-A -t 10.10.0.100:9000 -s wlc" in table
+
+        keepalived.terminate()
+        keepalived.wait(timeout=30)
+        assert director.ipvs_save() == table, "keepalived removed its table on stop"
+        assert reader.flowing(), reader.broken
+
+        agent = agent_on("director")
+        document = read_and_propose(agent, "director")
+        result = agent.apply(document)
+        assert result.ok and {op.kind for op in result.plan.operations} <= KERNEL_UNTOUCHED, str(result.plan)
+        assert agent.plan(document).empty and director.ipvs_save() == table
+
+        changed = copy.deepcopy(document)
+        changed["revision"] = 2
+        changed["director"]["services"][0]["real_servers"][1]["weight"] = 2
+        result = agent.apply(changed)
+        assert [op.kind for op in result.plan.operations] == ["edit-dest"], str(result.plan)
+        assert director.ipvs_table()[f"TCP {VIP}:9000"]["10.20.0.12:9000"].weight == 2
+        assert reader.flowing(), reader.broken
+        reader.connection.close()
+    finally:
+        if keepalived.poll() is None:
+            keepalived.kill()
         for streamer in streamers:
             streamer.close()
