@@ -211,3 +211,17 @@ def test_a_real_server_configured_by_hand_is_adopted_as_one(tmp_path):
         ]
     finally:
         purge("lvsweb.host.adopt-rs")
+
+
+def test_a_reading_above_the_size_limit_is_refused_and_counted(director, monkeypatch):
+    from dispatch import counters
+    from dispatch.actions import readings
+
+    monkeypatch.setattr(readings, "MAX_READING_BYTES", 1000)  # the real limit is 8 MB: the same rule, smaller
+    reading = request_reading(acting_user=operator(), host=director.host)
+    before = counters.refused_reports().get(("reading", "too_large"), 0)
+    assert director.take_and_run() == ["failed"]
+    reading.refresh_from_db()
+    assert reading.error.startswith("the reading is ") and "more than the 1,000 accepted" in reading.error
+    assert reading.reading is None
+    assert counters.refused_reports().get(("reading", "too_large"), 0) == before + 1
