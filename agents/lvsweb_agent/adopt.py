@@ -336,7 +336,10 @@ def propose_document(
             "services": [service_json(service) for service in services],
         }
     real_server = None
-    tun, dr = reading.recipe_vips("tunl0"), reading.recipe_vips("lo")
+    # A director's own VIPs (held on lo, say) are not a real server's recipe.
+    own = {service.key.address for service in reading.services}
+    tun = [vip for vip in reading.recipe_vips("tunl0") if vip not in own]
+    dr = [vip for vip in reading.recipe_vips("lo") if vip not in own]
     if tun or dr:
         real_server = {
             "tun": {"vips": tun, "uplinks": list(uplinks)} if tun else None,

@@ -110,6 +110,19 @@ def test_a_real_server_gets_its_recipe_from_the_vips_on_tunl0_and_lo(tmp_path):
     }
 
 
+def test_a_directors_own_vip_on_lo_is_no_real_server_recipe(tmp_path):
+    doc = {"version": 1, "host": "d", "revision": 1, "director": {"services": [
+        {"protocol": "tcp", "address": "10.10.0.100", "port": 80, "scheduler": "rr", "real_servers": []}
+    ]}}  # fmt: skip
+    kernel = hand_configured(tmp_path, doc)
+    kernel.addresses = [Address("lo", "10.10.0.100", 32)]
+    kernel.files.clear()  # no lvsweb-agent ever ran there
+    agent, document = adopt(tmp_path, kernel)
+    assert document["real_server"] is None
+    assert document["director"]["vips"] == [{"address": "10.10.0.100", "prefix": 32, "interface": "lo"}]
+    assert [op.kind for op in agent.apply(document).plan.operations] == ["write-file"]
+
+
 def test_a_table_above_the_limits_is_not_read(tmp_path):
     kernel = SimulatedKernel()
     for port in range(MAX_SERVICES + 1):
