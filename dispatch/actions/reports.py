@@ -15,6 +15,7 @@ from clusters.choices import AgentStatus, SyncState
 from clusters.models import Host, sync_state
 from dispatch import counters, events
 from dispatch.actions import replay
+from dispatch.actions.ha import ha_facts, ha_report
 from dispatch.actions.health import health_report
 from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
 from dispatch.models import Deployment
@@ -28,7 +29,7 @@ REPORT_STATUSES = {
 }
 
 
-REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health")
+REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health", "ha")
 
 
 def _reject(signer: str, reason: str) -> None:
@@ -82,6 +83,8 @@ def handle_report(envelope: Any) -> str:
         return _heartbeat(host, payload)
     if kind == "health":
         return health_report(host, payload)
+    if kind == "ha":
+        return ha_report(host, payload)
     return _deployment_report(host, payload)
 
 
@@ -110,6 +113,7 @@ def _heartbeat(host: Host, payload: dict[str, Any]) -> str:
             message=facts.get("drift_error") or (f"{len(host.drift)} operations of drift." if host.drift else ""),
         )
     _broadcast_host(host)
+    ha_facts(host, facts)
     return "heartbeat"
 
 
