@@ -71,7 +71,7 @@ def group_statuses(cluster: Cluster, groups: list[VipGroup] | None = None) -> li
                 {
                     "host": director.host.hostname,
                     "state": role.state if role else "unknown",
-                    "label": role.get_state_display() if role else "not reported",
+                    "state_label": role.get_state_display() if role else "not reported",
                     "since": role.since.isoformat() if role else None,
                     "cause": role.cause if role else "",
                     "current": role is not None and director.host.agent_status == AgentStatus.ONLINE,
