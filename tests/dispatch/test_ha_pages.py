@@ -147,3 +147,33 @@ def test_a_service_without_group_keeps_its_vip_on_every_director(ha):
     make_virtual_service(cluster=ha.cluster, address="10.10.0.101", port=80)
     page = client_as("viewer").get(ha.cluster.get_absolute_url()).content.decode()
     assert "TCP 10.10.0.100:80</code>" in page  # the grouped one is listed in its group
+
+
+def test_operators_add_edit_and_remove_vip_groups_and_put_services_in_them(ha):
+    operator = client_as("operator")
+    url = reverse("vip-group-create", kwargs={"slug": ha.cluster.slug})
+    form = {"name": "api", "vrid": 51, "advert_int": 1, "preempt_delay": 0, "preempt": "on", "track_agent": "on"}
+    refused = operator.post(url, form)
+    assert refused.status_code == 400 and "VRID 51" in refused.content.decode()
+    assert operator.post(url, {**form, "vrid": 52}).status_code == 302
+    group = ha.cluster.vip_groups.get(name="api")
+    edit = reverse("vip-group-edit", kwargs={"slug": ha.cluster.slug, "pk": group.pk})
+    assert operator.post(edit, {**form, "vrid": 52, "auth_pass": "pw", "unicast": "on"}).status_code == 302
+    group.refresh_from_db()
+    assert (group.auth_pass, group.unicast) == ("pw", True)
+    service = make_virtual_service(cluster=ha.cluster, address="10.10.0.102", port=80)
+    service_edit = reverse("virtual-service-edit", kwargs={"slug": ha.cluster.slug, "pk": service.pk})
+    page = operator.get(service_edit).content.decode()
+    assert "Director high availability" in page and ">api</option>" in page
+    fields = {"protocol": "tcp", "address": "10.10.0.102", "port": 80, "scheduler": "wlc", "forward_method": "tun"}
+    fields.update(address_family="ipv4", persistence_timeout=0, enabled="on", vip_group=group.pk)
+    response = operator.post(service_edit, fields)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    service.refresh_from_db()
+    assert service.vip_group == group
+    kept = operator.post(edit, {"remove": "1"}, follow=True)
+    assert "still has 1 virtual service" in kept.content.decode()
+    service.vip_group = None
+    service.save()
+    operator.post(edit, {"remove": "1"})
+    assert not ha.cluster.vip_groups.filter(name="api").exists()

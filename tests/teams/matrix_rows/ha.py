@@ -25,6 +25,12 @@ ROWS = [
     ("api:director-undrain",          "other",  401,      405,    405,   405,     405,  405),
     # A director's VRRP priority is changed by PATCH (its role stays as it is).
     ("api:clusterhost-detail",        "PATCH",  401,      404,    403,   200,     200,  200),
+    ("vip-group-create",              "GET",    302,      404,    403,   200,     200,  200),
+    ("vip-group-create",              "POST",   302,      404,    403,   302,     302,  302),
+    ("vip-group-create",              "other",  302,      405,    405,   405,     405,  405),
+    ("vip-group-edit",                "GET",    302,      404,    403,   200,     200,  200),
+    ("vip-group-edit",                "POST",   302,      404,    403,   302,     302,  302),
+    ("vip-group-edit",                "other",  302,      405,    405,   405,     405,  405),
     ("cluster-ha-drain",              "GET",    302,      404,    403,   200,     200,  200),
     ("cluster-ha-drain",              "POST",   302,      404,    403,   302,     302,  302),
     ("cluster-ha-drain",              "other",  302,      405,    405,   405,     405,  405),
@@ -58,6 +64,8 @@ def url_kwargs(world) -> dict:
         "api:director-drain": {"pk": a.cluster_host.pk},
         "api:director-undrain": {"pk": a.cluster_host.pk},
         "cluster-ha-drain": {"slug": a.cluster.slug, "pk": a.cluster_host.pk},
+        "vip-group-create": {"slug": a.cluster.slug},
+        "vip-group-edit": {"slug": a.cluster.slug, "pk": world.vip_group.pk},
         "cluster-ha-undrain": {"slug": a.cluster.slug, "pk": a.cluster_host.pk},
     }
 
@@ -69,4 +77,6 @@ def bodies(world) -> dict:
         ("api:vipgroup-detail", "PUT"): {**group, "name": "web", "vrid": 51, "preempt": False},
         ("api:vipgroup-detail", "PATCH"): {"advert_int": 0.5},
         ("api:clusterhost-detail", "PATCH"): {"vrrp_priority": 120},
+        ("vip-group-create", "POST"): {"name": "api", "vrid": 52, "advert_int": 1, "preempt_delay": 0, "preempt": "on"},
+        ("vip-group-edit", "POST"): {"name": "web", "vrid": 51, "advert_int": 2, "preempt_delay": 0, "preempt": "on"},
     }
