@@ -182,7 +182,7 @@ class Migration(migrations.Migration):
                 blank=True,
                 help_text="The VIP group whose active director holds this VIP (docs/ha.md). Empty: every director of the cluster holds it.",
                 null=True,
-                on_delete=django.db.models.deletion.PROTECT,
+                on_delete=django.db.models.deletion.SET_NULL,
                 related_name="virtual_services",
                 to="clusters.vipgroup",
                 verbose_name="VIP group",

@@ -125,7 +125,8 @@ class VirtualService(models.Model):
     )
     vip_group = models.ForeignKey(
         "clusters.VipGroup",
-        on_delete=models.PROTECT,
+        # delete_vip_group refuses a group with services; a cluster's deletion takes both along.
+        on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="virtual_services",
