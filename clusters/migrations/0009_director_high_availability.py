@@ -147,7 +147,7 @@ class Migration(migrations.Migration):
                         max_length=8,
                         validators=[
                             django.core.validators.RegexValidator(
-                                re.compile("^[\\x21-\\x7e]{0,8}$"),
+                                re.compile("^[\\x21-\\x7e]{1,8}$"),
                                 "At most 8 printable ASCII characters without spaces.",
                             )
                         ],

@@ -17,7 +17,7 @@ from clusters.models.ha_checks import vip_group_problems, vrrp_interface
 #: keepalived's instance names as the agent's document allows them (HA-INTERFACE.md).
 INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 #: VRRP "PASS" authentication carries at most 8 characters, in clear text (RFC 2338; keepalived truncates).
-AUTH_PASS = re.compile(r"^[\x21-\x7e]{0,8}$")
+AUTH_PASS = re.compile(r"^[\x21-\x7e]{1,8}$")
 
 #: What a VIP group records, in the order the form, the API and the inventory snapshot list them: the one list.
 VIP_GROUP_FIELDS = (
