@@ -15,7 +15,8 @@ from django.db.models import Prefetch
 from lvsweb_agent.document import DOCUMENT_VERSION
 
 from clusters.choices import ForwardMethod, HealthCheckType, HostRole, Protocol, RealServerState, TunnelType
-from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VirtualService
+from clusters.ha_compiler import add_ha, group_snapshot, grouped
+from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VipGroup, VirtualService
 from clusters.models.health import HEALTH_CHECK_FIELDS
 from clusters.models.real_servers import REAL_SERVER_FIELDS
 from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
@@ -34,16 +35,16 @@ def _health_snapshot(obj) -> dict[str, Any] | None:
 
 
 def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
-    """The cluster's inventory as plain JSON data, in a stable order (four queries)."""
+    """The cluster's inventory as plain JSON data, in a stable order (five queries)."""
     return inventory_snapshots([cluster])[cluster.pk]
 
 
 def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]]:
-    """{cluster id: its `inventory_snapshot`} for many clusters in the same four queries (the dashboard)."""
+    """{cluster id: its `inventory_snapshot`} for many clusters in the same five queries (the dashboard)."""
     clusters = list(clusters)
     services = (
         VirtualService.objects.filter(cluster__in=clusters)
-        .select_related("health_check")
+        .select_related("health_check", "vip_group")
         .prefetch_related(
             Prefetch(
                 "real_servers",
@@ -54,6 +55,9 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
     services_of: dict[int, list[VirtualService]] = {cluster.pk: [] for cluster in clusters}
     for service in services:
         services_of[service.cluster_id].append(service)
+    groups_of: dict[int, list[VipGroup]] = {cluster.pk: [] for cluster in clusters}
+    for group in VipGroup.objects.filter(cluster__in=clusters).order_by("name"):
+        groups_of[group.cluster_id].append(group)
     roles_of: dict[int, list[ClusterHost]] = {cluster.pk: [] for cluster in clusters}
     for role in ClusterHost.objects.filter(cluster__in=clusters).select_related("host").order_by("host__hostname"):
         roles_of[role.cluster_id].append(role)
@@ -64,6 +68,7 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
                 "name": cluster.name,
                 "slug": cluster.slug,
                 "drain_timeout": cluster.drain_timeout,
+                "sync": _sync_snapshot(cluster),
             },
             "hosts": [
                 {
@@ -71,12 +76,17 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
                     "role": role.role,
                     "vip_interface": role.host.vip_interface,
                     "uplinks": role.host.uplink_list,
+                    "address": role.host.management_address,
+                    "vrrp_priority": role.vrrp_priority,
+                    "drained": role.drained,
                 }
                 for role in roles_of[cluster.pk]
             ],
+            "vip_groups": [group_snapshot(group) for group in groups_of[cluster.pk]],
             "virtual_services": [
                 {
                     **{name: getattr(service, name) for name in SERVICE_FIELDS},
+                    "vip_group": service.vip_group.name if service.vip_group else None,
                     "health_check": _health_snapshot(service),
                     "real_servers": [
                         {
@@ -91,6 +101,17 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
             ],
         }
         for cluster in clusters
+    }
+
+
+def _sync_snapshot(cluster: Cluster) -> dict[str, Any] | None:
+    if cluster.sync_id is None:
+        return None
+    return {
+        "syncid": cluster.sync_id,
+        "port": cluster.sync_port,
+        "mcast_group": cluster.sync_mcast_group,
+        "ttl": cluster.sync_ttl,
     }
 
 
@@ -254,7 +275,7 @@ def compile_documents(
                 director["drain_timeout"] = max(director["drain_timeout"], snapshot["cluster"]["drain_timeout"])
                 for service in services:
                     director["services"].append(_service_document(service))
-                    if service["address"]:
+                    if service["address"] and not grouped(snapshot, service):
                         prefix = ipaddress.ip_address(service["address"]).max_prefixlen
                         vip = {"address": service["address"], "prefix": prefix, "interface": host["vip_interface"]}
                         if vip not in director["vips"]:
@@ -277,6 +298,7 @@ def compile_documents(
                     recipe = _recipe(document_for(host["hostname"]), method, host["uplinks"])
                     if service["address"] not in recipe["vips"]:
                         recipe["vips"].append(service["address"])
+    add_ha(documents, snapshots)
     for hostname, roles in (leaving or {}).items():
         if HostRole.DIRECTOR in roles and documents[hostname]["director"] is None:
             _director_part(documents[hostname])["drain_timeout"] = snapshots[0]["cluster"]["drain_timeout"]

@@ -11,6 +11,7 @@ from lvsweb_agent.model import Service, ServiceKey
 
 from clusters import interchange
 from clusters.compiler import compile_documents, inventory_snapshot
+from clusters.ha_export import vrrp_export
 from clusters.models import Cluster, VirtualService
 
 #: The stand-in director the export compiles a document for (any valid host name does).
@@ -35,9 +36,12 @@ def export_text(cluster: Cluster, format: str, rules: list[Service] | None = Non
         "Disabled services and real servers are left out; draining real servers have weight 0."
     )
     methods = {_key(service): service.forward_method for service in cluster.virtual_services.all()}
-    return interchange.render(
+    text = interchange.render(
         cluster_rules(cluster) if rules is None else rules, format, header=header, methods=methods
     )
+    if format == "keepalived":
+        text += vrrp_export(cluster)  # director HA: vrrp_instance blocks (clusters/ha_export.py)
+    return text
 
 
 def _key(service: VirtualService) -> ServiceKey:

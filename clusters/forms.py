@@ -11,7 +11,8 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.models import construct_instance
 
-from clusters.models import Cluster, HealthCheck, Host, RealServer, VirtualService
+from clusters.models import Cluster, HealthCheck, Host, RealServer, VipGroup, VirtualService
+from clusters.models.ha import VIP_GROUP_FIELDS
 from clusters.models.health import HEALTH_CHECK_FIELDS
 from clusters.models.real_servers import REAL_SERVER_FIELDS
 from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
@@ -84,7 +85,18 @@ class ClusterForm(ActionForm):
 
     class Meta:
         model = Cluster
-        fields = ["team", "name", "slug", "description", "drain_timeout"]
+        fields = [
+            "team",
+            "name",
+            "slug",
+            "description",
+            "drain_timeout",
+            # Connection sync of director high availability (docs/ha.md).
+            "sync_id",
+            "sync_port",
+            "sync_mcast_group",
+            "sync_ttl",
+        ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
         labels = {"drain_timeout": "Drain timeout (seconds)"}
 
@@ -108,12 +120,19 @@ class VirtualServiceForm(ActionForm):
 
     class Meta:
         model = VirtualService
-        fields = list(VIRTUAL_SERVICE_FIELDS)
+        fields = [*VIRTUAL_SERVICE_FIELDS, "vip_group"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "forward_method": forms.Select(attrs={"data-method-help": "forwarding-methods"}),
         }
         labels = {"persistence_timeout": "Persistence timeout (seconds)"}
+
+    def __init__(self, *args, cluster=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only this cluster's VIP groups (docs/ha.md); none at all when it has none.
+        groups = cluster.vip_groups.all() if cluster is not None else self.fields["vip_group"].queryset.none()
+        self.fields["vip_group"].queryset = groups
+        self.fields["vip_group"].empty_label = "— none: every director of the cluster holds the VIP —"
 
 
 class RealServerForm(ActionForm):
@@ -163,3 +182,12 @@ class HealthCheckForm(ActionForm):
         if for_real_server:
             for name in SERVICE_ONLY_FIELDS:
                 del self.fields[name]
+
+
+class VipGroupForm(ActionForm):
+    """A VIP group: one VRRP instance of the cluster's directors (docs/ha.md)."""
+
+    class Meta:
+        model = VipGroup
+        fields = list(VIP_GROUP_FIELDS)
+        widgets = {"auth_pass": forms.TextInput(attrs={"autocomplete": "off"})}

@@ -4,6 +4,7 @@ from django.urls import path
 
 from clusters import views
 from clusters.views import health_checks as health_views
+from clusters.views import vip_groups as vip_group_views
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
@@ -30,6 +31,12 @@ urlpatterns = [
     ),
     path("clusters/<slug:slug>/edit/", views.ClusterEditView.as_view(), name="cluster-edit"),
     path("clusters/<slug:slug>/delete/", views.ClusterDeleteView.as_view(), name="cluster-delete"),
+    path("clusters/<slug:slug>/vip-groups/new/", vip_group_views.VipGroupCreateView.as_view(), name="vip-group-create"),
+    path(
+        "clusters/<slug:slug>/vip-groups/<int:pk>/edit/",
+        vip_group_views.VipGroupEditView.as_view(),
+        name="vip-group-edit",
+    ),
     path("clusters/<slug:slug>/services/new/", views.VirtualServiceCreateView.as_view(), name="virtual-service-create"),
     path(
         "clusters/<slug:slug>/services/<int:pk>/edit/",

@@ -33,3 +33,12 @@ NOT_SENT_REASONS = {
     "(Hosts → Enroll shows the command).",
     SyncState.REVOKED: "revoked: the console no longer trusts this host's agent; enroll it again to manage it.",
 }
+
+
+class VrrpState(models.TextChoices):
+    """A director's VRRP state in one VIP group, as keepalived names it (reported by its agent)."""
+
+    MASTER = "master", "active"
+    BACKUP = "backup", "backup"
+    FAULT = "fault", "fault"
+    STOP = "stop", "stopped"

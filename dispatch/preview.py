@@ -225,7 +225,8 @@ def _planned(operation) -> PlannedOperation:
         target=operation.target,
         detail=operation.detail,
         reason=operation.reason,
-        change=CHANGE_OF_OPERATION[operation.kind],
+        # Kinds this console does not know yet (a newer agent package: keepalived, sync daemon …) read as changes.
+        change=CHANGE_OF_OPERATION.get(operation.kind, "changed"),
         real_server=real_server,
     )
 

@@ -51,14 +51,10 @@ def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
     Rows come in a stable order: cluster settings, hosts, then services each followed by its real servers.
     """
     rows: list[dict[str, Any]] = []
-    if old["cluster"].get("drain_timeout") != new["cluster"].get("drain_timeout"):
+    cluster_fields = _field_changes(old["cluster"], new["cluster"], ("drain_timeout", "sync"))
+    if cluster_fields:
         rows.append(
-            {
-                "change": "changed",
-                "object": "cluster",
-                "label": new["cluster"]["name"],
-                "fields": {"drain_timeout": [old["cluster"].get("drain_timeout"), new["cluster"].get("drain_timeout")]},
-            }
+            {"change": "changed", "object": "cluster", "label": new["cluster"]["name"], "fields": cluster_fields}
         )
     old_hosts = {(h["hostname"], h["role"]) for h in old["hosts"]}
     new_hosts = {(h["hostname"], h["role"]) for h in new["hosts"]}
@@ -66,6 +62,7 @@ def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
         rows.append({"change": "removed", "object": "host", "label": f"{hostname} ({role})", "fields": {}})
     for hostname, role in sorted(new_hosts - old_hosts):
         rows.append({"change": "added", "object": "host", "label": f"{hostname} ({role})", "fields": {}})
+    rows.extend(_ha_changes(old, new))
     old_services = {service_key(s): s for s in old["virtual_services"]}
     new_services = {service_key(s): s for s in new["virtual_services"]}
     for key in sorted(set(old_services) | set(new_services), key=str):
@@ -85,7 +82,7 @@ def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
                     }
                 )
             continue
-        fields = {**_field_changes(before, after, SERVICE_FIELDS), **_health_changes(before, after)}
+        fields = {**_field_changes(before, after, (*SERVICE_FIELDS, "vip_group")), **_health_changes(before, after)}
         if fields:
             rows.append({"change": "changed", "object": "virtual service", "label": label, "fields": fields})
         old_rs = {real_server_key(rs): rs for rs in before["real_servers"]}
@@ -103,4 +100,39 @@ def inventory_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
                 }
                 if fields:
                     rows.append({"change": "changed", "object": "real server", "label": rs_label, "fields": fields})
+    return rows
+
+
+#: What a revision records of a director's part in high availability, with its value in revisions made before it.
+DIRECTOR_HA_DEFAULTS = {"vrrp_priority": 100, "drained": False}
+
+
+def _ha_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Directors' VRRP priority and drain, and VIP groups added, removed or changed (docs/ha.md)."""
+    rows: list[dict[str, Any]] = []
+    before_hosts = {(h["hostname"], h["role"]): h for h in old["hosts"]}
+    for host in new["hosts"]:
+        before = before_hosts.get((host["hostname"], host["role"]))
+        if before is None or host["role"] != "director":
+            continue
+        fields = {
+            name: [before.get(name, default), host.get(name, default)]
+            for name, default in DIRECTOR_HA_DEFAULTS.items()
+            if before.get(name, default) != host.get(name, default)
+        }
+        if fields:
+            rows.append(
+                {"change": "changed", "object": "host", "label": f"{host['hostname']} (director)", "fields": fields}
+            )
+    old_groups = {g["name"]: g for g in old.get("vip_groups", [])}
+    new_groups = {g["name"]: g for g in new.get("vip_groups", [])}
+    for name in sorted(set(old_groups) | set(new_groups)):
+        before, after = old_groups.get(name), new_groups.get(name)
+        if before is None or after is None:
+            change = "added" if before is None else "removed"
+            rows.append({"change": change, "object": "VIP group", "label": name, "fields": {}})
+            continue
+        fields = _field_changes(before, after, sorted(set(before) | set(after)))
+        if fields:
+            rows.append({"change": "changed", "object": "VIP group", "label": name, "fields": fields})
     return rows

@@ -25,9 +25,9 @@ from django.db.models import Count, F, Max, OuterRef, Subquery
 
 from clusters.choices import RealServerState
 from clusters.compiler import REAL_SERVER_FIELDS, inventory_snapshots
-from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VirtualService
+from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VipGroup, VirtualService
 from dispatch.models import Revision
-from dispatch.revisions import inventory_diff, real_server_key, service_key
+from dispatch.revisions import DIRECTOR_HA_DEFAULTS, inventory_diff, real_server_key, service_key
 
 #: An edit saved this long before a revision was made may still have missed it (its transaction committed
 #: after the apply read the inventory): `unchanged_since_revision` never trusts timestamps that close.
@@ -78,7 +78,7 @@ def _stats(queryset, cluster_field: str, *timestamps: str) -> dict[int, tuple[in
 
 def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Revision]) -> set[int]:
     """The clusters whose inventory certainly still is their latest revision, told from counts and `updated_at`
-    (four grouped queries) without reading the inventory: nothing of theirs was saved since `SETTLED` before
+    (five grouped queries) without reading the inventory: nothing of theirs was saved since `SETTLED` before
     the revision was made, and they have as many services, real servers, health checks and host roles as it.
 
     A deletion lowers a count; an addition or an edit leaves a newer `updated_at` (the actions save objects
@@ -95,11 +95,12 @@ def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Re
         "host__updated_at",
     )
     checks = _stats(HealthCheck.objects.filter(cluster_id__in=ids), "cluster_id", "updated_at")
-    roles: dict[int, set[tuple[str, str]]] = {cluster_id: set() for cluster_id in ids}
-    for cluster_id, hostname, role in ClusterHost.objects.filter(cluster_id__in=ids).values_list(
-        "cluster_id", "host__hostname", "role"
+    groups = _stats(VipGroup.objects.filter(cluster_id__in=ids), "cluster_id", "updated_at")
+    roles: dict[int, set[tuple]] = {cluster_id: set() for cluster_id in ids}
+    for cluster_id, hostname, role, priority, drained in ClusterHost.objects.filter(cluster_id__in=ids).values_list(
+        "cluster_id", "host__hostname", "role", "vrrp_priority", "drained"
     ):
-        roles[cluster_id].add((hostname, role))
+        roles[cluster_id].add((hostname, role, priority, drained))
     unchanged = set()
     for cluster in clusters:
         revision = revisions.get(cluster.pk)
@@ -113,9 +114,11 @@ def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Re
             "services": (services, len(sent_services)),
             "real servers": (real_servers, len(sent_real_servers)),
             "checks": (checks, sent_checks),
+            "VIP groups": (groups, len(inventory.get("vip_groups", []))),
         }
         same = cluster.updated_at < settled and roles[cluster.pk] == {
-            (h["hostname"], h["role"]) for h in inventory.get("hosts", [])
+            (h["hostname"], h["role"], *(h.get(name, default) for name, default in DIRECTOR_HA_DEFAULTS.items()))
+            for h in inventory.get("hosts", [])
         }
         for stats, count in expected.values():
             n, last = stats.get(cluster.pk, (0, None))

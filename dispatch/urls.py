@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dispatch.views import adopt, bundle, dispatch, hosts, revisions
+from dispatch.views import adopt, bundle, dispatch, ha, hosts, revisions
 
 urlpatterns = [
     path("clusters/<slug:slug>/revisions/", revisions.RevisionListView.as_view(), name="cluster-revisions"),
@@ -26,6 +26,12 @@ urlpatterns = [
     ),
     path(
         "clusters/<slug:slug>/deployments/<int:pk>/", dispatch.DeploymentDetailView.as_view(), name="cluster-deployment"
+    ),
+    path("clusters/<slug:slug>/directors/<int:pk>/drain/", ha.DirectorDrainView.as_view(), name="cluster-ha-drain"),
+    path(
+        "clusters/<slug:slug>/directors/<int:pk>/undrain/",
+        ha.DirectorDrainView.as_view(drained=False),
+        name="cluster-ha-undrain",
     ),
     path("hosts/", hosts.HostListView.as_view(), name="host-list"),
     path("hosts/new/", hosts.HostCreateView.as_view(), name="host-create"),

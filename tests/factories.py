@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
 from clusters.choices import ForwardMethod, HostRole, Protocol
-from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from clusters.models import Cluster, ClusterHost, Host, RealServer, VipGroup, VirtualService
 from teams.choices import TeamRole
 from teams.models import Membership, Team
 
@@ -106,3 +106,11 @@ def make_real_server(*, virtual_service: VirtualService | None = None, **overrid
     real_server.full_clean()
     real_server.save()
     return real_server
+
+
+def make_vip_group(*, cluster: Cluster | None = None, **overrides: Any) -> VipGroup:
+    """A VIP group (VRRP instance) named “web”, VRID 51, unless told otherwise."""
+    group = VipGroup(cluster=cluster or make_cluster(), **{"name": "web", "vrid": 51, **overrides})
+    group.full_clean()
+    group.save()
+    return group

@@ -7,6 +7,13 @@ management commands call these and nothing else to change state.
 """
 
 from clusters.actions.clusters import create_cluster, delete_cluster, transfer_cluster, update_cluster
+from clusters.actions.ha import (
+    create_vip_group,
+    delete_vip_group,
+    mark_drained,
+    set_director_priority,
+    update_vip_group,
+)
 from clusters.actions.health import delete_health_check, set_health_check
 from clusters.actions.hosts import (
     assign_host_role,
@@ -33,19 +40,24 @@ __all__ = [
     "create_cluster",
     "create_host",
     "create_real_server",
+    "create_vip_group",
     "create_virtual_service",
     "delete_cluster",
     "delete_health_check",
     "delete_host",
     "delete_real_server",
+    "delete_vip_group",
     "delete_virtual_service",
     "link_real_servers",
+    "mark_drained",
     "remove_host_role",
+    "set_director_priority",
     "set_health_check",
     "set_real_server_state",
     "transfer_cluster",
     "update_cluster",
     "update_host",
     "update_real_server",
+    "update_vip_group",
     "update_virtual_service",
 ]

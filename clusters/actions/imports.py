@@ -21,6 +21,7 @@ from lvsweb_agent.model import Service, normalize_address
 from audit.recording import record
 from clusters import interchange
 from clusters.actions import locks
+from clusters.actions.ha_import import import_vrrp
 from clusters.actions.real_servers import create_real_server, update_real_server
 from clusters.actions.virtual_services import create_virtual_service, update_virtual_service
 from clusters.choices import Protocol
@@ -248,6 +249,7 @@ class _Importer:
         # lists every error at once; a commit with any error saves nothing.
         for service in self.parsed.services:
             self.service(service)
+        import_vrrp(self, PlanRow)  # director HA: keepalived.conf's VRRP part (clusters/actions/ha_import.py)
         self.result.errors.sort(key=lambda problem: problem.line)
         return self.result
 

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clusters import actions, selectors
-from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
+from clusters.models import Cluster, ClusterHost, Host, RealServer, VipGroup, VirtualService
 from clusters.models.real_servers import REAL_SERVER_FIELDS
 from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
 from clusters.overlaps import endpoint_overlaps
@@ -87,6 +87,10 @@ class ClusterSerializer(ActionSerializer):
             "slug",
             "description",
             "drain_timeout",
+            "sync_id",
+            "sync_port",
+            "sync_mcast_group",
+            "sync_ttl",
             "virtual_service_count",
             "real_server_count",
             "created_at",
@@ -173,23 +177,37 @@ class ClusterHostSerializer(ActionSerializer):
 
     class Meta:
         model = ClusterHost
-        fields = ["id", "cluster", "host", "role"]
+        fields = ["id", "cluster", "host", "role", "vrrp_priority", "drained"]
+        read_only_fields = ["drained"]  # POST …/drain/ and …/undrain/ change it, and apply
         validators: list = []
 
     def create(self, validated_data):
-        return actions.assign_host_role(acting_user=self.acting_user(), **validated_data)
+        priority = validated_data.pop("vrrp_priority", None)
+        cluster_host = actions.assign_host_role(acting_user=self.acting_user(), **validated_data)
+        if priority is not None:
+            cluster_host = actions.set_director_priority(
+                acting_user=self.acting_user(), cluster_host=cluster_host, priority=priority
+            )
+        return cluster_host
 
     def update(self, instance, validated_data):
-        raise serializers.ValidationError(
-            {"non_field_errors": ["A host role cannot be changed; remove it and assign the new one."]}
-        )
+        priority = validated_data.pop("vrrp_priority", None)
+        changed = {name for name, value in validated_data.items() if getattr(instance, name) != value}
+        if changed:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["A host role cannot be changed; remove it and assign the new one."]}
+            )
+        if priority is None:
+            return instance
+        return actions.set_director_priority(acting_user=self.acting_user(), cluster_host=instance, priority=priority)
 
 
 class VirtualServiceSerializer(ActionSerializer):
     """A virtual service; `cluster` is the cluster's slug and cannot change after creation."""
 
-    visible_related = {"cluster": selectors.visible_clusters}
+    visible_related = {"cluster": selectors.visible_clusters, "vip_group": policy.visible_by_cluster}
 
+    vip_group = serializers.PrimaryKeyRelatedField(queryset=VipGroup.objects.all(), required=False, allow_null=True)
     cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all())
     endpoint = serializers.CharField(read_only=True)
     real_server_count = serializers.IntegerField(read_only=True)
@@ -203,6 +221,7 @@ class VirtualServiceSerializer(ActionSerializer):
             "id",
             "cluster",
             *VIRTUAL_SERVICE_FIELDS,
+            "vip_group",
             "endpoint",
             "real_server_count",
             "warnings",

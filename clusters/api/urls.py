@@ -2,7 +2,7 @@
 
 from rest_framework.routers import BaseRouter
 
-from clusters.api import health, views
+from clusters.api import ha, health, views
 
 
 def register(router: BaseRouter) -> None:
@@ -12,6 +12,7 @@ def register(router: BaseRouter) -> None:
     router.register("cluster-hosts", views.ClusterHostViewSet, basename="clusterhost")
     router.register("virtual-services", views.VirtualServiceViewSet, basename="virtualservice")
     router.register("real-servers", views.RealServerViewSet, basename="realserver")
+    router.register("vip-groups", ha.VipGroupViewSet, basename="vipgroup")
     router.register("health-checks", health.HealthCheckViewSet, basename="healthcheck")
     router.register("real-server-health", health.RealServerHealthViewSet, basename="realserverhealth")
     router.register("health-transitions", health.HealthTransitionViewSet, basename="healthtransition")

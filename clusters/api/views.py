@@ -80,7 +80,7 @@ class ClusterHostViewSet(VisibleOnly, viewsets.ModelViewSet):
     queryset = ClusterHost.objects.select_related("cluster", "host")
     serializer_class = serializers.ClusterHostSerializer
     filterset_class = filtersets.ClusterHostFilterSet
-    http_method_names = ["get", "post", "delete", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     ordering_fields = ["cluster__slug", "host__hostname", "role"]
     ordering = ["cluster__slug", "role", "host__hostname"]
 

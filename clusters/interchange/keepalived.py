@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from lvsweb_agent.model import RealServer, Service, ServiceKey, Tunnel
 
+from clusters.interchange import keepalived_vrrp
 from clusters.interchange.ruleset import (
     FULL_MASK,
     MAX_THRESHOLD,
@@ -383,6 +384,8 @@ def parse(text: str, *, seconds: float | None = None) -> ParsedRules:
     parser.builder.result.errors.extend(reader.errors)
     parser.top(nodes)
     result = parser.builder.build()
+    # Director HA (keepalived_vrrp.py): vrrp_instance, vrrp_sync_group and lvs_sync_daemon become VIP groups.
+    keepalived_vrrp.attach(result, nodes)
     if not result.services and not result.errors:
         result.errors.append(Problem(0, "The text holds no virtual_server blocks."))
     return result

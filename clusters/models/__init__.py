@@ -1,6 +1,7 @@
 """Inventory models, one module per aggregate."""
 
 from clusters.models.clusters import Cluster
+from clusters.models.ha import VipGroup
 from clusters.models.health import HealthCheck, HealthTransition, RealServerHealth
 from clusters.models.hosts import ClusterHost, Host, sync_state
 from clusters.models.real_servers import RealServer
@@ -14,6 +15,7 @@ __all__ = [
     "Host",
     "RealServer",
     "RealServerHealth",
+    "VipGroup",
     "VirtualService",
     "sync_state",
 ]

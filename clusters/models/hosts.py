@@ -3,9 +3,12 @@
 import ipaddress
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from clusters.choices import AgentStatus, HostRole, SyncState
+from clusters.ha_compiler import DRAINED_PRIORITY
+from clusters.models.ha_checks import director_problems
 from clusters.models.virtual_services import VirtualService
 from clusters.validators import (
     address_list,
@@ -197,6 +200,17 @@ class ClusterHost(models.Model):
         max_length=20,
         choices=HostRole.choices,
     )
+    vrrp_priority = models.PositiveSmallIntegerField(
+        default=100,
+        verbose_name="VRRP priority",
+        validators=[MinValueValidator(DRAINED_PRIORITY + 1), MaxValueValidator(254)],
+        help_text="Director: its priority in the cluster's VIP groups, 2–254; the highest holds the VIPs. "
+        "(1 is what a drained director gets.)",
+    )
+    drained = models.BooleanField(
+        default=False,
+        help_text="Director: drained for maintenance; it holds the VIP groups only when no other director can.",
+    )
 
     class Meta:
         ordering = ["cluster", "role", "host"]
@@ -226,6 +240,9 @@ class ClusterHost(models.Model):
             )
         if self.role != HostRole.DIRECTOR:
             return
+        problems = director_problems(self)
+        if problems:
+            raise ValidationError(problems)
         own_vips = VirtualService.objects.filter(cluster_id=self.cluster_id, address__isnull=False)
         clash = (
             VirtualService.objects.filter(

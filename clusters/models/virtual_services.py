@@ -123,6 +123,17 @@ class VirtualService(models.Model):
     description = models.TextField(
         blank=True,
     )
+    vip_group = models.ForeignKey(
+        "clusters.VipGroup",
+        # delete_vip_group refuses a group with services; a cluster's deletion takes both along.
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="virtual_services",
+        verbose_name="VIP group",
+        help_text="The VIP group whose active director holds this VIP (docs/ha.md). Empty: every director of "
+        "the cluster holds it.",
+    )
     created_at = models.DateTimeField(
         auto_now_add=True,
     )
@@ -212,6 +223,11 @@ class VirtualService(models.Model):
                 except ValidationError as exc:
                     errors.setdefault("persistence_netmask", []).extend(exc.messages)
 
+        if self.vip_group is not None:
+            if self.vip_group.cluster_id != self.cluster_id:
+                error("vip_group", f"VIP group “{self.vip_group}” belongs to another cluster.")
+            elif self.is_fwmark:
+                error("vip_group", "A firewall-mark service has no VIP to move: leave its VIP group empty.")
         if not errors:
             self._check_unique_in_cluster(error)
             self._check_vip_on_shared_directors(error)

@@ -44,7 +44,7 @@ class VirtualServiceCreateView(ClusterMixin, ActionFormView):
         return self.cluster
 
     def make_form(self, data=None):
-        return VirtualServiceForm(data)
+        return VirtualServiceForm(data, cluster=self.cluster)
 
     def run(self, form):
         return actions.create_virtual_service(
@@ -65,7 +65,7 @@ class VirtualServiceEditView(ServiceMixin, ActionFormView):
     success_message = "Virtual service {obj} saved."
 
     def make_form(self, data=None):
-        return VirtualServiceForm(data, instance=self.service)
+        return VirtualServiceForm(data, instance=self.service, cluster=self.service.cluster)
 
     def run(self, form):
         return actions.update_virtual_service(

@@ -6,6 +6,7 @@ browser events only once the transaction has committed.
 
 from dispatch.actions.broker import sync_broker_users
 from dispatch.actions.deployments import apply_cluster, plan_cluster, reconcile_host
+from dispatch.actions.drain import drain_director
 from dispatch.actions.enrollment import create_enrollment_token, enroll_host, revoke_host
 from dispatch.actions.now import apply_real_server_now
 from dispatch.actions.reports import expire_deployments, handle_report, mark_offline_hosts
@@ -15,6 +16,7 @@ __all__ = [
     "apply_cluster",
     "apply_real_server_now",
     "create_enrollment_token",
+    "drain_director",
     "enroll_host",
     "expire_deployments",
     "handle_report",

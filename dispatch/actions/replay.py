@@ -31,7 +31,7 @@ from dispatch.models import ReportStream
 logger = logging.getLogger(__name__)
 
 #: Streams whose refusals are audited (their accepted reports write audit entries too).
-AUDITED_STREAMS = {"heartbeat", "deployment", "health"}
+AUDITED_STREAMS = {"heartbeat", "deployment", "health", "ha"}
 AUDIT_EVERY = timedelta(minutes=1)
 MAX_SEQUENCE = 2**63 - 1  # a PostgreSQL bigint
 

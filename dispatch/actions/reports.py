@@ -15,6 +15,7 @@ from clusters.choices import AgentStatus, SyncState
 from clusters.models import Host, sync_state
 from dispatch import counters, events
 from dispatch.actions import replay
+from dispatch.actions.ha import ha_facts, ha_report
 from dispatch.actions.health import health_report
 from dispatch.actions.readings import reading_report
 from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus
@@ -29,7 +30,7 @@ REPORT_STATUSES = {
 }
 
 
-REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health", "reading")
+REPORT_KINDS = ("heartbeat", "deployment", "plan", "refusal", "health", "reading", "ha")
 
 
 def _reject(signer: str, reason: str) -> None:
@@ -85,6 +86,8 @@ def handle_report(envelope: Any) -> str:
         return health_report(host, payload)
     if kind == "reading":
         return reading_report(host, payload)
+    if kind == "ha":
+        return ha_report(host, payload)
     return _deployment_report(host, payload)
 
 
@@ -113,6 +116,7 @@ def _heartbeat(host: Host, payload: dict[str, Any]) -> str:
             message=facts.get("drift_error") or (f"{len(host.drift)} operations of drift." if host.drift else ""),
         )
     _broadcast_host(host)
+    ha_facts(host, facts)
     return "heartbeat"
 
 

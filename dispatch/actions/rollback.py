@@ -9,6 +9,7 @@ from audit.recording import record
 from clusters import actions as inventory
 from clusters.compiler import SERVICE_FIELDS, SNAPSHOT_REAL_SERVER_FIELDS, inventory_snapshot
 from clusters.models import Cluster, HealthCheck, Host
+from dispatch.actions.ha_rollback import restore_ha
 from dispatch.models import Revision
 from dispatch.revisions import inventory_diff, real_server_key, service_key
 from teams import policy
@@ -94,6 +95,7 @@ def rollback_to_revision(*, acting_user: AbstractBaseUser | None, revision: Revi
                     acting_user=acting_user, virtual_service=service, fields=_real_server_fields(saved_rs)
                 )
             _restore_health_check(acting_user, saved_rs, real_server=real_server)
+    restore_ha(acting_user=acting_user, cluster=cluster, target=target)  # VIP groups, priorities, sync (docs/ha.md)
 
     record(
         action="cluster.rollback",

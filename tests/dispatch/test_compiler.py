@@ -7,7 +7,14 @@ from lvsweb_agent.document import parse_document, validate_schema
 
 from clusters.choices import HostRole
 from clusters.compiler import compile_documents, inventory_snapshot
-from tests.factories import make_cluster, make_cluster_host, make_host, make_real_server, make_virtual_service
+from tests.factories import (
+    make_cluster,
+    make_cluster_host,
+    make_host,
+    make_real_server,
+    make_vip_group,
+    make_virtual_service,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -100,22 +107,55 @@ services = st.fixed_dictionaries(
 )
 
 
+#: Director high availability: none, or VIP groups with any valid VRRP settings and two or three directors.
+vip_groups = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {
+            "directors": st.integers(2, 3),
+            "sync_id": st.one_of(st.none(), st.integers(0, 255)),
+            "groups": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "advert_int": st.sampled_from([0.01, 0.5, 1.0, 3.0, 255.0]),
+                        "preempt": st.booleans(),
+                        "unicast": st.booleans(),
+                        "auth_pass": st.sampled_from(["", "x", "8charsOK"]),
+                        "track_agent": st.booleans(),
+                    }
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+            "drained": st.booleans(),
+        }
+    ),
+)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(services, min_size=1, max_size=3))
-def test_any_valid_inventory_compiles_to_documents_the_agent_accepts(django_db_blocker, specs):
+@given(st.lists(services, min_size=1, max_size=3), vip_groups)
+def test_any_valid_inventory_compiles_to_documents_the_agent_accepts(django_db_blocker, specs, ha):
     from django.db import transaction
 
     with django_db_blocker.unblock(), transaction.atomic():
-        cluster = make_cluster()
+        cluster = make_cluster(sync_id=ha["sync_id"] if ha else None)
         director, rs = make_host(), make_host()
-        make_cluster_host(cluster=cluster, host=director, role=HostRole.DIRECTOR)
+        make_cluster_host(cluster=cluster, host=director, role=HostRole.DIRECTOR, drained=bool(ha and ha["drained"]))
         make_cluster_host(cluster=cluster, host=rs, role=HostRole.REAL_SERVER)
-        for spec in specs:
+        groups = []
+        if ha:
+            for _ in range(ha["directors"] - 1):
+                make_cluster_host(cluster=cluster, host=make_host(), role=HostRole.DIRECTOR)
+            for number, group in enumerate(ha["groups"], start=1):
+                groups.append(make_vip_group(cluster=cluster, name=f"g{number}", vrid=number, **group))
+        for number, spec in enumerate(specs):
             service = make_virtual_service(
                 cluster=cluster,
                 scheduler=spec["scheduler"],
                 persistence_timeout=spec["persistence_timeout"],
                 forward_method=spec["forward_method"],
+                vip_group=groups[number % len(groups)] if groups else None,
             )
             for weight, state in spec["real_servers"]:
                 port = 8080 if spec["forward_method"] == "nat" else service.port
@@ -125,3 +165,6 @@ def test_any_valid_inventory_compiles_to_documents_the_agent_accepts(django_db_b
     for doc in docs.values():
         assert validate_schema(doc) == []
         parse_document(doc)
+    if ha:
+        instances = [d["director"]["ha"]["instances"] for d in docs.values() if d["director"]]
+        assert len(instances) == ha["directors"] and all(len(i) == len(ha["groups"]) for i in instances)

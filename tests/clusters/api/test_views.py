@@ -152,7 +152,8 @@ def test_assign_and_remove_a_host_role(api):
     assert response.status_code == 201, response.json()
     assert response.json()["cluster"] == "web"
     role = ClusterHost.objects.get(cluster=cluster)
-    assert api.patch(f"/api/cluster-hosts/{role.pk}/", {"role": "real_server"}, format="json").status_code == 405
+    changed = api.patch(f"/api/cluster-hosts/{role.pk}/", {"role": "real_server"}, format="json")
+    assert changed.status_code == 400 and "cannot be changed" in changed.json()["non_field_errors"][0]
     assert api.delete(f"/api/cluster-hosts/{role.pk}/").status_code == 204
     assert not ClusterHost.objects.exists()
 
