@@ -2,6 +2,7 @@
 control worker with a beat of its own for the alert scan."""
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,10 +90,14 @@ class Mailbox:
 def smtp(settings):
     """A real SMTP server on 127.0.0.1; Django's mail settings point at it."""
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=0)
+    # aiosmtpd connects to its own port to see that it is up, so it needs a known one: a free port of the kernel's.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.server.sockets[0].getsockname()[1]
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     yield mailbox
     controller.stop()
 
