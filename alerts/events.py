@@ -41,6 +41,9 @@ EVENT_TYPES: dict[str, EventType] = {
     "key_problem": EventType("certificate or key problem (a signature refused)", Severity.WARNING, False),
 }
 
+#: The names alone, sorted: the API's choices.
+EVENT_TYPE_NAMES = sorted(EVENT_TYPES)
+
 
 @dataclass(frozen=True)
 class Signal:

@@ -384,7 +384,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Real servers and health checks' sorry servers share the forwarding methods: one enum in the schema.
-    "ENUM_NAME_OVERRIDES": {"ForwardMethodEnum": "clusters.choices.ForwardMethod"},
+    "ENUM_NAME_OVERRIDES": {
+        "ForwardMethodEnum": "clusters.choices.ForwardMethod",
+        "AlertSeverityEnum": "alerts.choices.Severity",
+        "AlertEventTypeEnum": "alerts.events.EVENT_TYPE_NAMES",
+    },
 }
 
 LOGGING = {
