@@ -83,11 +83,15 @@ class Message:
         }
 
 
+def _line(item: dict) -> str:
+    """One item in words: its message, led by what it is about unless the message already says so."""
+    name, text = item["name"], item["text"]
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
 def message_of(alert: Alert, items: int = MAX_ITEMS) -> Message:
     """The message of `alert`, listing at most `items` of its items."""
-    lines = [
-        f"{item['name']}: {item['text']}" if item["text"] != item["name"] else item["name"] for item in alert.items
-    ]
+    lines = [_line(item) for item in alert.items]
     if alert.kind == AlertKind.TEST:
         lines = ["A test of this channel, sent from the console. Nothing is wrong."]
     link = settings.LVSWEB_PUBLIC_URL.rstrip("/") + alert.get_absolute_url()
