@@ -88,7 +88,8 @@ def _sync_state(entry: AuditEntry) -> list[Signal]:
         signals.append(_signal(entry, "agent_offline", CLEAR, subject))
     if now == "drifted" and was != "drifted":
         signals.append(_signal(entry, "host_drifted", PROBLEM, subject))
-    elif was == "drifted" and now == "in_sync":
+    elif now == "in_sync":
+        # Whatever it was before (drifted, or offline after drifting): in sync ends an open drift.
         signals.append(_signal(entry, "host_drifted", CLEAR, subject))
     return signals
 

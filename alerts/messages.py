@@ -34,8 +34,8 @@ NOUNS = {
 #: What a problem and its clearing say of the items.
 STATES = {
     "real_server_down": ("down", "up again"),
-    "quorum_lost": ("lost their quorum: sorry server in use", "have their quorum again"),
-    "host_drifted": ("drifted from their document", "in sync again"),
+    "quorum_lost": ("below quorum: sorry server in use", "back to quorum"),
+    "host_drifted": ("drifted from what was applied", "in sync again"),
     "agent_offline": ("offline", "back online"),
     "apply_failed": ("failed", ""),
     "apply_partial": ("partly failed", ""),

@@ -146,3 +146,30 @@ def test_an_offline_agent_and_its_return(lab, receiver, cursor):
     close_windows()
     assert receiver.received[-1].json()["title"] == "Resolved: 1 agent back online (web)"
     assert len(receiver.received) == 2
+
+
+def test_a_drifted_host_that_went_offline_is_resolved_by_its_next_in_sync_heartbeat(lab, receiver, cursor):
+    channel, _secret = webhook_channel(lab.cluster.team, receiver.url)
+    rule_for(lab.cluster.team, [channel], event_types=["host_drifted", "agent_offline"])
+
+    def heartbeat(drift):
+        payload = {"kind": "heartbeat", "host": "director", "facts": {"drift": drift}}
+        dispatch_actions.handle_report(sealed_report(payload, lab.keys["director"], "director"))
+
+    heartbeat([])
+    heartbeat([{"op": "add_service", "service": SERVICE}])
+    close_windows()
+    lab.director.refresh_from_db()
+    lab.director.last_heartbeat_at = timezone.now() - timedelta(minutes=5)
+    lab.director.save()
+    dispatch_actions.mark_offline_hosts()
+    close_windows()
+    heartbeat([])
+    close_windows()
+    titles = sorted(request.json()["title"] for request in receiver.received)
+    assert titles == [
+        "1 agent offline (web)",
+        "1 host drifted from what was applied (web)",
+        "Resolved: 1 agent back online (web)",
+        "Resolved: 1 host in sync again (web)",
+    ]
