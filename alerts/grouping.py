@@ -128,7 +128,6 @@ def apply_signal(rule: Rule, signal: Signal, entry: AuditEntry, clusters: list[i
         return
     condition = (
         Condition.objects.select_for_update()
-        .select_related("alert")
         .filter(rule=rule, event_type=signal.event_type, subject=signal.subject)
         .first()
     )
@@ -143,7 +142,8 @@ def apply_signal(rule: Rule, signal: Signal, entry: AuditEntry, clusters: list[i
         return
     if condition is None:
         return  # nothing open: nothing to resolve
-    problem = condition.alert
+    # Locked: a concurrent dispatch_due (skip_locked) leaves it alone, and its status read here is the real one.
+    problem = Alert.objects.select_for_update().get(pk=condition.alert_id)
     condition.delete()
     if problem.status == AlertStatus.COLLECTING:
         problem.items = [item for item in problem.items if item["subject"] != signal.subject]
