@@ -121,6 +121,8 @@ def _rule_relations(rule: Rule, clusters: list[Cluster] | None, channels: list[C
         if any(cluster.team_id != rule.team_id for cluster in clusters):
             raise ValidationError({"clusters": "A rule names only clusters of its own team."})
         rule.clusters.set(clusters)
+        rule.all_clusters = not clusters
+        rule.save(update_fields=["all_clusters"])
     if channels is not None:
         if any(channel.team_id != rule.team_id for channel in channels):
             raise ValidationError({"channels": "A rule sends only to channels of its own team."})

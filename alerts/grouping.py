@@ -80,8 +80,9 @@ def _matches(rule: Rule, signal: Signal, clusters: list[int]) -> bool:
         return False
     if signal.severity.rank < Severity(rule.min_severity).rank:
         return False
-    chosen = {cluster.pk for cluster in rule.clusters.all()}
-    return not chosen or bool(chosen & set(clusters))
+    if rule.all_clusters:
+        return True
+    return bool({cluster.pk for cluster in rule.clusters.all()} & set(clusters))
 
 
 def _collecting(rule: Rule, signal: Signal, kind: AlertKind, now: datetime) -> Alert:

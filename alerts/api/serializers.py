@@ -89,6 +89,7 @@ class RuleSerializer(ActingUser, serializers.ModelSerializer):
             "name",
             "event_types",
             "clusters",
+            "all_clusters",
             "min_severity",
             "channels",
             "group_seconds",

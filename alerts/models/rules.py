@@ -31,6 +31,11 @@ class Rule(models.Model):
         related_name="alert_rules",
         help_text="Empty: every cluster of the team (and its hosts).",
     )
+    all_clusters = models.BooleanField(
+        default=True,
+        editable=False,
+        help_text="Set when no cluster was named: a rule whose named clusters were all deleted then matches none.",
+    )
     min_severity = models.CharField(
         max_length=10,
         choices=Severity.choices,

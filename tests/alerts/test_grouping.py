@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts import delivery, grouping
+from alerts import actions, delivery, grouping
 from alerts.choices import AlertKind, AlertStatus, DeliveryStatus
 from alerts.models import Alert, Delivery
 from dispatch import actions as dispatch_actions
@@ -117,7 +117,8 @@ def test_rules_filter_by_type_severity_and_cluster(lab, receiver, cursor):
     rule_for(lab.cluster.team, [channel], name="quorum only", event_types=["quorum_lost"])
     rule_for(lab.cluster.team, [channel], name="critical only", min_severity="critical")
     other = rule_for(lab.cluster.team, [channel], name="another cluster")
-    other.clusters.set([make_cluster(team=lab.cluster.team)])
+    elsewhere = make_cluster(team=lab.cluster.team)
+    actions.update_rule(acting_user=None, rule=other, fields={}, clusters=[elsewhere])
     report(lab, [transition("10.20.0.11", "up", "down")])  # a warning: none of the three rules
     close_windows()
     assert receiver.received == []
@@ -129,6 +130,23 @@ def test_rules_filter_by_type_severity_and_cluster(lab, receiver, cursor):
         "quorum only",
     ]
     assert [request.json()["event_type"] for request in receiver.received] == ["quorum_lost", "quorum_lost"]
+
+
+def test_a_rule_whose_clusters_were_deleted_matches_nothing_rather_than_everything(lab, receiver, cursor):
+    from tests.factories import make_cluster
+
+    channel, _secret = webhook_channel(lab.cluster.team, receiver.url)
+    rule = rule_for(lab.cluster.team, [channel])
+    doomed = make_cluster(team=lab.cluster.team)
+    actions.update_rule(acting_user=None, rule=rule, fields={}, clusters=[doomed])
+    doomed.delete()
+    report(lab, [transition("10.20.0.11", "up", "down")])
+    close_windows()
+    assert receiver.received == []
+    actions.update_rule(acting_user=None, rule=rule, fields={}, clusters=[])  # every cluster again
+    report(lab, [transition("10.20.0.12", "up", "down")])
+    close_windows()
+    assert len(receiver.received) == 1
 
 
 def test_an_offline_agent_and_its_return(lab, receiver, cursor):
