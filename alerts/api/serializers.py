@@ -7,6 +7,7 @@ from alerts import actions
 from alerts.events import EVENT_TYPE_NAMES
 from alerts.models import Alert, Channel, Delivery, Rule, Silence
 from clusters import selectors
+from clusters.api.serializers import NamedRelatedField
 from clusters.models import Cluster
 from teams import policy
 from teams.models import Team
@@ -41,7 +42,7 @@ class ActingUser:
 class ChannelSerializer(ActingUser, serializers.ModelSerializer):
     """A channel; `secret` (webhooks) appears once, in the answer to its creation."""
 
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    team = NamedRelatedField(slug_field="slug", queryset=Team.objects.all())
 
     class Meta:
         model = Channel
@@ -74,11 +75,9 @@ class ChannelSerializer(ActingUser, serializers.ModelSerializer):
 class RuleSerializer(ActingUser, serializers.ModelSerializer):
     """A rule: event types (none: all), clusters by slug (none: all of the team's), channels by id."""
 
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    team = NamedRelatedField(slug_field="slug", queryset=Team.objects.all())
     event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPE_NAMES), required=False)
-    clusters = serializers.SlugRelatedField(
-        slug_field="slug", many=True, queryset=Cluster.objects.all(), required=False
-    )
+    clusters = NamedRelatedField(slug_field="slug", many=True, queryset=Cluster.objects.all(), required=False)
     channels = serializers.PrimaryKeyRelatedField(many=True, queryset=Channel.objects.all())
 
     class Meta:
@@ -127,10 +126,8 @@ class RuleSerializer(ActingUser, serializers.ModelSerializer):
 class SilenceSerializer(ActingUser, serializers.ModelSerializer):
     """A silence of a team's alerts (of one cluster, of one event type, when named) until `ends_at`."""
 
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
-    cluster = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Cluster.objects.all(), required=False, allow_null=True
-    )
+    team = NamedRelatedField(slug_field="slug", queryset=Team.objects.all())
+    cluster = NamedRelatedField(slug_field="slug", queryset=Cluster.objects.all(), required=False, allow_null=True)
     event_type = serializers.ChoiceField(choices=["", *EVENT_TYPE_NAMES], required=False, default="")
     active = serializers.BooleanField(read_only=True)
 

@@ -102,3 +102,15 @@ def test_a_silence_in_the_past_or_too_long_is_refused(api):
     later = (timezone.now() + timezone.timedelta(days=31)).isoformat()
     long = api.post("/api/alert-silences/", {"team": "ops", "ends_at": later}, format="json")
     assert long.status_code == 400 and "30 days" in long.json()["ends_at"][0]
+
+
+def test_a_nul_character_in_a_slug_is_a_400_not_a_500(api):
+    channel = Channel.objects.create(team=default_team(), name="mail", kind="email", addresses="a@example.net")
+    answer = api.post(
+        "/api/alert-rules/",
+        {"team": "ops", "name": "r", "channels": [channel.pk], "clusters": ["we\x00b"]},
+        format="json",
+    )
+    assert answer.status_code == 400 and "clusters" in answer.json()
+    answer = api.post("/api/alert-silences/", {"team": "o\x00ps", "ends_at": "2030-01-01T00:00:00Z"}, format="json")
+    assert answer.status_code == 400 and "team" in answer.json()

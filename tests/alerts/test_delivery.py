@@ -170,7 +170,8 @@ def test_a_test_alert_goes_through_the_worker(lab, receiver, alert_worker):
     request = receiver.received[0]
     assert verify(secret, request.headers[SIGNATURE_HEADER], request.body)
     assert request.json()["kind"] == "test" and request.json()["title"] == "Test alert: this channel works"
-    assert Alert.objects.get().deliveries.get().status == DeliveryStatus.SENT
+    # The receiver answers before the worker commits what it said: wait for the log, not the request.
+    wait_for(lambda: Alert.objects.get().deliveries.get().status == DeliveryStatus.SENT, timeout=30, what="the log")
 
 
 def test_the_secret_is_stored_encrypted_under_a_key_derived_from_secret_key(db, settings):

@@ -44,4 +44,5 @@ def test_a_real_server_down_is_mailed_as_text_and_html_with_a_link(lab, cursor, 
     for body in (text, html):
         assert "10.20.0.11:80" in body and "TCP connect: Connection refused" in body and link in body
     assert f'<a href="{link}">' in html
-    assert alert.deliveries.get().status == DeliveryStatus.SENT
+    # The SMTP server has the mail before the worker commits that it was sent: wait for the log.
+    wait_for(lambda: alert.deliveries.get().status == DeliveryStatus.SENT, timeout=30, what="the delivery log")
