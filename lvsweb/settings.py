@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "clusters",
     "dispatch",
     "traffic",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "alerts.context_processors.failing_channels",
             ],
         },
     },
@@ -206,6 +208,12 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_flag("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "lvsweb <lvsweb@localhost>")
+# Alerts (docs/alerts.md): links in messages start with the console's public address; webhook and retry limits.
+LVSWEB_PUBLIC_URL = os.environ.get("LVSWEB_PUBLIC_URL", "http://127.0.0.1:8000")
+ALERTS_SCAN_INTERVAL = float(os.environ.get("LVSWEB_ALERTS_SCAN_INTERVAL", "2"))
+ALERTS_WEBHOOK_TIMEOUT = float(os.environ.get("LVSWEB_ALERTS_WEBHOOK_TIMEOUT", "5"))
+ALERTS_RETRY_SECONDS = float(os.environ.get("LVSWEB_ALERTS_RETRY_SECONDS", "10"))
+ALERTS_MAX_ATTEMPTS = int(os.environ.get("LVSWEB_ALERTS_MAX_ATTEMPTS", "6"))
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", 3 * 3600))
 
 LOGIN_URL = "login"
@@ -269,6 +277,8 @@ CELERY_BEAT_SCHEDULE = {
     "sync-broker-users": {"task": "lvsweb.control.sync_broker_users", "schedule": 60.0},
     # audit/tasks.py: stream entries to the configured sinks, anchor unanchored entries, verify the chain.
     "audit-deliver": {"task": "lvsweb.audit.deliver", "schedule": 10.0},
+    # alerts/grouping.py: read new audit entries into alerts, send those whose grouping window closed.
+    "alerts-scan": {"task": "lvsweb.alerts.scan", "schedule": ALERTS_SCAN_INTERVAL},
     "audit-checkpoint": {
         "task": "lvsweb.audit.checkpoint",
         "schedule": float(os.environ.get("LVSWEB_AUDIT_CHECKPOINT_INTERVAL", "300")),
@@ -374,7 +384,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Real servers and health checks' sorry servers share the forwarding methods: one enum in the schema.
-    "ENUM_NAME_OVERRIDES": {"ForwardMethodEnum": "clusters.choices.ForwardMethod"},
+    "ENUM_NAME_OVERRIDES": {
+        "ForwardMethodEnum": "clusters.choices.ForwardMethod",
+        "AlertSeverityEnum": "alerts.choices.Severity",
+        "AlertEventTypeEnum": "alerts.events.EVENT_TYPE_NAMES",
+    },
 }
 
 LOGGING = {

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("dispatch.urls")),
     path("", include("teams.urls")),
     path("", include("traffic.urls")),
+    path("", include("alerts.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(("lvsweb.api_urls", "api"))),

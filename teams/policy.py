@@ -12,9 +12,9 @@ The rules, in plain words:
   - a **viewer** may see the team, its clusters, their virtual services, real servers and hosts, live
     statistics and history — and change nothing;
   - an **operator** may also change them: edit the inventory, plan, apply, drain, reconcile, enroll and
-    revoke hosts;
-  - an **owner** may also manage the team: members, roles and invitations, delete the team's clusters and
-    transfer them to another team the owner also owns.
+    revoke hosts; silence and acknowledge the team's alerts;
+  - an **owner** may also manage the team: members, roles and invitations, alert channels and rules (and read
+    their delivery log), delete the team's clusters and transfer them to another team the owner also owns.
 - Objects outside a user's teams are not there for that user: the `visible_*` querysets leave them out, so
   lists, counts, search and autocomplete never show them, and pages and API objects answer 404.
 - A personal API token belongs to its user: only they (and superusers) may see or revoke it.

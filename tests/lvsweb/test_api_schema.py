@@ -76,6 +76,10 @@ COLLECTION_OF_PATH = {
     "/api/revisions/": "revision",
     "/api/deployments/": "deployment",
     "/api/tokens/": "spare_token",
+    "/api/alert-channels/": "alert_channel",
+    "/api/alert-rules/": "alert_rule",
+    "/api/alert-silences/": "alert_silence",
+    "/api/alerts/": "alert",
 }
 BODY_REFERENCES = {
     "cluster": "cluster",
@@ -147,6 +151,7 @@ def _make_inventory() -> dict:
     )
     # Someone else's team: its objects must stay invisible whatever the generated requests name.
     make_cluster(name="theirs", slug="theirs", team=make_team_of(make_user(staff=False)))
+    alerting = _make_alerting(team_owner)
     run_token, key = create_api_token(acting_user=None, user=team_owner, name="schemathesis run")
     spare_token, _ = create_api_token(acting_user=None, user=team_owner, name="spare, revoked by the run")
     KNOWN.clear()
@@ -164,8 +169,37 @@ def _make_inventory() -> dict:
         revision=revision.pk,
         deployment=revision.deployments.first().pk,
         spare_token=spare_token.pk,
+        **alerting,
     )
     return {"key": key, "token": run_token}
+
+
+def _make_alerting(owner) -> dict:
+    """A webhook channel, a rule, a silence and an alert of the owner's team."""
+    from datetime import timedelta
+
+    from alerts import actions as alert_actions
+    from alerts.models import Alert
+
+    team = default_team()
+    channel, _secret = alert_actions.create_channel(
+        acting_user=owner, team=team, fields={"name": "pager", "kind": "webhook", "url": "https://hooks.example.net/x"}
+    )
+    rule = alert_actions.create_rule(acting_user=owner, team=team, fields={"name": "on call"}, channels=[channel])
+    silence = alert_actions.create_silence(acting_user=owner, team=team, ends_at=timezone.now() + timedelta(hours=1))
+    now = timezone.now()
+    alert = Alert.objects.create(
+        team=team,
+        rule=rule,
+        rule_name=rule.name,
+        event_type="real_server_down",
+        severity="warning",
+        kind="problem",
+        status="dispatched",
+        opened_at=now,
+        send_after=now,
+    )
+    return {"alert_channel": channel.pk, "alert_rule": rule.pk, "alert_silence": silence.pk, "alert": alert.pk}
 
 
 def make_team_of(user):

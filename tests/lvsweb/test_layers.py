@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["lvsweb", "accounts", "teams", "clusters", "dispatch", "audit", "traffic"]
+PACKAGES = ["lvsweb", "accounts", "teams", "clusters", "dispatch", "audit", "traffic", "alerts"]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["lvsweb", "accounts", "teams", "clusters", "dispatch", "audit", "traffic"]
+APPS = ["lvsweb", "accounts", "teams", "clusters", "dispatch", "audit", "traffic", "alerts"]
 #: What `pip install lvsweb-agent` brings to a host (agents/requirements.lock): the agent and these, no more.
 AGENT_DEPENDENCIES = {
     "amqp", "attrs", "billiard", "celery", "cffi", "click", "click-didyoumean", "click-plugins", "click-repl",
