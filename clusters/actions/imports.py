@@ -21,6 +21,7 @@ from lvsweb_agent.model import Service, normalize_address
 from audit.recording import record
 from clusters import interchange
 from clusters.actions import locks
+from clusters.actions.health import set_health_check
 from clusters.actions.real_servers import create_real_server, update_real_server
 from clusters.actions.virtual_services import create_virtual_service, update_virtual_service
 from clusters.choices import Protocol
@@ -43,6 +44,9 @@ MAX_TEXT = 2_000_000
 #: as long as that takes: at these sizes a preview takes tens of seconds, past them minutes.
 MAX_SERVICES = int(os.environ.get("LVSWEB_IMPORT_MAX_SERVICES", "2000"))
 MAX_REAL_SERVERS = int(os.environ.get("LVSWEB_IMPORT_MAX_REAL_SERVERS", "20000"))
+#: A service expanded from a keepalived virtual_server_group carries its name in its description, so that the
+#: keepalived export writes the group back (clusters/exports.py reads it).
+GROUP_LABEL = "keepalived virtual_server_group "
 #: Service settings an import compares and sets (the rule set's; name, description … are the console's own).
 SERVICE_SETTINGS = ("scheduler", "sched_fallback", "sched_port", "persistence_timeout", "persistence_netmask")
 SERVICE_SETTINGS += ("one_packet",)
@@ -282,7 +286,10 @@ class _Importer:
         wanted = service_fields(service, self.parsed.service_methods.get(service.key))
         present = self.existing.get(_wanted_lookup(wanted))
         current: dict[tuple, RealServer] = {}
+        group = self.parsed.groups.get(service.key)
         if present is None:
+            if group:
+                wanted["description"] = GROUP_LABEL + group
             present = self.attempt(
                 line, label, lambda: create_virtual_service(acting_user=self.user, cluster=self.cluster, fields=wanted)
             )
@@ -300,10 +307,38 @@ class _Importer:
             if not self.match(line, row, label, differences, self.update_existing, update):
                 return
             current = {(normalize_address(rs.address), rs.port): rs for rs in present.real_servers.all()}
+        created = {}
         for dest in service.real_servers:
-            self.real_server(service, present, dest, current)
+            created[dest.key] = self.real_server(service, present, dest, current)
+        self.checks(service, present, line, label, created)
 
-    def real_server(self, service: Service, present: VirtualService, dest: Dest, current) -> None:
+    def checks(self, service: Service, present: VirtualService, line: int, label: str, dests: dict) -> None:
+        """The service's health check (keepalived's checkers, quorum and sorry server) and real servers' own."""
+        check = self.parsed.checks.get(service.key)
+        if check is None or not self._may_change(present):
+            return
+        what = f"health check of {label}"
+        done = self.attempt(
+            line, what, lambda: set_health_check(acting_user=self.user, virtual_service=present, fields=check)
+        )
+        if done is None:
+            return
+        for row in self.result.rows:
+            if row.kind == "service" and row.label == label:
+                row.details.append(f"health check {_check_words(check)}")
+        for dest_key, fields in self.parsed.dest_checks.items():
+            if dest_key[0] != service.key or dests.get(dest_key[1]) is None:
+                continue
+            dest_line = self.parsed.dest_lines[dest_key]
+            self.attempt(
+                dest_line,
+                f"health check of real server {dest_key[1][0]} of {label}",
+                lambda real_server=dests[dest_key[1]], fields=fields: set_health_check(
+                    acting_user=self.user, real_server=real_server, fields=fields
+                ),
+            )
+
+    def real_server(self, service: Service, present: VirtualService, dest: Dest, current) -> RealServer | None:
         line = self.parsed.dest_lines[(service.key, dest.key)]
         owner = service_label(service.key)
         label = dest_label(dest)
@@ -327,7 +362,8 @@ class _Importer:
                 if created is not None:
                     details = [dest.describe()] + ([f"linked to host {created.host}"] if created.host else [])
                     self.result.rows.append(PlanRow(line, "real_server", label, owner, "create", details))
-            return
+                return created
+            return None
         # A DR or NAT real server has the default tunnel settings (the model says so), so a real server that
         # leaves TUN gets them back in the same change.
         differences = _differences(existing, wanted, REAL_SERVER_SETTINGS)
@@ -337,10 +373,24 @@ class _Importer:
 
         row = PlanRow(line, "real_server", label, owner, "unchanged")
         self.match(line, row, what, differences, self._may_change(present), update)
+        return existing
 
     def _may_change(self, service: VirtualService) -> bool:
         """Real servers may be added to or changed in a service this import created, or when asked to update."""
         return self.update_existing or service.pk in self.created
+
+
+def _check_words(check: Mapping[str, Any]) -> str:
+    """`http /healthz every 6 s, quorum 1 → sorry server 10.0.0.9`: a check in a preview row."""
+    words = check.get("check_type", "none")
+    if words != "none":
+        if words in ("http", "https"):
+            words += f" {check.get('path', '/')}"
+        words += f" every {check.get('interval', 5):g} s, fall {check.get('fall', 3)}"
+        words += ", weight 0 on failure" if check.get("on_failure") == "weight0" else ", removed on failure"
+    if check.get("sorry_address"):
+        words += f", quorum {check.get('quorum')} → sorry server {check['sorry_address']}"
+    return words
 
 
 def _run(*, acting_user, cluster: Cluster, text: str, format: str, update_existing: bool) -> ImportResult:

@@ -25,7 +25,7 @@ def test_ipvsadm_save_round_trip(rules):
 
 
 @PROPERTIES
-@given(rule_sets)
+@given(strategies.rule_sets(model_valid=True, keepalived=True))
 def test_keepalived_round_trip(rules):
     text = keepalived.render(rules, header="round trip")
     result = parse(text, "auto")
