@@ -85,7 +85,7 @@ def _schema_message(error: ValidationError) -> str:
     if error.validator == "not" and "protocol" in str(value):
         return f"{error.instance} is not allowed together with fwmark (a firewall-mark service has no {error.instance})"
     if error.validator == "type":
-        types = [value] if isinstance(value, str) else list(value)
+        types = list(value) if isinstance(value, list) else [value]
         return f"{instance} is not of type {', '.join(repr(name) for name in types)}"
     if error.validator == "enum":
         return f"{instance} is not one of {_json(value)}"

@@ -9,7 +9,6 @@ changes existing ones to match; it never deletes anything.
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,6 +21,7 @@ from audit.recording import record
 from clusters import interchange
 from clusters.actions import locks
 from clusters.actions.health import set_health_check
+from clusters.actions.import_results import ImportRejected, ImportResult, PlanRow, _check_words, _count
 from clusters.actions.real_servers import create_real_server, update_real_server
 from clusters.actions.virtual_services import create_virtual_service, update_virtual_service
 from clusters.choices import Protocol
@@ -52,74 +52,6 @@ SERVICE_SETTINGS = ("scheduler", "sched_fallback", "sched_port", "persistence_ti
 SERVICE_SETTINGS += ("one_packet",)
 REAL_SERVER_SETTINGS = ("weight", "forward_method", "tunnel_type", "tunnel_port", "tunnel_checksum")
 REAL_SERVER_SETTINGS += ("upper_threshold", "lower_threshold")
-
-
-@dataclass
-class PlanRow:
-    """One service or real server of the import and what happens to it."""
-
-    line: int
-    kind: str  # "service" or "real_server"
-    label: str
-    service: str
-    change: str  # "create", "update", "unchanged" or "conflict"
-    details: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ImportResult:
-    """What an import does (or would do) to a cluster, and its problems by line (the first 100 of each kind
-    listed, the rest counted: `errors.total`, `errors.omitted`)."""
-
-    format: str
-    rows: list[PlanRow] = field(default_factory=list)
-    errors: Problems = field(default_factory=Problems)
-    warnings: Problems = field(default_factory=Problems)
-    not_imported: Problems = field(default_factory=Problems)
-    committed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """No errors: the import can be (or was) committed."""
-        return not self.errors
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """`services_create`, `real_servers_update` …: how many rows of each kind and change."""
-        counter = Counter(f"{row.kind}s_{row.change}" for row in self.rows)
-        return {
-            f"{kind}s_{change}": counter[f"{kind}s_{change}"]
-            for kind in ("service", "real_server")
-            for change in ("create", "update", "unchanged", "conflict")
-        }
-
-    @property
-    def changes(self) -> int:
-        """How many objects the import creates or changes."""
-        return sum(1 for row in self.rows if row.change in ("create", "update"))
-
-    def summary(self) -> str:
-        """`2 services created, 0 changed; 1 real server created, 3 changed; 4 keywords not imported`."""
-        c = self.counts
-        text = (
-            f"{_count(c['services_create'], 'service')} created, {c['services_update']} changed; "
-            f"{_count(c['real_servers_create'], 'real server')} created, {c['real_servers_update']} changed"
-        )
-        if self.not_imported:
-            text += f"; {_count(self.not_imported.total, 'keyword')} not imported"
-        return text
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
-class ImportRejected(Exception):
-    """A commit found errors; nothing was saved. `result` holds them by line."""
-
-    def __init__(self, result: ImportResult):
-        super().__init__(f"The import has {result.errors.total} errors; nothing was saved.")
-        self.result = result
 
 
 def parse_text(text: str, format: str) -> ParsedRules:
@@ -378,19 +310,6 @@ class _Importer:
     def _may_change(self, service: VirtualService) -> bool:
         """Real servers may be added to or changed in a service this import created, or when asked to update."""
         return self.update_existing or service.pk in self.created
-
-
-def _check_words(check: Mapping[str, Any]) -> str:
-    """`http /healthz every 6 s, quorum 1 → sorry server 10.0.0.9`: a check in a preview row."""
-    words = check.get("check_type", "none")
-    if words != "none":
-        if words in ("http", "https"):
-            words += f" {check.get('path', '/')}"
-        words += f" every {check.get('interval', 5):g} s, fall {check.get('fall', 3)}"
-        words += ", weight 0 on failure" if check.get("on_failure") == "weight0" else ", removed on failure"
-    if check.get("sorry_address"):
-        words += f", quorum {check.get('quorum')} → sorry server {check['sorry_address']}"
-    return words
 
 
 def _run(*, acting_user, cluster: Cluster, text: str, format: str, update_existing: bool) -> ImportResult:

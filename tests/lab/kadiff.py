@@ -83,7 +83,7 @@ def keepalived_table(text: str, workdir: Path, timeout: float = 20) -> tuple[lis
             current = sorted_save(ns)
             if current and current == table:
                 stable_since = stable_since or time.monotonic()
-                if time.monotonic() - stable_since >= 1.0:
+                if time.monotonic() - stable_since >= 0.6:
                     break
             else:
                 table, stable_since = current, None
