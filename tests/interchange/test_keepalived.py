@@ -234,3 +234,57 @@ def test_render_reads_back_to_the_same_rule_set(sample):
     again = parse(text)
     assert problems(again) == [] and problems(again, "warnings") == [] and problems(again, "not_imported") == []
     assert canonical(again.services) == canonical(sample.services)
+
+
+def checked(rs_body: str, vs_body: str = "") -> object:
+    return parse(
+        f"virtual_server 10.0.0.1 80 {{\n lb_kind NAT\n protocol TCP\n{vs_body}"
+        f" real_server 10.1.0.1 8080 {{\n{rs_body} }}\n}}\n"
+    )
+
+
+def test_check_timing_is_cut_to_lvsweb_s_rules_with_a_warning():
+    result = checked("  TCP_CHECK {\n   connect_timeout 9\n   delay_before_retry 2\n  }\n", " delay_loop 4\n")
+    (check,) = result.checks.values()
+    assert (check["interval"], check["timeout"], check["fall"], check["on_failure"]) == (4.0, 4.0, 2, "remove")
+    assert (
+        6,
+        "connect_timeout 9 s is longer than delay_loop 4 s: lvsweb's timeout is at most the interval, 4 s imported",
+    ) in problems(result, "warnings")
+    assert [message.split()[0] for _, message in problems(result, "not_imported")] == ["delay_before_retry"]
+
+
+def test_a_second_checker_and_smtp_are_named():
+    result = checked("  SMTP_CHECK {\n  }\n  TCP_CHECK {\n  }\n")
+    (check,) = result.checks.values()
+    assert check["check_type"] == "tcp"
+    assert (5, "SMTP_CHECK imported as a TCP connect check: lvsweb does not speak SMTP") in problems(result, "warnings")
+    assert problems(result, "not_imported") == [
+        (
+            7,
+            "TCP_CHECK (in real_server 10.1.0.1 8080): not imported (lvsweb runs one check per real server: the "
+            "first is imported)",
+        )
+    ]
+
+
+def test_a_nat_sorry_server_keeps_its_port_and_weights_warn_about_the_quorum():
+    result = checked("  weight 3\n  TCP_CHECK {\n  }\n", " quorum 2\n sorry_server 10.2.0.1 8081\n")
+    (check,) = result.checks.values()
+    assert (check["quorum"], check["sorry_address"], check["sorry_port"], check["sorry_forward_method"]) == (
+        2,
+        "10.2.0.1",
+        8081,
+        "nat",
+    )
+    assert any("keepalived counts the weights" in message for _, message in problems(result, "warnings"))
+
+
+def test_real_servers_without_a_checker_are_unchecked_next_to_checked_ones():
+    result = parse(
+        "virtual_server 10.0.0.1 80 {\n lb_kind DR\n protocol TCP\n"
+        " real_server 10.1.0.1 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.1.0.2 80 {\n }\n}\n"
+    )
+    key = ServiceKey.for_address("tcp", "10.0.0.1", 80)
+    assert result.checks[key]["check_type"] == "tcp"
+    assert result.dest_checks == {(key, ("10.1.0.2", 80)): {"check_type": "none"}}
