@@ -65,8 +65,13 @@ def samples() -> dict[str, str]:
     return found
 
 
-def keepalived_table(text: str, workdir: Path, timeout: float = 20) -> tuple[list[str], str]:
-    """What keepalived installs for `text` (checkers stripped) in ka-keep, and its log."""
+def keepalived_table(
+    text: str, workdir: Path, expected: list[str] | None = None, timeout: float = 15
+) -> tuple[list[str], str]:
+    """What keepalived installs for `text` (checkers stripped) in ka-keep, and its log.
+
+    Read as soon as it equals `expected` (lvsweb's table), else once it has not changed for 0.6 s.
+    """
     ns = NAMESPACES[0]
     clear(ns)
     conf = workdir / f"keepalived-{time.monotonic_ns()}.conf"
@@ -81,6 +86,9 @@ def keepalived_table(text: str, workdir: Path, timeout: float = 20) -> tuple[lis
         deadline, stable_since = time.monotonic() + timeout, None
         while time.monotonic() < deadline and process.poll() is None:
             current = sorted_save(ns)
+            if current == expected:
+                table = current
+                break
             if current and current == table:
                 stable_since = stable_since or time.monotonic()
                 if time.monotonic() - stable_since >= 0.6:
