@@ -61,28 +61,56 @@ def _validator() -> Draft202012Validator:
     return jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
+def _json(value: object) -> str:
+    """A value as the document writes it: `true`, `"80"`, `null` (not Python's `True`, `'80'`, `None`)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _schema_message(error: ValidationError) -> str:
-    # Rephrase the few messages jsonschema words for schema authors rather than operators.
+    # Rephrase the messages jsonschema words for schema authors, and in Python's words (`True`, `'80'`), in
+    # the document's own JSON words.
     schema = error.schema if isinstance(error.schema, Mapping) else {}  # a bool or unset for few keywords
+    instance, value = _json(error.instance), error.validator_value
     if error.validator == "anyOf" and schema.get("anyOf", [{}])[0].get("format") == "ipv4":
-        return f"{error.instance!r} is not an IPv4 or IPv6 address"
+        return f"{instance} is not an IPv4 or IPv6 address"
     if error.validator == "format":
-        return f"{error.instance!r} is not an {str(error.validator_value).replace('ipv', 'IPv')} address"
+        return f"{instance} is not an {str(value).replace('ipv', 'IPv')} address"
     if error.validator == "pattern" and schema.get("pattern", "").startswith("^[A-Za-z0-9_"):
-        return f"{error.instance!r} is not a valid interface name (1-15 characters, no spaces or '/')"
+        return f"{instance} is not a valid interface name (1-15 characters, no spaces or '/')"
     if error.validator == "pattern" and "0-9" in schema.get("pattern", ""):
-        return f"{error.instance!r} is not a plain IP address"
-    if error.validator == "not" and "protocol" in str(error.validator_value):
+        return f"{instance} is not a plain IP address"
+    if error.validator == "not" and "protocol" in str(value):
         return f"{error.instance} is not allowed together with fwmark (a firewall-mark service has no {error.instance})"
+    if error.validator == "type":
+        types = list(value) if isinstance(value, list) else [value]
+        return f"{instance} is not of type {', '.join(repr(name) for name in types)}"
+    if error.validator == "enum":
+        return f"{instance} is not one of {_json(value)}"
+    if error.validator == "const":
+        return f"{_json(value)} was expected"
+    if error.validator in ("minimum", "maximum"):
+        side = "less than the minimum" if error.validator == "minimum" else "greater than the maximum"
+        return f"{instance} is {side} of {_json(value)}"
     return error.message
 
 
+#: An address a format check refuses is not also reported for its pattern (one message per problem).
+_ADDRESS_CHECKS = {"format", "anyOf"}
+
+
 def validate_schema(doc: object) -> list[tuple[str, str]]:
-    """Schema problems as (json_path, message), in document order."""
+    """Schema problems as (json_path, message), in document order; one per problem."""
     if conforms(doc):
         return []
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    address_paths = {error.json_path for error in errors if error.validator in _ADDRESS_CHECKS}
     problems = []
-    for error in sorted(_validator().iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
+    for error in errors:
+        if error.validator == "pattern" and error.json_path in address_paths:
+            continue
         problems.append((error.json_path, _schema_message(error)))
     return problems
 
@@ -296,13 +324,13 @@ class _Parser:
         if family == "ipv4":
             netmask = "255.255.255.255" if netmask is None else netmask
             if not isinstance(netmask, str) or not _valid_ipv4_netmask(netmask):
-                self.problem(f"{path}.netmask", f"{netmask!r} is not a valid IPv4 netmask (e.g. 255.255.255.0)")
+                self.problem(f"{path}.netmask", f"{_json(netmask)} is not a valid IPv4 netmask (e.g. 255.255.255.0)")
         else:
             netmask = 128 if netmask is None else netmask
             if isinstance(netmask, str) and netmask.isdigit():
                 netmask = int(netmask)
             if not isinstance(netmask, int) or not 1 <= netmask <= 128:
-                self.problem(f"{path}.netmask", f"{netmask!r} is not a valid IPv6 prefix length (1-128)")
+                self.problem(f"{path}.netmask", f"{_json(netmask)} is not a valid IPv6 prefix length (1-128)")
         return Persistence(timeout=data["timeout"], netmask=str(netmask))
 
     def real_server(self, data: dict[str, Any], service: ServiceKey, path: str) -> RealServer:

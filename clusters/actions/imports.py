@@ -9,7 +9,6 @@ changes existing ones to match; it never deletes anything.
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,6 +21,8 @@ from audit.recording import record
 from clusters import interchange
 from clusters.actions import locks
 from clusters.actions.ha_import import import_vrrp
+from clusters.actions.health import set_health_check
+from clusters.actions.import_results import ImportRejected, ImportResult, PlanRow, _check_words, _count
 from clusters.actions.real_servers import create_real_server, update_real_server
 from clusters.actions.virtual_services import create_virtual_service, update_virtual_service
 from clusters.choices import Protocol
@@ -44,79 +45,14 @@ MAX_TEXT = 2_000_000
 #: as long as that takes: at these sizes a preview takes tens of seconds, past them minutes.
 MAX_SERVICES = int(os.environ.get("LVSWEB_IMPORT_MAX_SERVICES", "2000"))
 MAX_REAL_SERVERS = int(os.environ.get("LVSWEB_IMPORT_MAX_REAL_SERVERS", "20000"))
+#: A service expanded from a keepalived virtual_server_group carries its name in its description, so that the
+#: keepalived export writes the group back (clusters/exports.py reads it).
+GROUP_LABEL = "keepalived virtual_server_group "
 #: Service settings an import compares and sets (the rule set's; name, description … are the console's own).
 SERVICE_SETTINGS = ("scheduler", "sched_fallback", "sched_port", "persistence_timeout", "persistence_netmask")
 SERVICE_SETTINGS += ("one_packet",)
 REAL_SERVER_SETTINGS = ("weight", "forward_method", "tunnel_type", "tunnel_port", "tunnel_checksum")
 REAL_SERVER_SETTINGS += ("upper_threshold", "lower_threshold")
-
-
-@dataclass
-class PlanRow:
-    """One service or real server of the import and what happens to it."""
-
-    line: int
-    kind: str  # "service" or "real_server"
-    label: str
-    service: str
-    change: str  # "create", "update", "unchanged" or "conflict"
-    details: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ImportResult:
-    """What an import does (or would do) to a cluster, and its problems by line (the first 100 of each kind
-    listed, the rest counted: `errors.total`, `errors.omitted`)."""
-
-    format: str
-    rows: list[PlanRow] = field(default_factory=list)
-    errors: Problems = field(default_factory=Problems)
-    warnings: Problems = field(default_factory=Problems)
-    not_imported: Problems = field(default_factory=Problems)
-    committed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """No errors: the import can be (or was) committed."""
-        return not self.errors
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """`services_create`, `real_servers_update` …: how many rows of each kind and change."""
-        counter = Counter(f"{row.kind}s_{row.change}" for row in self.rows)
-        return {
-            f"{kind}s_{change}": counter[f"{kind}s_{change}"]
-            for kind in ("service", "real_server")
-            for change in ("create", "update", "unchanged", "conflict")
-        }
-
-    @property
-    def changes(self) -> int:
-        """How many objects the import creates or changes."""
-        return sum(1 for row in self.rows if row.change in ("create", "update"))
-
-    def summary(self) -> str:
-        """`2 services created, 0 changed; 1 real server created, 3 changed; 4 keywords not imported`."""
-        c = self.counts
-        text = (
-            f"{_count(c['services_create'], 'service')} created, {c['services_update']} changed; "
-            f"{_count(c['real_servers_create'], 'real server')} created, {c['real_servers_update']} changed"
-        )
-        if self.not_imported:
-            text += f"; {_count(self.not_imported.total, 'keyword')} not imported"
-        return text
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
-class ImportRejected(Exception):
-    """A commit found errors; nothing was saved. `result` holds them by line."""
-
-    def __init__(self, result: ImportResult):
-        super().__init__(f"The import has {result.errors.total} errors; nothing was saved.")
-        self.result = result
 
 
 def parse_text(text: str, format: str) -> ParsedRules:
@@ -284,7 +220,10 @@ class _Importer:
         wanted = service_fields(service, self.parsed.service_methods.get(service.key))
         present = self.existing.get(_wanted_lookup(wanted))
         current: dict[tuple, RealServer] = {}
+        group = self.parsed.groups.get(service.key)
         if present is None:
+            if group:
+                wanted["description"] = GROUP_LABEL + group
             present = self.attempt(
                 line, label, lambda: create_virtual_service(acting_user=self.user, cluster=self.cluster, fields=wanted)
             )
@@ -302,10 +241,38 @@ class _Importer:
             if not self.match(line, row, label, differences, self.update_existing, update):
                 return
             current = {(normalize_address(rs.address), rs.port): rs for rs in present.real_servers.all()}
+        created = {}
         for dest in service.real_servers:
-            self.real_server(service, present, dest, current)
+            created[dest.key] = self.real_server(service, present, dest, current)
+        self.checks(service, present, line, label, created)
 
-    def real_server(self, service: Service, present: VirtualService, dest: Dest, current) -> None:
+    def checks(self, service: Service, present: VirtualService, line: int, label: str, dests: dict) -> None:
+        """The service's health check (keepalived's checkers, quorum and sorry server) and real servers' own."""
+        check = self.parsed.checks.get(service.key)
+        if check is None or not self._may_change(present):
+            return
+        what = f"health check of {label}"
+        done = self.attempt(
+            line, what, lambda: set_health_check(acting_user=self.user, virtual_service=present, fields=check)
+        )
+        if done is None:
+            return
+        for row in self.result.rows:
+            if row.kind == "service" and row.label == label:
+                row.details.append(f"health check {_check_words(check)}")
+        for dest_key, fields in self.parsed.dest_checks.items():
+            if dest_key[0] != service.key or dests.get(dest_key[1]) is None:
+                continue
+            dest_line = self.parsed.dest_lines[dest_key]
+            self.attempt(
+                dest_line,
+                f"health check of real server {dest_key[1][0]} of {label}",
+                lambda real_server=dests[dest_key[1]], fields=fields: set_health_check(
+                    acting_user=self.user, real_server=real_server, fields=fields
+                ),
+            )
+
+    def real_server(self, service: Service, present: VirtualService, dest: Dest, current) -> RealServer | None:
         line = self.parsed.dest_lines[(service.key, dest.key)]
         owner = service_label(service.key)
         label = dest_label(dest)
@@ -329,7 +296,8 @@ class _Importer:
                 if created is not None:
                     details = [dest.describe()] + ([f"linked to host {created.host}"] if created.host else [])
                     self.result.rows.append(PlanRow(line, "real_server", label, owner, "create", details))
-            return
+                return created
+            return None
         # A DR or NAT real server has the default tunnel settings (the model says so), so a real server that
         # leaves TUN gets them back in the same change.
         differences = _differences(existing, wanted, REAL_SERVER_SETTINGS)
@@ -339,6 +307,7 @@ class _Importer:
 
         row = PlanRow(line, "real_server", label, owner, "unchanged")
         self.match(line, row, what, differences, self._may_change(present), update)
+        return existing
 
     def _may_change(self, service: VirtualService) -> bool:
         """Real servers may be added to or changed in a service this import created, or when asked to update."""

@@ -85,8 +85,8 @@ def _answer(result, dry_run: bool, code: int) -> Response:
 class ClusterImportView(APIView):
     """Import ipvsadm-save text or keepalived.conf blocks into a cluster (operators); `dry_run` only previews.
 
-    200: a dry run (see `ok` and `errors`), or a commit with nothing to change; 201: committed as one audited
-    change; 400: errors by line, nothing saved.
+    200: a dry run without errors, or a commit with nothing to change; 201: committed as one audited change;
+    400: errors by line (a dry run's too, as its commit would answer), nothing saved.
     """
 
     @extend_schema(
@@ -108,9 +108,9 @@ class ClusterImportView(APIView):
         options = dict(body.validated_data)
         dry_run = options.pop("dry_run")
         if dry_run:
-            return _answer(
-                preview_import(acting_user=request.user, cluster=cluster, **options), True, status.HTTP_200_OK
-            )
+            result = preview_import(acting_user=request.user, cluster=cluster, **options)
+            # A preview with errors answers as the commit would: 400, the errors by line.
+            return _answer(result, True, status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST)
         try:
             result = commit_import(acting_user=request.user, cluster=cluster, **options)
         except ImportRejected as rejected:

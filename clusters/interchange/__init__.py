@@ -32,13 +32,16 @@ def parse(text: str, format: str = "auto", *, seconds: float | None = None) -> P
     return PARSERS[format](text, seconds=seconds)
 
 
-def render(services, format: str, *, header: str = "", methods=None) -> str:
+def render(services, format: str, *, header: str = "", methods=None, checks=None, dest_checks=None, groups=None) -> str:
     """Write a rule set in `format`; keepalived only: `header` becomes comment lines at the top, `methods` gives
-    the lb_kind of services without real servers."""
+    the lb_kind of services without real servers, `checks`/`dest_checks` the health checks, `groups` the
+    virtual_server_group of services (see keepalived.render)."""
     if format == "ipvsadm":
         return ipvsadm.render(services)
     if format == "keepalived":
-        return keepalived.render(services, header=header, methods=methods)
+        return keepalived.render(
+            services, header=header, methods=methods, checks=checks, dest_checks=dest_checks, groups=groups
+        )
     raise ValueError(f"unknown format “{format}” (one of {', '.join(FORMATS)})")
 
 

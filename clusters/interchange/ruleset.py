@@ -110,6 +110,12 @@ class ParsedRules:
     #: A service's own forwarding method, where the format has one (keepalived's lb_kind): the inventory keeps it
     #: as the default for the service's new real servers.
     service_methods: dict[ServiceKey, str] = field(default_factory=dict)
+    #: keepalived: a service's health check as HealthCheck fields (with its quorum and sorry server) …
+    checks: dict[ServiceKey, dict] = field(default_factory=dict)
+    #: … and the real servers whose check differs from their service's (`{"check_type": "none"}`: unchecked).
+    dest_checks: dict[tuple[ServiceKey, tuple[str, int]], dict] = field(default_factory=dict)
+    #: keepalived: the virtual_server_group a service was expanded from.
+    groups: dict[ServiceKey, str] = field(default_factory=dict)
     errors: Problems = field(default_factory=Problems)
     warnings: Problems = field(default_factory=Problems)
     not_imported: Problems = field(default_factory=Problems)
@@ -222,6 +228,11 @@ class RuleSetBuilder:
             self.error(line, f"{service_label(key)} is edited before it is defined (no -A line for it above)")
             return
         draft.service = replace(draft.service, **changes)
+
+    def dests(self, key: ServiceKey) -> list[RealServer]:
+        """The real servers added to a service so far."""
+        draft = self._drafts.get(key)
+        return [dest for dest, _ in draft.dests.values()] if draft else []
 
     def add_dest(self, key: ServiceKey, dest: RealServer, line: int, *, edit: bool = False) -> None:
         """A real server of a service defined earlier; `edit` (ipvsadm -e) changes one added earlier."""

@@ -86,7 +86,7 @@ def test_scheduler_flags_only_with_their_scheduler():
 def test_unknown_scheduler_names_the_path():
     ((path, message),) = problems(director_doc([web_service([], scheduler="fastest")]))
     assert path == "$.director.services[0].scheduler"
-    assert message.startswith("'fastest' is not one of ['rr', 'wrr'")
+    assert message.startswith('"fastest" is not one of ["rr", "wrr"')
 
 
 def test_duplicate_services_and_real_servers():
@@ -122,7 +122,7 @@ def test_persistence_netmask_must_fit_the_family():
     assert problems(doc) == [
         (
             "$.director.services[0].persistence.netmask",
-            "'255.0.255.0' is not a valid IPv4 netmask (e.g. 255.255.255.0)",
+            '"255.0.255.0" is not a valid IPv4 netmask (e.g. 255.255.255.0)',
         ),
         ("$.director.services[1].persistence.netmask", "129 is not a valid IPv6 prefix length (1-128)"),
     ]
@@ -131,7 +131,7 @@ def test_persistence_netmask_must_fit_the_family():
 def test_schema_errors_name_the_path_in_operator_words():
     doc = director_doc([web_service([tun_dest("10.20.0.300")])])
     assert problems(doc) == [
-        ("$.director.services[0].real_servers[0].address", "'10.20.0.300' is not an IPv4 or IPv6 address")
+        ("$.director.services[0].real_servers[0].address", '"10.20.0.300" is not an IPv4 or IPv6 address')
     ]
     fwmark_with_port = director_doc([{"fwmark": 5, "port": 80, "scheduler": "rr"}])
     assert problems(fwmark_with_port) == [
@@ -156,6 +156,16 @@ def test_interface_names_are_checked():
     assert problems(doc) == [
         (
             "$.real_server.tun.uplinks[0]",
-            "'eth0; reboot' is not a valid interface name (1-15 characters, no spaces or '/')",
+            "\"eth0; reboot\" is not a valid interface name (1-15 characters, no spaces or '/')",
         )
     ]
+
+
+def test_messages_are_in_json_s_words_and_one_per_problem():
+    doc = changed(example("tun-real-server"), lambda d: d.update(revision=True))
+    assert problems(doc) == [("$.revision", "true is not of type 'integer'")]
+    doc = changed(example("tun-real-server"), lambda d: d.update(revision="80"))
+    assert problems(doc) == [("$.revision", "\"80\" is not of type 'integer'")]
+    # An IPv6 address in an IPv4 list is one problem: not also "is not a plain IP address".
+    doc = changed(example("tun-real-server"), lambda d: d["real_server"]["tun"].update(vips=["2001:db8::1"]))
+    assert problems(doc) == [("$.real_server.tun.vips[0]", '"2001:db8::1" is not an IPv4 address')]

@@ -119,7 +119,10 @@ def test_keepalived_keywords_lvsweb_does_not_keep_are_named_in_the_preview(page:
     page.get_by_role("button", name="Preview").click()
 
     expect(page.get_by_role("table").get_by_role("row").filter(has_text="10.20.0.11:443")).to_contain_text("create")
+    # The SSL_GET becomes the service's HTTPS check; global_defs is named as not imported.
+    service_row = page.get_by_role("table").get_by_role("row").filter(has_text="TCP 10.10.0.100:443").first
+    expect(service_row).to_contain_text("health check https /health every 6 s")
     not_imported = page.locator("#not-imported")
-    expect(not_imported).to_contain_text("SSL_GET")
-    expect(not_imported).to_contain_text("Line 11")
+    expect(not_imported).to_contain_text("global_defs")
+    expect(not_imported).to_contain_text("Line 1")
     screenshot(page, "import-keepalived-preview")

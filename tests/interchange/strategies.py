@@ -70,7 +70,7 @@ def real_servers(draw, key: ServiceKey, model_valid: bool) -> RealServer:
 
 
 @st.composite
-def services(draw, model_valid: bool) -> Service:
+def services(draw, model_valid: bool, keepalived: bool = False) -> Service:
     key = draw(service_keys())
     scheduler = draw(st.sampled_from(SCHEDULERS))
     flags = frozenset()
@@ -80,8 +80,15 @@ def services(draw, model_valid: bool) -> Service:
     if draw(st.booleans()):
         timeout = draw(st.integers(1, 86400 if model_valid else 2**31 - 1))
         persistence = Persistence(timeout, draw(MASKS[key.family]))
-    one_packet = draw(st.booleans()) and (key.protocol in (None, "udp") or not model_valid)
-    dests = draw(st.lists(real_servers(key, model_valid), max_size=3 if model_valid else 5, unique_by=lambda d: d.key))
+    one_packet = draw(st.booleans()) and (key.protocol in (None, "udp") or not (model_valid or keepalived))
+    dests = draw(
+        st.lists(
+            real_servers(key, model_valid),
+            min_size=1 if keepalived else 0,
+            max_size=3 if model_valid else 5,
+            unique_by=lambda d: d.key,
+        )
+    )
     return Service(
         key=key,
         scheduler=scheduler,
@@ -92,6 +99,9 @@ def services(draw, model_valid: bool) -> Service:
     )
 
 
-def rule_sets(*, model_valid: bool = False, max_size: int = 6):
-    """Lists of services with distinct keys."""
-    return st.lists(services(model_valid), min_size=1, max_size=max_size, unique_by=lambda service: service.key)
+def rule_sets(*, model_valid: bool = False, max_size: int = 6, keepalived: bool = False):
+    """Lists of services with distinct keys; `keepalived`: only what keepalived installs as written (a service
+    has real servers, one-packet scheduling only for UDP and firewall marks)."""
+    return st.lists(
+        services(model_valid, keepalived), min_size=1, max_size=max_size, unique_by=lambda service: service.key
+    )

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from clusters.models import RealServer, VirtualService
+from clusters.models import HealthCheck, RealServer, VirtualService
 from teams.choices import TeamRole
 from tests.factories import make_cluster, make_team
 from tests.interchange.helpers import sample, signed_in
@@ -28,21 +28,58 @@ def test_a_dry_run_answers_the_preview_and_saves_nothing(operator, cluster):
     assert response.status_code == 200
     body = response.json()
     assert body["format"] == "keepalived" and body["dry_run"] and not body["committed"] and body["ok"]
-    assert body["counts"]["services_create"] == 15
+    assert body["counts"]["services_create"] == 19
     assert body["rows"][0] == {
         "line": 22,
         "kind": "service",
         "label": "TCP 198.51.100.10:80",
         "service": "TCP 198.51.100.10:80",
         "change": "create",
-        "details": ["sched rr persistent 300s mask 255.255.255.0"],
+        "details": [
+            "sched rr persistent 300s mask 255.255.255.0",
+            "health check tcp every 6 s, fall 2, weight 0 on failure, quorum 1 → sorry server 192.0.2.250",
+        ],
     }
-    assert {"line": 139, "message": body["not_imported"][-1]["message"]} == body["not_imported"][-1]
-    assert body["not_imported"][0] == {
-        "line": 4,
-        "message": "global_defs: not imported (only virtual_server blocks are imported)",
-    }
+    assert body["not_imported"][0]["line"] == 4 and body["not_imported"][0]["message"].startswith("global_defs:")
     assert not VirtualService.objects.filter(cluster=cluster).exists()
+    assert not HealthCheck.objects.exists()
+
+
+def test_a_commit_of_keepalived_checks_creates_them_audited(operator, cluster):
+    response = operator.post(import_url(cluster), {"text": KEEPALIVED}, format="json")
+    assert response.status_code == 201, response.json()["errors"]
+    shop = VirtualService.objects.get(cluster=cluster, address="198.51.100.10", port=80)
+    check = shop.health_check
+    assert (check.check_type, check.interval, check.timeout, check.rise, check.fall) == ("tcp", 6.0, 3.0, 1, 2)
+    assert (check.on_failure, check.quorum, check.sorry_address, check.sorry_forward_method) == (
+        "weight0",
+        1,
+        "192.0.2.250",
+        "tun",
+    )
+    override = RealServer.objects.get(virtual_service=shop, address="10.20.0.12").health_check
+    assert (override.check_type, override.path, override.expect_status_max, override.on_failure) == (
+        "http",
+        "/health",
+        200,
+        "remove",
+    )
+    assert AuditEntry.objects.filter(action="health_check.create").count() == 2
+    group = VirtualService.objects.filter(cluster=cluster, description="keepalived virtual_server_group web_group")
+    assert group.count() == 4
+    exported = operator.get(export_url(cluster), {"format": "keepalived"}).content.decode()
+    # The group mixes addresses and a mark, whose real servers differ (no port): one block per service.
+    assert "virtual_server 198.51.100.20 80 {\n" in exported and "virtual_server fwmark 12 {\n" in exported
+    assert "        inhibit_on_failure\n        TCP_CHECK {\n            connect_port 80\n" in exported
+    assert "    quorum 1\n    sorry_server 192.0.2.250 80\n" in exported
+
+
+def test_a_dry_run_with_errors_answers_400_like_the_commit(operator, cluster):
+    text = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.1.0.1:8080 -g\n"
+    response = operator.post(import_url(cluster), {"text": text, "dry_run": True}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["dry_run"] is True and body["ok"] is False and [e["line"] for e in body["errors"]] == [2]
 
 
 def test_a_commit_creates_everything_as_one_audited_change(operator, cluster):

@@ -69,16 +69,17 @@ def test_import_then_export_gives_the_same_rule_set_and_text(operator_user, clus
 
 def test_keepalived_import_then_export_gives_the_same_rule_set(operator_user, cluster):
     result = commit_import(acting_user=operator_user, cluster=cluster, text=KEEPALIVED, format="keepalived")
-    assert result.counts["services_create"] == 15
+    assert result.counts["services_create"] == 19
     # VRRP is imported (VIP group VI_1); its director's own state, interface and priority are named instead.
-    assert len(result.not_imported) == 13
+    assert len(result.not_imported) == 7
     exported = parse(export_text(cluster, "keepalived"))
     assert exported.errors == [] and exported.not_imported == []
     assert canonical(exported.services) == canonical(parse(KEEPALIVED).services)
+    assert exported.checks == parse(KEEPALIVED).checks
 
 
 def test_a_keepalived_lb_kind_becomes_the_default_forwarding_method_of_the_service(operator_user, cluster):
-    text = "virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  lb_kind DR\n}\n"
+    text = "virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  lb_kind DR\n  real_server 10.0.0.11 80 {\n  }\n}\n"
     commit_import(acting_user=operator_user, cluster=cluster, text=text)
     assert VirtualService.objects.get(cluster=cluster).forward_method == "dr"
     assert "    lb_kind DR\n" in export_text(cluster, "keepalived")

@@ -77,12 +77,18 @@ virtual_server 198.51.100.11 443 {
     lb_algo rr
     lb_kind TUN
     protocol TCP
+    real_server 10.20.0.11 443 {
+        weight 1
+    }
 }
 
 virtual_server 198.51.100.12 25 {
     lb_algo rr
     lb_kind DR
     protocol TCP
+    real_server 10.20.0.12 25 {
+        weight 1
+    }
 }
 """
 

@@ -25,7 +25,7 @@ def test_ipvsadm_save_round_trip(rules):
 
 
 @PROPERTIES
-@given(rule_sets)
+@given(strategies.rule_sets(model_valid=True, keepalived=True))
 def test_keepalived_round_trip(rules):
     text = keepalived.render(rules, header="round trip")
     result = parse(text, "auto")
@@ -47,3 +47,31 @@ def test_any_text_gives_a_rule_set_or_line_numbered_errors_never_an_exception(te
     lines = text.count("\n") + 1
     assert all(0 <= problem.line <= lines for problem in result.errors + result.warnings + result.not_imported)
     assert result.services or result.errors
+
+
+CHECKS = st.fixed_dictionaries(
+    {
+        "check_type": st.sampled_from(["tcp", "http", "https"]),
+        "interval": st.integers(1, 3600).map(float),
+        "fall": st.integers(2, 100),
+        "on_failure": st.sampled_from(["weight0", "remove"]),
+    },
+    optional={"port": st.integers(1, 65535)},
+)
+
+
+@PROPERTIES
+@given(strategies.rule_sets(model_valid=True, keepalived=True, max_size=3), st.data())
+def test_keepalived_checks_round_trip(rules, data):
+    checks = {}
+    for service in rules:
+        check = data.draw(CHECKS)
+        check.update(rise=1, timeout=float(data.draw(st.integers(1, int(check["interval"])))))
+        if check["check_type"] != "tcp":
+            low = data.draw(st.integers(100, 599))
+            check.update(path="/" + data.draw(st.text("abc/-_", max_size=5)), expect_status_min=low)
+            check["expect_status_max"] = data.draw(st.integers(low, 599))
+        checks[service.key] = check
+    result = parse(keepalived.render(rules, checks=checks), "keepalived")
+    assert result.errors == [] and result.not_imported == []
+    assert result.checks == checks

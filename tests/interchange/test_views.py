@@ -125,8 +125,7 @@ def test_an_uploaded_file_is_previewed_and_shown_in_the_text_box(operator, clust
     assert response.status_code == 200
     page = response.content.decode()
     assert "(keepalived format)" in page
-    assert 'data-line="34">Line 34</a>: TCP_CHECK (in real_server 10.20.0.11 80): not imported' in page
-    assert "virtual_server group web_group: not imported" in page
+    assert 'data-line="50">Line 50</a>: notify_down /usr/local/bin/page-oncall rs-down (in real_server' in page
     assert "router_id lvs-fra-1" in page  # the file's text is in the text box for the commit
 
 

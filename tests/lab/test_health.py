@@ -317,3 +317,76 @@ def test_the_tunnel_path_check_sees_a_real_server_without_ipip(network: Lab, rs3
     through, plain = tunnel_and_plain(rs3)
     assert plain.ok, plain.message
     assert not through.ok and "no SYN-ACK" in through.message
+
+
+KEEPALIVED_CHECKED = f"""
+virtual_server {VIP} 80 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind TUN
+    protocol TCP
+    real_server {RS1} 80 {{
+        inhibit_on_failure
+        HTTP_GET {{
+            url {{
+                path /
+                status_code 200
+            }}
+            connect_timeout 1
+            retry 1
+        }}
+    }}
+    real_server {RS2} 80 {{
+        inhibit_on_failure
+        HTTP_GET {{
+            url {{
+                path /
+                status_code 200
+            }}
+            connect_timeout 1
+            retry 1
+        }}
+    }}
+}}
+"""
+
+
+def agent_check(fields: dict) -> dict:
+    """An imported check (HealthCheck fields, as the console keeps it) as the document's health_check."""
+    return {
+        "type": fields["check_type"],
+        "port": fields.get("port"),
+        "path": fields.get("path", "/"),
+        "host": fields.get("host_header", ""),
+        "expect": [fields.get("expect_status_min", 200), fields.get("expect_status_max", 399)],
+        "interval": fields["interval"],
+        "timeout": fields["timeout"],
+        "rise": fields["rise"],
+        "fall": fields["fall"],
+        "on_failure": fields["on_failure"],
+    }
+
+
+def test_checks_imported_from_keepalived_take_a_stopped_server_out_as_keepalived_would(
+    network: Lab, director: Director, apply_all
+):
+    # keepalived: HTTP_GET of / expecting 200 every second, down after the failed check and its retry,
+    # inhibit_on_failure: weight 0 (not removal); back after one good check.
+    from clusters.interchange import keepalived
+
+    parsed = keepalived.parse(KEEPALIVED_CHECKED)
+    assert not parsed.errors and not parsed.not_imported, (parsed.errors, parsed.not_imported)
+    (check,) = parsed.checks.values()
+    assert (check["check_type"], check["interval"], check["fall"], check["rise"]) == ("http", 1.0, 2, 1)
+    assert (check["on_failure"], check["expect_status_min"], check["expect_status_max"]) == ("weight0", 200, 200)
+    health = agent_check(check)
+    apply_all({"rs1": labdocs.tun_real_server("rs1"), "rs2": labdocs.tun_real_server("rs2")})
+    director.apply(labdocs.director([checked(RS1, health), checked(RS2, health)], scheduler="rr"))
+    director.monitor.start()
+    wait_for(lambda: set(director.monitor.statuses().values()) == {"up"}, 20, "both up")
+
+    stop_http(network, "rs1")
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 0, 20, "rs1 at weight 0, as keepalived's inhibit does")
+    assert network["client"].fetch(4) == ["rs2"] * 4, director.transitions()
+    start_http(network, "rs1")
+    wait_for(lambda: weights(network).get(f"{RS1}:80") == 1, 20, "rs1 back after one good check")
