@@ -28,7 +28,8 @@ from lvsweb_agent.document import DocumentError, parse_document
 from lvsweb_agent.health import Target, TargetState
 from lvsweb_agent.kernel import in_netns
 from lvsweb_agent.model import DesiredState, HealthCheck
-from lvsweb_agent.probes import ProbeResult, TunnelProber, probe
+from lvsweb_agent.outcome import ProbeResult
+from lvsweb_agent.probes import TunnelProber, probe
 
 log = logging.getLogger(__name__)
 

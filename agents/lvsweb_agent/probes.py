@@ -29,7 +29,9 @@ import struct
 import time
 from dataclasses import dataclass
 
+from lvsweb_agent.datagram_probes import dns_probe, sctp_probe, udp_probe
 from lvsweb_agent.model import HealthCheck
+from lvsweb_agent.outcome import ProbeResult, elapsed
 
 ETH_P_IP = 0x0800
 PACKET_OUTGOING = 4
@@ -41,17 +43,7 @@ PROBE_PORTS = (61000, 61999)
 MAX_BODY = 65536
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """One probe's outcome."""
-
-    ok: bool
-    message: str
-    latency_ms: float | None = None
-
-
-def _elapsed(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 2)
+_elapsed = elapsed
 
 
 async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:
@@ -141,6 +133,12 @@ async def probe(check: HealthCheck, address: str, tunnel: TunnelProber | None, v
     """Run `check` against a real server; with check.tunnel, the tunnel-path probe must pass too."""
     if check.type == "tcp":
         result = await tcp_probe(address, check.port, check.timeout)
+    elif check.type == "udp":
+        result = await udp_probe(check, address, check.port)
+    elif check.type == "dns":
+        result = await dns_probe(check, address, check.port)
+    elif check.type == "sctp":
+        result = await sctp_probe(address, check.port, check.timeout)
     else:
         result = await http_probe(check, address, check.port)
     if not result.ok or not check.tunnel:
