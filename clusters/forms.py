@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.models import construct_instance
 
+from clusters.choices import CHECKS_FOR_PROTOCOL, HealthCheckType
 from clusters.models import Cluster, HealthCheck, Host, RealServer, VirtualService
 from clusters.models.health import HEALTH_CHECK_FIELDS
 from clusters.models.real_servers import REAL_SERVER_FIELDS
@@ -147,19 +148,48 @@ class RealServerForm(ActionForm):
                 )
 
 
+#: The settings that belong to some check types only.
+CHECK_SETTINGS = {
+    ("http", "https"): ("path", "host_header", "expect_status_min", "expect_status_max", "body_match"),
+    ("udp",): ("payload", "payload_hex", "reply_match", "reply_pattern"),
+    ("dns",): ("query_name", "query_type"),
+}
 #: Only a service's check has a quorum and a sorry server.
 SERVICE_ONLY_FIELDS = ("quorum", "sorry_address", "sorry_port", "sorry_forward_method")
 
 
 class HealthCheckForm(ActionForm):
-    """A health check of a virtual service, or (without quorum and sorry server) a real server's override."""
+    """A health check of a virtual service, or (without quorum and sorry server) a real server's override.
+
+    Given the service, it offers only the checks that speak its protocol (a firewall-mark service: all).
+    """
 
     class Meta:
         model = HealthCheck
         fields = HEALTH_CHECK_FIELDS
 
-    def __init__(self, *args, for_real_server: bool = False, **kwargs):
+    def __init__(self, *args, for_real_server: bool = False, service: VirtualService | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if for_real_server:
             for name in SERVICE_ONLY_FIELDS:
                 del self.fields[name]
+        self.offered = {choice.value for choice in HealthCheckType}
+        fitting = CHECKS_FOR_PROTOCOL.get(service.protocol) if service is not None else None
+        if fitting is not None:
+            self.offered = {HealthCheckType.NONE.value, *(kind.value for kind in fitting)}
+            if self.instance.pk:
+                self.offered.add(self.instance.check_type)  # a check saved before the rule: shown, refused on save
+            check_type = self.fields["check_type"]
+            assert isinstance(check_type, forms.ChoiceField)
+            check_type.choices = [c for c in HealthCheckType.choices if c[0] in self.offered]
+            if not self.instance.pk and HealthCheckType.TCP.value not in self.offered:
+                self.initial["check_type"] = fitting[0].value
+        # Settings of checks not offered are left out (they keep their defaults), not shown and posted empty.
+        for kinds, names in CHECK_SETTINGS.items():
+            if not self.offers(*kinds):
+                for name in names:
+                    del self.fields[name]
+
+    def offers(self, *kinds: str) -> bool:
+        """Whether any of these check types is offered (the template shows their settings only then)."""
+        return any(kind in self.offered for kind in kinds)

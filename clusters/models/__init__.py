@@ -1,7 +1,8 @@
 """Inventory models, one module per aggregate."""
 
 from clusters.models.clusters import Cluster
-from clusters.models.health import HealthCheck, HealthTransition, RealServerHealth
+from clusters.models.health import HealthCheck
+from clusters.models.health_reports import HealthTransition, RealServerHealth
 from clusters.models.hosts import ClusterHost, Host, sync_state
 from clusters.models.real_servers import RealServer
 from clusters.models.virtual_services import VirtualService

@@ -31,6 +31,9 @@ class HealthCheckEditView(LoginRequiredMixin, View):
         existing = HealthCheck.objects.filter(**{self.target_field: target}).first()
         return target, cluster, existing
 
+    def service(self, target):
+        return target.virtual_service if self.for_real_server else target
+
     @property
     def target_field(self) -> str:
         return "real_server" if self.for_real_server else "virtual_service"
@@ -42,12 +45,15 @@ class HealthCheckEditView(LoginRequiredMixin, View):
             "existing": existing,
             "form": form,
             "for_real_server": self.for_real_server,
+            "http_offered": form.offers("http", "https"),
+            "udp_offered": form.offers("udp"),
+            "dns_offered": form.offers("dns"),
         }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, slug, pk):
         target, cluster, existing = self.target(request, slug, pk)
-        form = HealthCheckForm(instance=existing, for_real_server=self.for_real_server)
+        form = HealthCheckForm(instance=existing, for_real_server=self.for_real_server, service=self.service(target))
         return self.page(request, target, cluster, existing, form)
 
     def post(self, request, slug, pk):
@@ -56,7 +62,9 @@ class HealthCheckEditView(LoginRequiredMixin, View):
             if existing is not None:
                 actions.delete_health_check(acting_user=request.user, health_check=existing)
             return redirect(cluster.get_absolute_url() + "#health")
-        form = HealthCheckForm(request.POST, instance=existing, for_real_server=self.for_real_server)
+        form = HealthCheckForm(
+            request.POST, instance=existing, for_real_server=self.for_real_server, service=self.service(target)
+        )
         if form.is_valid():
             fields = {name: form.cleaned_data[name] for name in form.fields}
             try:
