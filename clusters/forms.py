@@ -126,6 +126,7 @@ class RealServerForm(ActionForm):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "forward_method": forms.Select(attrs={"data-method-help": "forwarding-methods"}),
+            "tunnel_type": forms.Select(attrs={"data-method-help": "tunnel-types"}),
         }
 
     def __init__(self, *args, user=None, virtual_service=None, **kwargs):
