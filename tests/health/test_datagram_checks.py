@@ -143,3 +143,20 @@ def test_the_form_offers_only_the_checks_that_speak_the_services_protocol(udp_se
     assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
     tcp_page = client.get(url.replace(str(udp_service.pk), str(udp_service.cluster.virtual_services.get(port=80).pk)))
     assert 'name="payload"' not in tcp_page.content.decode() and 'name="path"' in tcp_page.content.decode()
+
+
+def test_the_health_section_describes_udp_and_dns_checks(lab, udp_service):
+    from dispatch.overview import describe
+
+    check = actions.set_health_check(
+        acting_user=None,
+        virtual_service=udp_service,
+        fields={"check_type": "udp", "payload": "ping", "reply_match": "prefix", "reply_pattern": "pong"},
+    )
+    assert describe(check).startswith("UDP exchange 'ping' expecting prefix 'pong' every 5 s")
+    check = actions.set_health_check(
+        acting_user=None,
+        virtual_service=udp_service,
+        fields={"check_type": "dns", "payload": "", "reply_match": "none", "reply_pattern": "", "query_type": "A"},
+    )
+    assert describe(check).startswith("DNS query (UDP) . A expecting NOERROR every 5 s")
