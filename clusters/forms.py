@@ -162,14 +162,22 @@ SERVICE_ONLY_FIELDS = ("quorum", "sorry_address", "sorry_port", "sorry_forward_m
 class HealthCheckForm(ActionForm):
     """A health check of a virtual service, or (without quorum and sorry server) a real server's override.
 
-    Given the service, it offers only the checks that speak its protocol (a firewall-mark service: all).
+    Given the service, it offers only the checks that speak its protocol (a firewall-mark service: all), and
+    the tunnel-path check only for TCP services (and, on an override, a TUN real server).
     """
 
     class Meta:
         model = HealthCheck
         fields = HEALTH_CHECK_FIELDS
 
-    def __init__(self, *args, for_real_server: bool = False, service: VirtualService | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        for_real_server: bool = False,
+        service: VirtualService | None = None,
+        real_server: RealServer | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if for_real_server:
             for name in SERVICE_ONLY_FIELDS:
@@ -185,6 +193,11 @@ class HealthCheckForm(ActionForm):
             check_type.choices = [c for c in HealthCheckType.choices if c[0] in self.offered]
             if not self.instance.pk and HealthCheckType.TCP.value not in self.offered:
                 self.initial["check_type"] = fitting[0].value
+        # The tunnel-path check is a TCP SYN to the VIP through a TUN real server's tunnel.
+        if service is not None and (
+            service.protocol != "tcp" or (real_server is not None and real_server.forward_method != "tun")
+        ):
+            del self.fields["tunnel_path"]
         # Settings of checks not offered are left out (they keep their defaults), not shown and posted empty.
         for kinds, names in CHECK_SETTINGS.items():
             if not self.offers(*kinds):

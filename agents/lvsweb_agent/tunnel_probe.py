@@ -205,7 +205,7 @@ class TunnelProber:
         protocol, data = wrap(tunnel.type, tunnel.checksum, packet)
         self._sender(ip_version(real_server), protocol).sendto(data, (real_server, tunnel.port if not protocol else 0))
 
-    async def _syn(
+    def _syn(
         self, real_server: str, tunnel: Tunnel, source: str, destination: str, port: int, mss: int
     ) -> tuple[asyncio.Future[TcpSegment], int, int]:
         """Send one SYN to destination:port through the tunnel; the future its SYN-ACK will fill."""
@@ -228,11 +228,11 @@ class TunnelProber:
         keys: list[tuple[str, int, int]] = []
         try:
             try:
-                future, sport, isn = await self._syn(real_server, tunnel, source, vip, port, mss)
+                future, sport, isn = self._syn(real_server, tunnel, source, vip, port, mss)
                 keys.append((vip, port, sport))
                 # The same SYN to the real server's own address: answered when decapsulation and
                 # rp_filter are right, whatever happens to packets from the VIP.
-                own, own_sport, _ = await self._syn(real_server, tunnel, source, real_server, port, mss)
+                own, own_sport, _ = self._syn(real_server, tunnel, source, real_server, port, mss)
                 keys.append((real_server, port, own_sport))
             except OSError as exc:
                 return ProbeResult(False, f"{where}: cannot send: {exc.strerror or exc}")

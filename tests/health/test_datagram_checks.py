@@ -160,3 +160,19 @@ def test_the_health_section_describes_udp_and_dns_checks(lab, udp_service):
         fields={"check_type": "dns", "payload": "", "reply_match": "none", "reply_pattern": "", "query_type": "A"},
     )
     assert describe(check).startswith("DNS query (UDP) . A expecting NOERROR every 5 s")
+
+
+def test_the_tunnel_path_check_is_offered_only_where_it_can_run(lab, udp_service):
+    user = make_user(staff=False)
+    make_member(user, role="operator")
+    client = Client()
+    client.force_login(user)
+    tcp = client.get(f"/clusters/web/services/{lab.service.pk}/health/").content.decode()
+    assert 'name="tunnel_path"' in tcp
+    udp = client.get(f"/clusters/web/services/{udp_service.pk}/health/").content.decode()
+    assert 'name="tunnel_path"' not in udp
+    dr = make_real_server(virtual_service=lab.service, address="10.10.0.21", forward_method="dr")
+    override = client.get(f"/clusters/web/real-servers/{dr.pk}/health/").content.decode()
+    assert 'name="tunnel_path"' not in override
+    tun = client.get(f"/clusters/web/real-servers/{lab.real_server1.pk}/health/").content.decode()
+    assert 'name="tunnel_path"' in tun
