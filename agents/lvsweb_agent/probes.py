@@ -19,10 +19,21 @@ from lvsweb_agent.model import HealthCheck, Tunnel
 from lvsweb_agent.outcome import ProbeResult, elapsed
 from lvsweb_agent.tunnel_probe import TunnelProber
 
-# The packet helpers and the prober, where callers have always found them.
-__all__ = ["TCP_ACK", "TCP_RST", "TCP_SYN", "ProbeResult", "TunnelProber", "checksum", "parse_tcp", "tcp_packet"]
+# Besides this module's probes, the packet helpers and the prober, where callers have always found them.
+__all__ = [
+    "TCP_ACK",
+    "TCP_RST",
+    "TCP_SYN",
+    "ProbeResult",
+    "TunnelProber",
+    "checksum",
+    "http_probe",
+    "parse_tcp",
+    "probe",
+    "tcp_packet",
+    "tcp_probe",
+]
 MAX_BODY = 65536
-_elapsed = elapsed
 
 
 async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:
@@ -34,7 +45,7 @@ async def tcp_probe(address: str, port: int, timeout: float) -> ProbeResult:
         return ProbeResult(False, f"no answer from {address}:{port} within {timeout:g} s")
     except OSError as exc:
         return ProbeResult(False, f"TCP connect to {address}:{port}: {_reason(exc)}")
-    latency = _elapsed(started)
+    latency = elapsed(started)
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
@@ -92,7 +103,7 @@ async def _http_exchange(check: HealthCheck, address: str, port: int, host: str,
         writer.close()
         with contextlib.suppress(OSError, ssl.SSLError):
             await writer.wait_closed()
-    latency = _elapsed(started)
+    latency = elapsed(started)
     head, _, body = reply.partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
     parts = status_line.split(" ", 2)
