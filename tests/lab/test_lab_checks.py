@@ -215,27 +215,37 @@ def test_the_tunnel_path_check_tells_a_reply_dropped_on_the_way_back(network: La
     assert "the real server answered" not in result.message and "no SYN-ACK" in result.message
 
 
+def ip_batch(host: str, lines: list[str], *, teardown: bool = False) -> None:
+    """`ip` commands in one process per host (each process costs a second or two under emulation); a
+    teardown goes on past errors (-force): it may follow a failure half-way through the setup."""
+    force = ["-force"] if teardown else []
+    run("ip", "-n", host, *force, "-batch", "-", input="\n".join(lines) + "\n", check=not teardown)
+
+
 @pytest.fixture
 def ipv6(network: Lab) -> Iterator[None]:
     run("modprobe", "ip6_tunnel")
-    for host, links in V6.items():
-        for interface, address in links:
-            network[host].ip("-6", "addr", "add", address, "dev", interface, "nodad")
     network["router"].set_sysctls({"net.ipv6.conf.all.forwarding": "1"})
-    network["director"].ip("-6", "route", "add", "default", "via", "2001:db8:10::1")
-    network["rs1"].ip("-6", "route", "add", "default", "via", "2001:db8:20::1")
-    # The VIP with preferred_lft 0, so it never becomes the outer source of the director's tunnel packets.
-    network["director"].ip("-6", "addr", "add", f"{VIP6}/128", "dev", "eth0", "nodad", "preferred_lft", "0")
+    gateways = {"director": "2001:db8:10::1", "rs1": "2001:db8:20::1"}
+    for host, links in V6.items():
+        lines = [f"addr add {address} dev {interface} nodad" for interface, address in links]
+        if host in gateways:
+            lines.append(f"route add ::/0 via {gateways[host]}")
+        if host == "director":
+            # The VIP with preferred_lft 0, so it never becomes the outer source of the director's tunnel packets.
+            lines.append(f"addr add {VIP6}/128 dev eth0 nodad preferred_lft 0")
+        ip_batch(host, lines)
     try:
         yield
     finally:
-        network["director"].ip("-6", "addr", "del", f"{VIP6}/128", "dev", "eth0", check=False)
-        network["rs1"].ip("-6", "addr", "del", f"{VIP6}/128", "dev", "ip6tnl0", check=False)
-        network["rs1"].ip("link", "set", "ip6tnl0", "down", check=False)
         for host, links in V6.items():
-            network[host].ip("-6", "route", "del", "default", check=False)
-            for interface, address in links:
-                network[host].ip("-6", "addr", "del", address, "dev", interface, check=False)
+            lines = [f"addr del {address} dev {interface}" for interface, address in links]
+            lines += ["route del ::/0"] if host in gateways else []
+            if host == "director":
+                lines.append(f"addr del {VIP6}/128 dev eth0")
+            if host == "rs1":
+                lines += [f"addr del {VIP6}/128 dev ip6tnl0", "link set ip6tnl0 down"]
+            ip_batch(host, lines, teardown=True)
 
 
 def test_the_tunnel_path_check_goes_ipv6_in_ipv6_and_fails_without_decapsulation(network: Lab, ipv6):
