@@ -103,6 +103,44 @@ class HealthCheckType(models.TextChoices):
     TCP = "tcp", "TCP connect"
     HTTP = "http", "HTTP GET"
     HTTPS = "https", "HTTPS GET"
+    UDP = "udp", "UDP exchange"
+    DNS = "dns", "DNS query (UDP)"
+    SCTP = "sctp", "SCTP connect"
+
+
+#: The checks that fit each service protocol (firewall-mark services may carry any: the operator knows).
+#: A UDP or SCTP service may also be checked over TCP when its servers listen on TCP too (a DNS server checked by a
+#: TCP connect to port 53: keepalived's TCP_CHECK on UDP services, common in the configurations users import);
+#: its own protocol's checks come first (the form's default). A TCP service is never "checked" by a datagram.
+CHECKS_FOR_PROTOCOL = {
+    "tcp": (HealthCheckType.TCP, HealthCheckType.HTTP, HealthCheckType.HTTPS),
+    "udp": (HealthCheckType.UDP, HealthCheckType.DNS, HealthCheckType.TCP, HealthCheckType.HTTP, HealthCheckType.HTTPS),
+    "sctp": (HealthCheckType.SCTP, HealthCheckType.TCP, HealthCheckType.HTTP, HealthCheckType.HTTPS),
+}
+
+
+class ReplyMatch(models.TextChoices):
+    """What a UDP check expects back (keepalived's UDP_CHECK: no ICMP error, or `require_reply`)."""
+
+    NONE = "none", "no reply needed: down only on an ICMP port unreachable"
+    ANY = "any", "any reply"
+    PREFIX = "prefix", "a reply starting with the pattern"
+    REGEX = "regex", "a reply matching the pattern (regular expression)"
+
+
+class DnsQueryType(models.TextChoices):
+    """Record types a DNS check may ask for."""
+
+    A = "A", "A"
+    AAAA = "AAAA", "AAAA"
+    NS = "NS", "NS"
+    SOA = "SOA", "SOA"
+    CNAME = "CNAME", "CNAME"
+    MX = "MX", "MX"
+    TXT = "TXT", "TXT"
+    PTR = "PTR", "PTR"
+    SRV = "SRV", "SRV"
+    ANY = "ANY", "ANY"
 
 
 class HealthFailureAction(models.TextChoices):

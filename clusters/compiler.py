@@ -17,7 +17,7 @@ from lvsweb_agent.document import DOCUMENT_VERSION
 from clusters.choices import ForwardMethod, HealthCheckType, HostRole, Protocol, RealServerState, TunnelType
 from clusters.ha_compiler import add_ha, group_snapshot, grouped
 from clusters.models import Cluster, ClusterHost, HealthCheck, RealServer, VipGroup, VirtualService
-from clusters.models.health import HEALTH_CHECK_FIELDS
+from clusters.models.health import DATAGRAM_DEFAULTS, HEALTH_CHECK_FIELDS
 from clusters.models.real_servers import REAL_SERVER_FIELDS
 from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
 
@@ -31,7 +31,13 @@ def _health_snapshot(obj) -> dict[str, Any] | None:
         check = obj.health_check
     except HealthCheck.DoesNotExist:
         return None
-    return {name: getattr(check, name) for name in HEALTH_CHECK_FIELDS}
+    snapshot = {name: getattr(check, name) for name in HEALTH_CHECK_FIELDS}
+    if check.check_type not in (HealthCheckType.UDP, HealthCheckType.DNS):
+        # Revisions made before UDP and DNS checks existed hold none of their settings: leaving them out
+        # where they cannot apply keeps those revisions equal to today's.
+        for name in DATAGRAM_DEFAULTS:
+            del snapshot[name]
+    return snapshot
 
 
 def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
@@ -180,18 +186,32 @@ def _health_document(service: Mapping[str, Any], rs: Mapping[str, Any]) -> dict[
         "fall": check["fall"],
         "on_failure": check["on_failure"],
     }
-    if check["check_type"] != HealthCheckType.TCP:
+    kind = check["check_type"]
+    if kind in (HealthCheckType.HTTP, HealthCheckType.HTTPS):
         document.update(
             path=check["path"],
             host=check["host_header"],
             expect=[check["expect_status_min"], check["expect_status_max"]],
             body=check["body_match"],
         )
-    # A service-wide tunnel-path check applies to the service's ipip TUN real servers only.
-    tunnel_capable = rs["forward_method"] == ForwardMethod.TUN and rs["tunnel_type"] == TunnelType.IPIP
+    elif kind == HealthCheckType.UDP:
+        document.update(
+            payload=check["payload"],
+            payload_hex=check["payload_hex"],
+            reply_match=check["reply_match"],
+            reply_pattern=check["reply_pattern"],
+        )
+    elif kind == HealthCheckType.DNS:
+        document.update(query_name=check["query_name"], query_type=check["query_type"])
+    # A service-wide tunnel-path check applies to the service's TUN real servers of the VIP's family.
+    tunnel_capable = rs["forward_method"] == ForwardMethod.TUN and _family(rs["address"]) == service["address_family"]
     if check["tunnel_path"] and tunnel_capable and service["protocol"] == Protocol.TCP:
         document["tunnel"] = True
     return document
+
+
+def _family(address: str) -> str:
+    return "ipv6" if ":" in address else "ipv4"
 
 
 def _real_server_document(service: Mapping[str, Any], rs: Mapping[str, Any]) -> dict[str, Any]:

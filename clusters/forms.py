@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.models import construct_instance
 
+from clusters.choices import CHECKS_FOR_PROTOCOL, HealthCheckType
 from clusters.models import Cluster, HealthCheck, Host, RealServer, VipGroup, VirtualService
 from clusters.models.ha import VIP_GROUP_FIELDS
 from clusters.models.health import HEALTH_CHECK_FIELDS
@@ -144,6 +145,7 @@ class RealServerForm(ActionForm):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "forward_method": forms.Select(attrs={"data-method-help": "forwarding-methods"}),
+            "tunnel_type": forms.Select(attrs={"data-method-help": "tunnel-types"}),
         }
 
     def __init__(self, *args, user=None, virtual_service=None, **kwargs):
@@ -166,22 +168,64 @@ class RealServerForm(ActionForm):
                 )
 
 
+#: The settings that belong to some check types only.
+CHECK_SETTINGS = {
+    ("http", "https"): ("path", "host_header", "expect_status_min", "expect_status_max", "body_match"),
+    ("udp",): ("payload", "payload_hex", "reply_match", "reply_pattern"),
+    ("dns",): ("query_name", "query_type"),
+}
 #: Only a service's check has a quorum and a sorry server.
 SERVICE_ONLY_FIELDS = ("quorum", "sorry_address", "sorry_port", "sorry_forward_method")
 
 
 class HealthCheckForm(ActionForm):
-    """A health check of a virtual service, or (without quorum and sorry server) a real server's override."""
+    """A health check of a virtual service, or (without quorum and sorry server) a real server's override.
+
+    Given the service, it offers only the checks that speak its protocol (a firewall-mark service: all), and
+    the tunnel-path check only for TCP services (and, on an override, a TUN real server).
+    """
 
     class Meta:
         model = HealthCheck
         fields = HEALTH_CHECK_FIELDS
 
-    def __init__(self, *args, for_real_server: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        for_real_server: bool = False,
+        service: VirtualService | None = None,
+        real_server: RealServer | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if for_real_server:
             for name in SERVICE_ONLY_FIELDS:
                 del self.fields[name]
+        self.offered = {choice.value for choice in HealthCheckType}
+        fitting = CHECKS_FOR_PROTOCOL.get(service.protocol) if service is not None else None
+        if fitting is not None:
+            self.offered = {HealthCheckType.NONE.value, *(kind.value for kind in fitting)}
+            if self.instance.pk:
+                self.offered.add(self.instance.check_type)  # a check saved before the rule: shown, refused on save
+            check_type = self.fields["check_type"]
+            assert isinstance(check_type, forms.ChoiceField)
+            check_type.choices = [c for c in HealthCheckType.choices if c[0] in self.offered]
+            if not self.instance.pk:
+                self.initial["check_type"] = fitting[0].value  # the service's own protocol's check first
+        # The tunnel-path check is a TCP SYN to the VIP through a TUN real server's tunnel.
+        if service is not None and (
+            service.protocol != "tcp" or (real_server is not None and real_server.forward_method != "tun")
+        ):
+            del self.fields["tunnel_path"]
+        # Settings of checks not offered are left out (they keep their defaults), not shown and posted empty.
+        for kinds, names in CHECK_SETTINGS.items():
+            if not self.offers(*kinds):
+                for name in names:
+                    del self.fields[name]
+
+    def offers(self, *kinds: str) -> bool:
+        """Whether any of these check types is offered (the template shows their settings only then)."""
+        return any(kind in self.offered for kind in kinds)
 
 
 class VipGroupForm(ActionForm):

@@ -171,6 +171,12 @@ def describe(check: HealthCheck | None) -> str:
     text = check.get_check_type_display()
     if check.check_type in ("http", "https"):
         text += f" {check.path} expecting {check.expect_status_min}–{check.expect_status_max}"
+    elif check.check_type == "dns":
+        text += f" {check.query_name} {check.query_type} expecting NOERROR"
+    elif check.check_type == "udp":
+        text += f" {check.payload[:40]!r}" + ("" if check.reply_match == "none" else f" expecting {check.reply_match}")
+        if check.reply_pattern:
+            text += f" {check.reply_pattern[:40]!r}"
     if check.port:
         text += f" on port {check.port}"
     text += f" every {check.interval:g} s (timeout {check.timeout:g} s, rise {check.rise}, fall {check.fall})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
@@ -284,10 +285,15 @@ class _Parser:
         for name in ("path", "host"):
             if any(character.isspace() for character in data.get(name, "")):
                 self.problem(f"{path}.{name}", f"{name} must not contain spaces or line breaks")
-        if kind == "tcp":
+        if kind not in ("http", "https"):
             for name, default in (("path", "/"), ("host", ""), ("body", "")):
                 if data.get(name, default) != default:
                     self.problem(f"{path}.{name}", f"{name} applies only to http and https checks")
+        payload, pattern = self.udp_exchange(data, kind, path)
+        if kind != "dns":
+            for name, default in (("query_name", "."), ("query_type", "SOA")):
+                if data.get(name, default) != default:
+                    self.problem(f"{path}.{name}", f"{name} applies only to dns checks")
         expect = tuple(data.get("expect", (200, 399)))
         if expect[0] > expect[1]:
             self.problem(f"{path}.expect", f"the lowest status {expect[0]} is above the highest {expect[1]}")
@@ -296,11 +302,15 @@ class _Parser:
             self.problem(f"{path}.timeout", f"{timeout} s is longer than the interval ({interval} s)")
         tunnel = data.get("tunnel", False)
         if tunnel:
-            if dest.forward != "tun" or (dest.tunnel or Tunnel()).type != "ipip":
-                self.problem(f"{path}.tunnel", "a tunnel-path check needs forward tun with an ipip tunnel")
-            if service.fwmark or service.protocol != "tcp" or service.family != "ipv4":
+            if dest.forward != "tun":
+                self.problem(f"{path}.tunnel", "a tunnel-path check needs a real server in forward tun")
+            if service.fwmark or service.protocol != "tcp":
+                self.problem(f"{path}.tunnel", "a tunnel-path check needs a TCP service (it sends a SYN to VIP:port)")
+            elif family_of(dest.address) != service.family:
                 self.problem(
-                    f"{path}.tunnel", "a tunnel-path check needs an IPv4 TCP service (it sends a SYN to VIP:port)"
+                    f"{path}.tunnel",
+                    "a tunnel-path check needs the real server in the VIP's address family (mixed families: "
+                    "use the real server's own check)",
                 )
         return HealthCheck(
             type=kind,
@@ -315,7 +325,46 @@ class _Parser:
             fall=data.get("fall", 3),
             on_failure=data.get("on_failure", "weight0"),
             tunnel=tunnel,
+            payload=payload,
+            reply_match=data.get("reply_match", "none"),
+            reply_pattern=pattern,
+            query_name=data.get("query_name", "."),
+            query_type=data.get("query_type", "SOA"),
         )
+
+    def udp_exchange(self, data: dict[str, Any], kind: str, path: str) -> tuple[bytes, bytes]:
+        """A udp check's payload and reply pattern as bytes (hex digits decoded); problems named by field."""
+        hexed, match = data.get("payload_hex", False), data.get("reply_match", "none")
+        text, pattern = data.get("payload", ""), data.get("reply_pattern", "")
+        if kind != "udp":
+            udp_defaults = (("payload", ""), ("payload_hex", False), ("reply_match", "none"), ("reply_pattern", ""))
+            for name, default in udp_defaults:
+                if data.get(name, default) != default:
+                    self.problem(f"{path}.{name}", f"{name} applies only to udp checks")
+            return b"", b""
+        payload = self.hex_or_text(text, hexed, f"{path}.payload")
+        if match in ("none", "any"):
+            if pattern:
+                self.problem(f"{path}.reply_pattern", f"reply_match {match} takes no pattern; use an empty string")
+            return payload, b""
+        if not pattern:
+            self.problem(f"{path}.reply_pattern", f"reply_match {match} needs a pattern")
+        if match == "prefix":
+            return payload, self.hex_or_text(pattern, hexed, f"{path}.reply_pattern")
+        try:
+            re.compile(pattern.encode())
+        except re.error as exc:
+            self.problem(f"{path}.reply_pattern", f"not a regular expression: {exc}")
+        return payload, pattern.encode()
+
+    def hex_or_text(self, text: str, hexed: bool, path: str) -> bytes:
+        if not hexed:
+            return text.encode()
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            self.problem(path, "give hex digits in pairs (spaces allowed), e.g. 0a1b 2c3d")
+            return b""
 
     def persistence(self, data: dict[str, Any] | None, family: str, path: str) -> Persistence | None:
         if data is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lvsweb_agent.model import DesiredState, HealthCheck, RealServer, Service, ServiceKey, format_hostport
+from lvsweb_agent.model import DesiredState, HealthCheck, RealServer, Service, ServiceKey, Tunnel, format_hostport
 
 UNKNOWN, UP, DOWN = "unknown", "up", "down"
 STATUSES = (UNKNOWN, UP, DOWN)
@@ -65,15 +65,17 @@ class Target:
         return {"service": str(self.service), "address": self.address, "port": self.port}
 
 
-def targets(desired: DesiredState) -> dict[Target, tuple[HealthCheck, str | None]]:
-    """Every checked real server of a document: its check and the VIP a tunnel-path probe aims at."""
-    found: dict[Target, tuple[HealthCheck, str | None]] = {}
+def targets(desired: DesiredState) -> dict[Target, tuple[HealthCheck, str | None, Tunnel | None]]:
+    """Every checked real server of a document: its check, the VIP a tunnel-path probe aims at and the
+    real server's tunnel (the encapsulation that probe uses)."""
+    found: dict[Target, tuple[HealthCheck, str | None, Tunnel | None]] = {}
     if desired.director is None:
         return found
     for service in desired.director.services:
         for dest in service.real_servers:
             if dest.health is not None:
-                found[Target(service.key, dest.address, dest.port)] = (dest.health, service.key.address)
+                tunnel = (dest.tunnel or Tunnel()) if dest.forward == "tun" else None
+                found[Target(service.key, dest.address, dest.port)] = (dest.health, service.key.address, tunnel)
     return found
 
 

@@ -201,8 +201,10 @@ class DestCounters(NamedTuple):
 class HealthCheck:
     """How the director's agent checks one real server (docs/health.md); not kernel state.
 
-    `type` is tcp, http or https; `port` the port probed; `tunnel` adds a tunnel-path probe (a TCP SYN
-    to VIP:port, IP-in-IP encapsulated to the real server, as the director's clients reach it).
+    `type` is tcp, http, https, udp, dns or sctp; `port` the port probed; `tunnel` adds a tunnel-path
+    probe (a TCP SYN to VIP:port, encapsulated to the real server as the director's clients reach it).
+    udp sends `payload` and judges the reply by `reply_match`/`reply_pattern`; dns asks
+    `query_name`/`query_type`.
     """
 
     type: str = "tcp"
@@ -217,6 +219,11 @@ class HealthCheck:
     fall: int = 3
     on_failure: str = "weight0"
     tunnel: bool = False
+    payload: bytes = b""
+    reply_match: str = "none"
+    reply_pattern: bytes = b""
+    query_name: str = "."
+    query_type: str = "SOA"
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from lvsweb_agent import health
 from lvsweb_agent.document import DocumentError, parse_document
 from lvsweb_agent.health import Target, TargetState
 from lvsweb_agent.kernel import in_netns
-from lvsweb_agent.model import DesiredState, HealthCheck
-from lvsweb_agent.probes import ProbeResult, TunnelProber, probe
+from lvsweb_agent.model import DesiredState, HealthCheck, Tunnel
+from lvsweb_agent.outcome import ProbeResult
+from lvsweb_agent.probes import TunnelProber, probe
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class _Watch:
     check: HealthCheck
     vip: str | None
     state: TargetState
+    tunnel: Tunnel | None = None
     due: float = 0.0
     running: bool = False
     last: ProbeResult | None = None
@@ -88,12 +90,12 @@ class HealthMonitor:
             for target in list(self._watches):
                 if target not in found:
                     del self._watches[target]
-            for target, (check, vip) in found.items():
+            for target, (check, vip, tunnel) in found.items():
                 watch = self._watches.get(target)
                 if watch is None:
-                    self._watches[target] = _Watch(check=check, vip=vip, state=TargetState())
-                elif watch.check != check or watch.vip != vip:
-                    watch.check, watch.vip, watch.due = check, vip, 0.0
+                    self._watches[target] = _Watch(check=check, vip=vip, state=TargetState(), tunnel=tunnel)
+                elif watch.check != check or watch.vip != vip or watch.tunnel != tunnel:
+                    watch.check, watch.vip, watch.tunnel, watch.due = check, vip, tunnel, 0.0
             self._desired = desired
         self._poke()
 
@@ -204,7 +206,7 @@ class HealthMonitor:
     ) -> None:
         async with limit:
             try:
-                result = await probe(watch.check, target.address, tunnel, watch.vip)
+                result = await probe(watch.check, target.address, tunnel, watch.vip, watch.tunnel)
             except Exception as exc:  # a probe bug must not stop the others
                 log.exception("health probe of %s failed", target.id)
                 result = ProbeResult(False, f"probe error: {exc}")

@@ -9,19 +9,33 @@ from django.db import models
 from django.db.models import Q
 
 from clusters.choices import (
+    CHECKS_FOR_PROTOCOL,
     FORWARD_METHODS_WITHOUT_PORT_MAPPING,
+    DnsQueryType,
     ForwardMethod,
     HealthCheckType,
     HealthFailureAction,
-    HealthStatus,
     Protocol,
-    TunnelType,
+    ReplyMatch,
 )
 from clusters.validators import family_of
 
 #: A URL path as an HTTP request line carries it: printable ASCII without spaces, starting with “/”.
 PATH_PATTERN = re.compile(r"/[!-~]*")
 HOST_PATTERN = re.compile(r"[!-~]*")
+
+
+#: The settings of UDP and DNS checks, and their values on any other check.
+DATAGRAM_DEFAULTS = {
+    "payload": "",
+    "payload_hex": False,
+    "reply_match": "none",
+    "reply_pattern": "",
+    "query_name": ".",
+    "query_type": "SOA",
+}
+#: A domain name as the DNS check asks for it: "." or labels of letters, digits, "-", "_" (and "*").
+QUERY_NAME_PATTERN = re.compile(r"\.|([A-Za-z0-9_*-]{1,63}\.)*[A-Za-z0-9_*-]{1,63}\.?")
 
 
 #: The settings of a check, in the order the forms, the API and the agent's document list them.
@@ -39,6 +53,12 @@ HEALTH_CHECK_FIELDS = (
     "fall",
     "on_failure",
     "tunnel_path",
+    "payload",
+    "payload_hex",
+    "reply_match",
+    "reply_pattern",
+    "query_name",
+    "query_type",
     "quorum",
     "sorry_address",
     "sorry_port",
@@ -140,8 +160,44 @@ class HealthCheck(models.Model):
     tunnel_path = models.BooleanField(
         default=False,
         verbose_name="check through the tunnel",
-        help_text="TUN (ipip) real servers of TCP services: also send a SYN to VIP:port IP-in-IP encapsulated, "
-        "as clients arrive, so a wrong rp_filter, a VIP missing on tunl0 or a missing ipip module shows as down.",
+        help_text="TUN real servers of TCP services: also send a SYN to VIP:port in the real server's "
+        "encapsulation (ipip, IPv6-in-IPv6, gue, gre), as clients arrive, so a wrong rp_filter, a VIP missing on "
+        "the tunnel device or missing decapsulation (module, fou port, device) shows as down.",
+    )
+    payload = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="UDP only: the datagram sent (text, or hex digits when “payload is hex” is set).",
+    )
+    payload_hex = models.BooleanField(
+        default=False,
+        verbose_name="payload is hex",
+        help_text="UDP only: the payload and a prefix pattern are hex digits, e.g. 0a1b 2c3d.",
+    )
+    reply_match = models.CharField(
+        max_length=6,
+        choices=ReplyMatch.choices,
+        default=ReplyMatch.NONE,
+        verbose_name="expected reply",
+        help_text="UDP only. Without a reply needed, a real server is down only when it answers with an ICMP "
+        "port unreachable (a silent one counts as up).",
+    )
+    reply_pattern = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="UDP only: the prefix (text or hex) or regular expression the reply must match.",
+    )
+    query_name = models.CharField(
+        max_length=253,
+        default=".",
+        verbose_name="DNS query name",
+        help_text="DNS only: the name asked for; up on rcode NOERROR with at least one answer record.",
+    )
+    query_type = models.CharField(
+        max_length=5,
+        choices=DnsQueryType.choices,
+        default=DnsQueryType.SOA,
+        verbose_name="DNS query type",
     )
     quorum = models.PositiveIntegerField(
         default=0,
@@ -229,6 +285,8 @@ class HealthCheck(models.Model):
                     f"{self.get_check_type_display()}.",
                 )
             self.path = "/"
+        self._check_protocol(service, error)
+        self._check_datagram(error)
         for name in ("interval", "timeout"):
             if not math.isfinite(getattr(self, name)):
                 error(name, "Give a number of seconds, e.g. 5.")
@@ -248,15 +306,65 @@ class HealthCheck(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def _check_protocol(self, service, error) -> None:
+        """The check must speak the service's protocol: a UDP service is not checked by a TCP connect."""
+        fitting = CHECKS_FOR_PROTOCOL.get(service.protocol)
+        if self.check_type == HealthCheckType.NONE or fitting is None or self.check_type in fitting:
+            return
+        names = " or ".join(HealthCheckType(kind).label for kind in fitting)
+        error(
+            "check_type",
+            f"A {service.get_protocol_display()} service needs a check that speaks {service.get_protocol_display()}: "
+            f"{names} (a {self.get_check_type_display()} says nothing about it).",
+        )
+
+    def _check_datagram(self, error) -> None:
+        """UDP and DNS settings: only on their checks; hex that decodes, a regular expression that compiles."""
+        kind = self.check_type
+        if kind != HealthCheckType.UDP:
+            for name in ("payload", "payload_hex", "reply_match", "reply_pattern"):
+                if getattr(self, name) != DATAGRAM_DEFAULTS[name]:
+                    error(name, f"{self._meta.get_field(name).verbose_name.capitalize()} applies only to UDP checks.")
+        if kind != HealthCheckType.DNS:
+            for name in ("query_name", "query_type"):
+                if getattr(self, name) != DATAGRAM_DEFAULTS[name]:
+                    error(name, f"The {self._meta.get_field(name).verbose_name} applies only to DNS checks.")
+        elif not QUERY_NAME_PATTERN.fullmatch(self.query_name) or len(self.query_name.rstrip(".")) > 253:
+            error("query_name", "Give a domain name such as www.example.net, or “.” for the root.")
+        if kind != HealthCheckType.UDP:
+            return
+        if self.payload_hex:
+            for name in ("payload", "reply_pattern"):
+                if name == "reply_pattern" and self.reply_match != ReplyMatch.PREFIX:
+                    continue
+                try:
+                    bytes.fromhex(getattr(self, name))
+                except ValueError:
+                    error(name, "Give hex digits in pairs (spaces allowed), e.g. 0a1b 2c3d.")
+        if self.reply_match in (ReplyMatch.NONE, ReplyMatch.ANY):
+            if self.reply_pattern:
+                error("reply_pattern", f"“{self.get_reply_match_display()}” takes no pattern: leave it empty.")
+        elif not self.reply_pattern:
+            error("reply_pattern", "Give the pattern the reply must match.")
+        elif self.reply_match == ReplyMatch.REGEX:
+            try:
+                re.compile(self.reply_pattern.encode())
+            except re.error as exc:
+                error("reply_pattern", f"Not a regular expression: {exc}.")
+
     def _check_tunnel_path(self, service, error) -> None:
         if self.check_type == HealthCheckType.NONE:
             error("tunnel_path", "Choose a check (TCP, HTTP or HTTPS) to check through the tunnel.")
-        elif service.protocol != Protocol.TCP or service.address_family != "ipv4":
-            error("tunnel_path", "A tunnel-path check sends a TCP SYN to the VIP: it needs an IPv4 TCP service.")
-        elif self.real_server_id and (
-            self.real_server.forward_method != ForwardMethod.TUN or self.real_server.tunnel_type != TunnelType.IPIP
-        ):
-            error("tunnel_path", "A tunnel-path check needs a TUN real server with an ipip tunnel.")
+        elif service.protocol != Protocol.TCP:
+            error("tunnel_path", "A tunnel-path check sends a TCP SYN to the VIP: it needs a TCP service.")
+        elif self.real_server_id and self.real_server.forward_method != ForwardMethod.TUN:
+            error("tunnel_path", "A tunnel-path check needs a TUN real server.")
+        elif self.real_server_id and family_of(self.real_server.address) != service.address_family:
+            error(
+                "tunnel_path",
+                "A tunnel-path check needs the real server in the VIP's address family; for mixed families "
+                "rely on the real server's own check.",
+            )
 
     def _check_sorry_server(self, service, error) -> None:
         if self.quorum and not self.sorry_address:
@@ -283,109 +391,3 @@ class HealthCheck(models.Model):
             clash = clash.filter(port=self.sorry_port or service.port)
         if clash.exists():
             error("sorry_address", f"{self.sorry_address} is already a real server of {service}.")
-
-
-class RealServerHealth(models.Model):
-    """A real server's health as its director's agent last reported it."""
-
-    cluster = models.ForeignKey(
-        "clusters.Cluster",
-        on_delete=models.CASCADE,
-        related_name="real_server_health",
-    )
-    real_server = models.OneToOneField(
-        "clusters.RealServer",
-        on_delete=models.CASCADE,
-        related_name="health",
-    )
-    status = models.CharField(
-        max_length=7,
-        choices=HealthStatus.choices,
-        default=HealthStatus.UNKNOWN,
-    )
-    check_kind = models.CharField(
-        max_length=20,
-        blank=True,
-        verbose_name="check",
-        help_text="The check that ran, e.g. http or tcp+tunnel.",
-    )
-    message = models.CharField(
-        max_length=1000,
-        blank=True,
-        verbose_name="last result",
-    )
-    latency_ms = models.FloatField(
-        null=True,
-        blank=True,
-    )
-    checked_at = models.DateTimeField(
-        null=True,
-        blank=True,
-    )
-    changed_at = models.DateTimeField(
-        null=True,
-        blank=True,
-    )
-    reported_by = models.CharField(
-        max_length=253,
-        blank=True,
-        help_text="The director whose agent checked.",
-    )
-
-    class Meta:
-        ordering = ["real_server"]
-        verbose_name_plural = "real server health"
-
-    def __str__(self) -> str:
-        return f"{self.real_server}: {self.status}"
-
-
-class HealthTransition(models.Model):
-    """One change of a real server's health (or of a service's quorum), as the director's agent reported it."""
-
-    cluster = models.ForeignKey(
-        "clusters.Cluster",
-        on_delete=models.CASCADE,
-        related_name="health_transitions",
-    )
-    real_server = models.ForeignKey(
-        "clusters.RealServer",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="health_transitions",
-    )
-    service = models.CharField(
-        max_length=100,
-        help_text="The service as the agent names it, e.g. tcp 10.10.0.100:80.",
-    )
-    endpoint = models.CharField(
-        max_length=60,
-        blank=True,
-        help_text="The real server, e.g. 10.20.0.11:80; empty for a quorum change.",
-    )
-    from_status = models.CharField(
-        max_length=12,
-    )
-    to_status = models.CharField(
-        max_length=12,
-    )
-    at = models.DateTimeField()
-    message = models.CharField(
-        max_length=1000,
-        blank=True,
-    )
-    latency_ms = models.FloatField(
-        null=True,
-        blank=True,
-    )
-    reported_by = models.CharField(
-        max_length=253,
-    )
-
-    class Meta:
-        ordering = ["-at", "-pk"]
-        indexes = [models.Index(fields=["cluster", "-at"], name="clusters_health_cluster_at")]
-
-    def __str__(self) -> str:
-        return f"{self.endpoint or self.service}: {self.from_status} → {self.to_status}"

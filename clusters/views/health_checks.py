@@ -31,6 +31,12 @@ class HealthCheckEditView(LoginRequiredMixin, View):
         existing = HealthCheck.objects.filter(**{self.target_field: target}).first()
         return target, cluster, existing
 
+    def form_options(self, target) -> dict:
+        """What the form needs to offer only what fits: the service, and the real server of an override."""
+        if self.for_real_server:
+            return {"for_real_server": True, "service": target.virtual_service, "real_server": target}
+        return {"for_real_server": False, "service": target}
+
     @property
     def target_field(self) -> str:
         return "real_server" if self.for_real_server else "virtual_service"
@@ -42,12 +48,16 @@ class HealthCheckEditView(LoginRequiredMixin, View):
             "existing": existing,
             "form": form,
             "for_real_server": self.for_real_server,
+            "http_offered": form.offers("http", "https"),
+            "udp_offered": form.offers("udp"),
+            "dns_offered": form.offers("dns"),
+            "tunnel_offered": "tunnel_path" in form.fields,
         }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, slug, pk):
         target, cluster, existing = self.target(request, slug, pk)
-        form = HealthCheckForm(instance=existing, for_real_server=self.for_real_server)
+        form = HealthCheckForm(instance=existing, **self.form_options(target))
         return self.page(request, target, cluster, existing, form)
 
     def post(self, request, slug, pk):
@@ -56,7 +66,7 @@ class HealthCheckEditView(LoginRequiredMixin, View):
             if existing is not None:
                 actions.delete_health_check(acting_user=request.user, health_check=existing)
             return redirect(cluster.get_absolute_url() + "#health")
-        form = HealthCheckForm(request.POST, instance=existing, for_real_server=self.for_real_server)
+        form = HealthCheckForm(request.POST, instance=existing, **self.form_options(target))
         if form.is_valid():
             fields = {name: form.cleaned_data[name] for name in form.fields}
             try:

@@ -16,7 +16,7 @@ from audit.choices import Result
 from audit.recording import record
 from clusters.choices import HealthStatus, HostRole, Protocol
 from clusters.models import Host, RealServer, RealServerHealth, VirtualService
-from clusters.models.health import HealthTransition
+from clusters.models.health_reports import HealthTransition
 from dispatch import events
 
 STATUSES = {choice.value for choice in HealthStatus}

@@ -9,6 +9,7 @@ from audit.recording import record
 from clusters import actions as inventory
 from clusters.compiler import SERVICE_FIELDS, SNAPSHOT_REAL_SERVER_FIELDS, inventory_snapshot
 from clusters.models import Cluster, HealthCheck, Host
+from clusters.models.health import DATAGRAM_DEFAULTS
 from dispatch.actions.ha_rollback import restore_ha
 from dispatch.models import Revision
 from dispatch.revisions import inventory_diff, real_server_key, service_key
@@ -36,7 +37,9 @@ def _restore_health_check(acting_user, saved: dict[str, Any], **target) -> None:
         if current is not None:
             inventory.delete_health_check(acting_user=acting_user, health_check=current)
         return
-    inventory.set_health_check(acting_user=acting_user, **target, fields=saved["health_check"])
+    # A check saved without UDP/DNS settings had their defaults (its snapshot leaves them out).
+    fields = {**DATAGRAM_DEFAULTS, **saved["health_check"]}
+    inventory.set_health_check(acting_user=acting_user, **target, fields=fields)
 
 
 @transaction.atomic

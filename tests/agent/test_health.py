@@ -179,10 +179,16 @@ def test_bad_checks_are_refused_with_their_path(check, path, words):
     )
 
 
-def test_a_tunnel_path_check_needs_an_ipip_tun_real_server():
+def test_a_tunnel_path_check_needs_a_tun_real_server_of_the_vips_family():
     rs = {"address": "10.20.0.11", "port": 80, "forward": "dr", "health_check": {"type": "tcp", "tunnel": True}}
-    with pytest.raises(DocumentError, match="needs forward tun with an ipip tunnel"):
+    with pytest.raises(DocumentError, match="needs a real server in forward tun"):
         parse_document(director([rs]))
+    mixed = {"address": "2001:db8::11", "port": 80, "forward": "tun", "health_check": {"type": "tcp", "tunnel": True}}
+    with pytest.raises(DocumentError, match="in the VIP's address family"):
+        parse_document(director([mixed]))
+    for tunnel in ({"type": "gue", "port": 6080}, {"type": "gre", "checksum": "csum"}):
+        gue = {**rs, "forward": "tun", "tunnel": tunnel}
+        assert parse_document(director([gue])).director.services[0].real_servers[0].health.tunnel
 
 
 def test_the_sorry_server_must_be_another_server():

@@ -88,16 +88,26 @@ def test_bad_values_name_the_field_and_the_problem(fields, field, words):
     assert any(words in message for message in errors[field]), errors[field]
 
 
-def test_a_tunnel_path_check_needs_tcp_and_a_tun_ipip_real_server():
+def test_a_tunnel_path_check_needs_tcp_and_a_tun_real_server_of_the_vips_family():
     udp = make_virtual_service(protocol=Protocol.UDP, port=53)
     with pytest.raises(ValidationError) as caught:
-        actions.set_health_check(acting_user=None, virtual_service=udp, fields={"tunnel_path": True})
-    assert "IPv4 TCP service" in caught.value.message_dict["tunnel_path"][0]
+        actions.set_health_check(
+            acting_user=None, virtual_service=udp, fields={"check_type": "dns", "tunnel_path": True}
+        )
+    assert "it needs a TCP service" in caught.value.message_dict["tunnel_path"][0]
     service = make_virtual_service(port=80)
     dr = make_real_server(virtual_service=service, forward_method="dr")
     with pytest.raises(ValidationError) as caught:
         actions.set_health_check(acting_user=None, real_server=dr, fields={"tunnel_path": True})
-    assert "TUN real server with an ipip tunnel" in caught.value.message_dict["tunnel_path"][0]
+    assert "needs a TUN real server" in caught.value.message_dict["tunnel_path"][0]
+    mixed = make_real_server(virtual_service=service, address="2001:db8::11", forward_method="tun", tunnel_type="gre")
+    with pytest.raises(ValidationError) as caught:
+        actions.set_health_check(acting_user=None, real_server=mixed, fields={"tunnel_path": True})
+    assert "in the VIP's address family" in caught.value.message_dict["tunnel_path"][0]
+    gue = make_real_server(
+        virtual_service=service, address="10.20.0.13", forward_method="tun", tunnel_type="gue", tunnel_port=6080
+    )
+    assert actions.set_health_check(acting_user=None, real_server=gue, fields={"tunnel_path": True}).tunnel_path
 
 
 def test_a_real_server_override_has_no_quorum(service):
