@@ -95,6 +95,11 @@ def explain(op: Operation, code: int, kernel_message: str = "") -> str:
             f"cannot load kernel module {op.target}" + (f" ({purpose})" if purpose else "") + ": this kernel "
             f"lacks it or refused it; see `lvsweb-agent check`{tail}"
         )
+    if kind == "add-link" and code == errno.EEXIST:
+        return (
+            f"cannot add {op.target} ({op.detail}): another tunnel device of this host already takes GRE packets "
+            f"sent to that address without a key; remove it (`ip -d link show type {op.value}`){tail}"
+        )
     if kind == "add-fou" and code == errno.ENOPROTOOPT:
         return f"cannot add the {op.target} listener: the fou module is not loaded (GUE needs it){tail}"
     if kind == "set-sysctl" and code == errno.ENOENT:

@@ -219,3 +219,14 @@ def test_check_names_the_modules_and_the_kernel_a_document_needs(tmp_path):
         "would silently send ipip, which the real server does not expect)",
         "fou: the TUN recipe needs it (GUE: the UDP listener that unwraps GUE packets)",
     ]
+
+
+def test_a_checksum_device_clashing_with_an_existing_one_says_which_to_remove(tmp_path):
+    from lvsweb_agent.errors import explain
+
+    doc = real_server(["10.10.0.100"], [tunnel("10.10.0.100", "gre", "10.20.0.11", checksum="csum")])
+    [op] = [op for op in Agent(root=tmp_path, kernel=SimulatedKernel()).plan(doc).operations if op.kind == "add-link"]
+    assert explain(op, errno.EEXIST) == (
+        "cannot add lvsgre4 (gre local 10.20.0.11 icsum): another tunnel device of this host already takes GRE "
+        "packets sent to that address without a key; remove it (`ip -d link show type gre`) (EEXIST)"
+    )
