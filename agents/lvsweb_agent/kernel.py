@@ -6,8 +6,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import os
+import socket
+import struct
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -39,6 +43,9 @@ IFA_F_NODAD = 0x02
 INFINITY_LIFE_TIME = 0xFFFFFFFF
 #: IFLA_INFO_DATA attribute prefix (pyroute2's names) of the tunnel kinds whose settings the planner compares.
 _TUNNEL_KINDS = {"ip6tnl": "IFLA_IP6TNL", "gre": "IFLA_GRE", "ip6gre": "IFLA_IP6GRE"}
+#: <linux/if_tunnel.h> and struct ip6_tnl_parm (<linux/ip6_tunnel.h>): 64 bytes, proto at byte 20.
+_SIOCGETTUNNEL, _SIOCCHGTUNNEL = 0x89F0, 0x89F3
+_IP6_TNL_PARM_SIZE, _IP6_TNL_PARM_PROTO = 64, 20
 #: GRE_CSUM as pyroute2 reads and writes ip6gre's IFLA_GRE_IFLAGS (host byte order: 0x8000 swapped).
 _IP6GRE_CSUM = 0x0080
 T = TypeVar("T")
@@ -101,6 +108,22 @@ def _load_module(name: str) -> None:
     # Netlink cannot load modules. modprobe is run with a fixed argv list, no shell and nothing taken
     # from the document, which DESIGN decision 3 allows; the kernel's own autoload covers the rest.
     subprocess.run(["modprobe", name], check=False, capture_output=True, timeout=60)
+
+
+def set_fallback_ip6tnl_proto(name: str, proto: int) -> None:
+    """Set the protocol (mode) of the fallback device ip6tnl0 in the caller's namespace.
+
+    By ioctl, as `ip -6 tunnel change ip6tnl0 mode any` does: before Linux 6.14 the kernel refuses any
+    netlink change of a fallback ip6tnl device (EINVAL), and the ioctl is the only way. SIOCGETTUNNEL reads
+    its struct ip6_tnl_parm, SIOCCHGTUNNEL writes it back with the new proto (for ip6tnl0 the kernel takes
+    only the proto).
+    """
+    parm = ctypes.create_string_buffer(_IP6_TNL_PARM_SIZE)
+    request = struct.pack("16sP16x", name.encode(), ctypes.addressof(parm))
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock.fileno(), _SIOCGETTUNNEL, request)
+        parm[_IP6_TNL_PARM_PROTO] = bytes([proto])
+        fcntl.ioctl(sock.fileno(), _SIOCCHGTUNNEL, request)
 
 
 class LinuxKernel:
@@ -286,9 +309,9 @@ class LinuxKernel:
         elif kind == "del-link":
             self.ipr.link("del", index=self._index(_given(op.name, op, "interface")))
         elif kind == "set-link":
-            # ip6tnl0 is the only one: `ip -6 tunnel change ip6tnl0 mode any` (IFLA_IPTUN_PROTO 0).
-            index = self._index(_given(op.name, op, "interface"))
-            self.ipr.link("set", index=index, kind="ip6tnl", ip6tnl_proto=IP6TNL_ANY)
+            # ip6tnl0 is the only one: `ip -6 tunnel change ip6tnl0 mode any`.
+            with in_netns(self.netns):
+                set_fallback_ip6tnl_proto(_given(op.name, op, "interface"), IP6TNL_ANY)
         elif kind == "add-fou":
             self._add_fou(op)
         elif kind in ("add-address", "del-address"):
