@@ -257,6 +257,19 @@ def _recipe(document: dict[str, Any], method: str, uplinks: list[str]) -> dict[s
     return document["real_server"][method]
 
 
+def _plain_ipip(entry: Mapping[str, Any]) -> bool:
+    """ipip in the VIP's own family: what a VIP without `tunnels` entries gets (tunl0, or ip6tnl0)."""
+    same = ipaddress.ip_address(entry["vip"]).version == ipaddress.ip_address(entry["address"]).version
+    return entry["type"] == TunnelType.IPIP and same
+
+
+def _add_tunnels(recipe: dict[str, Any], by_vip: Mapping[str, list[dict[str, Any]]]) -> None:
+    """The recipe's `tunnels`: every way a VIP arrives, for the VIPs that arrive other than by plain ipip."""
+    for tunnels in by_vip.values():
+        if not all(_plain_ipip(entry) for entry in tunnels):
+            recipe.setdefault("tunnels", []).extend(tunnels)
+
+
 def compile_documents(
     snapshots: Iterable[Mapping[str, Any]],
     serials: Mapping[str, int],
@@ -267,7 +280,8 @@ def compile_documents(
     `serials` gives each host's document serial (the document's `revision`). Disabled services and
     disabled real servers are left out (the agents drain and remove them); draining real servers get
     weight 0. A real server host receives the TUN or DR recipe for the VIPs of the services whose real
-    servers it runs (IPv4 VIPs: the recipes configure tunl0 and lo for IPv4).
+    servers it runs: TUN for IPv4 and IPv6 VIPs, with `tunnels` saying how a VIP arrives when not by ipip in
+    its own family (gue, gre, or across families); DR for IPv4 VIPs.
 
     `leaving` maps the hosts taken out of the first snapshot's cluster, whose kernels may still hold its
     config, to the roles they had there. Each gets a document without that cluster: its other clusters'
@@ -304,20 +318,35 @@ def compile_documents(
                         director["ip_forward"] = True
             elif document["real_server"] is None:
                 document["real_server"] = {"tun": None, "dr": None}
+        endpoints: dict[str, dict[str, list[dict[str, Any]]]] = {}  # hostname -> VIP -> its tunnels
         for service in services:
-            if not service["address"] or ipaddress.ip_address(service["address"]).version != 4:
-                continue
+            if not service["address"]:
+                continue  # a firewall mark's addresses are the marking rules' (docs/agent-spec.md)
+            ipv6 = ipaddress.ip_address(service["address"]).version == 6
             for rs in service["real_servers"]:
                 host = hosts.get(rs["host"] or "")
                 method = rs["forward_method"]
                 if host is None or host["role"] != HostRole.REAL_SERVER or rs["state"] == RealServerState.DISABLED:
                     continue
+                if method == ForwardMethod.DR and ipv6:
+                    continue  # the DR recipe (VIP on lo, arp_ignore/arp_announce) is IPv4's
                 if method in (ForwardMethod.TUN, ForwardMethod.DR):
-                    if method == ForwardMethod.TUN and rs["tunnel_type"] != TunnelType.IPIP:
-                        continue  # gue/gre real servers decapsulate with fou/gre devices the operator sets up
                     recipe = _recipe(document_for(host["hostname"]), method, host["uplinks"])
                     if service["address"] not in recipe["vips"]:
                         recipe["vips"].append(service["address"])
+                if method == ForwardMethod.TUN:
+                    entry = {
+                        "vip": service["address"],
+                        "type": rs["tunnel_type"],
+                        "address": rs["address"],
+                        "port": rs["tunnel_port"],
+                        "checksum": rs["tunnel_checksum"],
+                    }
+                    tunnels = endpoints.setdefault(host["hostname"], {}).setdefault(service["address"], [])
+                    if entry not in tunnels:
+                        tunnels.append(entry)
+        for hostname, by_vip in endpoints.items():
+            _add_tunnels(documents[hostname]["real_server"]["tun"], by_vip)
     add_ha(documents, snapshots)
     for hostname, roles in (leaving or {}).items():
         if HostRole.DIRECTOR in roles and documents[hostname]["director"] is None:

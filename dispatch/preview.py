@@ -33,18 +33,22 @@ from traffic.live import active_connections
 #: How each kind of agent operation reads in a diff (a drain is the first step of a removal).
 CHANGE_OF_OPERATION = {
     "load-module": "added",
+    "add-link": "added",
     "link-up": "added",
+    "add-fou": "added",
     "add-address": "added",
     "add-service": "added",
     "add-dest": "added",
     "write-file": "added",
     "set-sysctl": "changed",
+    "set-link": "changed",
     "edit-service": "changed",
     "edit-dest": "changed",
     "drain-dest": "removed",
     "del-dest": "removed",
     "del-service": "removed",
     "del-address": "removed",
+    "del-link": "removed",
     "remove-file": "removed",
 }
 #: The text mark of each change, for readers who do not see colours.

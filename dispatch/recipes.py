@@ -62,11 +62,14 @@ claim() {
     fi
 }
 
-# address ADDRESS/PREFIX DEVICE: hold the address on DEVICE ("replace": no error when it is there already).
+# address ADDRESS/PREFIX DEVICE [OPTIONS...]: hold the address on DEVICE ("replace": no error when it is there
+# already); OPTIONS as `ip addr` takes them (nodad, preferred_lft 0).
 address() {
-    if ip -o addr show dev "$2" to "$1" | grep -q .; then there=yes; else there=no; fi
-    ip addr replace "$1" dev "$2"
-    claim addresses "$1 $2" "$there"
+    cidr=$1 dev=$2
+    shift 2
+    if ip -o addr show dev "$dev" to "$cidr" | grep -q .; then there=yes; else there=no; fi
+    ip addr replace "$cidr" dev "$dev" "$@"
+    claim addresses "$cidr $dev" "$there"
 }
 
 # only_on ADDRESS/PREFIX DEVICE...: remove ADDRESS from every other interface (held there, the host would
@@ -189,10 +192,23 @@ def _apply_commands(operation: Operation, desired: DesiredState) -> list[str]:
         return commands
     if kind == "set-sysctl":
         return [f"sysctl -q -w {shlex.quote(f'{operation.name}={operation.value}')}"]
+    if kind == "add-link" and operation.address is not None:
+        name = shlex.quote(operation.target)
+        add = f"ip link add {name} type {operation.value} local {operation.address.address} icsum"
+        return [f"ip link show {name} >/dev/null 2>&1 || {add}"]
+    if kind == "set-link":
+        return ["ip -6 tunnel change ip6tnl0 mode any"]
+    if kind == "add-fou":
+        six = " -6" if operation.name == "ipv6" else ""
+        listener = f"port {operation.value} gue{six}"
+        return [f"ip fou show | grep -qxF '{listener}' || ip{six} fou add port {operation.value} gue"]
     if kind == "add-address" and operation.address is not None:
         held = operation.address
-        commands = [f"address {held.address}/{held.prefix} {shlex.quote(held.interface)}"]
-        if held.interface in ("tunl0", "lo"):  # a real server's VIP: on that interface only
+        options = " nodad" if held.nodad else ""
+        options += " preferred_lft 0" if held.deprecated else ""
+        commands = [f"address {held.address}/{held.prefix} {shlex.quote(held.interface)}{options}"]
+        if held.interface not in _director_interfaces(desired.director, held.address):
+            # A real server's VIP: on that interface only.
             keep = [held.interface, *_director_interfaces(desired.director, held.address)]
             commands.append(f"only_on {_full_prefix(held.address)} {' '.join(map(shlex.quote, keep))}")
         return commands
@@ -329,6 +345,7 @@ def recipe_steps(desired: DesiredState, root: str = "/") -> list[Step]:
                     f"# iptables -t mangle -A OUTPUT -s {vip} -p tcp --tcp-flags SYN,RST SYN "
                     f"-j TCPMSS --set-mss {TUNL0_MTU - 40}"
                     for vip in desired.tun.vips
+                    if ":" not in vip
                 ],
             )
         )

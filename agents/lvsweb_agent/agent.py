@@ -256,8 +256,13 @@ def state_json(state: ActualState) -> dict[str, Any]:
     return {
         "ipvs_loaded": state.ipvs_loaded,
         "services": services,
-        "links": [asdict(link) for link in state.links.values()],
-        "addresses": [asdict(address) for address in state.addresses],
+        "links": [
+            {"name": link.name, "index": link.index, "up": link.up, "kind": link.kind} for link in state.links.values()
+        ],
+        "addresses": [
+            {"interface": address.interface, "address": address.address, "prefix": address.prefix}
+            for address in state.addresses
+        ],
         "sysctls": state.sysctls,
     }
 

@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lvsweb_agent.errors import MODULE_PURPOSES
 from lvsweb_agent.kernel import in_netns
 from lvsweb_agent.model import SCHEDULERS, DesiredState
+from lvsweb_agent.persist import wanted_modules
 
 TUNNEL_MODULES = {"ipip": "ipip", "gue": "fou", "gre": "ip_gre"}
+#: IPVS's tunnel types (IPVS_DEST_ATTR_TUN_TYPE): GUE in 5.2, GRE in 5.3.
+TUN_TYPE_KERNEL = (5, 3)
 
 
 @dataclass
@@ -93,10 +97,15 @@ def _module_name(path: str) -> str:
     return name.split(".ko")[0].replace("-", "_")
 
 
-def check_kernel(desired: DesiredState | None, netns: str | None = None, release: str | None = None) -> CheckReport:
-    """Inspect the running kernel (or `release` under /lib/modules) against an optional document."""
+def check_kernel(
+    desired: DesiredState | None,
+    netns: str | None = None,
+    release: str | None = None,
+    modules_dir: str = "/lib/modules",
+) -> CheckReport:
+    """Inspect the running kernel (or `release` under `modules_dir`) against an optional document."""
     release = release or os.uname().release
-    modules = _Modules(release)
+    modules = _Modules(release, modules_dir)
     with in_netns(netns):
         proc = os.path.exists("/proc/net/ip_vs")
     ip_vs = "loaded" if proc else modules.state("ip_vs")
@@ -115,6 +124,29 @@ def check_kernel(desired: DesiredState | None, netns: str | None = None, release
         for scheduler in sorted({service.scheduler for service in director.services}):
             if report.schedulers[scheduler] == "missing":
                 report.missing.append(f"scheduler {scheduler}: module ip_vs_{scheduler} not found")
-    if desired.tun is not None and report.tunnels["ipip"] == "missing":
-        report.missing.append("ipip: the TUN recipe needs the ipip module (tunl0)")
+        typed = sorted(
+            {
+                dest.tunnel.type
+                for service in director.services
+                for dest in service.real_servers
+                if dest.tunnel is not None and dest.tunnel.type != "ipip"
+            }
+        )
+        if typed and _kernel_version(release) < TUN_TYPE_KERNEL:
+            report.missing.append(
+                f"{' and '.join(typed)} tunnels: this kernel's IPVS sends only ipip (tunnel types need Linux 5.3 "
+                "or later; an older one would silently send ipip, which the real server does not expect)"
+            )
+    for module in wanted_modules(desired):
+        if module != "ip_vs" and modules.state(module) == "missing":
+            report.missing.append(f"{module}: the TUN recipe needs it ({MODULE_PURPOSES.get(module, 'its tunnels')})")
     return report
+
+
+def _kernel_version(release: str) -> tuple[int, int]:
+    """(major, minor) of a release like 6.1.0-13-amd64; (0, 0) when unreadable."""
+    parts = release.split(".")
+    try:
+        return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+    except (IndexError, ValueError):
+        return (0, 0)

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lvsweb_agent.decap import Endpoint
 from lvsweb_agent.fastcheck import conforms
 
 if TYPE_CHECKING:
@@ -177,7 +178,41 @@ class _Parser:
         if data is None:
             return None
         vips = tuple(normalize_address(vip) for vip in data.get("vips", []))
-        return Recipe(vips=vips, uplinks=tuple(data.get("uplinks", [])))
+        tunnels = self.endpoints(vips, data.get("tunnels", []), path) if path.endswith(".tun") else ()
+        return Recipe(vips=vips, uplinks=tuple(data.get("uplinks", [])), tunnels=tunnels)
+
+    def endpoints(self, vips: tuple[str, ...], entries: list[dict[str, Any]], path: str) -> tuple[Endpoint, ...]:
+        """Every VIP's endpoints: its `tunnels` entries, else ipip in its own family."""
+        given: dict[str, list[Endpoint]] = {}
+        csum_to: dict[tuple[str, str], str] = {}  # (gre outer family, checksum) -> the address, first seen
+        for index, entry in enumerate(entries):
+            where = f"{path}.tunnels[{index}]"
+            vip, kind, port = normalize_address(entry["vip"]), entry["type"], entry.get("port")
+            checksum, address = entry.get("checksum", "none"), normalize_address(entry["address"])
+            if vip not in vips:
+                self.problem(f"{where}.vip", f"{vip} is not in this recipe's vips")
+            if kind == "gue" and port is None:
+                self.problem(f"{where}.port", "gue needs the UDP port the director sends to (the fou listener's)")
+            if kind != "gue" and port is not None:
+                self.problem(f"{where}.port", f"{kind} has no port; use null")
+            if kind == "ipip" and checksum != "none":
+                self.problem(f"{where}.checksum", "ipip has no checksum option; use none")
+            if kind == "gre" and checksum == "remcsum":
+                self.problem(f"{where}.checksum", "remote checksum offload (remcsum) exists only for gue")
+            endpoint = Endpoint(vip=vip, type=kind, address=address, port=port or 0, checksum=checksum)
+            if kind == "gre":
+                # One GRE device per outer address takes its packets: with checksums or without, not both.
+                first = csum_to.setdefault((endpoint.outer, checksum), address)
+                other = csum_to.get((endpoint.outer, "none" if checksum == "csum" else "csum"))
+                if other is not None or first != address:
+                    self.problem(
+                        f"{where}.checksum",
+                        "all gre tunnels to one real server over one address family must agree on checksums "
+                        "(one device decapsulates them all) and on the address they are sent to",
+                    )
+            if endpoint not in given.setdefault(vip, []):
+                given[vip].append(endpoint)
+        return tuple(endpoint for vip in vips for endpoint in given.get(vip) or [Endpoint(vip=vip)])
 
     def director(self, data: dict[str, Any] | None, path: str) -> Director | None:
         if data is None:

@@ -13,6 +13,18 @@ if TYPE_CHECKING:
     from lvsweb_agent.planner import Operation
 
 
+#: What each module a recipe loads is for, in operator words.
+MODULE_PURPOSES = {
+    "ip_vs": "IPVS, the director's load balancer",
+    "ipip": "IPv4-in-IPv4 tunnels: tunl0",
+    "sit": "IPv6-in-IPv4 tunnels: sit0, for IPv6 VIPs sent to this host's IPv4 address",
+    "ip6_tunnel": "tunnels over IPv6: ip6tnl0, for VIPs sent to this host's IPv6 address",
+    "fou": "GUE: the UDP listener that unwraps GUE packets",
+    "ip_gre": "GRE over IPv4: gre0",
+    "ip6_gre": "GRE over IPv6: ip6gre0",
+}
+
+
 def _name(code: int) -> str:
     # Linux gives EOPNOTSUPP and ENOTSUP the same number; the kernel's code says EOPNOTSUPP.
     if code == errno.EOPNOTSUPP:
@@ -77,6 +89,19 @@ def explain(op: Operation, code: int, kernel_message: str = "") -> str:
         if code == errno.EINVAL:
             return f"the kernel refused service {service}: invalid settings ({op.service.describe()}){tail}"
         return f"the kernel refused service {service}: {os.strerror(code)}{tail}"
+    if kind == "load-module" and op.target != "ip_vs":
+        purpose = MODULE_PURPOSES.get(op.target, "")
+        return (
+            f"cannot load kernel module {op.target}" + (f" ({purpose})" if purpose else "") + ": this kernel "
+            f"lacks it or refused it; see `lvsweb-agent check`{tail}"
+        )
+    if kind == "add-link" and code == errno.EEXIST:
+        return (
+            f"cannot add {op.target} ({op.detail}): another tunnel device of this host already takes GRE packets "
+            f"sent to that address without a key; remove it (`ip -d link show type {op.value}`){tail}"
+        )
+    if kind == "add-fou" and code == errno.ENOPROTOOPT:
+        return f"cannot add the {op.target} listener: the fou module is not loaded (GUE needs it){tail}"
     if kind == "set-sysctl" and code == errno.ENOENT:
         return f"cannot set {op.name}: no such sysctl (does the interface exist?){tail}"
     if kind in ("add-address", "del-address", "link-up") and code == errno.ENODEV:

@@ -23,6 +23,7 @@ _V4_CHARS = re.compile(r"[0-9.]+")
 U32 = 4294967295
 
 TOP_KEYS = frozenset(("version", "host", "revision", "director", "real_server"))
+ENDPOINT_KEYS = frozenset(("vip", "type", "address", "port", "checksum"))
 DIRECTOR_KEYS = frozenset(("owns_ipvs_table", "drain_timeout", "ip_forward", "vips", "services"))
 VIP_KEYS = frozenset(("address", "prefix", "interface"))
 SERVICE_KEYS = frozenset(
@@ -181,12 +182,26 @@ def _service(service: Any) -> bool:
     return type(dests) is list and all(_dest(dest) for dest in dests)
 
 
-def _recipe(recipe: Any) -> bool:
+def _endpoint(entry: Any) -> bool:
+    if type(entry) is not dict or not ENDPOINT_KEYS >= entry.keys() >= {"vip", "type", "address"}:
+        return False
+    if not (_address(entry["vip"]) and _address(entry["address"]) and entry["type"] in ("ipip", "gue", "gre")):
+        return False
+    port = entry.get("port")
+    return (port is None or _int(port, 1, 65535)) and entry.get("checksum", "none") in ("none", "csum", "remcsum")
+
+
+def _recipe(recipe: Any, tun: bool = False) -> bool:
     if recipe is None:
         return True
-    if type(recipe) is not dict or not recipe.keys() <= {"vips", "uplinks"} or "vips" not in recipe:
+    keys = {"vips", "uplinks", "tunnels"} if tun else {"vips", "uplinks"}
+    if type(recipe) is not dict or not recipe.keys() <= keys or "vips" not in recipe:
         return False
-    if not _unique_strings(recipe["vips"], lambda v: type(v) is str and _ipv4(v)):
+    vip = _address if tun else lambda v: type(v) is str and _ipv4(v)
+    if not _unique_strings(recipe["vips"], vip):
+        return False
+    tunnels = recipe.get("tunnels", [])
+    if type(tunnels) is not list or not all(_endpoint(entry) for entry in tunnels):
         return False
     return "uplinks" not in recipe or _unique_strings(recipe["uplinks"], _interface)
 
@@ -226,6 +241,6 @@ def conforms(doc: Any) -> bool:
     if recipes is not None:
         if type(recipes) is not dict or not recipes.keys() <= {"tun", "dr"}:
             return False
-        if not (_recipe(recipes.get("tun")) and _recipe(recipes.get("dr"))):
+        if not (_recipe(recipes.get("tun"), tun=True) and _recipe(recipes.get("dr"))):
             return False
     return True

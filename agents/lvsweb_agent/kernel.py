@@ -6,8 +6,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import os
+import socket
+import struct
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -20,7 +24,9 @@ from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.exceptions import NetlinkError as Pyroute2NetlinkError
 from pyroute2.netlink.generic import ipvs as genl_ipvs
 
+from lvsweb_agent.decap import GRE_CSUM, IP6TNL_ANY, KIND_OF_DEVICE, MODULE_OF_DEVICE, endpoints_of
 from lvsweb_agent.errors import explain
+from lvsweb_agent.fou import Fou
 from lvsweb_agent.model import FAMILIES, ActualState, Address, DesiredState, Link, Service, ServiceKey
 from lvsweb_agent.netlink import (
     GenericNetlink,
@@ -33,6 +39,15 @@ from lvsweb_agent.persist import sysctl_path, wanted_files, wanted_sysctls
 from lvsweb_agent.planner import IPVS_KINDS, Operation
 
 NETNS_DIR = "/var/run/netns"
+IFA_F_NODAD = 0x02
+INFINITY_LIFE_TIME = 0xFFFFFFFF
+#: IFLA_INFO_DATA attribute prefix (pyroute2's names) of the tunnel kinds whose settings the planner compares.
+_TUNNEL_KINDS = {"ip6tnl": "IFLA_IP6TNL", "gre": "IFLA_GRE", "ip6gre": "IFLA_IP6GRE"}
+#: <linux/if_tunnel.h> and struct ip6_tnl_parm (<linux/ip6_tunnel.h>): 64 bytes, proto at byte 20.
+_SIOCGETTUNNEL, _SIOCCHGTUNNEL = 0x89F0, 0x89F3
+_IP6_TNL_PARM_SIZE, _IP6_TNL_PARM_PROTO = 64, 20
+#: GRE_CSUM as pyroute2 reads and writes ip6gre's IFLA_GRE_IFLAGS (host byte order: 0x8000 swapped).
+_IP6GRE_CSUM = 0x0080
 T = TypeVar("T")
 
 
@@ -93,6 +108,22 @@ def _load_module(name: str) -> None:
     # Netlink cannot load modules. modprobe is run with a fixed argv list, no shell and nothing taken
     # from the document, which DESIGN decision 3 allows; the kernel's own autoload covers the rest.
     subprocess.run(["modprobe", name], check=False, capture_output=True, timeout=60)
+
+
+def set_fallback_ip6tnl_proto(name: str, proto: int) -> None:
+    """Set the protocol (mode) of the fallback device ip6tnl0 in the caller's namespace.
+
+    By ioctl, as `ip -6 tunnel change ip6tnl0 mode any` does: before Linux 6.14 the kernel refuses any
+    netlink change of a fallback ip6tnl device (EINVAL), and the ioctl is the only way. SIOCGETTUNNEL reads
+    its struct ip6_tnl_parm, SIOCCHGTUNNEL writes it back with the new proto (for ip6tnl0 the kernel takes
+    only the proto).
+    """
+    parm = ctypes.create_string_buffer(_IP6_TNL_PARM_SIZE)
+    request = struct.pack("16sP16x", name.encode(), ctypes.addressof(parm))
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock.fileno(), _SIOCGETTUNNEL, request)
+        parm[_IP6_TNL_PARM_PROTO] = bytes([proto])
+        fcntl.ioctl(sock.fileno(), _SIOCCHGTUNNEL, request)
 
 
 class LinuxKernel:
@@ -158,7 +189,14 @@ class LinuxKernel:
             name = msg.get_attr("IFLA_IFNAME")
             info = msg.get_attr("IFLA_LINKINFO")
             kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
-            links[name] = Link(name=name, index=msg["index"], up=bool(msg["flags"] & 1), kind=kind)
+            link = links[name] = Link(name=name, index=msg["index"], up=bool(msg["flags"] & 1), kind=kind)
+            prefix = _TUNNEL_KINDS.get(kind or "")
+            data = info.get_attr("IFLA_INFO_DATA") if info is not None and prefix else None
+            if data is not None:
+                link.tunnel_proto = data.get_attr(f"{prefix}_PROTO")
+                link.local = data.get_attr(f"{prefix}_LOCAL")
+                iflags = data.get_attr(f"{prefix}_IFLAGS") or 0
+                link.csum = bool(iflags & (GRE_CSUM if kind == "gre" else _IP6GRE_CSUM))
             names[msg["index"]] = name
         addresses = []
         for msg in self.ipr.get_addr():
@@ -183,6 +221,13 @@ class LinuxKernel:
             links=links,
             addresses=addresses,
         )
+        if desired is not None and any(endpoint.type == "gue" for endpoint in endpoints_of(desired.tun)):
+            with in_netns(self.netns):
+                fou = Fou()
+            try:
+                state.fou_available, state.fou_ports = fou.available, fou.listeners()
+            finally:
+                fou.close()
         if desired is not None:
             for name, _, _ in wanted_sysctls(desired):
                 state.sysctls[name] = self.read_sysctl(name)
@@ -259,14 +304,30 @@ class LinuxKernel:
         elif kind == "set-sysctl":
             with in_netns(self.netns), open(sysctl_path(_given(op.name, op, "name")), "w") as handle:
                 handle.write(_given(op.value, op, "value"))
+        elif kind == "add-link":
+            self._add_link(op)
+        elif kind == "del-link":
+            self.ipr.link("del", index=self._index(_given(op.name, op, "interface")))
+        elif kind == "set-link":
+            # ip6tnl0 is the only one: `ip -6 tunnel change ip6tnl0 mode any`.
+            with in_netns(self.netns):
+                set_fallback_ip6tnl_proto(_given(op.name, op, "interface"), IP6TNL_ANY)
+        elif kind == "add-fou":
+            self._add_fou(op)
         elif kind in ("add-address", "del-address"):
             address = _given(op.address, op, "address")
+            extra: dict[str, int] = {}
+            if kind == "add-address" and address.nodad:
+                extra["flags"] = IFA_F_NODAD
+            if kind == "add-address" and address.deprecated:
+                extra.update(preferred_lft=0, valid_lft=INFINITY_LIFE_TIME)
             try:
                 self.ipr.addr(
                     "add" if kind == "add-address" else "del",
                     index=self._index(address.interface),
                     address=address.address,
                     prefixlen=address.prefix,
+                    **extra,
                 )
             except Pyroute2NetlinkError as exc:
                 # Already there (add) or already gone (del): the goal is reached.
@@ -283,18 +344,41 @@ class LinuxKernel:
         else:
             raise ValueError(f"unknown operation {kind}")
 
+    def _add_link(self, op: Operation) -> None:
+        """A GRE device with checksums bound to this host's address (`ip link add NAME type gre local A icsum`)."""
+        name, kind, local = _given(op.name, op, "name"), _given(op.value, op, "kind"), _given(op.address, op, "local")
+        if kind == "gre":
+            self.ipr.link("add", ifname=name, kind="gre", gre_local=local.address, gre_iflags=GRE_CSUM)
+        else:
+            # pyroute2 (0.9) encodes IFLA_GRE_IFLAGS of ip6gre in host byte order: give it the swapped value.
+            self.ipr.link("add", ifname=name, kind="ip6gre", ip6gre_local=local.address, ip6gre_iflags=_IP6GRE_CSUM)
+
+    def _add_fou(self, op: Operation) -> None:
+        with in_netns(self.netns):
+            fou = Fou()
+        try:
+            if not fou.available:
+                raise OSError(errno.ENOPROTOOPT, "the fou module is not loaded")
+            code, message = fou.add(int(_given(op.value, op, "port")), _given(op.name, op, "family"))
+        finally:
+            fou.close()
+        if code not in (0, errno.EEXIST):
+            raise Pyroute2NetlinkError(code, message or os.strerror(code))
+
     def _load(self, module: str) -> None:
-        if module == "ipip":
-            # Asking for a link of kind ipip makes the kernel autoload the module, which creates tunl0
-            # in every namespace; EEXIST then just means tunl0 is there.
+        fallback = next((device for device, name in MODULE_OF_DEVICE.items() if name == module), None)
+        if fallback is not None:
+            # Asking for a link of the fallback device's kind makes the kernel autoload the module, which
+            # creates the fallback device (tunl0, sit0, ip6tnl0, gre0, ip6gre0) in every namespace; EEXIST
+            # then just means it is there.
             try:
-                self.ipr.link("add", ifname="tunl0", kind="ipip")
+                self.ipr.link("add", ifname=fallback, kind=KIND_OF_DEVICE[fallback])
             except Pyroute2NetlinkError as exc:
                 if exc.code == errno.EEXIST:
                     return
-                _load_module("ipip")
-            if not self.ipr.link_lookup(ifname="tunl0"):
-                raise OSError(errno.ENODEV, "tunl0 missing after loading ipip")
+                _load_module(module)
+            if not self.ipr.link_lookup(ifname=fallback):
+                raise OSError(errno.ENODEV, f"{fallback} missing after loading {module}")
             return
         _load_module(module)
         if module == "ip_vs":

@@ -6,7 +6,10 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from lvsweb_agent.decap import Endpoint
 
 #: The IPVS schedulers (the kernel module is ip_vs_<name>) and what each does: the one list. The console's
 #: Scheduler choices, the fast check and the tests read it; host-state.schema.json's enum is checked against it
@@ -307,11 +310,19 @@ class Service:
 
 @dataclass(frozen=True)
 class Address:
-    """An address held on an interface."""
+    """An address held on an interface.
+
+    `nodad` and `deprecated` are how it is added, not what identifies it: an IPv6 VIP on a tunnel device
+    skips duplicate address detection (nothing else is on that link), and an IPv6 VIP on a director gets
+    preferred_lft 0 so that the kernel never picks it as the source of the director's own packets (the
+    outer header of its tunnelled packets: the real server holding the same VIP would drop them).
+    """
 
     interface: str
     address: str
     prefix: int
+    nodad: bool = field(default=False, compare=False)
+    deprecated: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.address}/{self.prefix} on {self.interface}"
@@ -330,10 +341,12 @@ class Director:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A real-server recipe (TUN or DR): VIPs and the uplink interfaces."""
+    """A real-server recipe (TUN or DR): VIPs and the uplink interfaces; for TUN, how each VIP arrives
+    (`tunnels`, lvsweb_agent.decap; a VIP without an entry: ipip in its own family)."""
 
     vips: tuple[str, ...] = ()
     uplinks: tuple[str, ...] = ()
+    tunnels: tuple[Endpoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -355,6 +368,9 @@ class Link:
     index: int
     up: bool
     kind: str | None = None
+    tunnel_proto: int | None = None  # ip6tnl's IFLA_IPTUN_PROTO (0: any)
+    local: str | None = None  # a tunnel device's local address (gre/ip6gre)
+    csum: bool = False  # a gre/ip6gre device that expects checksums (icsum)
 
 
 @dataclass
@@ -367,6 +383,8 @@ class ActualState:
     addresses: list[Address] = field(default_factory=list)
     sysctls: dict[str, str | None] = field(default_factory=dict)
     files: dict[str, str | None] = field(default_factory=dict)
+    fou_available: bool = False
+    fou_ports: set[tuple[int, str]] = field(default_factory=set)  # GUE listeners: (port, 'ipv4' | 'ipv6')
 
     def has_address(self, address: Address) -> bool:
         return address in self.addresses

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lvsweb_agent.decap import decapsulation, endpoints_of
 from lvsweb_agent.model import DesiredState
 
 SYSCTL_CONF = "etc/sysctl.d/90-lvsweb.conf"
@@ -38,9 +39,15 @@ def wanted_sysctls(desired: DesiredState) -> list[tuple[str, str, str]]:
                 "1",
                 "IPv6 NAT replies are routed through the director",
             )
-    if desired.tun is not None:
-        why = "TUN: the decapsulated packet (source = client) arrives on tunl0 and reverse-path filtering drops it"
-        for interface in ("all", "default", "lo", "tunl0", *desired.tun.uplinks):
+    devices = decapsulation(endpoints_of(desired.tun)).ipv4_devices
+    if desired.tun is not None and devices:
+        # IPv4 only: IPv6 has no rp_filter sysctl (its reverse-path filter is netfilter's rpfilter match, the
+        # firewall's business), and IPv6 VIPs skip duplicate address detection by their nodad flag instead.
+        why = (
+            f"TUN: the decapsulated packet (source = client) arrives on {', '.join(devices)} "
+            "and reverse-path filtering drops it"
+        )
+        for interface in ("all", "default", "lo", *devices, *desired.tun.uplinks):
             wanted[sysctl_name("net", "ipv4", "conf", interface, "rp_filter")] = ("0", why)
     if desired.dr is not None:
         for interface in ("all", *desired.dr.uplinks):
@@ -61,7 +68,7 @@ def wanted_modules(desired: DesiredState) -> list[str]:
     if desired.director is not None and desired.director.services:
         modules.append("ip_vs")
     if desired.tun is not None:
-        modules.append("ipip")
+        modules += decapsulation(endpoints_of(desired.tun)).modules
     return modules
 
 
@@ -71,8 +78,11 @@ def render_sysctl_conf(desired: DesiredState) -> str | None:
     if not sysctls:
         return None
     lines = [HEADER]
+    made = {csum.name for csum in decapsulation(endpoints_of(desired.tun)).csum_devices}
     for name, value, why in sysctls:
-        lines.append(f"# {why}\n{name} = {value}\n")
+        # "-": a device the agent makes after boot (not there yet when this file is read); `default` covers it.
+        optional = "-" if any(f".{device}." in name for device in made) else ""
+        lines.append(f"# {why}\n{optional}{name} = {value}\n")
     return "".join(lines)
 
 

@@ -11,6 +11,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lvsweb_agent.decap import (
+    CSUM_DEVICES,
+    IP6TNL_ANY,
+    MODULE_OF_DEVICE,
+    CsumDevice,
+    Decapsulation,
+    decapsulation,
+    endpoints_of,
+)
 from lvsweb_agent.ledger import Ledger
 from lvsweb_agent.model import (
     ActualState,
@@ -22,6 +31,7 @@ from lvsweb_agent.model import (
     Service,
     ServiceKey,
     Tunnel,
+    family_of,
     format_hostport,
 )
 from lvsweb_agent.persist import wanted_files, wanted_sysctls
@@ -30,7 +40,11 @@ from lvsweb_agent.persist import wanted_files, wanted_sysctls
 # the addresses a service answers on are added first and removed last.
 PHASES = (
     "load-module",
+    "del-link",
+    "add-link",
+    "set-link",
     "link-up",
+    "add-fou",
     "set-sysctl",
     "add-address",
     "add-service",
@@ -44,7 +58,7 @@ PHASES = (
     "write-file",
     "remove-file",
 )
-IPVS_KINDS = frozenset(PHASES[4:11])
+IPVS_KINDS = frozenset(PHASES[PHASES.index("add-service") : PHASES.index("del-service") + 1])
 
 
 class Operation:
@@ -153,6 +167,11 @@ class Plan:
         return {"operations": [op.to_json() for op in self.operations], "notes": self.notes}
 
 
+def _local(csum: CsumDevice) -> Address:
+    """A checksum device's local address, carried as the operation's address."""
+    return Address(interface=csum.name, address=csum.local, prefix=128 if family_of(csum.local) == "ipv6" else 32)
+
+
 def _when(deadline: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(deadline))
 
@@ -227,33 +246,35 @@ class _Planner:
         desired, actual = self.desired, self.actual
         if desired.director is not None and desired.director.services and not actual.ipvs_loaded:
             self.add("load-module", "ip_vs", reason="IPVS is not loaded in this kernel")
+        decap = decapsulation(endpoints_of(desired.tun))
         if desired.tun is not None:
-            tunl0 = actual.links.get("tunl0")
-            if tunl0 is None:
-                self.add("load-module", "ipip", reason="tunl0 does not exist: the ipip module creates it")
-            if tunl0 is None or not tunl0.up:
-                self.add("link-up", "tunl0", reason="TUN: decapsulated packets arrive on tunl0", name="tunl0")
+            self.decapsulation(decap)
         for name, value, why in wanted_sysctls(desired):
             current = actual.sysctls.get(name)
             if current != value:
                 now = "not set yet" if current is None else f"now {current}"
                 self.add("set-sysctl", name, f"= {value}", f"{why}; {now}", name=name, value=value)
-        wanted: list[tuple[Address, str]] = [(vip, "the director must hold the VIP") for vip in self.director.vips]
-        for recipe, interface, why in (
-            (desired.tun, "tunl0", "TUN: the real server accepts VIP traffic on tunl0"),
-            (desired.dr, "lo", "DR: the real server accepts VIP traffic without answering ARP for it"),
-        ):
-            for vip in recipe.vips if recipe else ():
-                wanted.append((Address(interface=interface, address=vip, prefix=32), why))
-                for held in actual.addresses:
-                    if held.address == vip and held.interface != interface and not self._director_vip(held):
-                        self.add(
-                            "del-address",
-                            str(held),
-                            reason=f"the VIP must only be on {interface}: held on {held.interface} "
-                            "the host would answer ARP for it and take the director's traffic",
-                            address=held,
-                        )
+        wanted: list[tuple[Address, str]] = [
+            (replace(vip, deprecated=family_of(vip.address) == "ipv6"), "the director must hold the VIP")
+            for vip in self.director.vips
+        ]
+        placed = [
+            (vip, device, f"TUN: the real server accepts VIP traffic on {device}") for vip, device in decap.vip_devices
+        ]
+        why_dr = "DR: the real server accepts VIP traffic without answering ARP for it"
+        placed += [(vip, "lo", why_dr) for vip in (desired.dr.vips if desired.dr else ())]
+        for vip, interface, why in placed:
+            ipv6 = family_of(vip) == "ipv6"
+            wanted.append((Address(interface=interface, address=vip, prefix=128 if ipv6 else 32, nodad=ipv6), why))
+            for held in actual.addresses:
+                if held.address == vip and held.interface != interface and not self._director_vip(held):
+                    self.add(
+                        "del-address",
+                        str(held),
+                        reason=f"the VIP must only be on {interface}: held on {held.interface} "
+                        "the host would answer ARP for it and take the director's traffic",
+                        address=held,
+                    )
         wanted_set = {address for address, _ in wanted}
         for address, why in wanted:
             if not actual.has_address(address):
@@ -261,6 +282,47 @@ class _Planner:
         for address in sorted(self.ledger.addresses, key=str):
             if address not in wanted_set and actual.has_address(address):
                 self.add("del-address", str(address), reason="no longer in the document", address=address)
+
+    def decapsulation(self, decap: Decapsulation) -> None:
+        """Modules, devices and listeners a TUN real server needs to take its tunnels apart (decap.py)."""
+        links, loading = self.actual.links, set()
+        for device in decap.devices:
+            module = MODULE_OF_DEVICE.get(device)
+            if module is None:
+                continue  # a checksum device: below
+            link = links.get(device)
+            if link is None and module not in loading:
+                loading.add(module)
+                self.add("load-module", module, reason=f"{device} does not exist: the {module} module creates it")
+            if link is None or not link.up:
+                self.add("link-up", device, reason=f"TUN: decapsulated packets arrive on {device}", name=device)
+        for csum in decap.csum_devices:
+            fallback = next(fallback for name, _, fallback in CSUM_DEVICES.values() if name == csum.name)
+            module = MODULE_OF_DEVICE[fallback]
+            if fallback not in links and module not in loading:
+                loading.add(module)
+                self.add("load-module", module, reason=f"{csum.name} is a {csum.kind} device: the {module} module")
+            link = links.get(csum.name)
+            detail = f"{csum.kind} local {csum.local} icsum"
+            if link is not None and (link.kind != csum.kind or link.local != csum.local or not link.csum):
+                self.add("del-link", csum.name, reason=f"it is not {detail}", name=csum.name)
+                link = None
+            if link is None:
+                why = "GRE with checksums: the fallback device drops them as checksum errors"
+                self.add("add-link", csum.name, detail, why, name=csum.name, value=csum.kind, address=_local(csum))
+            if link is None or not link.up:
+                self.add("link-up", csum.name, reason="TUN: decapsulated packets arrive on it", name=csum.name)
+        ip6tnl0 = links.get("ip6tnl0")
+        if decap.mode_any and (ip6tnl0 is None or ip6tnl0.tunnel_proto != IP6TNL_ANY):
+            now = "ip6tnl0 is created in mode ip6ip6" if ip6tnl0 is None else "now mode ip6ip6"
+            why = f"IPv4 VIPs arrive inside IPv6: in mode ip6ip6 ip6tnl0 drops them; {now}"
+            self.add("set-link", "ip6tnl0", "mode any", why, name="ip6tnl0")
+        if decap.fou_ports and not self.actual.fou_available and "fou" not in loading:
+            self.add("load-module", "fou", reason="GUE: the fou module decapsulates UDP-encapsulated packets")
+        for port, family in decap.fou_ports:
+            if (port, family) not in self.actual.fou_ports:
+                why = f"GUE: the director sends to UDP port {port} over {family.replace('ipv', 'IPv')}; not listening"
+                self.add("add-fou", f"gue port {port} {family}", "", why, name=family, value=str(port))
 
     def _director_vip(self, address: Address) -> bool:
         return any(vip.address == address.address and vip.interface == address.interface for vip in self.director.vips)

@@ -159,20 +159,6 @@ class RealServer(models.Model):
                         f"the virtual service: {method.name} forwards the packet as it is, it cannot change "
                         "its address family.",
                     )
-                elif family != service.address_family and self.tunnel_type == TunnelType.IPIP:
-                    # The kernel could tunnel across families (IPv4 in IPv6 and back, since Linux 3.18), but
-                    # the real server then needs an ip6tnl (or sit) device holding the VIP, which no recipe of
-                    # lvsweb sets up: accepting it would let the director send packets that the real server
-                    # drops. (GUE and GRE real servers get their devices from the operator: they may cross.)
-                    error(
-                        "address",
-                        f"An {family.label} real server behind an {service.get_address_family_display()} TUN "
-                        f"service would receive {service.get_address_family_display()}-in-{family.label} "
-                        f"packets, which need {'an ip6tnl' if family == 'ipv6' else 'a sit'} device holding "
-                        "the VIP on the real server; lvsweb sets up only tunl0 (IPv4 in IPv4). Give the "
-                        f"server's {service.get_address_family_display()} address instead, or a GUE or GRE "
-                        "tunnel whose device you set up on the real server.",
-                    )
         if method is not None:
             self._check_tunnel(method, error)
         if self.upper_threshold and self.lower_threshold > self.upper_threshold:
@@ -181,6 +167,8 @@ class RealServer(models.Model):
                 f"The lower threshold ({self.lower_threshold}) must not exceed the upper threshold "
                 f"({self.upper_threshold}).",
             )
+        if not errors and service is not None and method == ForwardMethod.TUN and self.tunnel_type == TunnelType.GRE:
+            self._check_gre_checksum(service, error)
         if not errors and service is not None and self.address:
             duplicates = RealServer.objects.filter(
                 virtual_service_id=service.pk, address=self.address, port=self.port
@@ -211,6 +199,29 @@ class RealServer(models.Model):
                 f"the kernel cannot map ports when it {'tunnels' if method == ForwardMethod.TUN else 'routes'} "
                 "packets to the real server. Use NAT to map ports, or change the port to "
                 f"{service.port}.",
+            )
+
+    def _check_gre_checksum(self, service, error) -> None:
+        # One GRE device on the real server takes all GRE packets sent to this address: with checksums
+        # (its own device, icsum) or without (the fallback gre0/ip6gre0), never both.
+        other = (
+            RealServer.objects.filter(
+                virtual_service__cluster_id=service.cluster_id,
+                address=self.address,
+                forward_method=ForwardMethod.TUN,
+                tunnel_type=TunnelType.GRE,
+            )
+            .exclude(pk=self.pk)
+            .exclude(tunnel_checksum=self.tunnel_checksum)
+            .select_related("virtual_service")
+            .first()
+        )
+        if other is not None:
+            error(
+                "tunnel_checksum",
+                f"{self.address} already takes GRE {'with' if other.tunnel_checksum == 'csum' else 'without'} "
+                f"checksums (in {other.virtual_service.endpoint}): one GRE device on the real server takes all "
+                "GRE packets sent to this address, so every GRE tunnel to it must use the same checksum setting.",
             )
 
     def _check_tunnel(self, method: ForwardMethod, error) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 
+from lvsweb_agent.decap import KIND_OF_DEVICE, MODULE_OF_DEVICE
 from lvsweb_agent.errors import explain
 from lvsweb_agent.kernel import ExecutionResult
 from lvsweb_agent.model import ActualState, DesiredState, DestCounters, Link, Service
@@ -27,6 +28,8 @@ class SimulatedKernel:
         self.files: dict[str, str] = {}
         self.unroutable = unroutable
         self.ipvs_loaded = True
+        self.fou_available = False
+        self.fou_ports: set[tuple[int, str]] = set()
         self.executed: list = []
 
     def read(self, desired: DesiredState | None) -> ActualState:
@@ -35,6 +38,8 @@ class SimulatedKernel:
             services=dict(self.services),
             links={name: replace(link) for name, link in self.links.items()},
             addresses=list(self.addresses),
+            fou_available=self.fou_available,
+            fou_ports=set(self.fou_ports),
         )
         if desired is not None:
             for name, _, _ in wanted_sysctls(desired):
@@ -88,10 +93,29 @@ class SimulatedKernel:
                 dests[op.dest.key] = replace(op.dest, counters=have.counters)
             services[op.service.key] = replace(current, real_servers=tuple(dests.values()))
         elif kind == "load-module":
-            if op.target == "ipip":
-                self.links.setdefault("tunl0", Link("tunl0", 9, False, "ipip"))
-            else:
+            fallbacks = [device for device, module in MODULE_OF_DEVICE.items() if module == op.target]
+            for device in fallbacks:
+                # ip6tnl0 comes in mode ip6ip6 (IFLA_IPTUN_PROTO 41), as the kernel makes it.
+                proto = 41 if device == "ip6tnl0" else None
+                self.links.setdefault(device, Link(device, 9, False, KIND_OF_DEVICE[device], tunnel_proto=proto))
+            if op.target == "fou":
+                self.fou_available = True
+            elif not fallbacks:
                 self.ipvs_loaded = True
+        elif kind == "add-link":
+            if op.name in self.links:
+                return errno.EEXIST
+            self.links[op.name] = Link(op.name, 10, False, op.value, local=op.address.address, csum=True)
+        elif kind == "del-link":
+            self.links.pop(op.name, None)
+        elif kind == "set-link":
+            if op.name not in self.links:
+                return errno.ENODEV
+            self.links[op.name].tunnel_proto = 0
+        elif kind == "add-fou":
+            if not self.fou_available:
+                return errno.ENOPROTOOPT
+            self.fou_ports.add((int(op.value), op.name))
         elif kind == "link-up":
             if op.name not in self.links:
                 return errno.ENODEV

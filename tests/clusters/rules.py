@@ -143,15 +143,6 @@ REAL_SERVER_RULES = [
     ),
     pytest.param(
         Rule(
-            real_server(address="2001:db8::5", forward_method="tun"),
-            "address",
-            "An IPv6 real server behind an IPv4 TUN service would receive IPv4-in-IPv6 packets, which need an "
-            "ip6tnl device",
-        ),
-        id="ipip-v6-behind-v4",
-    ),
-    pytest.param(
-        Rule(
             real_server(address="2001:db8::5", forward_method="nat", port=8080),
             "address",
             "A NAT real server must be IPv4 like the virtual service",
