@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -333,13 +334,19 @@ def main() -> int:
             seed(args.clusters, args.services, args.dests)
         seeding = time.perf_counter() - started
         from django.contrib.auth import get_user_model
+        from django.utils import timezone
 
-        from clusters.models import RealServer
+        from clusters.models import Cluster, Host, RealServer, VirtualService
 
-        # One weight changed in c01 since its last apply (the Plan of a one-weight change).
+        # As on a console in use: the inventory was last edited an hour before its applies (the dashboard
+        # then trusts counts and timestamps rather than comparing inventories), and one weight of c01 changed
+        # since its last apply (the Plan of a one-weight change).
+        now = timezone.now()
+        for model in (Cluster, Host, VirtualService, RealServer):
+            model.objects.update(updated_at=now - timedelta(hours=1))
         changed = RealServer.objects.filter(virtual_service__cluster__slug="c01").order_by("pk").first()
         assert changed is not None
-        RealServer.objects.filter(pk=changed.pk).update(weight=changed.weight % 100 + 1)
+        RealServer.objects.filter(pk=changed.pk).update(weight=changed.weight % 100 + 1, updated_at=now)
         client = Client(HTTP_HOST="localhost")
         client.force_login(get_user_model().objects.get(username="bench-operator"))
         results: dict = {

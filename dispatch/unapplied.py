@@ -16,11 +16,13 @@ shown: a fixed number of queries whatever the number of clusters.
 """
 
 import copy
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Subquery
 
 from clusters.choices import RealServerState
@@ -46,11 +48,70 @@ class Unapplied:
         return len(self.changes)
 
 
-def latest_revisions(cluster_ids: Iterable[int]) -> dict[int, Revision]:
-    """{cluster id: its highest-numbered revision} in one query (clusters never applied are left out)."""
+def latest_revisions(cluster_ids: Iterable[int], *, inventory: bool = True) -> dict[int, Revision]:
+    """{cluster id: its highest-numbered revision} in one query (clusters never applied are left out); without
+    `inventory`, the revisions are read without it (megabytes at thousands of real servers)."""
     newest = Revision.objects.filter(cluster=OuterRef("cluster")).order_by("-number").values("number")[:1]
     revisions = Revision.objects.filter(cluster_id__in=list(cluster_ids), number=Subquery(newest))
+    if not inventory:
+        revisions = revisions.defer("inventory")
     return {revision.cluster_id: revision for revision in revisions}
+
+
+#: What `sent_counts` reads of each inventory, computed by the database (the JSON stays there), per vendor.
+_COUNTS_SQL = {
+    "postgresql": """
+        SELECT id,
+            jsonb_array_length(coalesce(inventory -> 'virtual_services', '[]'::jsonb)),
+            (SELECT count(*) FROM jsonb_array_elements(coalesce(inventory -> 'virtual_services', '[]'::jsonb)) s,
+                jsonb_array_elements(coalesce(s -> 'real_servers', '[]'::jsonb)) r),
+            (SELECT count(*) FROM jsonb_array_elements(coalesce(inventory -> 'virtual_services', '[]'::jsonb)) s
+                WHERE jsonb_typeof(s -> 'health_check') = 'object')
+            + (SELECT count(*) FROM jsonb_array_elements(coalesce(inventory -> 'virtual_services', '[]'::jsonb)) s,
+                jsonb_array_elements(coalesce(s -> 'real_servers', '[]'::jsonb)) r
+                WHERE jsonb_typeof(r -> 'health_check') = 'object'),
+            coalesce(inventory -> 'hosts', '[]'::jsonb)::text
+        FROM {table} WHERE id IN ({ids})
+    """,
+    "sqlite": """
+        SELECT id,
+            coalesce(json_array_length(inventory, '$.virtual_services'), 0),
+            (SELECT count(*) FROM json_each(inventory, '$.virtual_services') s, json_each(s.value, '$.real_servers') r),
+            (SELECT count(*) FROM json_each(inventory, '$.virtual_services') s
+                WHERE json_type(s.value, '$.health_check') = 'object')
+            + (SELECT count(*) FROM json_each(inventory, '$.virtual_services') s,
+                json_each(s.value, '$.real_servers') r WHERE json_type(r.value, '$.health_check') = 'object'),
+            coalesce(json_extract(inventory, '$.hosts'), '[]')
+        FROM {table} WHERE id IN ({ids})
+    """,
+}
+
+
+@dataclass
+class SentCounts:
+    """How many services, real servers and health checks a revision sent, and its (hostname, role) pairs."""
+
+    services: int
+    real_servers: int
+    checks: int
+    roles: set[tuple[str, str]]
+
+
+def sent_counts(revisions: Iterable[Revision]) -> dict[int, SentCounts]:
+    """{revision id: SentCounts}, counted by the database in one query without reading the inventories."""
+    ids = [int(revision.pk) for revision in revisions]
+    if not ids:
+        return {}
+    sql = _COUNTS_SQL[connection.vendor].format(
+        table=connection.ops.quote_name(Revision._meta.db_table), ids=", ".join(["%s"] * len(ids))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        rows = cursor.fetchall()
+    return {
+        pk: SentCounts(services, real_servers, checks, {(h["hostname"], h["role"]) for h in json.loads(hosts)})
+        for pk, services, real_servers, checks, hosts in rows
+    }
 
 
 def latest_revision(cluster: Cluster) -> Revision | None:
@@ -78,8 +139,9 @@ def _stats(queryset, cluster_field: str, *timestamps: str) -> dict[int, tuple[in
 
 def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Revision]) -> set[int]:
     """The clusters whose inventory certainly still is their latest revision, told from counts and `updated_at`
-    (four grouped queries) without reading the inventory: nothing of theirs was saved since `SETTLED` before
-    the revision was made, and they have as many services, real servers, health checks and host roles as it.
+    (four grouped queries, and `sent_counts` counting in the revisions' JSON) without reading the inventory:
+    nothing of theirs was saved since `SETTLED` before the revision was made, and they have as many services,
+    real servers, health checks and host roles as it.
 
     A deletion lowers a count; an addition or an edit leaves a newer `updated_at` (the actions save objects
     one by one, so `auto_now` is set). Any doubt — a recent edit, a host saved since — means "compare".
@@ -100,23 +162,19 @@ def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Re
         "cluster_id", "host__hostname", "role"
     ):
         roles[cluster_id].add((hostname, role))
+    sent = sent_counts(revisions[cluster_id] for cluster_id in ids)
     unchanged = set()
     for cluster in clusters:
         revision = revisions.get(cluster.pk)
         if revision is None:
             continue
-        inventory, settled = revision.inventory, revision.created_at - SETTLED
-        sent_services = inventory.get("virtual_services", [])
-        sent_real_servers = [rs for service in sent_services for rs in service["real_servers"]]
-        sent_checks = sum(1 for obj in [*sent_services, *sent_real_servers] if obj.get("health_check"))
+        counts, settled = sent[revision.pk], revision.created_at - SETTLED
         expected = {
-            "services": (services, len(sent_services)),
-            "real servers": (real_servers, len(sent_real_servers)),
-            "checks": (checks, sent_checks),
+            "services": (services, counts.services),
+            "real servers": (real_servers, counts.real_servers),
+            "checks": (checks, counts.checks),
         }
-        same = cluster.updated_at < settled and roles[cluster.pk] == {
-            (h["hostname"], h["role"]) for h in inventory.get("hosts", [])
-        }
+        same = cluster.updated_at < settled and roles[cluster.pk] == counts.roles
         for stats, count in expected.values():
             n, last = stats.get(cluster.pk, (0, None))
             same = same and n == count and (last is None or last < settled)
@@ -129,12 +187,16 @@ def unapplied_of(clusters: Iterable[Cluster], *, shortcut: bool = False) -> dict
     """{cluster id: its unapplied changes}, in five queries whatever the number of clusters.
 
     With `shortcut` (the dashboard), clusters that `unchanged_since_revision` clears are not read and
-    compared: four more queries, and only the others' inventories are read.
+    compared: five more queries, and only the others' inventories are read (the revisions of the unchanged
+    come without theirs).
     """
     clusters = list(clusters)
-    revisions = latest_revisions(cluster.pk for cluster in clusters)
+    revisions = latest_revisions((cluster.pk for cluster in clusters), inventory=not shortcut)
     unchanged = unchanged_since_revision(clusters, revisions) if shortcut else set()
-    snapshots = inventory_snapshots([cluster for cluster in clusters if cluster.pk not in unchanged])
+    compared = [cluster for cluster in clusters if cluster.pk not in unchanged]
+    if shortcut and any(cluster.pk in revisions for cluster in compared):  # read only the inventories compared
+        revisions.update(latest_revisions(cluster.pk for cluster in compared if cluster.pk in revisions))
+    snapshots = inventory_snapshots(compared)
     result = {}
     for cluster in clusters:
         if cluster.pk in unchanged:

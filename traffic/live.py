@@ -133,17 +133,20 @@ def cluster_traffic(cluster, service_ids=None) -> ClusterTraffic:
 
 
 def cluster_totals(clusters) -> dict[int, Figures]:
-    """Cluster id → the sum of its services' figures (fresh directors only), for the dashboard."""
-    totals: dict[int, Figures] = {}
-    rows = Series.objects.filter(
-        cluster__in=clusters,
-        real_server__isnull=True,
-        present=True,
-        host__traffic_feed__last_batch_at__gte=fresh_cutoff(),
+    """Cluster id → the sum of its services' figures (fresh directors only), for the dashboard: summed by the
+    database in one query."""
+    rows = (
+        Series.objects.filter(
+            cluster__in=clusters,
+            real_server__isnull=True,
+            present=True,
+            host__traffic_feed__last_batch_at__gte=fresh_cutoff(),
+        )
+        .values("cluster_id")
+        .annotate(**{f"sum_{name}": Sum(name) for name in FIGURES})
+        .order_by()
     )
-    for item in rows:
-        totals.setdefault(item.cluster_id, Figures()).add(item)
-    return totals
+    return {row["cluster_id"]: Figures(**{name: row[f"sum_{name}"] for name in FIGURES}, reported=True) for row in rows}
 
 
 def history(cluster, *, service_id: int, real_server_id: int | None, range_key: str) -> dict:
