@@ -17,7 +17,7 @@ shown: a fixed number of queries whatever the number of clusters.
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -209,13 +209,17 @@ def unapplied_of(clusters: Iterable[Cluster], *, shortcut: bool = False) -> dict
     return result
 
 
-def sent_entries(inventory: Mapping[str, Any]) -> dict[tuple, tuple[dict[str, Any], dict[str, Any]]]:
-    """{(service key, real server key): (service, real server)} of a revision's inventory."""
-    return {
-        (service_key(service), real_server_key(rs)): (service, rs)
-        for service in inventory.get("virtual_services", [])
-        for rs in service["real_servers"]
-    }
+def sent_entries(
+    inventory: Mapping[str, Any], services: Collection[tuple] | None = None
+) -> dict[tuple, tuple[dict[str, Any], dict[str, Any]]]:
+    """{(service key, real server key): (service, real server)} of a revision's inventory (of the services
+    whose keys are in `services` only, when given: a page's, not the cluster's thousands)."""
+    entries = {}
+    for service in inventory.get("virtual_services", []):
+        key = service_key(service)
+        if services is None or key in services:
+            entries.update({(key, real_server_key(rs)): (service, rs) for rs in service["real_servers"]})
+    return entries
 
 
 def find_sent(inventory: Mapping[str, Any], real_server: RealServer) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -268,7 +272,9 @@ def pending_change(revision: Revision | None, sent: tuple[dict, dict] | None, re
 def annotate_real_servers(revision: Revision | None, real_servers: Iterable[RealServer]) -> None:
     """Give each real server `sent_state` (its state in the latest revision, None when not in it) and
     `pending` (`pending_change`), reading the revision's inventory once."""
-    entries = sent_entries(revision.inventory) if revision is not None else {}
+    real_servers = list(real_servers)
+    shown = {rs.virtual_service.identity for rs in real_servers}
+    entries = sent_entries(revision.inventory, shown) if revision is not None else {}
     for rs in real_servers:
         sent = entries.get((rs.virtual_service.identity, (rs.address, rs.port)))
         # Annotations for the page (like `connections`), not model fields.
