@@ -76,3 +76,18 @@ def test_the_cluster_page_costs_the_same_for_30_or_300_services(member):
     assert len(large_queries) == len(small_queries)
     # 25 services shown either way: the page does not grow with the cluster.
     assert len(large_page.content) < 1.2 * len(small_page.content)
+
+
+def test_a_never_applied_cluster_is_counted_as_comparing_would(member):
+    """Every host role, service and real server of a cluster never applied is one unapplied change: counted in
+    the database for the dashboard, the same number as comparing its inventory with nothing sent."""
+    from dispatch.unapplied import unapplied_of
+    from tests.factories import make_cluster_host
+
+    team, _ = member
+    cluster = big_cluster(team, services=7, dests=3, directors=2)
+    make_cluster_host(cluster=cluster, role="real_server")
+    counted = unapplied_of([cluster], shortcut=True)[cluster.pk]
+    compared = unapplied_of([cluster])[cluster.pk]
+    assert counted.count == compared.count == 3 + 7 + 7 * 3
+    assert counted.revision is None and counted.counted == counted.count
