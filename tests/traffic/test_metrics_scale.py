@@ -110,3 +110,29 @@ def test_each_family_comes_whole_with_one_help_and_type(member):
             order.append(name)
     assert len(order) == len(set(order)), "a metric family is split"
     assert text.count("# TYPE lvsweb_real_server_in_bytes_total counter\n") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_the_text_comes_chunk_by_chunk(member):
+    """Under ASGI (daphne) the view hands Django an asynchronous iterator, which it sends as it comes, rather
+    than a synchronous one that Django would read whole into a list first."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    team, client = member
+    big_cluster(team, services=3, dests=2)
+    HostFeed.objects.update(last_batch_at=timezone.now())
+    asgi = AsyncClient()
+    asgi.cookies = client.cookies
+
+    async def scrape_async():
+        response = await asgi.get("/metrics")
+        assert response.is_async
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    def steady(text: str) -> list[str]:  # the ages move between two scrapes
+        return [line for line in text.splitlines() if not line.startswith("lvsweb_director_traffic_age_seconds{")]
+
+    text = async_to_sync(scrape_async)()
+    assert 'lvsweb_real_server_active_connections{cluster="' in text
+    assert steady(text) == steady(scrape(client)[1])
