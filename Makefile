@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
 # Tests use their own Redis database, so that they never see a running console's queues.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast test-browser test-lab lint format venv dev lock bench-agent bench-apply clean help agent-bundle
+.PHONY: run test test-fast test-browser test-lab lint format venv dev lock bench-agent bench-apply bench-console clean help agent-bundle
 
 help:
 	@echo "make run        the console on http://127.0.0.1:8000 (daphne, Celery worker and beat; Ctrl-C stops)"
@@ -19,6 +19,7 @@ help:
 	@echo "make agent-bundle  the agent's wheel and locked dependencies, served at /agent/download/ for hosts"
 	@echo "make bench-agent  the agent benchmark in the lab VM (see docs/performance.md)"
 	@echo "make bench-apply  apply latency: API call to the director's kernel, console here, agent in the lab VM"
+	@echo "make bench-console  every page and API list at 20 clusters x 500 services x 10 real servers (PostgreSQL)"
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -102,6 +103,13 @@ bench-agent: dev
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 bench-apply: dev
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/apply_latency.py --json var/apply-latency.json
+
+# The console at scale (docs/performance.md, "Console at scale"): a throw-away database next to
+# TEST_DATABASE_URL's, seeded in a few minutes; CONSOLE_BENCH_ARGS e.g. "--clusters 5 --keep" or "--reuse".
+CONSOLE_BENCH_ARGS ?=
+bench-console: dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/console_scale.py \
+	  --json var/console-scale.json $(CONSOLE_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

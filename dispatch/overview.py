@@ -130,7 +130,8 @@ def health_of(clusters: list[Cluster]) -> dict[int, ClusterHealth]:
         health[cluster_id].real_servers[state] += count
     revision_ids = {getattr(c, "last_apply_revision_id", None) for c in clusters} - {None}
     if revision_ids:
-        revisions = {r.pk: r for r in Revision.objects.filter(pk__in=revision_ids)}
+        # Shown by number and date: not their inventories (megabytes each at thousands of real servers).
+        revisions = {r.pk: r for r in Revision.objects.filter(pk__in=revision_ids).defer("inventory")}
         statuses: dict[int, Counter] = {pk: Counter() for pk in revisions}
         deployments = (
             Deployment.objects.filter(revision_id__in=revisions, kind=DeploymentKind.APPLY)

@@ -9,6 +9,7 @@ agents" asks them (`actions.plan_cluster`).
 """
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,11 @@ FAILING_STATES = {
     SyncState.OFFLINE: "agent offline: its command waits {ttl} s for the agent, then fails.",
     SyncState.WAITING: "waiting for its agent's first heartbeat: its command waits {ttl} s for the agent, then fails.",
 }
+
+
+#: Operations listed per host on the Plan page: a first apply of 5,000 real servers plans about 5,500 per
+#: director, 6.6 MB of HTML; past this many the page lists these and counts the rest by kind.
+OPERATIONS_SHOWN = 200
 
 
 @dataclass
@@ -122,6 +128,21 @@ class HostPreview:
     leaves_cluster: bool = False
     base: HostBase = field(default_factory=HostBase)
     unreachable: SyncState | None = None  # never enrolled or revoked: the console sends it nothing
+
+    @property
+    def shown_operations(self) -> list[PlannedOperation]:
+        """The operations the Plan page lists (the first OPERATIONS_SHOWN; `summary` counts them all)."""
+        return self.operations[:OPERATIONS_SHOWN]
+
+    @property
+    def hidden_count(self) -> int:
+        return max(len(self.operations) - OPERATIONS_SHOWN, 0)
+
+    @property
+    def summary(self) -> list[tuple[str, str, str, int]]:
+        """(change, mark, operation, count) over every operation, e.g. ("added", "+", "add-dest", 5000)."""
+        counts = Counter((operation.change, operation.op) for operation in self.operations)
+        return [(change, MARKS[change], op, count) for (change, op), count in counts.items()]
 
 
 @dataclass
@@ -342,8 +363,14 @@ def real_server_connections(cluster: Cluster, touched: list[tuple[str, str, int]
     The figures are the directors' latest reads (`traffic.live`); None when no director sent fresh figures,
     or when the real server is no longer in the inventory (deleted since the last revision).
     """
+    if not touched:
+        return {}
     index = {}
-    for real_server in RealServer.objects.filter(virtual_service__cluster=cluster).select_related("virtual_service"):
+    # Only the real servers at the addresses touched: not the cluster's thousands for a one-weight change.
+    addresses = {address for _service, address, _port in touched}
+    for real_server in RealServer.objects.filter(
+        virtual_service__cluster=cluster, address__in=addresses
+    ).select_related("virtual_service"):
         service = real_server.virtual_service
         if service.protocol == Protocol.FWMARK:
             key = ServiceKey.for_fwmark(service.fwmark, service.address_family)
@@ -357,10 +384,11 @@ def real_server_connections(cluster: Cluster, touched: list[tuple[str, str, int]
 
 
 def add_connections(preview: ClusterPreview) -> ClusterPreview:
-    """Give every real-server operation of the preview its real server's connections right now."""
-    figures = real_server_connections(preview.cluster, preview.real_servers())
+    """Give every real-server operation the Plan page lists its real server's connections right now."""
+    shown = {op.real_server for host in preview.hosts for op in host.shown_operations if op.real_server is not None}
+    figures = real_server_connections(preview.cluster, [entry for entry in preview.real_servers() if entry in shown])
     for host in preview.hosts:
-        for operation in host.operations:
+        for operation in host.shown_operations:
             if operation.real_server is not None:
                 operation.connections = figures.get(operation.real_server)
     return preview

@@ -16,11 +16,13 @@ shown: a fixed number of queries whatever the number of clusters.
 """
 
 import copy
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Subquery
 
 from clusters.choices import RealServerState
@@ -40,17 +42,91 @@ class Unapplied:
 
     revision: Revision | None
     changes: list[dict[str, Any]] = field(default_factory=list)
+    #: The count alone, when it was counted in the database rather than by comparing (`changes` is then empty).
+    counted: int | None = None
 
     @property
     def count(self) -> int:
-        return len(self.changes)
+        return self.counted if self.counted is not None else len(self.changes)
 
 
-def latest_revisions(cluster_ids: Iterable[int]) -> dict[int, Revision]:
-    """{cluster id: its highest-numbered revision} in one query (clusters never applied are left out)."""
+def latest_revisions(cluster_ids: Iterable[int], *, inventory: bool = True) -> dict[int, Revision]:
+    """{cluster id: its highest-numbered revision} in one query (clusters never applied are left out); without
+    `inventory`, the revisions are read without it (megabytes at thousands of real servers)."""
     newest = Revision.objects.filter(cluster=OuterRef("cluster")).order_by("-number").values("number")[:1]
     revisions = Revision.objects.filter(cluster_id__in=list(cluster_ids), number=Subquery(newest))
+    if not inventory:
+        revisions = revisions.defer("inventory")
     return {revision.cluster_id: revision for revision in revisions}
+
+
+#: What `sent_counts` reads of each inventory, computed by the database (the JSON stays there), per vendor.
+_COUNTS_SQL = {
+    "postgresql": """
+        SELECT id,
+            jsonb_array_length(coalesce(inventory -> 'virtual_services', '[]'::jsonb)),
+            (SELECT count(*) FROM jsonb_array_elements(coalesce(inventory -> 'virtual_services', '[]'::jsonb)) s,
+                jsonb_array_elements(coalesce(s -> 'real_servers', '[]'::jsonb)) r),
+            (SELECT count(*) FROM jsonb_array_elements(coalesce(inventory -> 'virtual_services', '[]'::jsonb)) s
+                WHERE jsonb_typeof(s -> 'health_check') = 'object')
+            + (SELECT count(*) FROM jsonb_array_elements(coalesce(inventory -> 'virtual_services', '[]'::jsonb)) s,
+                jsonb_array_elements(coalesce(s -> 'real_servers', '[]'::jsonb)) r
+                WHERE jsonb_typeof(r -> 'health_check') = 'object'),
+            coalesce(inventory -> 'hosts', '[]'::jsonb)::text,
+            jsonb_array_length(coalesce(inventory -> 'vip_groups', '[]'::jsonb))
+        FROM {table} WHERE id IN ({ids})
+    """,
+    "sqlite": """
+        SELECT id,
+            coalesce(json_array_length(inventory, '$.virtual_services'), 0),
+            (SELECT count(*) FROM json_each(inventory, '$.virtual_services') s, json_each(s.value, '$.real_servers') r),
+            (SELECT count(*) FROM json_each(inventory, '$.virtual_services') s
+                WHERE json_type(s.value, '$.health_check') = 'object')
+            + (SELECT count(*) FROM json_each(inventory, '$.virtual_services') s,
+                json_each(s.value, '$.real_servers') r WHERE json_type(r.value, '$.health_check') = 'object'),
+            coalesce(json_extract(inventory, '$.hosts'), '[]'),
+            coalesce(json_array_length(inventory, '$.vip_groups'), 0)
+        FROM {table} WHERE id IN ({ids})
+    """,
+}
+
+
+@dataclass
+class SentCounts:
+    """How many services, real servers, health checks and VIP groups a revision sent, and its directors' and real
+    servers' (hostname, role, VRRP priority, drained)."""
+
+    services: int
+    real_servers: int
+    checks: int
+    roles: set[tuple]
+    vip_groups: int = 0
+
+
+def sent_counts(revisions: Iterable[Revision]) -> dict[int, SentCounts]:
+    """{revision id: SentCounts}, counted by the database in one query without reading the inventories."""
+    ids = [int(revision.pk) for revision in revisions]
+    if not ids:
+        return {}
+    sql = _COUNTS_SQL[connection.vendor].format(
+        table=connection.ops.quote_name(Revision._meta.db_table), ids=", ".join(["%s"] * len(ids))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        rows = cursor.fetchall()
+    return {
+        pk: SentCounts(services, real_servers, checks, {_role(h) for h in json.loads(hosts)}, groups)
+        for pk, services, real_servers, checks, hosts, groups in rows
+    }
+
+
+def _role(host: Mapping[str, Any]) -> tuple:
+    """A host's role in a revision with its HA settings (revisions before director HA hold none: the defaults)."""
+    return (
+        host["hostname"],
+        host["role"],
+        *(host.get(name, default) for name, default in DIRECTOR_HA_DEFAULTS.items()),
+    )
 
 
 def latest_revision(cluster: Cluster) -> Revision | None:
@@ -78,8 +154,9 @@ def _stats(queryset, cluster_field: str, *timestamps: str) -> dict[int, tuple[in
 
 def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Revision]) -> set[int]:
     """The clusters whose inventory certainly still is their latest revision, told from counts and `updated_at`
-    (five grouped queries) without reading the inventory: nothing of theirs was saved since `SETTLED` before
-    the revision was made, and they have as many services, real servers, health checks and host roles as it.
+    (five grouped queries, and `sent_counts` counting in the revisions' JSON) without reading the inventory:
+    nothing of theirs was saved since `SETTLED` before the revision was made, and they have as many services,
+    real servers, health checks, VIP groups and host roles as it.
 
     A deletion lowers a count; an addition or an edit leaves a newer `updated_at` (the actions save objects
     one by one, so `auto_now` is set). Any doubt — a recent edit, a host saved since — means "compare".
@@ -101,25 +178,20 @@ def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Re
         "cluster_id", "host__hostname", "role", "vrrp_priority", "drained"
     ):
         roles[cluster_id].add((hostname, role, priority, drained))
+    sent = sent_counts(revisions[cluster_id] for cluster_id in ids)
     unchanged = set()
     for cluster in clusters:
         revision = revisions.get(cluster.pk)
         if revision is None:
             continue
-        inventory, settled = revision.inventory, revision.created_at - SETTLED
-        sent_services = inventory.get("virtual_services", [])
-        sent_real_servers = [rs for service in sent_services for rs in service["real_servers"]]
-        sent_checks = sum(1 for obj in [*sent_services, *sent_real_servers] if obj.get("health_check"))
+        counts, settled = sent[revision.pk], revision.created_at - SETTLED
         expected = {
-            "services": (services, len(sent_services)),
-            "real servers": (real_servers, len(sent_real_servers)),
-            "checks": (checks, sent_checks),
-            "VIP groups": (groups, len(inventory.get("vip_groups", []))),
+            "services": (services, counts.services),
+            "real servers": (real_servers, counts.real_servers),
+            "checks": (checks, counts.checks),
+            "VIP groups": (groups, counts.vip_groups),
         }
-        same = cluster.updated_at < settled and roles[cluster.pk] == {
-            (h["hostname"], h["role"], *(h.get(name, default) for name, default in DIRECTOR_HA_DEFAULTS.items()))
-            for h in inventory.get("hosts", [])
-        }
+        same = cluster.updated_at < settled and roles[cluster.pk] == counts.roles
         for stats, count in expected.values():
             n, last = stats.get(cluster.pk, (0, None))
             same = same and n == count and (last is None or last < settled)
@@ -128,20 +200,49 @@ def unchanged_since_revision(clusters: list[Cluster], revisions: Mapping[int, Re
     return unchanged
 
 
+def never_applied_counts(clusters: list[Cluster]) -> dict[int, int]:
+    """{cluster id: its unapplied changes} of clusters never applied, counted in four grouped queries: every
+    host role, service, real server and VIP group is an addition (what comparing with `nothing_sent` finds, without
+    reading thousands of rows to count them)."""
+    ids = [cluster.pk for cluster in clusters]
+    if not ids:
+        return {}
+    counts = dict.fromkeys(ids, 0)
+    for queryset, cluster_field in (
+        (VirtualService.objects.filter(cluster_id__in=ids), "cluster_id"),
+        (RealServer.objects.filter(virtual_service__cluster_id__in=ids), "virtual_service__cluster_id"),
+        (VipGroup.objects.filter(cluster_id__in=ids), "cluster_id"),
+    ):
+        for cluster_id, (n, _last) in _stats(queryset, cluster_field).items():
+            counts[cluster_id] += n
+    roles = ClusterHost.objects.filter(cluster_id__in=ids).values_list("cluster_id", "host_id", "role").distinct()
+    for cluster_id, _host, _role in roles:
+        counts[cluster_id] += 1
+    return counts
+
+
 def unapplied_of(clusters: Iterable[Cluster], *, shortcut: bool = False) -> dict[int, Unapplied]:
     """{cluster id: its unapplied changes}, in five queries whatever the number of clusters.
 
     With `shortcut` (the dashboard), clusters that `unchanged_since_revision` clears are not read and
-    compared: four more queries, and only the others' inventories are read.
+    compared: five more queries, and only the others' inventories are read (the revisions of the unchanged
+    come without theirs); clusters never applied are counted, not compared (`never_applied_counts`).
     """
     clusters = list(clusters)
-    revisions = latest_revisions(cluster.pk for cluster in clusters)
+    revisions = latest_revisions((cluster.pk for cluster in clusters), inventory=not shortcut)
     unchanged = unchanged_since_revision(clusters, revisions) if shortcut else set()
-    snapshots = inventory_snapshots([cluster for cluster in clusters if cluster.pk not in unchanged])
+    compared = [cluster for cluster in clusters if cluster.pk not in unchanged]
+    if shortcut and any(cluster.pk in revisions for cluster in compared):  # read only the inventories compared
+        revisions.update(latest_revisions(cluster.pk for cluster in compared if cluster.pk in revisions))
+    never = never_applied_counts([cluster for cluster in compared if cluster.pk not in revisions]) if shortcut else {}
+    snapshots = inventory_snapshots([cluster for cluster in compared if cluster.pk not in never])
     result = {}
     for cluster in clusters:
         if cluster.pk in unchanged:
             result[cluster.pk] = Unapplied(revisions[cluster.pk])
+            continue
+        if cluster.pk in never:
+            result[cluster.pk] = Unapplied(None, counted=never[cluster.pk])
             continue
         snapshot, revision = snapshots[cluster.pk], revisions.get(cluster.pk)
         # A revision's inventory has every key; `nothing_sent` only fills in for none (and hand-made test data).
@@ -150,13 +251,17 @@ def unapplied_of(clusters: Iterable[Cluster], *, shortcut: bool = False) -> dict
     return result
 
 
-def sent_entries(inventory: Mapping[str, Any]) -> dict[tuple, tuple[dict[str, Any], dict[str, Any]]]:
-    """{(service key, real server key): (service, real server)} of a revision's inventory."""
-    return {
-        (service_key(service), real_server_key(rs)): (service, rs)
-        for service in inventory.get("virtual_services", [])
-        for rs in service["real_servers"]
-    }
+def sent_entries(
+    inventory: Mapping[str, Any], services: Collection[tuple] | None = None
+) -> dict[tuple, tuple[dict[str, Any], dict[str, Any]]]:
+    """{(service key, real server key): (service, real server)} of a revision's inventory (of the services
+    whose keys are in `services` only, when given: a page's, not the cluster's thousands)."""
+    entries = {}
+    for service in inventory.get("virtual_services", []):
+        key = service_key(service)
+        if services is None or key in services:
+            entries.update({(key, real_server_key(rs)): (service, rs) for rs in service["real_servers"]})
+    return entries
 
 
 def find_sent(inventory: Mapping[str, Any], real_server: RealServer) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -209,7 +314,9 @@ def pending_change(revision: Revision | None, sent: tuple[dict, dict] | None, re
 def annotate_real_servers(revision: Revision | None, real_servers: Iterable[RealServer]) -> None:
     """Give each real server `sent_state` (its state in the latest revision, None when not in it) and
     `pending` (`pending_change`), reading the revision's inventory once."""
-    entries = sent_entries(revision.inventory) if revision is not None else {}
+    real_servers = list(real_servers)
+    shown = {rs.virtual_service.identity for rs in real_servers}
+    entries = sent_entries(revision.inventory, shown) if revision is not None else {}
     for rs in real_servers:
         sent = entries.get((rs.virtual_service.identity, (rs.address, rs.port)))
         # Annotations for the page (like `connections`), not model fields.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views import View
 from django.views.decorators.http import require_safe
@@ -108,7 +112,8 @@ def _unauthorized(message: str) -> HttpResponse:
 @require_safe
 def metrics_view(request):
     """Prometheus scrape endpoint: an API token (`Authorization: Bearer <token>` or `Token <token>`), or a
-    signed-in session; the figures of the clusters that user may see."""
+    signed-in session; the figures of the clusters that user may see, or of those named by `?cluster=slug`
+    (repeated or comma-separated; a slug not among them: 404). Streamed as it is read."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, key = header.partition(" ")
@@ -122,4 +127,28 @@ def metrics_view(request):
         user = request.user
     else:
         return _unauthorized("An API token is needed: Authorization: Bearer <API token>.")
-    return HttpResponse(metrics.render(user), content_type=metrics.CONTENT_TYPE)
+    slugs = [slug for value in request.GET.getlist("cluster") for slug in value.split(",") if slug]
+    clusters, unknown = metrics.chosen_clusters(user, slugs)
+    if unknown:
+        return HttpResponse(
+            f"cluster: no cluster {', '.join(unknown)} among yours.\n",
+            status=404,
+            content_type="text/plain; charset=utf-8",
+        )
+    chunks = metrics.exposition(clusters)
+    return StreamingHttpResponse(
+        _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks, content_type=metrics.CONTENT_TYPE
+    )
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A synchronous generator served under ASGI chunk by chunk (Django would otherwise read a synchronous one
+    whole into a list before sending a byte): each step runs in the thread of the sync views, with its
+    database connection."""
+    step = sync_to_async(next, thread_sensitive=True)
+    end = b""
+    try:
+        while chunk := await step(chunks, end):
+            yield chunk
+    finally:
+        await sync_to_async(chunks.close, thread_sensitive=True)()

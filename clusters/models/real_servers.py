@@ -30,6 +30,12 @@ REAL_SERVER_FIELDS = (
 )
 
 
+def endpoint_of(address: str, port: int | None) -> str:
+    """A real server's `address:port` as the console writes it (without loading the row: /metrics reads values)."""
+    host = f"[{address}]" if ":" in address else address
+    return f"{host}:{port}" if port else host
+
+
 class RealServer(models.Model):
     """A destination of a virtual service, with its weight, forwarding method and intent."""
 
@@ -132,8 +138,7 @@ class RealServer(models.Model):
     @property
     def endpoint(self) -> str:
         """`10.0.1.11:80`, `[2001:db8::11]:80`, or the bare address when the port is empty."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}" if self.port else host
+        return endpoint_of(self.address, self.port)
 
     def validate_constraints(self, exclude=None):
         # clean() checks the same uniqueness with a message on the right field; the database constraint

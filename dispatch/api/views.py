@@ -1,6 +1,7 @@
 """Dispatch API: plan, apply, reconcile, revisions, deployments, enrollment and revocation."""
 
 from django.conf import settings
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -152,6 +153,9 @@ class AgentEnrollView(APIView):
 class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Applied revisions of the user's clusters, newest first; diff two of them, or roll the inventory back to one.
 
+    A list leaves out each revision's `inventory` and its deployments' `document` and `operations`; a revision's
+    own page has them.
+
     A diff (and the rows a rollback changed) is one comparison, answered whole as a list: not paginated, not
     filtered by the revision list's filters.
     """
@@ -161,6 +165,18 @@ class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Revision.objects.select_related("cluster").prefetch_related("deployments__host", "deployments__cluster")
     serializer_class = serializers.RevisionSerializer
+
+    def get_serializer_class(self):
+        return serializers.RevisionListSerializer if self.action == "list" else super().get_serializer_class()
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.action != "list":
+            return queryset
+        # A page of revisions reads neither their inventories nor their deployments' documents (megabytes each).
+        deployments = Deployment.objects.select_related("host", "cluster").defer(*serializers.LIST_OMITS)
+        return queryset.defer("inventory").prefetch_related(None).prefetch_related(Prefetch("deployments", deployments))
+
     filterset_class = filtersets.RevisionFilterSet
     ordering_fields = ["number", "created_at"]
     ordering = ["cluster__slug", "-number"]
@@ -199,13 +215,25 @@ class RevisionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Deployments (plans, applies, reconciles) of the user's clusters and their status."""
+    """Deployments (plans, applies, reconciles) of the user's clusters and their status; a list leaves out each
+    one's `document` and `operations`, which its own page has."""
 
     def get_queryset(self):
         return policy.visible_by_cluster(self.request.user, super().get_queryset())
 
     queryset = Deployment.objects.select_related("cluster", "host", "revision")
     serializer_class = serializers.DeploymentSerializer
+
+    def get_serializer_class(self):
+        return serializers.DeploymentListSerializer if self.action == "list" else super().get_serializer_class()
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.action != "list":
+            return queryset
+        # The revision is there for its number only: not its inventory (megabytes), nor the documents.
+        return queryset.defer(*serializers.LIST_OMITS, "revision__inventory")
+
     filterset_class = filtersets.DeploymentFilterSet
     ordering_fields = ["created_at", "status"]
     ordering = ["-id"]

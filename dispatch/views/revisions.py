@@ -34,9 +34,11 @@ class RevisionListView(ClusterRevisionMixin, TemplateView):
     template_name = "agents/revision_list.html"
 
     def get_context_data(self, **kwargs):
-        # One query for every row's outcome: its deployments counted by status.
+        # One query for every row's outcome: its deployments counted by status; not the inventories (megabytes each).
         revisions = list(
-            self.cluster.revisions.order_by("-number").annotate(
+            self.cluster.revisions.defer("inventory")
+            .order_by("-number")
+            .annotate(
                 hosts=Count("deployments"),
                 applied=Count("deployments", filter=Q(deployments__status=DeploymentStatus.APPLIED)),
                 failed=Count("deployments", filter=Q(deployments__status=DeploymentStatus.FAILED)),

@@ -462,3 +462,19 @@ def test_a_drifted_host_says_its_kernel_differs_from_what_the_plan_assumes(appli
     assert "Its agent's last heartbeat found its kernel differs from the last document it ran (1 operation" in director
     assert "Ask the agents compares with the real kernel" in director
     assert "differs from the last document" not in host_section(body, "rs1")
+
+
+def test_a_long_plan_lists_its_first_operations_and_counts_them_all(lab, viewer, monkeypatch):
+    """A first apply of thousands of real servers plans thousands of operations per director: the page lists the
+    first OPERATIONS_SHOWN (here 2) and counts every operation by kind, rather than megabytes of rows."""
+    from dispatch import preview
+
+    monkeypatch.setattr(preview, "OPERATIONS_SHOWN", 2)
+    body = viewer.get("/clusters/web/plan/").content.decode()
+    rows = host_rows(body, "director")
+    assert len(rows) == 2
+    section = body.split('id="host-director"', 1)[1].split("</section>", 1)[0]
+    summary = section.split("data-plan-summary>", 1)[1].split("</p>", 1)[0]
+    total = int(re.search(r"<strong>(\d+) operations:</strong>", summary)[1])
+    assert total > 2 and f"{total - 2} more not listed" in summary
+    assert sum(int(count) for count in re.findall(r"× (\d+)</span>", summary)) == total

@@ -125,7 +125,7 @@ def test_an_unsigned_report_is_rejected_and_audited_and_the_worker_goes_on(lab, 
 def test_metrics_show_the_drops(lab, broker, api):
     counters.count_dropped_message("not_json")
     counters.count_dropped_message("not_json")
-    body = api.get("/metrics").content.decode()
+    body = b"".join(api.get("/metrics").streaming_content).decode()
     assert 'lvsweb_broker_messages_dropped_total{reason="not_json"} 2' in body
 
 

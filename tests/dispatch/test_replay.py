@@ -173,7 +173,7 @@ def test_metrics_count_the_refusals(lab, api):
     report = health_report(lab)
     actions.handle_report(report)
     actions.handle_report(report)
-    body = api.get("/metrics").content.decode()
+    body = b"".join(api.get("/metrics").streaming_content).decode()
     assert 'lvsweb_agent_reports_refused_total{kind="health",reason="repeated"} 1' in body
 
 

@@ -115,7 +115,8 @@ def test_metrics_need_a_token_and_show_only_ones_own_clusters(busy):
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    text = response.content.decode()
+    assert response.streaming
+    text = b"".join(response.streaming_content).decode()
     labels = 'cluster="web",director="director",virtual_service="TCP 10.10.0.100:80"'
     assert "# TYPE lvsweb_real_server_connections_total counter" in text
     assert f'lvsweb_real_server_active_connections{{{labels},real_server="10.20.0.11:80"}} 7' in text
@@ -127,7 +128,8 @@ def test_metrics_need_a_token_and_show_only_ones_own_clusters(busy):
     outsider.memberships.all().delete()
     make_member(outsider, team=make_team(), role="owner")
     _, other_key = create_api_token(acting_user=None, user=outsider, name="prometheus")
-    assert "10.20.0.11" not in client.get("/metrics", HTTP_AUTHORIZATION=f"Token {other_key}").content.decode()
+    other = client.get("/metrics", HTTP_AUTHORIZATION=f"Token {other_key}")
+    assert "10.20.0.11" not in b"".join(other.streaming_content).decode()
 
     revoke_api_token(acting_user=None, token=token)
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401

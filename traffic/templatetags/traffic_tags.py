@@ -28,7 +28,7 @@ def per_second(value, unit: str = "") -> str:
 @register.inclusion_tag("traffic/_cluster_summary.html")
 def cluster_traffic_summary(cluster):
     """Live totals of a cluster, its stale directors and quiet real servers (for the cluster page)."""
-    traffic = live.cluster_traffic(cluster)
+    traffic = live.cluster_traffic(cluster, detail=False)
     totals = live.Figures()
     for figures in traffic.services.values():
         for name in live.FIGURES:
