@@ -166,6 +166,20 @@ class RealServer(models.Model):
                     )
         if method is not None:
             self._check_tunnel(method, error)
+        if (
+            service is not None
+            and method == ForwardMethod.DR
+            and service.address_family == "ipv6"
+            and not service.is_fwmark
+            and not self.configured_by_hand
+        ):
+            # The agents' DR recipe (VIP on lo, arp_ignore/arp_announce) is IPv4's: nothing would put an IPv6 VIP
+            # on the real server, which would then drop every packet the director sends it.
+            error(
+                "forward_method",
+                "The agents configure the DR recipe for IPv4 VIPs only: for an IPv6 VIP use TUN (ip6tnl0, configured "
+                "by the agent), or tick “configured by hand” and put the VIP/128 on the real server's lo yourself.",
+            )
         if self.upper_threshold and self.lower_threshold > self.upper_threshold:
             error(
                 "lower_threshold",

@@ -47,3 +47,16 @@ def test_gre_to_one_address_with_and_without_checksums_is_refused_with_the_reaso
     actions.create_real_server(
         acting_user=None, virtual_service=elsewhere, fields=real_server(address="198.51.100.5", tunnel_type="gre")
     )
+
+
+def test_an_ipv6_dr_real_server_is_refused_unless_configured_by_hand():
+    # The agents' DR recipe is IPv4's (VIP on lo, arp_ignore): nothing would put an IPv6 VIP on the real server.
+    service = make_virtual_service(address="2001:db8::10")
+    with pytest.raises(ValidationError) as exc:
+        actions.create_real_server(
+            acting_user=None, virtual_service=service, fields=real_server(address="2001:db8::5", forward_method="dr")
+        )
+    assert "for IPv4 VIPs only" in exc.value.message_dict["forward_method"][0]
+    by_hand = real_server(address="2001:db8::5", forward_method="dr", configured_by_hand=True)
+    created = actions.create_real_server(acting_user=None, virtual_service=service, fields=by_hand)
+    assert (created.forward_method, created.configured_by_hand) == ("dr", True)
