@@ -171,10 +171,12 @@ class RealServer(models.Model):
             and method == ForwardMethod.DR
             and service.address_family == "ipv6"
             and not service.is_fwmark
+            and self.host_id is not None
             and not self.configured_by_hand
         ):
-            # The agents' DR recipe (VIP on lo, arp_ignore/arp_announce) is IPv4's: nothing would put an IPv6 VIP
-            # on the real server, which would then drop every packet the director sends it.
+            # The agents' DR recipe (VIP on lo, arp_ignore/arp_announce) is IPv4's: the agent of the linked host
+            # would put no IPv6 VIP on it, which would then drop every packet the director sends it. (A real server
+            # linked to no host is configured by no agent: the cluster page already says so.)
             error(
                 "forward_method",
                 "The agents configure the DR recipe for IPv4 VIPs only: for an IPv6 VIP use TUN (ip6tnl0, configured "

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from clusters import actions
 from tests.clusters.rules import real_server
-from tests.factories import make_cluster, make_real_server, make_virtual_service
+from tests.factories import make_cluster, make_host, make_real_server, make_virtual_service
 
 pytestmark = pytest.mark.django_db
 
@@ -49,14 +49,14 @@ def test_gre_to_one_address_with_and_without_checksums_is_refused_with_the_reaso
     )
 
 
-def test_an_ipv6_dr_real_server_is_refused_unless_configured_by_hand():
-    # The agents' DR recipe is IPv4's (VIP on lo, arp_ignore): nothing would put an IPv6 VIP on the real server.
+def test_an_ipv6_dr_real_server_on_an_agent_s_host_is_refused_unless_configured_by_hand():
+    # The agents' DR recipe is IPv4's (VIP on lo, arp_ignore): the linked host's agent would put no IPv6 VIP on it.
     service = make_virtual_service(address="2001:db8::10")
+    host = make_host(management_address="2001:db8::5")
+    fields = real_server(address="2001:db8::5", forward_method="dr") | {"host": host}
     with pytest.raises(ValidationError) as exc:
-        actions.create_real_server(
-            acting_user=None, virtual_service=service, fields=real_server(address="2001:db8::5", forward_method="dr")
-        )
+        actions.create_real_server(acting_user=None, virtual_service=service, fields=fields)
     assert "for IPv4 VIPs only" in exc.value.message_dict["forward_method"][0]
-    by_hand = real_server(address="2001:db8::5", forward_method="dr", configured_by_hand=True)
+    by_hand = fields | {"configured_by_hand": True}
     created = actions.create_real_server(acting_user=None, virtual_service=service, fields=by_hand)
-    assert (created.forward_method, created.configured_by_hand) == ("dr", True)
+    assert (created.forward_method, created.configured_by_hand, created.host_id) == ("dr", True, host.pk)

@@ -289,3 +289,33 @@ def test_real_servers_without_a_checker_are_unchecked_next_to_checked_ones():
     key = ServiceKey.for_address("tcp", "10.0.0.1", 80)
     assert result.checks[key]["check_type"] == "tcp"
     assert result.dest_checks == {(key, ("10.1.0.2", 80)): {"check_type": "none"}}
+
+
+def test_udp_and_dns_checks_are_imported_and_written_back():
+    text = (
+        "virtual_server 10.0.0.53 53 {\n lb_algo rr\n lb_kind TUN\n protocol UDP\n"
+        " real_server 10.1.0.1 53 {\n  DNS_CHECK {\n   type A\n   name example.net\n   connect_timeout 2\n  }\n }\n"
+        " real_server 10.1.0.2 53 {\n  UDP_CHECK {\n   payload 70696e67\n   require_reply 706f6e67\n"
+        "   min_reply_length 4\n  }\n }\n}\n"
+    )
+    result = parse(text)
+    key = ServiceKey.for_address("udp", "10.0.0.53", 53)
+    checks = {result.checks.get(key, {}).get("check_type")} | {
+        fields["check_type"] for (service, _), fields in result.dest_checks.items() if service == key
+    }
+    assert checks == {"dns", "udp"}
+    every = [result.checks.get(key)] + [f for (service, _), f in result.dest_checks.items() if service == key]
+    dns = next(f for f in every if f and f["check_type"] == "dns")
+    udp = next(f for f in every if f and f["check_type"] == "udp")
+    assert (dns["query_type"], dns["query_name"], dns["timeout"]) == ("A", "example.net", 2.0)
+    assert (udp["payload"], udp["payload_hex"], udp["reply_match"], udp["reply_pattern"]) == (
+        "70696e67",
+        True,
+        "prefix",
+        "706f6e67",
+    )
+    assert [message for _, message in problems(result, "not_imported") if "min_reply_length" in message]
+    exported = keepalived.render(result.services, checks=result.checks, dest_checks=result.dest_checks)
+    assert "DNS_CHECK {" in exported and "UDP_CHECK {" in exported and "require_reply 706f6e67" in exported
+    again = parse(exported)
+    assert again.checks == result.checks and again.dest_checks == result.dest_checks

@@ -17,7 +17,8 @@ else its real server, else its virtual server, else keepalived's defaults:
 | url { path, status_code } | path, expect_status_min/max | /, 200-299 |
 | quorum, sorry_server | quorum, sorry_address/port/forward_method | 1 |
 
-What does not map (MISC_CHECK, UDP_CHECK, DNS_CHECK, PING_CHECK, FILE_CHECK, BFD_CHECK, digest, alpha,
+UDP_CHECK → udp (`payload` and `require_reply`, in hex), DNS_CHECK → dns (`type`, `name`).
+What does not map (MISC_CHECK, PING_CHECK, FILE_CHECK, BFD_CHECK, digest, alpha,
 hysteresis, …) is listed line by line with what to do instead (NOT_MAPPED, SETTINGS_NOT_MAPPED).
 """
 
@@ -25,14 +26,18 @@ from __future__ import annotations
 
 from clusters.interchange.keepalived.reader import Node
 
-CHECK_TYPES = {"TCP_CHECK": "tcp", "HTTP_GET": "http", "SSL_GET": "https", "SMTP_CHECK": "tcp"}
+CHECK_TYPES = {
+    "TCP_CHECK": "tcp",
+    "HTTP_GET": "http",
+    "SSL_GET": "https",
+    "SMTP_CHECK": "tcp",
+    "UDP_CHECK": "udp",
+    "DNS_CHECK": "dns",
+}
 #: Checkers lvsweb cannot run, with what to do instead.
 NOT_MAPPED = {
     "MISC_CHECK": "lvsweb runs no scripts on the director; serve the script's verdict over HTTP on the real "
     "server (e.g. /healthz) and use an HTTP check",
-    "UDP_CHECK": "lvsweb checks over TCP, HTTP or HTTPS; check a TCP or HTTP port of the same real server, or "
-    "set the check to none",
-    "DNS_CHECK": "lvsweb has no DNS check; check the server's TCP port 53 (a TCP check) or set the check to none",
     "PING_CHECK": "lvsweb has no ICMP check; use a TCP check of the service's port",
     "FILE_CHECK": "lvsweb reads no files on the director; drain or disable the real server from the console or API",
     "BFD_CHECK": "lvsweb has no BFD; use a TCP check of the service's port",
@@ -61,6 +66,8 @@ SETTINGS_NOT_MAPPED = {
     "ca": "lvsweb does not verify certificates",
     "certificate": "lvsweb presents no client certificate",
     "key": "lvsweb presents no client certificate",
+    "min_reply_length": "lvsweb's UDP check matches the reply's start (require_reply), not its length",
+    "max_reply_length": "lvsweb's UDP check matches the reply's start (require_reply), not its length",
 }
 DEFAULT_DELAY = 60.0
 DEFAULT_TIMEOUT = 5.0
@@ -140,6 +147,12 @@ class CheckReader:
                     fields["port"] = value
             elif child.keyword == "url" and check_type in ("http", "https"):
                 urls.append(child)
+            elif check_type == "udp" and child.keyword in ("payload", "require_reply"):
+                self.datagram(child, fields)
+            elif check_type == "dns" and child.keyword in ("type", "name") and child.args:
+                fields["query_type" if child.keyword == "type" else "query_name"] = (
+                    child.args[0].upper() if child.keyword == "type" else child.args[0]
+                )
             else:
                 self.skip(child, "lvsweb has no equivalent", inside)
         if node.keyword == "SMTP_CHECK":
@@ -149,6 +162,16 @@ class CheckReader:
             if settings.get("virtualhost"):
                 fields["host_header"] = settings["virtualhost"]
         return self.timing(fields, settings, node.line)
+
+    def datagram(self, node: Node, fields: dict) -> None:
+        """UDP_CHECK's `payload HEX` and `require_reply [HEX]` (keepalived writes both in hex)."""
+        fields["payload_hex"] = True
+        if node.keyword == "payload":
+            fields["payload"] = node.args[0] if node.args else ""
+        elif node.args:
+            fields["reply_match"], fields["reply_pattern"] = "prefix", node.args[0]
+        else:
+            fields["reply_match"] = "any"
 
     def url(self, urls: list[Node], where: str) -> dict:
         fields = {"path": "/", "expect_status_min": 200, "expect_status_max": 299}

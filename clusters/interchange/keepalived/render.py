@@ -2,8 +2,9 @@
 
 Services that came from one virtual_server_group (`groups`) and still share their settings and real servers
 are written back as that group; the others get a virtual_server block each. Checks are written as
-keepalived checkers (tcp → TCP_CHECK, http → HTTP_GET, https → SSL_GET) with their timing, `on_failure weight0`
-as `inhibit_on_failure`, and the quorum and sorry server on the virtual server.
+keepalived checkers (tcp → TCP_CHECK, http → HTTP_GET, https → SSL_GET, udp → UDP_CHECK, dns → DNS_CHECK)
+with their timing, `on_failure weight0` as `inhibit_on_failure`, and the quorum and sorry server on the
+virtual server.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from clusters.interchange.ruleset import FULL_MASK
 
 KIND_NAMES = {"nat": "NAT", "dr": "DR", "tun": "TUN"}
 CHECKSUM_NAMES = {"none": "nocsum", "csum": "csum", "remcsum": "remcsum"}
-CHECKER_NAMES = {"tcp": "TCP_CHECK", "http": "HTTP_GET", "https": "SSL_GET"}
+CHECKER_NAMES = {"tcp": "TCP_CHECK", "http": "HTTP_GET", "https": "SSL_GET", "udp": "UDP_CHECK", "dns": "DNS_CHECK"}
 
 
 def _method_words(forward: str, tunnel: Tunnel | None) -> str:
@@ -47,7 +48,12 @@ def checker_lines(check: Mapping, indent: str) -> list[str]:
         return []
     lines = [f"{indent}{name} {{"]
     inner = indent + "    "
-    if name != "TCP_CHECK":
+    if name == "UDP_CHECK":
+        lines.extend(_datagram_lines(check, inner))
+    elif name == "DNS_CHECK":
+        lines.append(f"{inner}type {check.get('query_type') or 'SOA'}")
+        lines.append(f"{inner}name {check.get('query_name') or '.'}")
+    elif name != "TCP_CHECK":
         lines.append(f"{inner}url {{")
         lines.append(f"{inner}    path {check.get('path') or '/'}")
         low, high = check.get("expect_status_min", 200), check.get("expect_status_max", 399)
@@ -65,6 +71,28 @@ def checker_lines(check: Mapping, indent: str) -> list[str]:
     lines.append(f"{inner}delay_before_retry {_number(interval)}")
     lines.append(f"{inner}delay_loop {_number(interval)}")
     lines.append(f"{indent}}}")
+    return lines
+
+
+def _hex(text: str, is_hex: bool) -> str:
+    return "".join(text.split()) if is_hex else text.encode().hex()
+
+
+def _datagram_lines(check: Mapping, inner: str) -> list[str]:
+    """A UDP check's payload and expected reply, as keepalived's UDP_CHECK writes them (hex)."""
+    lines, is_hex = [], bool(check.get("payload_hex"))
+    if check.get("payload"):
+        lines.append(f"{inner}payload {_hex(check['payload'], is_hex)}")
+    match = check.get("reply_match", "none")
+    if match == "any":
+        lines.append(f"{inner}require_reply")
+    elif match == "prefix" and check.get("reply_pattern"):
+        lines.append(f"{inner}require_reply {_hex(check['reply_pattern'], is_hex)}")
+    elif match == "regex":
+        lines.append(f"{inner}require_reply")
+        lines.append(
+            f"{inner}# reply_pattern “{check.get('reply_pattern', '')}” is a regular expression: keepalived has none"
+        )
     return lines
 
 
