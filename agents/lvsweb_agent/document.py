@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lvsweb_agent.fastcheck import conforms
+from lvsweb_agent.hadoc import parse_ha
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
@@ -174,6 +175,7 @@ class _Parser:
             ip_forward=data.get("ip_forward", False),
             vips=tuple(vips),
             services=tuple(services),
+            ha=parse_ha(data.get("ha"), f"{path}.ha", tuple(vips), self.problem),
         )
 
     def vip(self, data: dict[str, Any], path: str) -> Address:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import subprocess
 import threading
@@ -20,10 +21,14 @@ from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.exceptions import NetlinkError as Pyroute2NetlinkError
 from pyroute2.netlink.generic import ipvs as genl_ipvs
 
+from lvsweb_agent import keepalived, syncd
 from lvsweb_agent.errors import explain
+from lvsweb_agent.hadoc import SyncDaemon
+from lvsweb_agent.hastate import BACKUP_ONLY, HAActual, read_files
 from lvsweb_agent.model import FAMILIES, ActualState, Address, DesiredState, Link, Service, ServiceKey
 from lvsweb_agent.netlink import (
     GenericNetlink,
+    NetlinkError,
     decode_dest,
     decode_service,
     encode_operation,
@@ -174,6 +179,18 @@ class LinuxKernel:
         except FileNotFoundError:
             return None
 
+    @property
+    def ha_dir(self) -> Path:
+        return keepalived.ha_dir(self.root)
+
+    def read_ha(self) -> HAActual:
+        """keepalived's files, process and VRRP states, the kernel's sync daemons and backup-only mode."""
+        actual = read_files(self.ha_dir)
+        if self.genl.family_id is not None:
+            actual.daemons = syncd.read_daemons(self.genl)
+        actual.backup_only = self.read_sysctl(BACKUP_ONLY)
+        return actual
+
     def read(self, desired: DesiredState | None) -> ActualState:
         """Everything the planner compares: IPVS table, links, addresses, the sysctls and files it manages."""
         links, addresses = self.read_links()
@@ -183,6 +200,10 @@ class LinuxKernel:
             links=links,
             addresses=addresses,
         )
+        if (desired is not None and desired.director is not None and desired.director.ha is not None) or (
+            self.ha_dir / keepalived.CONFIG
+        ).exists():
+            state.ha = self.read_ha()
         if desired is not None:
             for name, _, _ in wanted_sysctls(desired):
                 state.sysctls[name] = self.read_sysctl(name)
@@ -278,10 +299,39 @@ class LinuxKernel:
             tmp = path.with_name(path.name + ".lvsweb-tmp")
             tmp.write_text(_given(op.value, op, "content"))
             os.replace(tmp, path)
+        elif kind in ("ha-config", "ha-stop", "sync-daemon"):
+            self._execute_ha(op)
         elif kind == "remove-file":
             (self.root / _given(op.name, op, "file name")).unlink(missing_ok=True)
         else:
             raise ValueError(f"unknown operation {kind}")
+
+    def _execute_ha(self, op: Operation) -> None:
+        directory = self.ha_dir
+        if op.kind == "sync-daemon":
+            role = _given(op.name, op, "role")
+            if self.genl.family_id is None:
+                self._load("ip_vs")
+            if op.value is None:
+                with contextlib.suppress(NetlinkError):  # ESRCH: already stopped
+                    syncd.stop_daemon(self.genl, role)
+            else:
+                syncd.start_daemon(self.genl, role, SyncDaemon(**json.loads(op.value)))
+            return
+        pid = keepalived.running_pid(directory)
+        if op.kind == "ha-stop":
+            if pid is not None:
+                keepalived.stop(directory, pid)
+            for name in (keepalived.CONFIG, keepalived.FITNESS):
+                (directory / name).unlink(missing_ok=True)
+            return
+        keepalived.write_files(directory, _given(op.value, op, "configuration"))
+        if pid is not None:
+            keepalived.reload(pid)
+        else:
+            # The child inherits this thread's network namespace: keepalived runs in the director's.
+            with in_netns(self.netns):
+                keepalived.start(directory)
 
     def _load(self, module: str) -> None:
         if module == "ipip":

@@ -6,7 +6,11 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from lvsweb_agent.hadoc import HighAvailability
+    from lvsweb_agent.hastate import HAActual
 
 #: The IPVS schedulers (the kernel module is ip_vs_<name>) and what each does: the one list. The console's
 #: Scheduler choices, the fast check and the tests read it; host-state.schema.json's enum is checked against it
@@ -319,6 +323,7 @@ class Director:
     ip_forward: bool = False
     vips: tuple[Address, ...] = ()
     services: tuple[Service, ...] = ()
+    ha: HighAvailability | None = None
 
 
 @dataclass(frozen=True)
@@ -360,6 +365,7 @@ class ActualState:
     addresses: list[Address] = field(default_factory=list)
     sysctls: dict[str, str | None] = field(default_factory=dict)
     files: dict[str, str | None] = field(default_factory=dict)
+    ha: HAActual | None = None  # read when the document has `ha` or keepalived of ours runs (hastate.py)
 
     def has_address(self, address: Address) -> bool:
         return address in self.addresses

@@ -1,0 +1,220 @@
+"""The HA follower: keeps up with keepalived's VRRP state on a director (docs/ha.md).
+
+Every `interval` (0.25 s) it
+- writes the fitness file keepalived's track script reads: `fit <time>` while the kernel matches the held
+  document (checked every `drift_interval`) and every VRRP interface is up, `unfit <time> <why>` otherwise.
+  It is rewritten at least every second, so a dead or hung agent leaves a stale file and keepalived gives
+  the VIPs up (keepalived.py's track script);
+- notices each instance's transition (keepalived's notify hook writes them, hastate.py), sends an `ha`
+  report with its cause, and at once switches the sync daemons' roles and backup-only mode (haplan.py) —
+  the connections a new master takes over must be in its table and not refused by backup-only mode.
+
+It works through an Agent of its own (its own netlink sockets), so it never shares a socket with the
+thread applying documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lvsweb_agent import keepalived
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.hadoc import HighAvailability
+from lvsweb_agent.haplan import ROLE_KINDS, ha_operations
+from lvsweb_agent.hastate import BACKUP_ONLY, HAActual
+from lvsweb_agent.kernel import LinuxKernel
+from lvsweb_agent.model import DesiredState
+
+log = logging.getLogger(__name__)
+
+#: Operation kinds that are HA's own and therefore no kernel drift.
+HA_KINDS = frozenset(("ha-config", "ha-stop", "sync-daemon"))
+REFRESH = 1.0
+
+
+def transition_cause(previous: str | None, state: str, unfit: str | None) -> str:
+    """The cause of a VRRP transition in operator words (keepalived's notify hook gives only the states)."""
+    if state == "stop":
+        return "keepalived stopped"
+    if state == "fault":
+        return unfit or "keepalived: fault (interface down or a tracked check failed)"
+    if previous in (None, "stop"):
+        started = "keepalived started"
+        return f"{started}: no higher-priority director heard" if state == "master" else started
+    if previous == "fault":
+        return "fit again" + (": no higher-priority director heard" if state == "master" else "")
+    if state == "master":
+        return "the master went silent or gave up the VIP (no advert for 3 × advert_int, or priority 0)"
+    return "higher priority advert: another director took the VIP"
+
+
+def drift_of(agent: Agent, desired: DesiredState) -> str | None:
+    """Why the kernel does not match the held document (HA's own operations left out), or None."""
+    pending = [op for op in agent.plan(desired).operations if op.kind not in HA_KINDS and op.name != BACKUP_ONLY]
+    if not pending:
+        return None
+    more = f" and {len(pending) - 1} more" if len(pending) > 1 else ""
+    return f"agent: kernel drifted from the document ({pending[0]}{more})"
+
+
+class HAFollower:
+    """Follows keepalived on one director: fitness file, sync roles, backup-only, `ha` reports."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        netns: str | None = None,
+        report: Callable[[dict[str, Any]], None] | None = None,
+        host: str = "",
+        agent: Agent | None = None,
+        agent_factory: Callable[[], Agent] | None = None,
+        clock: Callable[[], float] = time.time,
+        drift_interval: float = 5.0,
+    ):
+        # Made on first use: a namespace that is not there yet must not stop the worker from starting.
+        self._agent = agent
+        self._factory = agent_factory or (lambda: Agent(root=root, netns=netns))
+        self.report = report
+        self.host = host
+        self.clock = clock
+        self.drift_interval = drift_interval
+        self.states: dict[str, str] = {}
+        self.unfit: str | None = None
+        self.reports: list[dict[str, Any]] = []  # every report sent (the lab tests read them)
+        self._drift: str | None = None
+        self._drift_at = float("-inf")
+        self._written: tuple[str, float] | None = None
+
+    @property
+    def agent(self) -> Agent:
+        if self._agent is None:
+            self._agent = self._factory()
+        return self._agent
+
+    @property
+    def directory(self) -> Path:
+        return keepalived.ha_dir(self.agent.root)
+
+    def close(self) -> None:
+        if self._agent is not None:
+            self._agent.close()
+
+    def tick(self) -> None:
+        """One round: fitness, transitions, roles."""
+        desired = self.agent.held()
+        ha = desired.director.ha if desired is not None and desired.director is not None else None
+        if desired is None or ha is None:
+            return
+        kernel = self.agent.kernel
+        if not isinstance(kernel, LinuxKernel):
+            return
+        now = self.clock()
+        self.unfit = self.fitness(desired, ha, kernel, now)
+        self.write_fitness(now)
+        actual = kernel.read_ha()
+        self.follow(ha, actual, now)
+        ops = [op for op in ha_operations(desired, actual) if op.kind in ROLE_KINDS]
+        ops = [op for op in ops if op.kind == "sync-daemon" or op.name == BACKUP_ONLY]
+        if ops:
+            result = kernel.execute(ops)
+            for op in result.applied:
+                log.info("ha: %s", op)
+            if not result.ok:
+                log.error("ha: %s failed: %s", result.failed, result.error)
+
+    def fitness(self, desired: DesiredState, ha: HighAvailability, kernel: LinuxKernel, now: float) -> str | None:
+        """None when this director is fit to hold its VIPs, else why not."""
+        links, _ = kernel.read_links()
+        for interface in sorted({instance.interface for instance in ha.instances}):
+            link = links.get(interface)
+            if link is None or not link.up:
+                return f"uplink {interface} down"
+        if now - self._drift_at >= self.drift_interval:
+            self._drift_at = now
+            try:
+                self._drift = drift_of(self.agent, desired)
+            except Exception as exc:  # a kernel that cannot be read is no fit kernel
+                self._drift = f"agent: cannot read the kernel: {exc}"
+        return self._drift
+
+    def write_fitness(self, now: float) -> None:
+        word = "fit" if self.unfit is None else f"unfit {self.unfit}"
+        if self._written is not None and self._written[0] == word and now - self._written[1] < REFRESH:
+            return
+        path = self.directory / keepalived.FITNESS
+        if not self.directory.is_dir():
+            return  # keepalived is not set up yet: the apply writes the directory
+        first, _, rest = word.partition(" ")
+        tmp = path.with_name(".fitness.tmp")
+        tmp.write_text(f"{first} {now:.3f} {rest}".rstrip() + "\n")
+        tmp.replace(path)
+        self._written = (word, now)
+
+    def follow(self, ha: HighAvailability, actual: HAActual, now: float) -> None:
+        """Report each instance's transition since the last round."""
+        for instance in ha.instances:
+            state = actual.state_of(instance.name)
+            previous = self.states.get(instance.name)
+            if state == previous:
+                continue
+            self.states[instance.name] = state
+            seen = actual.vrrp.get(instance.name)
+            payload = {
+                "kind": "ha",
+                "host": self.host,
+                "sent_at": now,
+                "instance": instance.name,
+                "state": state,
+                "previous": previous,
+                "at": seen.since if seen is not None and state != "stop" else now,
+                "cause": transition_cause(previous, state, self.unfit),
+            }
+            log.info("ha: %s %s -> %s (%s)", instance.name, previous, state, payload["cause"])
+            self.reports.append(payload)
+            if self.report is not None:
+                try:
+                    self.report(payload)
+                except Exception:
+                    log.exception("ha: could not send the report")
+
+
+class HAThread(threading.Thread):
+    """Runs `follower.tick()` every `interval` seconds until stopped."""
+
+    def __init__(self, follower: HAFollower, interval: float = 0.25):
+        super().__init__(name="lvsweb-agent-ha", daemon=True)
+        self.follower = follower
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.follower.tick()
+            except Exception:
+                log.exception("ha: a round failed; trying again")
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def ha_facts(actual: HAActual | None, ha: HighAvailability | None) -> dict[str, Any]:
+    """Heartbeat facts: `ha` {instance: {state, since}} and `ha_error` when keepalived is not running."""
+    if ha is None:
+        return {}
+    if actual is None:
+        return {"ha": {}, "ha_error": "the HA state cannot be read"}
+    facts: dict[str, Any] = {"ha": {}}
+    for instance in ha.instances:
+        seen = actual.vrrp.get(instance.name)
+        state = actual.state_of(instance.name)
+        facts["ha"][instance.name] = {"state": state, "since": seen.since if seen is not None else None}
+    if not actual.running:
+        facts["ha_error"] = "keepalived is not running"
+    return facts
