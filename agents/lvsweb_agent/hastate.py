@@ -65,14 +65,14 @@ def read_vrrp_states(directory: Path) -> dict[str, VrrpState]:
     except FileNotFoundError:
         return {}
     for entry in entries:
-        if entry.name.startswith("."):
+        if not entry.name.startswith("i-"):  # i-<instance>; a name may be "." or start with one
             continue
         try:
             parsed = parse_state_line(entry.read_text())
         except OSError:
             continue
         if parsed is not None:
-            states[entry.name] = parsed
+            states[entry.name[2:]] = parsed
     return states
 
 

@@ -7,7 +7,7 @@ move the VIPs.
 
 Two small shell scripts connect keepalived and the agent, both rewritten with the configuration:
 - `notify.sh` (vrrp_instance `notify`): keepalived runs it at every transition with
-  `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`; it writes `state/<name>`
+  `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`; it writes `state/i-<name>`
   (`STATE PRIORITY UNIXTIME`), which the agent follows (hastate.py), also after its own restart.
 - `track.sh` (vrrp_script, tracked by instances with `track_agent`): exits 0 while the agent's fitness
   file says `fit` and was written less than TRACK_STALE seconds ago. A track_file alone would keep a
@@ -106,7 +106,7 @@ def render_notify_script(directory: Path) -> str:
     return f"""#!/bin/sh
 # Written by lvsweb-agent. keepalived runs it: notify.sh INSTANCE|GROUP NAME STATE PRIORITY
 [ "$1" = INSTANCE ] || exit 0
-printf '%s %s %s\\n' "$3" "$4" "$(date +%s.%N)" > "{states}/.$2.tmp" && mv -f "{states}/.$2.tmp" "{states}/$2"
+printf '%s %s %s\\n' "$3" "$4" "$(date +%s.%N)" > "{states}/.$2.tmp" && mv -f "{states}/.$2.tmp" "{states}/i-$2"
 """
 
 
@@ -120,8 +120,12 @@ read -r word stamp rest < "{directory / FITNESS}" || exit 1
 """
 
 
-def write_files(directory: Path, config: str) -> None:
-    """The configuration and both scripts, each replaced atomically (root-only: keepalived's script security)."""
+def write_files(directory: Path, config: str, program: str | None = KEEPALIVED) -> None:
+    """The configuration and both scripts, each replaced atomically (root-only: keepalived's script security).
+
+    With `program`, the configuration is first checked by keepalived itself (`--config-test`): one it refuses
+    is not written, and the running keepalived keeps the configuration it has.
+    """
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     (directory / STATES).mkdir(exist_ok=True, mode=0o700)
     for name, text, mode in (
@@ -133,7 +137,19 @@ def write_files(directory: Path, config: str) -> None:
         tmp = path.with_name(f".{name}.tmp")
         tmp.write_text(text)
         os.chmod(tmp, mode)
+        if name == CONFIG and program is not None:
+            check_config(tmp, program)
         os.replace(tmp, path)
+
+
+def check_config(path: Path, program: str = KEEPALIVED) -> None:
+    """Raise OSError(EINVAL) with keepalived's words when it refuses the configuration in `path`."""
+    done = subprocess.run(
+        [program, "--config-test", "--use-file", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        words = " ".join((done.stderr or done.stdout).split())
+        raise OSError(errno.EINVAL, f"keepalived refuses the configuration: {words}")
 
 
 def running_pid(directory: Path) -> int | None:

@@ -300,7 +300,12 @@ class LinuxKernel:
             tmp.write_text(_given(op.value, op, "content"))
             os.replace(tmp, path)
         elif kind in ("ha-config", "ha-stop", "sync-daemon"):
-            self._execute_ha(op)
+            try:
+                self._execute_ha(op)
+            except NetlinkError:
+                raise
+            except OSError as exc:  # keepalived's own words travel as the "kernel message"
+                raise NetlinkError(exc.errno or errno.EIO, exc.strerror or str(exc)) from exc
         elif kind == "remove-file":
             (self.root / _given(op.name, op, "file name")).unlink(missing_ok=True)
         else:
