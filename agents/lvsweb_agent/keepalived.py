@@ -28,7 +28,7 @@ from lvsweb_agent.hadoc import HighAvailability, VrrpInstance
 
 HA_DIR = "var/lib/lvsweb-agent/ha"
 CONFIG, PID, VRRP_PID = "keepalived.conf", "keepalived.pid", "vrrp.pid"
-NOTIFY, TRACK, FITNESS, STATES = "notify.sh", "track.sh", "fitness", "state"
+NOTIFY, TRACK, FITNESS, STATES, LOG = "notify.sh", "track.sh", "fitness", "state", "keepalived.log"
 KEEPALIVED = "/usr/sbin/keepalived"
 #: The agent rewrites the fitness file every second; older than this, keepalived counts the agent gone.
 TRACK_STALE = 3
@@ -190,9 +190,12 @@ def start(directory: Path, program: str = KEEPALIVED, wait: float = 10.0) -> int
         "--vrrp_pid",
         str(directory / VRRP_PID),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    # Its output goes to a file, not a pipe: the daemon inherits what it is given and would hold a pipe open.
+    with open(directory / LOG, "w") as log:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=30, check=False)
     if done.returncode != 0:
-        raise OSError(errno.EIO, f"keepalived did not start: {(done.stderr or done.stdout).strip()}")
+        words = " ".join((directory / LOG).read_text().split())
+        raise OSError(errno.EIO, f"keepalived did not start (exit {done.returncode}): {words}")
     deadline = time.monotonic() + wait
     while (pid := running_pid(directory)) is None:
         if time.monotonic() > deadline:

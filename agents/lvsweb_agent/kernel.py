@@ -330,12 +330,12 @@ class LinuxKernel:
             for name in (keepalived.CONFIG, keepalived.FITNESS):
                 (directory / name).unlink(missing_ok=True)
             return
-        keepalived.write_files(directory, _given(op.value, op, "configuration"))
-        if pid is not None:
-            keepalived.reload(pid)
-        else:
-            # The child inherits this thread's network namespace: keepalived runs in the director's.
-            with in_netns(self.netns):
+        # Children inherit this thread's network namespace: keepalived (and its config test) run in the director's.
+        with in_netns(self.netns):
+            keepalived.write_files(directory, _given(op.value, op, "configuration"))
+            if pid is not None:
+                keepalived.reload(pid)
+            else:
                 keepalived.start(directory)
 
     def _load(self, module: str) -> None:

@@ -246,6 +246,13 @@ class HaNet:
             server.start()
             self.echo.append(server)
 
+    def uplink(self, name: str, up: bool) -> None:
+        """Take a director's eth0 down or up again (with its default route, which goes away with the link)."""
+        host = self.hosts[name]
+        host.ip("link", "set", "eth0", "up" if up else "down")
+        if up:
+            host.ip("route", "replace", "default", "via", ROUTER_FRONT)
+
     def holder(self) -> str | None:
         """The director holding the VIP (None: neither; both: 'ha1+ha2')."""
         holders = [name for name, host in self.hosts.items() if f"{HA_VIP}/32" in host.addresses("eth0")["eth0"]]

@@ -19,9 +19,18 @@ import pytest
 from hanet import HaNet, Streams, ha_director, ha_real_server
 from labnet import Lab
 
-pytestmark = pytest.mark.lab
+# Under emulation the first case also builds the lab: more than run-tests' 300 s per test.
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
 
+STARTED = time.monotonic()
 ADVERT = 1.0
+
+
+def step(text: str) -> None:
+    """Progress with the time since the module started (the lab is slow; this shows where time goes)."""
+    print(f"[{time.monotonic() - STARTED:7.1f} s] {text}", flush=True)
+
+
 BUDGET = 3 * ADVERT + 1  # the issue's bound for a failover
 
 
@@ -64,8 +73,11 @@ class Directors:
         for name in ("ha1", "ha2"):
             if name not in self.threads:
                 self.start_follower(name)
+        step(f"up {options}: ha1")
         self.apply("ha1", ha_director("ha1", 150, **options))
-        assert self.net.wait_for_holder("ha1", timeout=15) is not None, "ha1 never took the VIP"
+        took = self.net.wait_for_holder("ha1", timeout=15)
+        assert took is not None, "ha1 never took the VIP"
+        step(f"ha1 holds the VIP after {took:.2f} s; ha2")
         self.apply("ha2", ha_director("ha2", 100, **options))
         time.sleep(2 * ADVERT)  # ha2 hears ha1's adverts and settles as backup
         assert self.net.holder() == "ha1"
@@ -75,7 +87,7 @@ class Directors:
         for name in ("ha1", "ha2"):
             if name not in self.threads:
                 self.start_follower(name)
-            self.net[name].ip("link", "set", "eth0", "up")
+            self.net.uplink(name, up=True)
             self.apply(name, ha_director(name, 100, ha=False))
         for name in ("ha1", "ha2"):
             self.stop_follower(name)
@@ -85,10 +97,12 @@ class Directors:
 def directors(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directors]:
     from lvsweb_agent.agent import Agent
 
+    step("lab built")
     lab.reset()
     root = tmp_path_factory.mktemp("ha")
     net = HaNet(lab, root)
     net.build()
+    step("ha1 and ha2 built")
     pair = Directors(net=net, root=root)
     real_servers = {name: Agent(root=str(root / name), netns=name) for name in ("rs1", "rs2")}
     for name, agent in real_servers.items():
@@ -111,9 +125,11 @@ def ha(directors: Directors) -> Iterator[Directors]:
 
 
 def streams_through_ha1(ha: Directors) -> Streams:
+    step("opening 20 streams")
     streams = Streams(ha.net["client"], count=20)
     assert sorted({s.server for s in streams.streams}) == ["rs1", "rs2"]
     assert streams.all_advance(timeout=10), streams.broken()
+    step("20 streams echo")
     return streams
 
 
@@ -121,7 +137,7 @@ def survived(streams: Streams, before: list[str]) -> None:
     assert streams.all_advance(timeout=20), f"broken: {streams.broken()}"
     assert not streams.broken()
     assert [s.server for s in streams.streams] == before  # the same real servers (the greeting came once)
-    print(f"longest silence of a stream: {max(s.longest_silence for s in streams.streams):.2f} s")
+    step(f"20/20 streams survived; longest silence {max(s.longest_silence for s in streams.streams):.2f} s")
 
 
 def test_keepalived_stopped_moves_the_vip_and_20_connections_survive_and_no_preempt_keeps_ha2(ha: Directors):
@@ -133,7 +149,7 @@ def test_keepalived_stopped_moves_the_vip_and_20_connections_survive_and_no_pree
         assert pid is not None
         os.kill(pid, signal.SIGTERM)
         took = ha.net.wait_for_holder("ha2", timeout=10)
-        print(f"keepalived stopped on ha1: ha2 holds the VIP after {took} s")
+        step(f"keepalived stopped on ha1: ha2 holds the VIP after {took} s")
         assert took is not None and took <= BUDGET
         survived(streams, before)
         # ha2's follower saw the transition and made its sync daemon the master.
@@ -162,7 +178,7 @@ def test_without_the_sync_daemon_the_connections_break(ha: Directors):
         deadline = time.monotonic() + 20
         while len(streams.broken()) < 20 and time.monotonic() < deadline:
             time.sleep(0.2)
-        print(f"without sync: {len(streams.broken())}/20 broken, e.g. {streams.broken()[:1]}")
+        step(f"without sync: {len(streams.broken())}/20 broken, e.g. {streams.broken()[:1]}")
         assert len(streams.broken()) == 20
     finally:
         streams.close()
@@ -175,13 +191,13 @@ def test_agent_gone_gives_up_the_vip_and_preemption_brings_it_back_with_the_conn
     try:
         ha.stop_follower("ha1")  # the agent is gone: its fitness file goes stale
         took = ha.net.wait_for_holder("ha2", timeout=20)
-        print(f"ha1's agent stopped: ha2 holds the VIP after {took} s (stale after 3 s, track fall 2 x 1 s)")
+        step(f"ha1's agent stopped: ha2 holds the VIP after {took} s (stale after 3 s, track fall 2 x 1 s)")
         assert took is not None and took <= 3 + 2 + BUDGET
         survived(streams, before)
 
         ha.start_follower("ha1")  # the agent is back: fit again, ha1 preempts
         took = ha.net.wait_for_holder("ha1", timeout=20)
-        print(f"ha1's agent back: ha1 holds the VIP again after {took} s")
+        step(f"ha1's agent back: ha1 holds the VIP again after {took} s")
         assert took is not None
         survived(streams, before)
     finally:
@@ -193,17 +209,17 @@ def test_uplink_down_moves_the_vip_and_preemption_brings_it_back(ha: Directors):
     streams = streams_through_ha1(ha)
     before = [s.server for s in streams.streams]
     try:
-        ha.net["ha1"].ip("link", "set", "eth0", "down")
+        ha.net.uplink("ha1", up=False)
         took = ha.net.wait_for_holder("ha2", timeout=10)
-        print(f"ha1's uplink down: ha2 holds the VIP after {took} s")
+        step(f"ha1's uplink down: ha2 holds the VIP after {took} s")
         assert took is not None and took <= BUDGET
         survived(streams, before)
         causes = [r["cause"] for r in ha.followers["ha1"].reports if r["state"] == "fault"]
         assert causes and "uplink eth0 down" in causes[-1], ha.followers["ha1"].reports
 
-        ha.net["ha1"].ip("link", "set", "eth0", "up")
+        ha.net.uplink("ha1", up=True)
         took = ha.net.wait_for_holder("ha1", timeout=20)
-        print(f"ha1's uplink up: ha1 holds the VIP again after {took} s")
+        step(f"ha1's uplink up: ha1 holds the VIP again after {took} s")
         assert took is not None
         survived(streams, before)
     finally:
