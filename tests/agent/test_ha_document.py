@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lvsweb_agent import keepalived
 from lvsweb_agent.document import DocumentError, parse_document
+from lvsweb_agent.fastcheck import conforms
 from lvsweb_agent.hadoc import SyncDaemon
 
 from .docs import example
@@ -192,3 +193,8 @@ instances = st.fixed_dictionaries(
 def test_any_valid_instance_renders_a_configuration_keepalived_accepts(instance, tmp_path):
     done = keepalived_accepts(render(ha_doc(**instance), tmp_path), tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_fast_check_knows_the_ha_section():
+    assert conforms(example("ha-director"))  # no detour through the whole-document jsonschema run
+    assert not conforms(ha_doc(vrid=0)) and not conforms(ha_doc(bogus=1))
