@@ -84,6 +84,7 @@ class HAFollower:
         self.clock = clock
         self.drift_interval = drift_interval
         self.states: dict[str, str] = {}
+        self.started = clock()
         self.unfit: str | None = None
         self.reports: list[dict[str, Any]] = []  # every report sent (the lab tests read them)
         self._drift: str | None = None
@@ -174,6 +175,9 @@ class HAFollower:
                 "at": seen.since if seen is not None and state != "stop" else now,
                 "cause": transition_cause(previous, state, self.unfit),
             }
+            if previous is None and seen is not None and seen.since < self.started - 1:
+                # The agent (re)started: keepalived was in this state already; no transition happened now.
+                payload["cause"] = f"agent started: {state} since keepalived's last transition"
             log.info("ha: %s %s -> %s (%s)", instance.name, previous, state, payload["cause"])
             self.reports.append(payload)
             if self.report is not None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lvsweb_agent import keepalived, syncd
 from lvsweb_agent.document import parse_document
-from lvsweb_agent.ha import ha_facts, transition_cause
+from lvsweb_agent.ha import HAFollower, ha_facts, transition_cause
 from lvsweb_agent.hadoc import SyncDaemon
 from lvsweb_agent.haplan import ha_operations, wanted_roles
 from lvsweb_agent.hastate import HAActual, VrrpState, parse_state_line, read_vrrp_states
@@ -206,3 +206,30 @@ def test_a_truncated_reply_is_refused_with_words():
     data = syncd.encode_start("master", SYNC)
     with pytest.raises(syncd.NetlinkDecodeError):
         syncd.decode_daemon(data[:-6] + b"\xff\x00", 0, len(data) - 4)
+
+
+def test_the_follower_reports_each_transition_once_with_its_cause(tmp_path):
+    sent = []
+    clock = iter(range(2000, 3000)).__next__
+    follower = HAFollower(tmp_path, report=sent.append, host="director1", clock=clock)
+    ha = desired().director.ha
+    for state, since in (("backup", 2001.0), ("backup", 2001.0), ("master", 2005.5), ("fault", 2009.0)):
+        actual = running(state)
+        actual.vrrp["web"] = VrrpState(state, 150, since)
+        follower.unfit = "uplink eth0 down" if state == "fault" else None
+        follower.follow(ha, actual, now=since + 0.1)
+    assert [(r["previous"], r["state"], r["at"], r["cause"]) for r in sent] == [
+        (None, "backup", 2001.0, "keepalived started"),
+        ("backup", "master", 2005.5, transition_cause("backup", "master", None)),
+        ("master", "fault", 2009.0, "uplink eth0 down"),
+    ]
+    assert {r["kind"] for r in sent} == {"ha"} and {r["host"] for r in sent} == {"director1"}
+    assert follower.reports == sent
+
+
+def test_after_an_agent_restart_the_first_report_says_so(tmp_path):
+    sent = []
+    follower = HAFollower(tmp_path, report=sent.append, clock=lambda: 5000.0)
+    actual = running("master")  # since 1000: long before this agent started
+    follower.follow(desired().director.ha, actual, now=5000.0)
+    assert sent[0]["cause"] == "agent started: master since keepalived's last transition"
