@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 #: Operation kinds that are HA's own and therefore no kernel drift.
 HA_KINDS = frozenset(("ha-config", "ha-stop", "sync-daemon"))
 REFRESH = 1.0
+#: Rounds that stopped this long make the director unfit even though the fitness writer still runs.
+STUCK = 30.0
 
 
 def transition_cause(previous: str | None, state: str, unfit: str | None) -> str:
@@ -90,6 +92,9 @@ class HAFollower:
         self._drift: str | None = None
         self._drift_at = float("-inf")
         self._written: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+        self.active = False  # the held document has an ha section
+        self.last_round = time.monotonic()
 
     @property
     def agent(self) -> Agent:
@@ -109,13 +114,14 @@ class HAFollower:
         """One round: fitness, transitions, roles."""
         desired = self.agent.held()
         ha = desired.director.ha if desired is not None and desired.director is not None else None
-        if desired is None or ha is None:
-            return
         kernel = self.agent.kernel
-        if not isinstance(kernel, LinuxKernel):
+        if desired is None or ha is None or not isinstance(kernel, LinuxKernel):
+            self.active = False
             return
+        self.active = True
         now = self.clock()
-        self.unfit = self.fitness(desired, ha, kernel, now)
+        # The cheap verdict first (an uplink), written at once; the kernel drift (a whole plan) after it.
+        self.unfit = self.uplink_down(ha, kernel) or self._drift
         self.write_fitness(now)
         actual = kernel.read_ha()
         self.follow(ha, actual, now)
@@ -127,34 +133,46 @@ class HAFollower:
                 log.info("ha: %s", op)
             if not result.ok:
                 log.error("ha: %s failed: %s", result.failed, result.error)
-
-    def fitness(self, desired: DesiredState, ha: HighAvailability, kernel: LinuxKernel, now: float) -> str | None:
-        """None when this director is fit to hold its VIPs, else why not."""
-        links, _ = kernel.read_links()
-        for interface in sorted({instance.interface for instance in ha.instances}):
-            link = links.get(interface)
-            if link is None or not link.up:
-                return f"uplink {interface} down"
         if now - self._drift_at >= self.drift_interval:
             self._drift_at = now
             try:
                 self._drift = drift_of(self.agent, desired)
             except Exception as exc:  # a kernel that cannot be read is no fit kernel
                 self._drift = f"agent: cannot read the kernel: {exc}"
-        return self._drift
+            self.unfit = self.uplink_down(ha, kernel) or self._drift
+            self.write_fitness(self.clock())
+        self.last_round = time.monotonic()
+
+    @staticmethod
+    def uplink_down(ha: HighAvailability, kernel: LinuxKernel) -> str | None:
+        """`uplink eth0 down` when an interface VRRP speaks on is down or gone."""
+        links, _ = kernel.read_links()
+        for interface in sorted({instance.interface for instance in ha.instances}):
+            link = links.get(interface)
+            if link is None or not link.up:
+                return f"uplink {interface} down"
+        return None
 
     def write_fitness(self, now: float) -> None:
-        word = "fit" if self.unfit is None else f"unfit {self.unfit}"
-        if self._written is not None and self._written[0] == word and now - self._written[1] < REFRESH:
-            return
-        path = self.directory / keepalived.FITNESS
-        if not self.directory.is_dir():
-            return  # keepalived is not set up yet: the apply writes the directory
-        first, _, rest = word.partition(" ")
-        tmp = path.with_name(".fitness.tmp")
-        tmp.write_text(f"{first} {now:.3f} {rest}".rstrip() + "\n")
-        tmp.replace(path)
-        self._written = (word, now)
+        """The fitness file keepalived's track script reads (rewritten at least every REFRESH seconds).
+
+        Called by the rounds and by FitnessWriter, a thread of its own: a slow round (a plan of a big table
+        under load) must not leave the file stale, but rounds that stop altogether make the agent unfit.
+        """
+        if not self.active or not self.directory.is_dir():
+            return  # no HA, or keepalived is not set up yet: the apply writes the directory
+        stuck = time.monotonic() - self.last_round > STUCK
+        unfit = f"agent: no HA round for {STUCK} s" if stuck else self.unfit
+        word = "fit" if unfit is None else f"unfit {unfit}"
+        with self._lock:
+            if self._written is not None and self._written[0] == word and now - self._written[1] < REFRESH:
+                return
+            path = self.directory / keepalived.FITNESS
+            tmp = path.with_name(".fitness.tmp")
+            first, _, rest = word.partition(" ")
+            tmp.write_text(f"{first} {now:.3f} {rest}".rstrip() + "\n")
+            tmp.replace(path)
+            self._written = (word, now)
 
     def follow(self, ha: HighAvailability, actual: HAActual, now: float) -> None:
         """Report each instance's transition since the last round."""
@@ -187,16 +205,38 @@ class HAFollower:
                     log.exception("ha: could not send the report")
 
 
+class FitnessWriter(threading.Thread):
+    """Rewrites the fitness file every half second (the follower's verdict), whatever its rounds cost."""
+
+    def __init__(self, follower: HAFollower, stopping: threading.Event):
+        super().__init__(name="lvsweb-agent-ha-fitness", daemon=True)
+        self.follower = follower
+        self.stopping = stopping
+
+    def run(self) -> None:
+        while not self.stopping.wait(REFRESH / 2):
+            try:
+                self.follower.write_fitness(self.follower.clock())
+            except Exception:
+                log.exception("ha: cannot write the fitness file")
+
+
 class HAThread(threading.Thread):
-    """Runs `follower.tick()` every `interval` seconds until stopped."""
+    """Runs `follower.tick()` every `interval` seconds until stopped (and the fitness writer with it)."""
 
     def __init__(self, follower: HAFollower, interval: float = 0.25):
         super().__init__(name="lvsweb-agent-ha", daemon=True)
         self.follower = follower
         self.interval = interval
         self.stopping = threading.Event()
+        self.writer = FitnessWriter(follower, self.stopping)
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        self.writer.join(timeout)
 
     def run(self) -> None:
+        self.writer.start()
         while not self.stopping.is_set():
             try:
                 self.follower.tick()

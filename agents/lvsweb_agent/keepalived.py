@@ -31,7 +31,7 @@ CONFIG, PID, VRRP_PID = "keepalived.conf", "keepalived.pid", "vrrp.pid"
 NOTIFY, TRACK, FITNESS, STATES, LOG = "notify.sh", "track.sh", "fitness", "state", "keepalived.log"
 KEEPALIVED = "/usr/sbin/keepalived"
 #: The agent rewrites the fitness file every second; older than this, keepalived counts the agent gone.
-TRACK_STALE = 3
+TRACK_STALE = 5
 TRACK_SCRIPT = "lvsweb_agent_fit"
 
 

@@ -75,12 +75,12 @@ class Directors:
                 self.start_follower(name)
         step(f"up {options}: ha1")
         self.apply("ha1", ha_director("ha1", 150, **options))
-        took = self.net.wait_for_holder("ha1", timeout=15)
+        took = self.net.wait_for_holder("ha1", timeout=30)
         assert took is not None, "ha1 never took the VIP"
         step(f"ha1 holds the VIP after {took:.2f} s; ha2")
         self.apply("ha2", ha_director("ha2", 100, **options))
         time.sleep(2 * ADVERT)  # ha2 hears ha1's adverts and settles as backup
-        assert self.net.holder() == "ha1"
+        assert self.net.wait_for_holder("ha1", timeout=10) is not None, self.net.holder()
 
     def down(self) -> None:
         """Both back to no HA: keepalived stopped, sync daemons stopped, VIP released."""
@@ -128,13 +128,13 @@ def streams_through_ha1(ha: Directors) -> Streams:
     step("opening 20 streams")
     streams = Streams(ha.net["client"], count=20)
     assert sorted({s.server for s in streams.streams}) == ["rs1", "rs2"]
-    assert streams.all_advance(timeout=10), streams.broken()
+    assert streams.all_advance(timeout=30), streams.broken()
     step("20 streams echo")
     return streams
 
 
 def survived(streams: Streams, before: list[str]) -> None:
-    assert streams.all_advance(timeout=20), f"broken: {streams.broken()}"
+    assert streams.all_advance(timeout=30), f"broken: {streams.broken()}"
     assert not streams.broken()
     assert [s.server for s in streams.streams] == before  # the same real servers (the greeting came once)
     step(f"20/20 streams survived; longest silence {max(s.longest_silence for s in streams.streams):.2f} s")
@@ -163,7 +163,7 @@ def test_keepalived_stopped_moves_the_vip_and_20_connections_survive_and_no_pree
         ha.apply("ha1", ha_director("ha1", 150, preempt=False))
         time.sleep(4 * ADVERT)
         assert ha.net.holder() == "ha2"
-        assert streams.all_advance(timeout=5), streams.broken()
+        assert streams.all_advance(timeout=20), streams.broken()
     finally:
         streams.close()
 
@@ -191,8 +191,8 @@ def test_agent_gone_gives_up_the_vip_and_preemption_brings_it_back_with_the_conn
     try:
         ha.stop_follower("ha1")  # the agent is gone: its fitness file goes stale
         took = ha.net.wait_for_holder("ha2", timeout=20)
-        step(f"ha1's agent stopped: ha2 holds the VIP after {took} s (stale after 3 s, track fall 2 x 1 s)")
-        assert took is not None and took <= 3 + 2 + BUDGET
+        step(f"ha1's agent stopped: ha2 holds the VIP after {took} s (stale after 5 s, track fall 2 x 1 s)")
+        assert took is not None and took <= 5 + 2 + BUDGET
         survived(streams, before)
 
         ha.start_follower("ha1")  # the agent is back: fit again, ha1 preempts
