@@ -78,6 +78,7 @@ class HAFollower:
         clock: Callable[[], float] = time.time,
         drift_interval: float = 5.0,
     ):
+        self.root = Path(root)
         # Made on first use: a namespace that is not there yet must not stop the worker from starting.
         self._agent = agent
         self._factory = agent_factory or (lambda: Agent(root=root, netns=netns))
@@ -104,7 +105,7 @@ class HAFollower:
 
     @property
     def directory(self) -> Path:
-        return keepalived.ha_dir(self.agent.root)
+        return keepalived.ha_dir(self.root)
 
     def close(self) -> None:
         if self._agent is not None:

@@ -233,3 +233,20 @@ def test_after_an_agent_restart_the_first_report_says_so(tmp_path):
     actual = running("master")  # since 1000: long before this agent started
     follower.follow(desired().director.ha, actual, now=5000.0)
     assert sent[0]["cause"] == "agent started: master since keepalived's last transition"
+
+
+def test_the_fitness_file_says_fit_unfit_or_nothing(tmp_path):
+    follower = HAFollower(tmp_path, clock=lambda: 100.0)
+    fitness = follower.directory / keepalived.FITNESS
+    follower.write_fitness(100.0)
+    assert not fitness.exists()  # no ha section held: nothing to say
+    follower.active = True
+    follower.directory.mkdir(parents=True)
+    follower.write_fitness(100.0)
+    assert fitness.read_text() == "fit 100.000\n"
+    follower.unfit = "uplink eth0 down"
+    follower.write_fitness(100.5)
+    assert fitness.read_text() == "unfit 100.500 uplink eth0 down\n"
+    follower.unfit, follower.last_round = None, time.monotonic() - 60
+    follower.write_fitness(101.0)
+    assert fitness.read_text() == "unfit 101.000 agent: no HA round for 30.0 s\n"
