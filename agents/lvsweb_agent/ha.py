@@ -1,8 +1,8 @@
 """The HA follower: keeps up with keepalived's VRRP state on a director (docs/ha.md).
 
-Every `interval` (0.25 s) it
+Every `interval` (0.5 s) it
 - writes the fitness file keepalived's track script reads: `fit <time>` while the kernel matches the held
-  document (checked every `drift_interval`) and every VRRP interface is up, `unfit <time> <why>` otherwise.
+  document (checked every `drift_interval`, 15 s) and every VRRP interface is up, `unfit <time> <why>` otherwise.
   It is rewritten at least every second, so a dead or hung agent leaves a stale file and keepalived gives
   the VIPs up (keepalived.py's track script);
 - notices each instance's transition (keepalived's notify hook writes them, hastate.py), sends an `ha`
@@ -15,7 +15,10 @@ thread applying documents.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +29,8 @@ from lvsweb_agent import keepalived
 from lvsweb_agent.agent import Agent
 from lvsweb_agent.hadoc import HighAvailability
 from lvsweb_agent.haplan import ROLE_KINDS, ha_operations
-from lvsweb_agent.hastate import BACKUP_ONLY, HAActual
-from lvsweb_agent.kernel import LinuxKernel
+from lvsweb_agent.hastate import BACKUP_ONLY, HAActual, read_files
+from lvsweb_agent.kernel import LinuxKernel, in_netns
 from lvsweb_agent.model import DesiredState
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 #: Operation kinds that are HA's own and therefore no kernel drift.
 HA_KINDS = frozenset(("ha-config", "ha-stop", "sync-daemon"))
 REFRESH = 1.0
+SIOCGIFFLAGS, IFF_UP, IFF_RUNNING = 0x8913, 0x1, 0x40
 #: Rounds that stopped this long make the director unfit even though the fitness writer still runs.
 STUCK = 30.0
 
@@ -76,7 +80,7 @@ class HAFollower:
         agent: Agent | None = None,
         agent_factory: Callable[[], Agent] | None = None,
         clock: Callable[[], float] = time.time,
-        drift_interval: float = 5.0,
+        drift_interval: float = 15.0,
     ):
         self.root = Path(root)
         # Made on first use: a namespace that is not there yet must not stop the worker from starting.
@@ -94,6 +98,9 @@ class HAFollower:
         self._drift_at = float("-inf")
         self._written: tuple[str, float] | None = None
         self._lock = threading.Lock()
+        self._probe: socket.socket | None = None
+        self._seen: dict[str, str] | None = None
+        self._ran: bool | None = None
         self.active = False  # the held document has an ha section
         self.last_round = time.monotonic()
 
@@ -108,11 +115,13 @@ class HAFollower:
         return keepalived.ha_dir(self.root)
 
     def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
         if self._agent is not None:
             self._agent.close()
 
     def tick(self) -> None:
-        """One round: fitness, transitions, roles."""
+        """One round: fitness, transitions, roles. Cheap unless something changed (it runs twice a second)."""
         desired = self.agent.held()
         ha = desired.director.ha if desired is not None and desired.director is not None else None
         kernel = self.agent.kernel
@@ -121,11 +130,30 @@ class HAFollower:
             return
         self.active = True
         now = self.clock()
-        # The cheap verdict first (an uplink), written at once; the kernel drift (a whole plan) after it.
-        self.unfit = self.uplink_down(ha, kernel) or self._drift
+        # The cheap verdict first (an uplink), written at once; the kernel drift (a whole plan) now and then.
+        self.unfit = self.uplink_down(ha) or self._drift
         self.write_fitness(now)
-        actual = kernel.read_ha()
-        self.follow(ha, actual, now)
+        seen = read_files(self.directory)
+        changed = {name: state.state for name, state in seen.vrrp.items()} != self._seen or seen.running != self._ran
+        self._seen, self._ran = {name: state.state for name, state in seen.vrrp.items()}, seen.running
+        due = now - self._drift_at >= self.drift_interval
+        if changed or due:
+            actual = kernel.read_ha()
+            self.follow(ha, actual, now)
+            self.switch_roles(desired, actual, kernel)
+        if due:
+            self._drift_at = now
+            try:
+                self._drift = drift_of(self.agent, desired)
+            except Exception as exc:  # a kernel that cannot be read is no fit kernel
+                self._drift = f"agent: cannot read the kernel: {exc}"
+            self.unfit = self.uplink_down(ha) or self._drift
+            self.write_fitness(self.clock())
+        self.last_round = time.monotonic()
+
+    @staticmethod
+    def switch_roles(desired: DesiredState, actual: HAActual, kernel: LinuxKernel) -> None:
+        """The sync daemons' roles and backup-only mode for the VRRP state now (haplan.py decides)."""
         ops = [op for op in ha_operations(desired, actual) if op.kind in ROLE_KINDS]
         ops = [op for op in ops if op.kind == "sync-daemon" or op.name == BACKUP_ONLY]
         if ops:
@@ -134,23 +162,23 @@ class HAFollower:
                 log.info("ha: %s", op)
             if not result.ok:
                 log.error("ha: %s failed: %s", result.failed, result.error)
-        if now - self._drift_at >= self.drift_interval:
-            self._drift_at = now
-            try:
-                self._drift = drift_of(self.agent, desired)
-            except Exception as exc:  # a kernel that cannot be read is no fit kernel
-                self._drift = f"agent: cannot read the kernel: {exc}"
-            self.unfit = self.uplink_down(ha, kernel) or self._drift
-            self.write_fitness(self.clock())
-        self.last_round = time.monotonic()
 
-    @staticmethod
-    def uplink_down(ha: HighAvailability, kernel: LinuxKernel) -> str | None:
-        """`uplink eth0 down` when an interface VRRP speaks on is down or gone."""
-        links, _ = kernel.read_links()
+    def uplink_down(self, ha: HighAvailability) -> str | None:
+        """`uplink eth0 down` when an interface VRRP speaks on is down, without carrier or gone.
+
+        One ioctl per interface on a socket opened in the director's namespace: a netlink dump of every
+        link parsed in Python costs far more, twice a second.
+        """
+        if self._probe is None:
+            with in_netns(self.agent.netns):
+                self._probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for interface in sorted({instance.interface for instance in ha.instances}):
-            link = links.get(interface)
-            if link is None or not link.up:
+            try:
+                request = struct.pack("16sH22x", interface.encode()[:15], 0)
+                flags = struct.unpack_from("16xH", fcntl.ioctl(self._probe, SIOCGIFFLAGS, request))[0]
+            except OSError:
+                return f"uplink {interface} down"
+            if flags & (IFF_UP | IFF_RUNNING) != IFF_UP | IFF_RUNNING:
                 return f"uplink {interface} down"
         return None
 
@@ -225,7 +253,7 @@ class FitnessWriter(threading.Thread):
 class HAThread(threading.Thread):
     """Runs `follower.tick()` every `interval` seconds until stopped (and the fitness writer with it)."""
 
-    def __init__(self, follower: HAFollower, interval: float = 0.25):
+    def __init__(self, follower: HAFollower, interval: float = 0.5):
         super().__init__(name="lvsweb-agent-ha", daemon=True)
         self.follower = follower
         self.interval = interval
