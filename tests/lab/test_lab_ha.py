@@ -8,6 +8,7 @@ on echoing from the same real server, without a reset.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import time
@@ -98,6 +99,8 @@ def directors(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Di
     from lvsweb_agent.agent import Agent
 
     step("lab built")
+    # Every thread's stack (the main one too, which pytest-timeout's report can lose) if a case hangs.
+    faulthandler.dump_traceback_later(240, repeat=True)
     lab.reset()
     root = tmp_path_factory.mktemp("ha")
     net = HaNet(lab, root)
@@ -116,6 +119,7 @@ def directors(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Di
             agent.close()
         net.destroy()
         lab.reset()
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture
