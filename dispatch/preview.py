@@ -46,6 +46,10 @@ CHANGE_OF_OPERATION = {
     "del-service": "removed",
     "del-address": "removed",
     "remove-file": "removed",
+    # director HA (docs/ha.md): keepalived's configuration and the sync daemon's role change, keepalived stops
+    "sync-daemon": "changed",
+    "ha-config": "changed",
+    "ha-stop": "removed",
 }
 #: The text mark of each change, for readers who do not see colours.
 MARKS = {"added": "+", "changed": "~", "removed": "−"}
