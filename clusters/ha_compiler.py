@@ -109,7 +109,13 @@ def add_ha(documents: dict[str, dict[str, Any]], snapshots: list[Mapping[str, An
             shared = directing[host["hostname"]] > 1
             for group in groups:
                 name = f"{snapshot['cluster']['slug']}-{group['name']}" if shared else group["name"]
-                ha["instances"].append(_instance(snapshot, group, host, name))
+                instance = _instance(snapshot, group, host, name)
+                if instance["vips"]:  # a group no enabled service is in yet has no VIP for keepalived to move
+                    ha["instances"].append(instance)
             if sync is not None and ha["sync"] is None:
                 ha["sync"] = {**sync, "interface": vrrp_interface(host)}
             ha["backup_only"] = host["hostname"] in real_server_hosts
+    for document in documents.values():
+        director = document.get("director")
+        if director is not None and director.get("ha") is not None and not director["ha"]["instances"]:
+            del director["ha"]  # no VIP to move: no keepalived (the agent refuses an `ha` without instances)

@@ -51,6 +51,10 @@ CHANGE_OF_OPERATION = {
     "del-address": "removed",
     "del-link": "removed",
     "remove-file": "removed",
+    # director HA (docs/ha.md): keepalived's configuration and the sync daemon's role change, keepalived stops
+    "sync-daemon": "changed",
+    "ha-config": "changed",
+    "ha-stop": "removed",
 }
 #: The text mark of each change, for readers who do not see colours.
 MARKS = {"added": "+", "changed": "~", "removed": "−"}

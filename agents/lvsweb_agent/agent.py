@@ -198,6 +198,11 @@ class Agent:
         """The last document applied (completely or not), as stored in the state file."""
         return self.ledger().document
 
+    def held(self) -> DesiredState | None:
+        """The last applied document, parsed (the parse is reused while the document is unchanged)."""
+        document = self.last_document()
+        return None if document is None else self._parse(document)[0]
+
     def reconcile(self, now: float | None = None) -> ApplyResult:
         """Re-apply the last applied document: completes drains and repairs drift. For the `run` loop."""
         document = self.last_document()

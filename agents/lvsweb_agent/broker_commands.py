@@ -23,6 +23,9 @@ from lvsweb_agent.document import DocumentError
 from lvsweb_agent.envelope import EnvelopeError, envelope_signer, open_envelope
 from lvsweb_agent.errors import describe_exception
 from lvsweb_agent.facts import host_facts
+from lvsweb_agent.ha import ha_facts
+from lvsweb_agent.kernel import LinuxKernel
+from lvsweb_agent.model import DesiredState
 from lvsweb_agent.planner import Plan
 from lvsweb_agent.retry import TRANSIENT_ERRNOS, Backoff, GaveUp, kernel_busy, retry
 from lvsweb_agent.serial import load_applied_serial, save_applied_serial
@@ -341,7 +344,7 @@ class CommandHandler:
         drift, which the console would show as "in sync".
         """
         with self.lock:
-            drift, drift_error, desired, finished = None, "", None, None
+            drift, drift_error, desired, finished, ha = None, "", None, None, {}
             try:
                 agent = self.agent()
                 document = agent.last_document()
@@ -354,6 +357,7 @@ class CommandHandler:
                         finished = self._finish_drains(agent)
                         the_plan = agent.plan(desired)
                     drift = plan_operations(the_plan)
+                    ha = self._ha_facts(agent, desired)
             except Exception as exc:
                 log.warning("heartbeat: cannot compute the drift: %s", exc)
                 drift_error = f"cannot compute the drift: {_describe(exc)}"
@@ -364,7 +368,7 @@ class CommandHandler:
             except Exception as exc:
                 check = {"ok": False, "error": f"cannot check the kernel: {_describe(exc)}"}
         serial = self.applied_serial()
-        facts = {**host_facts(check), "applied_serial": serial, "drift": drift}
+        facts = {**host_facts(check), "applied_serial": serial, "drift": drift, **ha}
         if drift_error:
             facts["drift_error"] = drift_error
         if finished is not None:
@@ -373,6 +377,18 @@ class CommandHandler:
         if dropped:
             facts["dropped_messages"] = dropped  # junk its worker dropped from the broker, by reason
         return self._send("heartbeat", serial=serial, facts=facts)
+
+    @staticmethod
+    def _ha_facts(agent: Agent, desired: DesiredState) -> dict[str, Any]:
+        """`ha` / `ha_error` facts for a document with director.ha (docs/ha.md), else none."""
+        ha = desired.director.ha if desired.director is not None else None
+        if ha is None:
+            return {}
+        try:
+            actual = agent.kernel.read_ha() if isinstance(agent.kernel, LinuxKernel) else None
+        except Exception as exc:
+            return {"ha": {}, "ha_error": f"cannot read the HA state: {_describe(exc)}"}
+        return ha_facts(actual, ha)
 
     def _finish_drains(self, agent: Agent) -> dict[str, Any]:
         """Re-apply the held document so real servers whose drain is over are deleted (agent-spec 5.2).

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lvsweb_agent.decap import Endpoint
 from lvsweb_agent.fastcheck import conforms
+from lvsweb_agent.hadoc import parse_ha
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
@@ -238,6 +239,7 @@ class _Parser:
             ip_forward=data.get("ip_forward", False),
             vips=tuple(vips),
             services=tuple(services),
+            ha=parse_ha(data.get("ha"), f"{path}.ha", tuple(vips), self.problem),
         )
 
     def vip(self, data: dict[str, Any], path: str) -> Address:

@@ -8,8 +8,11 @@ no); when it says no, jsonschema runs and produces the error messages. The schem
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from lvsweb_agent.model import SCHEDULERS as SCHEDULER_NAMES
@@ -24,7 +27,7 @@ U32 = 4294967295
 
 TOP_KEYS = frozenset(("version", "host", "revision", "director", "real_server"))
 ENDPOINT_KEYS = frozenset(("vip", "type", "address", "port", "checksum"))
-DIRECTOR_KEYS = frozenset(("owns_ipvs_table", "drain_timeout", "ip_forward", "vips", "services"))
+DIRECTOR_KEYS = frozenset(("owns_ipvs_table", "drain_timeout", "ip_forward", "vips", "services", "ha"))
 VIP_KEYS = frozenset(("address", "prefix", "interface"))
 SERVICE_KEYS = frozenset(
     ("protocol", "address", "port", "fwmark", "family", "scheduler", "flags", "persistence", "one_packet")
@@ -206,6 +209,22 @@ def _recipe(recipe: Any, tun: bool = False) -> bool:
     return "uplinks" not in recipe or _unique_strings(recipe["uplinks"], _interface)
 
 
+@cache
+def _ha_validator() -> Any:
+    # A few VRRP instances: the schema's own validator on the `ha` part alone costs nothing next to the
+    # services, which keep their hand-written check.
+    import jsonschema
+
+    schema = json.loads(resources.files("lvsweb_agent").joinpath("schema/host-state.schema.json").read_text())
+    part = {"$defs": schema["$defs"], "type": "object", "$ref": "#/$defs/ha"}
+    return jsonschema.Draft202012Validator(part, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _ha_conforms(value: Any) -> bool:
+    """`director.ha` (not null) against the schema's `ha` definition."""
+    return bool(_ha_validator().is_valid(value))
+
+
 def conforms(doc: Any) -> bool:
     """True only if `doc` is valid against the schema (False may also mean "ask jsonschema")."""
     if type(doc) is not dict or not doc.keys() <= TOP_KEYS:
@@ -223,6 +242,8 @@ def conforms(doc: Any) -> bool:
             if key in director and type(director[key]) is not bool:
                 return False
         if "drain_timeout" in director and not _int(director["drain_timeout"], 0, 86400):
+            return False
+        if director.get("ha") is not None and not _ha_conforms(director["ha"]):
             return False
         vips = director.get("vips", [])
         if type(vips) is not list:

@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import json
 import os
 import socket
 import struct
@@ -24,12 +25,16 @@ from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.exceptions import NetlinkError as Pyroute2NetlinkError
 from pyroute2.netlink.generic import ipvs as genl_ipvs
 
+from lvsweb_agent import keepalived, syncd
 from lvsweb_agent.decap import GRE_CSUM, IP6TNL_ANY, KIND_OF_DEVICE, MODULE_OF_DEVICE, endpoints_of
 from lvsweb_agent.errors import explain
 from lvsweb_agent.fou import Fou
+from lvsweb_agent.hadoc import SyncDaemon
+from lvsweb_agent.hastate import BACKUP_ONLY, HAActual, read_files
 from lvsweb_agent.model import FAMILIES, ActualState, Address, DesiredState, Link, Service, ServiceKey
 from lvsweb_agent.netlink import (
     GenericNetlink,
+    NetlinkError,
     decode_dest,
     decode_service,
     encode_operation,
@@ -212,6 +217,18 @@ class LinuxKernel:
         except FileNotFoundError:
             return None
 
+    @property
+    def ha_dir(self) -> Path:
+        return keepalived.ha_dir(self.root)
+
+    def read_ha(self) -> HAActual:
+        """keepalived's files, process and VRRP states, the kernel's sync daemons and backup-only mode."""
+        actual = read_files(self.ha_dir)
+        if self.genl.family_id is not None:
+            actual.daemons = syncd.read_daemons(self.genl)
+        actual.backup_only = self.read_sysctl(BACKUP_ONLY)
+        return actual
+
     def read(self, desired: DesiredState | None) -> ActualState:
         """Everything the planner compares: IPVS table, links, addresses, the sysctls and files it manages."""
         links, addresses = self.read_links()
@@ -228,6 +245,10 @@ class LinuxKernel:
                 state.fou_available, state.fou_ports = fou.available, fou.listeners()
             finally:
                 fou.close()
+        if (desired is not None and desired.director is not None and desired.director.ha is not None) or (
+            self.ha_dir / keepalived.CONFIG
+        ).exists():
+            state.ha = self.read_ha()
         if desired is not None:
             for name, _, _ in wanted_sysctls(desired):
                 state.sysctls[name] = self.read_sysctl(name)
@@ -339,6 +360,13 @@ class LinuxKernel:
             tmp = path.with_name(path.name + ".lvsweb-tmp")
             tmp.write_text(_given(op.value, op, "content"))
             os.replace(tmp, path)
+        elif kind in ("ha-config", "ha-stop", "sync-daemon"):
+            try:
+                self._execute_ha(op)
+            except NetlinkError:
+                raise
+            except OSError as exc:  # keepalived's own words travel as the "kernel message"
+                raise NetlinkError(exc.errno or errno.EIO, exc.strerror or str(exc)) from exc
         elif kind == "remove-file":
             (self.root / _given(op.name, op, "file name")).unlink(missing_ok=True)
         else:
@@ -364,6 +392,33 @@ class LinuxKernel:
             fou.close()
         if code not in (0, errno.EEXIST):
             raise Pyroute2NetlinkError(code, message or os.strerror(code))
+
+    def _execute_ha(self, op: Operation) -> None:
+        directory = self.ha_dir
+        if op.kind == "sync-daemon":
+            role = _given(op.name, op, "role")
+            if self.genl.family_id is None:
+                self._load("ip_vs")
+            if op.value is None:
+                with contextlib.suppress(NetlinkError):  # ESRCH: already stopped
+                    syncd.stop_daemon(self.genl, role)
+            else:
+                syncd.start_daemon(self.genl, role, SyncDaemon(**json.loads(op.value)))
+            return
+        pid = keepalived.running_pid(directory)
+        if op.kind == "ha-stop":
+            if pid is not None:
+                keepalived.stop(directory, pid)
+            for name in (keepalived.CONFIG, keepalived.FITNESS):
+                (directory / name).unlink(missing_ok=True)
+            return
+        # Children inherit this thread's network namespace: keepalived (and its config test) run in the director's.
+        with in_netns(self.netns):
+            keepalived.write_files(directory, _given(op.value, op, "configuration"))
+            if pid is not None:
+                keepalived.reload(pid)
+            else:
+                keepalived.start(directory)
 
     def _load(self, module: str) -> None:
         fallback = next((device for device, name in MODULE_OF_DEVICE.items() if name == module), None)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from lvsweb_agent.decap import Endpoint
+    from lvsweb_agent.hadoc import HighAvailability
+    from lvsweb_agent.hastate import HAActual
 
 #: The IPVS schedulers (the kernel module is ip_vs_<name>) and what each does: the one list. The console's
 #: Scheduler choices, the fast check and the tests read it; host-state.schema.json's enum is checked against it
@@ -337,6 +339,7 @@ class Director:
     ip_forward: bool = False
     vips: tuple[Address, ...] = ()
     services: tuple[Service, ...] = ()
+    ha: HighAvailability | None = None
 
 
 @dataclass(frozen=True)
@@ -385,6 +388,7 @@ class ActualState:
     files: dict[str, str | None] = field(default_factory=dict)
     fou_available: bool = False
     fou_ports: set[tuple[int, str]] = field(default_factory=set)  # GUE listeners: (port, 'ipv4' | 'ipv6')
+    ha: HAActual | None = None  # read when the document has `ha` or keepalived of ours runs (hastate.py)
 
     def has_address(self, address: Address) -> bool:
         return address in self.addresses

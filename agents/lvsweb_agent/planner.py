@@ -20,6 +20,7 @@ from lvsweb_agent.decap import (
     decapsulation,
     endpoints_of,
 )
+from lvsweb_agent.haplan import ha_operations
 from lvsweb_agent.ledger import Ledger
 from lvsweb_agent.model import (
     ActualState,
@@ -29,11 +30,10 @@ from lvsweb_agent.model import (
     Persistence,
     RealServer,
     Service,
-    ServiceKey,
     Tunnel,
     family_of,
-    format_hostport,
 )
+from lvsweb_agent.operations import Operation, dest_target
 from lvsweb_agent.persist import wanted_files, wanted_sysctls
 
 # Execution order. Services exist before their real servers; real servers go before their service;
@@ -57,91 +57,11 @@ PHASES = (
     "del-address",
     "write-file",
     "remove-file",
+    "sync-daemon",
+    "ha-config",
+    "ha-stop",
 )
 IPVS_KINDS = frozenset(PHASES[PHASES.index("add-service") : PHASES.index("del-service") + 1])
-
-
-class Operation:
-    """One change to make, in operator words: `str(op)` is the line shown by `apply`.
-
-    A plain slotted class whose target/detail text is built on first use: a 5,000-service apply
-    creates 55,000 of these and most are never printed.
-    """
-
-    __slots__ = (
-        "_detail", "_target", "address", "deadline", "dest", "kind", "name", "reason", "service",
-        "service_leaving", "value",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        kind: str,
-        target: str | None = None,
-        detail: str | None = None,
-        reason: str = "",
-        service: Service | None = None,
-        dest: RealServer | None = None,
-        address: Address | None = None,
-        name: str | None = None,
-        value: str | None = None,
-        deadline: float | None = None,
-        service_leaving: bool = False,
-    ):
-        self.kind, self._target, self._detail, self.reason = kind, target, detail, reason
-        self.service, self.dest, self.address, self.name, self.value = service, dest, address, name, value
-        self.deadline, self.service_leaving = deadline, service_leaving
-
-    @property
-    def target(self) -> str:
-        """What the operation acts on: `tcp 10.10.0.100:80 -> 10.20.0.11:80`, `tunl0`, a sysctl name."""
-        if self._target is None:
-            if self.dest is not None and self.service is not None:
-                self._target = _dest_target(self.service.key, self.dest)
-            elif self.service is not None:
-                self._target = str(self.service.key)
-            else:
-                self._target = self.name or ""
-        return self._target
-
-    @property
-    def detail(self) -> str:
-        """The settings it sets: `tun ipip weight 1`, `sched rr`, `= 0`."""
-        if self._detail is None:
-            if self.kind in ("add-dest", "edit-dest") and self.dest is not None:
-                self._detail = self.dest.describe()
-            elif self.kind in ("add-service", "edit-service") and self.service is not None:
-                self._detail = self.service.describe()
-            else:
-                self._detail = ""
-        return self._detail
-
-    def __repr__(self) -> str:
-        return f"Operation({str(self)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Operation) and (self.kind, self.target, self.detail, self.reason) == (
-            other.kind,
-            other.target,
-            other.detail,
-            other.reason,
-        )
-
-    def __str__(self) -> str:
-        text = f"{self.kind} {self.target}"
-        if self.detail:
-            text += f" {self.detail}"
-        return f"{text}  ({self.reason})" if self.reason else text
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, str | float] = {
-            "op": self.kind,
-            "target": self.target,
-            "detail": self.detail,
-            "reason": self.reason,
-        }
-        if self.deadline is not None:
-            data["deadline"] = self.deadline
-        return data
 
 
 @dataclass
@@ -174,10 +94,6 @@ def _local(csum: CsumDevice) -> Address:
 
 def _when(deadline: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(deadline))
-
-
-def _dest_target(service: ServiceKey, dest: RealServer) -> str:
-    return f"{service} -> {format_hostport(dest.address, dest.port)}"
 
 
 def _service_changes(old: Service, new: Service) -> str:
@@ -226,6 +142,7 @@ class _Planner:
         self.host()
         self.ipvs()
         self.files()
+        self.ops += ha_operations(self.desired, self.actual.ha)
         # An address can be removed for two reasons (stray VIP, no longer wanted): remove it once.
         seen: set[Address | None] = set()
         kept = []
@@ -353,7 +270,7 @@ class _Planner:
                         reason += "; back in the document, drain cancelled"
                     self.add(
                         "edit-dest",
-                        _dest_target(service.key, dest),
+                        dest_target(service.key, dest),
                         dest.describe(),
                         reason,
                         service=service,
@@ -375,7 +292,7 @@ class _Planner:
     def remove_dest(self, service: Service, dest: RealServer, service_leaving: bool) -> bool:
         """Plan the next step of a real server's graceful removal; True when it is deleted now."""
         dest_id = (service.key, *dest.key)
-        target = _dest_target(service.key, dest)
+        target = dest_target(service.key, dest)
         owned = self.director.owns_ipvs_table or service_leaving or self.ledger.owns_dest(dest_id)
         if not owned:
             self.notes.append(f"left alone: {target} is not in the document and was not created by lvsweb-agent")
@@ -470,3 +387,6 @@ def plan(desired: DesiredState, actual: ActualState, ledger: Ledger | None = Non
 def plan_json(plan_: Plan) -> str:
     """The plan as indented JSON (for --json)."""
     return json.dumps(plan_.to_json(), indent=2)
+
+
+__all__ = ["IPVS_KINDS", "PHASES", "Operation", "Plan", "plan", "plan_json"]

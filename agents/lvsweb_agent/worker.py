@@ -26,6 +26,7 @@ from lvsweb_agent.broker import CONTROL_QUEUE, broker_options
 from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.config import AgentConfig
 from lvsweb_agent.envelope import seal
+from lvsweb_agent.ha import HAFollower, HAThread
 from lvsweb_agent.ledger import load_ledger
 from lvsweb_agent.monitor import HealthMonitor
 from lvsweb_agent.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
@@ -232,8 +233,18 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
         without_heartbeat=True,
         quiet=True,
     )
+    # Director HA (docs/ha.md): follows keepalived with an Agent of its own (its own netlink sockets).
+    follower = HAFollower(
+        config.root,
+        netns,
+        report=handler.report,
+        host=config.host,
+        agent_factory=lambda: Agent(root=config.root, netns=netns, health=monitor),
+    )
+    ha_thread = HAThread(follower)
     heartbeat.start()
     monitor.start()
+    ha_thread.start()
     stats_interval = interval_from_environment()
     stats = None
     if stats_interval:
@@ -243,6 +254,9 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
     try:
         worker.start()
     finally:
+        ha_thread.stop()
+        ha_thread.join(timeout=5)
+        follower.close()
         monitor.stop()
         heartbeat.stop()
         heartbeat.join(timeout=5)

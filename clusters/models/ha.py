@@ -17,7 +17,8 @@ from clusters.models.ha_checks import vip_group_problems, vrrp_interface
 #: keepalived's instance names as the agent's document allows them (HA-INTERFACE.md).
 INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 #: VRRP "PASS" authentication carries at most 8 characters, in clear text (RFC 2338; keepalived truncates).
-AUTH_PASS = re.compile(r"^[\x21-\x7e]{1,8}$")
+#: Printable ASCII without what would break keepalived's configuration file (#, !, quotes, braces, backslash).
+AUTH_PASS = re.compile(r'^(?![^#!"{}\\]*[#!"{}\\])[\x21-\x7e]{1,8}$')
 
 #: What a VIP group records, in the order the form, the API and the inventory snapshot list them: the one list.
 VIP_GROUP_FIELDS = (
@@ -79,7 +80,11 @@ class VipGroup(models.Model):
         max_length=8,
         blank=True,
         verbose_name="VRRP password",
-        validators=[RegexValidator(AUTH_PASS, "At most 8 printable ASCII characters without spaces.")],
+        validators=[
+            RegexValidator(
+                AUTH_PASS, "At most 8 printable ASCII characters, without spaces, #, !, quotes, braces or \\."
+            )
+        ],
         help_text="Optional, at most 8 characters. Weak: VRRP carries it in clear text; it only keeps "
         "misconfigured neighbours out, not attackers. Stored as keepalived needs it.",
     )

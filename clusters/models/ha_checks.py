@@ -84,6 +84,14 @@ def vip_group_problems(group) -> dict[str, list[str]]:
                 f"A director of this cluster directs another cluster too, so this group's instance is named "
                 f"“{long_name}”, longer than keepalived's 32 characters: choose a shorter name.",
             )
+    if group.auth_pass and group.advert_int is not None and float(group.advert_int) != int(float(group.advert_int)):
+        error(
+            "auth_pass",
+            "VRRP authentication exists only in VRRP version 2, whose adverts are whole seconds apart: give a whole "
+            "advertisement interval or no password.",
+        )
+    if group.auth_pass and group.pk and group.virtual_services.filter(address__contains=":").exists():
+        error("auth_pass", "VRRP authentication exists only in VRRP version 2 (IPv4): this group has IPv6 VIPs.")
     if group.preempt_delay and not group.preempt:
         error("preempt_delay", "A preemption delay needs preemption on (without it nothing is taken back).")
     if group.unicast:

@@ -228,6 +228,12 @@ class VirtualService(models.Model):
                 error("vip_group", f"VIP group “{self.vip_group}” belongs to another cluster.")
             elif self.is_fwmark:
                 error("vip_group", "A firewall-mark service has no VIP to move: leave its VIP group empty.")
+            elif self.vip_group.auth_pass and self.address and ":" in self.address:
+                error(
+                    "vip_group",
+                    f"VIP group “{self.vip_group}” has a VRRP password, which only VRRP version 2 (IPv4) carries: "
+                    "an IPv6 VIP needs a group without one.",
+                )
         if not errors:
             self._check_unique_in_cluster(error)
             self._check_vip_on_shared_directors(error)

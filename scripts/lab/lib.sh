@@ -41,6 +41,10 @@ lab_missing() {
         missing+=(ip)
         packages+=(iproute2)
     fi
+    if [ ! -x /usr/sbin/keepalived ]; then # director HA (tests/lab/test_lab_ha.py)
+        missing+=(keepalived)
+        packages+=(keepalived)
+    fi
     if [ ! -x "$LVSWEB_VENV/bin/vng" ]; then
         missing+=("$LVSWEB_VENV/bin/vng")
     fi

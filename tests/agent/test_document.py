@@ -166,6 +166,6 @@ def test_messages_are_in_json_s_words_and_one_per_problem():
     assert problems(doc) == [("$.revision", "true is not of type 'integer'")]
     doc = changed(example("tun-real-server"), lambda d: d.update(revision="80"))
     assert problems(doc) == [("$.revision", "\"80\" is not of type 'integer'")]
-    # An IPv6 address in an IPv4 list is one problem: not also "is not a plain IP address".
-    doc = changed(example("tun-real-server"), lambda d: d["real_server"]["tun"].update(vips=["2001:db8::1"]))
-    assert problems(doc) == [("$.real_server.tun.vips[0]", '"2001:db8::1" is not an IPv4 address')]
+    # An IPv6 address in an IPv4 list (the DR recipe's) is one problem: not also "is not a plain IP address".
+    doc = changed(example("dr-real-server"), lambda d: d["real_server"]["dr"].update(vips=["2001:db8::1"]))
+    assert problems(doc) == [("$.real_server.dr.vips[0]", '"2001:db8::1" is not an IPv4 address')]

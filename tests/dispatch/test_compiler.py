@@ -123,6 +123,9 @@ vip_groups = st.one_of(
                         "auth_pass": st.sampled_from(["", "x", "8charsOK"]),
                         "track_agent": st.booleans(),
                     }
+                ).map(
+                    # a VRRP password exists only in VRRP version 2, whose adverts are whole seconds apart
+                    lambda group: group if float(group["advert_int"]).is_integer() else {**group, "auth_pass": ""}
                 ),
                 min_size=1,
                 max_size=3,

@@ -1,6 +1,7 @@
 """The compiler gives each director of a cluster with VIP groups its `director.ha`, which the agent accepts."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from lvsweb_agent.document import parse_document, validate_schema
 
 from clusters.choices import HostRole
@@ -89,7 +90,8 @@ def test_a_shared_director_prefixes_instance_names_and_is_backup_only_when_it_se
     other = make_cluster(slug="mail")
     director1 = pair.cluster_hosts.get(host__hostname="director1").host
     make_cluster_host(cluster=other, host=director1)
-    make_vip_group(cluster=other, name="smtp", vrid=52)
+    smtp = make_vip_group(cluster=other, name="smtp", vrid=52)
+    make_virtual_service(cluster=other, address="198.51.100.25", port=25, vip_group=smtp)
     third = make_cluster()
     make_cluster_host(cluster=third, host=director1, role=HostRole.REAL_SERVER)
     docs = documents_of(pair, other, third)
@@ -102,7 +104,7 @@ def test_a_shared_director_prefixes_instance_names_and_is_backup_only_when_it_se
 def test_unicast_without_peers_is_multicast_for_a_lone_director(db):
     cluster = make_cluster()
     make_cluster_host(cluster=cluster, host=make_host(hostname="alone"))
-    make_vip_group(cluster=cluster, unicast=True)
+    make_virtual_service(cluster=cluster, vip_group=make_vip_group(cluster=cluster, unicast=True))
     [instance] = documents_of(cluster)["alone"]["director"]["ha"]["instances"]
     assert (instance["unicast_source"], instance["unicast_peers"]) == (None, [])
 
@@ -117,3 +119,26 @@ def test_revisions_from_before_ha_still_compile(lab):
         del service["vip_group"]
     docs = compile_documents([snapshot], {})
     assert docs["director"]["director"]["vips"][0]["address"] == "10.10.0.100"
+
+
+def test_a_group_without_enabled_services_gives_keepalived_nothing_to_run(db):
+    # keepalived needs a VIP per instance: a group nothing is in yet is left out, and with it the `ha` section
+    cluster = make_cluster()
+    make_cluster_host(cluster=cluster, host=make_host(hostname="alone"))
+    make_vip_group(cluster=cluster)
+    make_virtual_service(cluster=cluster)
+    assert "ha" not in documents_of(cluster)["alone"]["director"]
+
+
+def test_a_vrrp_password_needs_vrrp_version_2(db):
+    cluster = make_cluster()
+    with pytest.raises(ValidationError) as caught:
+        make_vip_group(cluster=cluster, advert_int=0.5, auth_pass="s3cret")
+    assert "whole seconds" in caught.value.message_dict["auth_pass"][0]
+    with pytest.raises(ValidationError) as caught:
+        make_vip_group(cluster=cluster, auth_pass="a#b")
+    assert "auth_pass" in caught.value.message_dict
+    group = make_vip_group(cluster=cluster, auth_pass="s3cret")
+    with pytest.raises(ValidationError) as caught:
+        make_virtual_service(cluster=cluster, address="2001:db8::10", vip_group=group).full_clean()
+    assert "only VRRP version 2 (IPv4) carries" in caught.value.message_dict["vip_group"][0]

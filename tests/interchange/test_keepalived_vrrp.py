@@ -30,7 +30,7 @@ vrrp_instance VI_WEB {
     interface eth0
     virtual_router_id 51
     priority 150
-    advert_int 0.5
+    advert_int 2
     preempt_delay 10
     authentication {
         auth_type PASS
@@ -109,7 +109,7 @@ def test_the_parser_reads_instances_sync_groups_and_the_sync_daemon():
         ("VI_MAIL", 60, ["198.51.100.12"], False),
     ]
     web = config.groups[0]
-    assert (web.advert_int, web.preempt_delay, web.unicast, web.auth_pass) == (0.5, 10, True, "s3cret")
+    assert (web.advert_int, web.preempt_delay, web.unicast, web.auth_pass) == (2.0, 10, True, "s3cret")
     assert (config.sync.syncid, config.sync.port, config.sync.ttl) == (7, 8849, 2)
     not_imported = " ".join(problem.message for problem in result.not_imported)
     assert "priority" in not_imported and "each director has its own VRRP priority" in not_imported

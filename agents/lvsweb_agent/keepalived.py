@@ -1,0 +1,219 @@
+"""keepalived for director HA: its configuration (VRRP only), its helper scripts, and the process.
+
+The agent writes everything under `<root>/var/lib/lvsweb-agent/ha/` and runs Debian's keepalived with
+`--vrrp` (no health checker, no virtual_server: IPVS is the agent's), its pid files there too, so several
+directors (network namespaces) can share one machine. keepalived daemonizes: an agent restart does not
+move the VIPs.
+
+Two small shell scripts connect keepalived and the agent, both rewritten with the configuration:
+- `notify.sh` (vrrp_instance `notify`): keepalived runs it at every transition with
+  `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`; it writes `state/i-<name>`
+  (`STATE PRIORITY UNIXTIME`), which the agent follows (hastate.py), also after its own restart.
+- `track.sh` (vrrp_script, tracked by instances with `track_agent`): exits 0 while the agent's fitness
+  file says `fit` and was written less than TRACK_STALE seconds ago. A track_file alone would keep a
+  dead agent's last word for ever; the freshness test makes a dead or hung agent unfit too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from lvsweb_agent.hadoc import HighAvailability, VrrpInstance
+
+HA_DIR = "var/lib/lvsweb-agent/ha"
+CONFIG, PID, VRRP_PID = "keepalived.conf", "keepalived.pid", "vrrp.pid"
+NOTIFY, TRACK, FITNESS, STATES, LOG = "notify.sh", "track.sh", "fitness", "state", "keepalived.log"
+KEEPALIVED = "/usr/sbin/keepalived"
+#: The agent rewrites the fitness file every second; older than this, keepalived counts the agent gone.
+TRACK_STALE = 5
+TRACK_SCRIPT = "lvsweb_agent_fit"
+
+
+def ha_dir(root: Path) -> Path:
+    return root / HA_DIR
+
+
+def _format_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def render_instance(instance: VrrpInstance, directory: Path) -> str:
+    """One vrrp_instance block."""
+    lines = [
+        f"vrrp_instance {instance.name} {{",
+        "    state BACKUP",  # every director starts as backup; the election decides
+        f"    interface {instance.interface}",
+        f"    virtual_router_id {instance.vrid}",
+        f"    priority {instance.priority}",
+        f"    advert_int {_format_seconds(instance.advert_int)}",
+    ]
+    if instance.vrrp_version == 3:
+        lines.append("    version 3")
+    if not instance.preempt:
+        lines.append("    nopreempt")
+    elif instance.preempt_delay:
+        lines.append(f"    preempt_delay {instance.preempt_delay}")
+    if instance.unicast_source is not None:
+        lines.append(f"    unicast_src_ip {instance.unicast_source}")
+        lines.append("    unicast_peer {")
+        lines += [f"        {peer}" for peer in instance.unicast_peers]
+        lines.append("    }")
+    if instance.auth_pass is not None:
+        lines += ["    authentication {", "        auth_type PASS", f"        auth_pass {instance.auth_pass}", "    }"]
+    lines.append("    virtual_ipaddress {")
+    lines += [f"        {vip.address}/{vip.prefix} dev {vip.interface}" for vip in instance.vips]
+    lines.append("    }")
+    if instance.track_agent:
+        lines += ["    track_script {", f"        {TRACK_SCRIPT}", "    }"]
+    lines.append(f'    notify "{directory / NOTIFY}"')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def render_config(ha: HighAvailability, directory: Path) -> str:
+    """keepalived.conf: global_defs, the agent's track script when tracked, one vrrp_instance per VIP group."""
+    parts = [
+        "# Written by lvsweb-agent from the desired-state document (director.ha); rewritten on every change.",
+        "global_defs {",
+        f"    router_id {ha.router_id}",
+        "    script_user root",
+        "    enable_script_security",
+        "}",
+    ]
+    if ha.tracked:
+        parts += [
+            f"vrrp_script {TRACK_SCRIPT} {{",
+            f'    script "{directory / TRACK}"',
+            "    interval 1",
+            "    timeout 2",
+            "    fall 2",
+            "    rise 2",
+            "}",
+        ]
+    parts += [render_instance(instance, directory) for instance in ha.instances]
+    return "\n".join(parts) + "\n"
+
+
+def render_notify_script(directory: Path) -> str:
+    """The notify hook: keepalived's words about a transition into state/<instance>, atomically."""
+    states = directory / STATES
+    return f"""#!/bin/sh
+# Written by lvsweb-agent. keepalived runs it: notify.sh INSTANCE|GROUP NAME STATE PRIORITY
+[ "$1" = INSTANCE ] || exit 0
+printf '%s %s %s\\n' "$3" "$4" "$(date +%s.%N)" > "{states}/.$2.tmp" && mv -f "{states}/.$2.tmp" "{states}/i-$2"
+"""
+
+
+def render_track_script(directory: Path) -> str:
+    """The track script: fit while the agent's fitness file says so and is fresh."""
+    return f"""#!/bin/sh
+# Written by lvsweb-agent. Exit 0 (fit) while {FITNESS} says "fit" and is under {TRACK_STALE} s old.
+read -r word stamp rest < "{directory / FITNESS}" || exit 1
+[ "$word" = fit ] || exit 1
+[ $(( $(date +%s) - ${{stamp%.*}} )) -le {TRACK_STALE} ]
+"""
+
+
+def write_files(directory: Path, config: str, program: str | None = KEEPALIVED) -> None:
+    """The configuration and both scripts, each replaced atomically (root-only: keepalived's script security).
+
+    With `program`, the configuration is first checked by keepalived itself (`--config-test`): one it refuses
+    is not written, and the running keepalived keeps the configuration it has.
+    """
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (directory / STATES).mkdir(exist_ok=True, mode=0o700)
+    for name, text, mode in (
+        (NOTIFY, render_notify_script(directory), 0o700),
+        (TRACK, render_track_script(directory), 0o700),
+        (CONFIG, config, 0o600),
+    ):
+        path = directory / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, mode)
+        if name == CONFIG and program is not None:
+            check_config(tmp, program)
+        os.replace(tmp, path)
+
+
+def check_config(path: Path, program: str = KEEPALIVED) -> None:
+    """Raise OSError(EINVAL) with keepalived's words when it refuses the configuration in `path`."""
+    done = subprocess.run(
+        [program, "--config-test", "--use-file", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        words = " ".join((done.stderr or done.stdout).split())
+        raise OSError(errno.EINVAL, f"keepalived refuses the configuration: {words}")
+
+
+def running_pid(directory: Path) -> int | None:
+    """keepalived's (parent) pid when the one started from `directory` runs, else None."""
+    try:
+        pid = int((directory / PID).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    # A recycled pid is another program, or a keepalived of another configuration.
+    if not command or not command[0].endswith(b"keepalived") or str(directory / CONFIG).encode() not in command:
+        return None
+    return pid
+
+
+def clear_states(directory: Path) -> None:
+    """Forget the last run's VRRP states: a new keepalived starts every instance afresh."""
+    for entry in (directory / STATES).glob("*"):
+        entry.unlink(missing_ok=True)
+
+
+def start(directory: Path, program: str = KEEPALIVED, wait: float = 10.0) -> int:
+    """Start keepalived (VRRP only) on the configuration in `directory`, in the caller's network namespace;
+    returns its pid once it has written its pid file (so the next plan sees it running)."""
+    for name in (PID, VRRP_PID):
+        (directory / name).unlink(missing_ok=True)
+    clear_states(directory)
+    command = [
+        program,
+        "--vrrp",
+        "--use-file",
+        str(directory / CONFIG),
+        "--pid",
+        str(directory / PID),
+        "--vrrp_pid",
+        str(directory / VRRP_PID),
+    ]
+    # Its output goes to a file, not a pipe: the daemon inherits what it is given and would hold a pipe open.
+    with open(directory / LOG, "w") as log:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=30, check=False)
+    if done.returncode != 0:
+        words = " ".join((directory / LOG).read_text().split())
+        raise OSError(errno.EIO, f"keepalived did not start (exit {done.returncode}): {words}")
+    deadline = time.monotonic() + wait
+    while (pid := running_pid(directory)) is None:
+        if time.monotonic() > deadline:
+            raise OSError(errno.ESRCH, f"keepalived exited at once: check `{program} -t -f {directory / CONFIG}`")
+        time.sleep(0.05)
+    return pid
+
+
+def reload(pid: int) -> None:
+    """Make keepalived re-read its configuration (SIGHUP): instances keep their state when unchanged."""
+    os.kill(pid, signal.SIGHUP)
+
+
+def stop(directory: Path, pid: int, wait: float = 10.0) -> None:
+    """Stop keepalived (SIGTERM: it gives up its VIPs and sends priority 0, so a backup takes over at once)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while running_pid(directory) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    clear_states(directory)
