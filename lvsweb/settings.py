@@ -386,6 +386,10 @@ SPECTACULAR_SETTINGS = {
     # Real servers and health checks' sorry servers share the forwarding methods: one enum in the schema.
     "ENUM_NAME_OVERRIDES": {
         "ForwardMethodEnum": "clusters.choices.ForwardMethod",
+        # names of their own for choice sets whose field names ("kind", "state", "status") other models use too
+        "DeploymentKindEnum": "dispatch.choices.DeploymentKind",
+        "DeploymentStatusEnum": "dispatch.choices.DeploymentStatus",
+        "RealServerStateEnum": "clusters.choices.RealServerState",
         "AlertSeverityEnum": "alerts.choices.Severity",
         "AlertEventTypeEnum": "alerts.events.EVENT_TYPE_NAMES",
     },

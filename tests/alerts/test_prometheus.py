@@ -66,7 +66,7 @@ def metrics_text(lab, director):  # noqa: F811 (the fixtures imported above)
     _token, key = create_api_token(acting_user=None, user=user, name="prometheus", read_only=True)
     answer = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert answer.status_code == 200
-    return answer.content.decode()
+    return b"".join(answer.streaming_content).decode()  # /metrics is streamed (traffic/metrics.py)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -36,6 +36,10 @@ def test_create_cluster_records_every_field_as_new(operator):
         "slug": [None, "web"],
         "description": [None, ""],
         "drain_timeout": [None, 300],
+        "sync_id": [None, None],
+        "sync_port": [None, None],
+        "sync_mcast_group": [None, None],
+        "sync_ttl": [None, None],
     }
     assert entry.result == "success"
 

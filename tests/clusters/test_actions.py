@@ -53,13 +53,13 @@ def test_a_vip_family_change_keeps_gre_real_servers_of_the_other_family():
     assert VirtualService.objects.get(pk=service.pk).address_family == "ipv6"
 
 
-def test_a_vip_family_change_that_strands_an_ipip_real_server_is_refused():
-    """tunl0 on the real server takes IPv4 in IPv4 only: moving the VIP to IPv6 would strand it."""
+def test_a_vip_family_change_that_strands_a_dr_real_server_is_refused():
+    """DR forwards the packet as it is: moving the VIP to IPv6 would strand an IPv4 real server."""
     service = make_virtual_service(address="10.3.3.3", port=80)
-    make_real_server(virtual_service=service, forward_method="tun", address="172.16.5.1")
+    make_real_server(virtual_service=service, forward_method="dr", address="172.16.5.1")
     with pytest.raises(ValidationError) as exc:
         actions.update_virtual_service(acting_user=None, virtual_service=service, changes={"address": "2001:db8::3"})
-    assert "Real server 172.16.5.1:80: An IPv4 real server behind an IPv6 TUN service" in exc.value.messages[0]
+    assert "Real server 172.16.5.1:80: A DR real server must be IPv6" in exc.value.messages[0]
     assert VirtualService.objects.get(pk=service.pk).address_family == "ipv4"
 
 
