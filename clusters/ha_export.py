@@ -19,8 +19,14 @@ def vrrp_export(cluster: Cluster) -> str:
         return ""
     directors.sort(key=lambda host: (host["drained"], -host["vrrp_priority"], host["hostname"]))
     preferred = directors[0]["hostname"]
-    ha = compile_documents([snapshot], {})[preferred]["director"]["ha"]
+    ha = compile_documents([snapshot], {})[preferred]["director"].get("ha") or {"instances": [], "sync": None}
+    exported = {instance["name"] for instance in ha["instances"]}
+    empty = [group["name"] for group in snapshot["vip_groups"] if group["name"] not in exported]
+    # keepalived needs a VIP per vrrp_instance: a group no enabled service is in yet has none to move
+    note = f"\n# VIP groups without an enabled service, not exported: {', '.join(empty)}." if empty else ""
+    if not ha["instances"]:
+        return note + "\n" if note else ""
     others = ", ".join(f"{host['hostname']} priority {host['vrrp_priority']}" for host in directors[1:])
     comment = f"# Director high availability as director {preferred} runs it"
     comment += f" (VRRP priority {directors[0]['vrrp_priority']})." + (f" The others: {others}." if others else "")
-    return f"\n{comment}\n" + keepalived_vrrp.render(ha["instances"], sync=ha["sync"], director=ha)
+    return f"{note}\n{comment}\n" + keepalived_vrrp.render(ha["instances"], sync=ha["sync"], director=ha)

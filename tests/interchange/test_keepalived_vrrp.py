@@ -190,3 +190,14 @@ def test_export_writes_the_preferred_directors_vrrp_and_imports_back(operator_us
         (g.name, g.vrid, g.advert_int, g.auth_pass, g.unicast) for g in cluster.vip_groups.all()
     ]
     assert Cluster.objects.get(pk=fresh.pk).sync_id == 7
+
+
+@pytest.mark.django_db
+def test_a_vip_group_without_services_is_named_in_the_export_not_written_as_an_instance():
+    # keepalived needs a VIP per vrrp_instance: a group nothing is in yet has none (the export used to fail on it)
+    cluster = make_cluster(slug="quiet")
+    make_cluster_host(cluster=cluster, host=make_host(hostname="director1"))
+    make_vip_group(cluster=cluster, name="spare", vrid=61)
+    text = export_text(cluster, "keepalived")
+    assert "# VIP groups without an enabled service, not exported: spare." in text
+    assert "vrrp_instance" not in text
