@@ -13,6 +13,7 @@ from django.forms.models import construct_instance
 
 from clusters.choices import CHECKS_FOR_PROTOCOL, HealthCheckType
 from clusters.models import Cluster, HealthCheck, Host, RealServer, VipGroup, VirtualService
+from clusters.models.clusters import CLUSTER_FIELDS
 from clusters.models.ha import VIP_GROUP_FIELDS
 from clusters.models.health import HEALTH_CHECK_FIELDS
 from clusters.models.real_servers import REAL_SERVER_FIELDS
@@ -86,18 +87,7 @@ class ClusterForm(ActionForm):
 
     class Meta:
         model = Cluster
-        fields = [
-            "team",
-            "name",
-            "slug",
-            "description",
-            "drain_timeout",
-            # Connection sync of director high availability (docs/ha.md).
-            "sync_id",
-            "sync_port",
-            "sync_mcast_group",
-            "sync_ttl",
-        ]
+        fields = list(CLUSTER_FIELDS)
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
         labels = {"drain_timeout": "Drain timeout (seconds)"}
 

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from clusters import actions, selectors
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VipGroup, VirtualService
+from clusters.models.clusters import CLUSTER_FIELDS
 from clusters.models.real_servers import REAL_SERVER_FIELDS
 from clusters.models.virtual_services import VIRTUAL_SERVICE_FIELDS
 from clusters.overlaps import endpoint_overlaps
@@ -82,15 +83,7 @@ class ClusterSerializer(ActionSerializer):
         fields = [
             "id",
             "url",
-            "team",
-            "name",
-            "slug",
-            "description",
-            "drain_timeout",
-            "sync_id",
-            "sync_port",
-            "sync_mcast_group",
-            "sync_ttl",
+            *CLUSTER_FIELDS,
             "virtual_service_count",
             "real_server_count",
             "created_at",

@@ -11,6 +11,19 @@ from clusters.choices import HostRole
 
 #: Slugs that name console pages under /clusters/ and so cannot name a cluster there.
 RESERVED_SLUGS = frozenset({"new"})
+#: What a cluster records, in the order the form and the API list them: the one list (the sync settings are the
+#: connection sync of director high availability, docs/ha.md).
+CLUSTER_FIELDS = (
+    "team",
+    "name",
+    "slug",
+    "description",
+    "drain_timeout",
+    "sync_id",
+    "sync_port",
+    "sync_mcast_group",
+    "sync_ttl",
+)
 #: A slug is in every URL of its cluster, so it is unique across the console. The refusal reads the same whoever
 #: holds the slug, so that it does not tell one team that another team has a cluster, and whose it is.
 SLUG_TAKEN = "This slug is already in use in the console (slugs are unique across all teams); choose another."
