@@ -110,15 +110,14 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
     }
 
 
+#: The connection sync settings: {the inventory's (and the agent's `sync`) key: the Cluster field}.
+SYNC_FIELDS = {"syncid": "sync_id", "port": "sync_port", "mcast_group": "sync_mcast_group", "ttl": "sync_ttl"}
+
+
 def _sync_snapshot(cluster: Cluster) -> dict[str, Any] | None:
     if cluster.sync_id is None:
         return None
-    return {
-        "syncid": cluster.sync_id,
-        "port": cluster.sync_port,
-        "mcast_group": cluster.sync_mcast_group,
-        "ttl": cluster.sync_ttl,
-    }
+    return {key: getattr(cluster, field) for key, field in SYNC_FIELDS.items()}
 
 
 def service_sort_key(service: VirtualService) -> tuple:

@@ -10,11 +10,10 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from clusters import actions as inventory
 from clusters.choices import HostRole
+from clusters.compiler import SYNC_FIELDS
 from clusters.ha_compiler import group_snapshot
 from clusters.models import Cluster, VipGroup
 from dispatch.revisions import DIRECTOR_HA_DEFAULTS, service_key
-
-SYNC_FIELDS = {"syncid": "sync_id", "port": "sync_port", "mcast_group": "sync_mcast_group", "ttl": "sync_ttl"}
 
 
 def restore_ha(*, acting_user: AbstractBaseUser | None, cluster: Cluster, target: dict[str, Any]) -> None:
