@@ -50,8 +50,9 @@ def _reject(signer: str, reason: str) -> str:
     return "rejected"
 
 
-def handle_batch(envelope: Any) -> str:
-    """Verify a signed traffic batch with the sending host's own key and take it in. Never raises on bad input."""
+def handle_batch(envelope: Any, *, queue: str = "control") -> str:
+    """Verify a signed traffic batch with the sending host's own key and take it in. Never raises on bad input.
+    `queue` is the one it came from: while others wait there, the host's batches are merged (traffic.pending)."""
     try:
         signer = envelope_signer(envelope)
     except EnvelopeError as exc:
@@ -75,7 +76,7 @@ def handle_batch(envelope: Any) -> str:
             return _reject(signer, f"malformed traffic batch: {exc}")
         if replay.accept(host, payload) is not None:
             return "refused"  # an old or repeated batch would reset the feed: counted by replay.accept
-    batch = pending.take(host.pk, payload)
+    batch = pending.take(host.pk, payload, queue)
     if batch is None:
         return "held"  # the queue is behind: merged into the host's next batch (latest wins)
     with transaction.atomic():
