@@ -372,6 +372,9 @@ def main() -> int:
 
     admin, name = bench_database()
     os.environ["LVSWEB_CONTROL_PARTITIONS"] = str(args.workers)  # the console's processes inherit it
+    # A channel layer of this run's own: pages of an earlier run that was killed stay members of the groups
+    # (of the same cluster ids) for a day, and every event would be copied to them too.
+    os.environ["CHANNELS_PREFIX"] = prefix = f"lvsweb:bench:{os.getpid()}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
     import django
 
@@ -497,6 +500,16 @@ def main() -> int:
 
         connections.close_all()
         drop_database(admin, name)
+        forget_channel_layer(prefix)
+
+
+def forget_channel_layer(prefix: str) -> None:
+    """Delete this run's channel layer keys (groups, channels) from Redis."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
 
 
 if __name__ == "__main__":
