@@ -101,7 +101,7 @@ class ConsoleServer(Background):
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne ended before answering\n{self.output()}")
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):  # a loaded machine: ask again
                 if requests.get(f"{self.url}/accounts/login/", timeout=5).status_code == 200:
                     return
             time.sleep(0.3)
