@@ -266,9 +266,10 @@ CELERY_RESULT_BACKEND = None
 # More than one partition: the worker on `control` forwards each host's reports to `control.<k>`, one
 # consumer per partition keeps each host's order, and the console's own tasks go to `control.jobs`
 # (dispatch/partitions.py, docs/scaling.md). Every console process and worker must agree on the number.
-CONTROL_PARTITIONS = int(os.environ.get("LVSWEB_CONTROL_PARTITIONS", "1"))
-if not 1 <= CONTROL_PARTITIONS <= 64:
-    raise ImproperlyConfigured(f"LVSWEB_CONTROL_PARTITIONS must be from 1 to 64, not {CONTROL_PARTITIONS}")
+_partitions = os.environ.get("LVSWEB_CONTROL_PARTITIONS", "1").strip()
+if not _partitions.isdigit() or not 1 <= int(_partitions) <= 64:
+    raise ImproperlyConfigured(f"LVSWEB_CONTROL_PARTITIONS must be a whole number from 1 to 64, not {_partitions!r}")
+CONTROL_PARTITIONS = int(_partitions)
 CELERY_TASK_DEFAULT_QUEUE = own_queue(CONTROL_PARTITIONS)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
