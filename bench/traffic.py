@@ -18,10 +18,16 @@ which installs the table in a namespace of the VM with the agent, then times the
 (dump + encode) at 1 Hz, its CPU, and `ipvsadm -Ln --stats --exact` reading the same table as a reference
 (the VM emulates its CPU: compare the ratio, not the seconds).
 
+Scaled out (docs/scaling.md): `--directors D` shares the services out between D clusters, one director each,
+played side by side; `--workers N` (N > 1) runs the router on `control` and N partition workers instead of one
+worker; `--load K` runs K CPU-bound processes (`python -c 'while 1: pass'`) beside it all, named in the output
+with the load average seen while they ran.
+
 Reported: the agent's CPU for encoding and signing (share of one core), the control worker's and daphne's
 CPU (from /proc), bytes per second through the broker (the Redis list entries as kombu writes them), and
 the lag from the agent's read of the kernel to each websocket client (p50/p95/max), plus how many events
-each client got and the control queue's backlog at the end.
+each client got, the control queues' backlog at the end, and the batches sent and taken in per second
+(a batch not taken in on its own was merged into its director's next one: the workers were behind).
 """
 
 from __future__ import annotations
@@ -76,8 +82,11 @@ def drop_database(admin: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def make_inventory(services: int, dests: int):
-    """Cluster `big`: SERVICES TCP services x DESTS TUN real servers on one enrolled director."""
+def make_inventory(services: int, dests: int, directors: int = 1):
+    """DIRECTORS clusters `big-<i>` (`big` when there is one), SERVICES TCP services x DESTS TUN real servers
+    shared out between them, each cluster with one enrolled director `director-<i>`. Returns the viewer and,
+    per director: (hostname, its key, its cluster's slug, [(kernel service key, port)], [service ids])."""
+    from django.contrib.auth import get_user_model
     from lvsweb_agent.envelope import generate_private_key, public_key_text
 
     from clusters.choices import HostRole
@@ -85,31 +94,46 @@ def make_inventory(services: int, dests: int):
     from teams.models import Membership, Team
 
     team = Team.objects.create(name="Bench", slug="bench")
-    key = generate_private_key()
-    cluster = Cluster.objects.create(team=team, name="big", slug="big")
-    director = Host.objects.create(
-        team=team, hostname="director", management_address="192.0.2.1", public_key=public_key_text(key)
-    )
-    ClusterHost.objects.create(cluster=cluster, host=director, role=HostRole.DIRECTOR)
-    made = VirtualService.objects.bulk_create(
-        [
-            VirtualService(cluster=cluster, protocol="tcp", address="10.10.0.101", port=10001 + i, scheduler="wlc")
-            for i in range(services)
-        ]
-    )
-    RealServer.objects.bulk_create(
-        [
-            RealServer(virtual_service=service, address=f"10.20.0.{11 + j}", port=service.port)
-            for service in made
-            for j in range(dests)
-        ],
-        batch_size=5000,
-    )
-    from django.contrib.auth import get_user_model
-
+    made_directors = []
+    for index in range(directors):
+        suffix = "" if directors == 1 else f"-{index}"
+        key = generate_private_key()
+        cluster = Cluster.objects.create(team=team, name=f"big{suffix}", slug=f"big{suffix}")
+        director = Host.objects.create(
+            team=team,
+            hostname=f"director{suffix}",
+            management_address=f"192.0.2.{1 + index}",
+            public_key=public_key_text(key),
+        )
+        ClusterHost.objects.create(cluster=cluster, host=director, role=HostRole.DIRECTOR)
+        vip = f"10.10.{index}.101"
+        count = services // directors + (1 if index < services % directors else 0)
+        made = VirtualService.objects.bulk_create(
+            [
+                VirtualService(cluster=cluster, protocol="tcp", address=vip, port=10001 + i, scheduler="wlc")
+                for i in range(count)
+            ]
+        )
+        RealServer.objects.bulk_create(
+            [
+                RealServer(virtual_service=service, address=f"10.20.0.{11 + j}", port=service.port)
+                for service in made
+                for j in range(dests)
+            ],
+            batch_size=5000,
+        )
+        made_directors.append(
+            (
+                director.hostname,
+                key,
+                cluster.slug,
+                [(f"tcp {vip}:{s.port}", s.port) for s in made],
+                [s.pk for s in made],
+            )
+        )
     user = get_user_model().objects.create_user("bench-viewer")  # signs in by session only
     Membership.objects.create(team=team, user=user, role="viewer")
-    return key, user, [(f"tcp 10.10.0.101:{s.port}", s.port) for s in made], [s.pk for s in made]
+    return user, made_directors
 
 
 class Kernel:
@@ -148,17 +172,23 @@ class Kernel:
 
 
 class Clients:
-    """`count` websocket clients (autobahn on Twisted, in a thread), each a Traffic page of 25 services (client i
-    shows page i, wrapping around) on its traffic socket, recording each traffic event's lag from the agent's
-    kernel read (the cluster's events with the services' totals and those with the page's real servers)."""
+    """`count` websocket clients (autobahn on Twisted, in a thread), each a Traffic page of 25 services on its
+    traffic socket (client i shows cluster i mod D, and of it page i div D, wrapping around), recording each
+    traffic event's lag from the agent's kernel read (the cluster's events with the services' totals and those
+    with the page's real servers), and which batches (director, time taken in) reached any page."""
 
-    def __init__(self, url: str, cookie: str, count: int, service_ids: list[int]):
+    def __init__(self, url: str, cookie: str, count: int, clusters: list[tuple[str, list[int]]]):
         self.url, self.cookie, self.count = url, cookie, count
-        ordered = sorted(service_ids)
-        self.pages = [ordered[i : i + 25] for i in range(0, len(ordered), 25)]
+        self.pages = []
+        for index in range(count):
+            slug, service_ids = clusters[index % len(clusters)]
+            ordered = sorted(service_ids)
+            pages = [ordered[i : i + 25] for i in range(0, len(ordered), 25)]
+            self.pages.append((slug, pages[(index // len(clusters)) % len(pages)]))
         self.lags: list[float] = []
         self.waits: list[float] = []  # from the agent's read to the control worker starting on the batch
         self.events = [0] * count
+        self.batches: set[tuple[int, float]] = set()
         self.connected = 0
 
     def start(self, timeout: float = 180) -> None:
@@ -170,8 +200,16 @@ class Clients:
 
         def protocol_for(index: int):
             class Client(WebSocketClientProtocol):
+                opened = False
+
                 def onOpen(self):
+                    self.opened = True
                     clients.connected += 1
+
+                def onClose(self, was_clean, code, reason):
+                    # On a loaded machine daphne may give up on a handshake (websocket_connect_timeout): again.
+                    if not self.opened:
+                        reactor.callLater(1.0, connect, index)
 
                 def onMessage(self, payload, is_binary):
                     received = time.time()
@@ -180,19 +218,24 @@ class Clients:
                         clients.lags.append(received - event["read_at"])
                         clients.waits.append(event["at"] - event["read_at"])
                         clients.events[index] += 1
+                        clients.batches.add((event["host_id"], event["read_at"]))
 
             return Client
 
+        def connect(index: int) -> None:
+            slug, page = self.pages[index]
+            factory = WebSocketClientFactory(
+                f"ws://{parsed.hostname}:{parsed.port}/ws/clusters/{slug}/traffic/?services="
+                + ",".join(map(str, page)),
+                origin=f"http://{parsed.hostname}:{parsed.port}",
+                headers={"Cookie": f"sessionid={self.cookie}"},
+            )
+            factory.protocol = protocol_for(index)
+            reactor.connectTCP(parsed.hostname, parsed.port, factory)
+
         def connect_all():
-            for index in range(self.count):
-                factory = WebSocketClientFactory(
-                    f"ws://{parsed.hostname}:{parsed.port}/ws/clusters/big/traffic/?services="
-                    + ",".join(map(str, self.pages[index % len(self.pages)])),
-                    origin=f"http://{parsed.hostname}:{parsed.port}",
-                    headers={"Cookie": f"sessionid={self.cookie}"},
-                )
-                factory.protocol = protocol_for(index)
-                reactor.connectTCP(parsed.hostname, parsed.port, factory)
+            for index in range(self.count):  # pages open one after the other, not all in the same instant
+                reactor.callLater(0.1 * index, connect, index)
 
         reactor.callWhenRunning(connect_all)
         threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True).start()
@@ -201,6 +244,51 @@ class Clients:
             time.sleep(0.2)
         if self.connected < self.count:
             raise SystemExit(f"only {self.connected} of {self.count} websocket clients connected")
+
+
+class Load:
+    """`count` CPU-bound processes beside the bench (`python -c 'while 1: pass'`), and the machine's load
+    average sampled while they run."""
+
+    COMMAND = "while 1: pass"
+
+    def __init__(self, count: int):
+        import subprocess
+
+        self.count = count
+        self.processes = [subprocess.Popen([sys.executable, "-c", self.COMMAND]) for _ in range(count)]
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(float(Path("/proc/loadavg").read_text().split()[0]))
+            self._stop.wait(5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+    def describe(self) -> str:
+        return f"{self.count} x python -c '{self.COMMAND}'" if self.count else "none added"
+
+
+def start_workers(workdir: Path, workers: int) -> list:
+    """One control worker on `control`, or (WORKERS > 1) the router on `control` and one worker per partition
+    queue (LVSWEB_CONTROL_PARTITIONS, set before Django started: docs/scaling.md)."""
+    from tests.browser.server import ControlWorker
+
+    if workers == 1:
+        return [ControlWorker(workdir)]
+    started = [ControlWorker(workdir, queues="control", name="router")]
+    for index in range(workers):
+        queues = f"control.{index}" + (",control.jobs" if index == 0 else "")
+        started.append(ControlWorker(workdir, queues=queues, name=f"control-{index}"))
+    return started
 
 
 def message_bytes(app, envelope) -> int:
@@ -262,6 +350,16 @@ def main() -> int:
     parser.add_argument("--dests", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument(
+        "--directors", type=int, default=1, help="share the services out between this many clusters, one director each"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="control workers: 1 on `control`, or more as partitions behind the router (LVSWEB_CONTROL_PARTITIONS)",
+    )
+    parser.add_argument("--load", type=int, default=0, help="CPU-bound processes to run beside the bench")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--lab-read", action="store_true", help="inside the lab VM: time the agent's kernel read")
     args = parser.parse_args()
@@ -273,6 +371,10 @@ def main() -> int:
         return 0
 
     admin, name = bench_database()
+    os.environ["LVSWEB_CONTROL_PARTITIONS"] = str(args.workers)  # the console's processes inherit it
+    # A channel layer of this run's own: pages of an earlier run that was killed stay members of the groups
+    # (of the same cluster ids) for a day, and every event would be copied to them too.
+    os.environ["CHANNELS_PREFIX"] = prefix = f"lvsweb:bench:{os.getpid()}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
     import django
 
@@ -280,9 +382,10 @@ def main() -> int:
     from django.core.management import call_command
 
     workdir = Path(tempfile.mkdtemp(prefix="traffic-bench-"))
-    console = worker = None
+    console, workers, load = None, [], None
     try:
         call_command("migrate", verbosity=0)
+        import redis
         from django.db import connection
         from django.test import Client
         from lvsweb_agent.envelope import seal
@@ -291,66 +394,88 @@ def main() -> int:
         from lvsweb_agent.worker import CONTROL_QUEUE, TRAFFIC_TASK
 
         from lvsweb.celery import app
-        from tests.browser.server import ConsoleServer, ControlWorker
+        from tests.browser.server import ConsoleServer
         from tests.dispatch.broker import purge
 
-        key, user, services, service_ids = make_inventory(args.services, args.dests)
-        sequence = ReportSequence(workdir)  # as the agent stamps its batches (the console refuses replays)
+        user, directors = make_inventory(args.services, args.dests, args.directors)
         client = Client()
         client.force_login(user)
         cookie = client.cookies["sessionid"].value
         connection.close()
-        purge(CONTROL_QUEUE)
-        console, worker = ConsoleServer(workdir), ControlWorker(workdir)
+        queues = [CONTROL_QUEUE, "control.jobs", *(f"control.{k}" for k in range(args.workers))]
+        purge(*queues)
+        console = ConsoleServer(workdir)
+        workers = start_workers(workdir, args.workers)
         console.wait_ready()
-        worker.wait_ready()
-        clients = Clients(console.url, cookie, args.clients, service_ids)
+        for worker in workers:
+            worker.wait_ready()
+        clients = Clients(console.url, cookie, args.clients, [(slug, ids) for _, _, slug, _, ids in directors])
         clients.start()
 
-        kernel = Kernel(services, args.dests)
-        encoder = BatchEncoder("director", 1.0)
+        agents = []
+        for hostname, key, _, services, _ in directors:
+            (workdir / hostname).mkdir()
+            # As each agent stamps its batches (the console refuses replays).
+            agents.append((hostname, key, Kernel(services, args.dests), BatchEncoder(hostname, 1.0),
+                           ReportSequence(workdir / hostname)))  # fmt: skip
+        load = Load(args.load)
         sizes, agent_cpu, rows_sent = [], 0.0, []
         full_bytes = delta_bytes = None
-        cpu_before = {"worker": cpu_seconds(worker.process.pid), "daphne": cpu_seconds(console.process.pid)}
+        pids = {"daphne": console.process.pid, **{w.log.stem: w.process.pid for w in workers}}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.monotonic()
         for tick in range(args.seconds):
-            table = kernel.read()
-            at = time.time()
-            cpu = time.thread_time()
-            batch = encoder.encode(table, at)
-            envelope = seal(sequence.stamp(batch), key, signer="director")
-            agent_cpu += time.thread_time() - cpu
-            app.send_task(TRAFFIC_TASK, args=[envelope], queue=CONTROL_QUEUE, retry=False, expires=30)
-            rows_sent.append(len(batch["rows"]))
-            body = len(json.dumps(envelope))
-            sizes.append(body)
-            if batch["full"] and full_bytes is None:
-                full_bytes = (body, message_bytes(app, envelope))
-            elif batch["rows"] and not batch["full"] and delta_bytes is None:
-                delta_bytes = (body, message_bytes(app, envelope))
+            for hostname, key, kernel, encoder, sequence in agents:
+                table = kernel.read()
+                at = time.time()
+                cpu = time.thread_time()
+                batch = encoder.encode(table, at)
+                envelope = seal(sequence.stamp(batch), key, signer=hostname)
+                agent_cpu += time.thread_time() - cpu
+                app.send_task(TRAFFIC_TASK, args=[envelope], queue=CONTROL_QUEUE, retry=False, expires=30)
+                rows_sent.append(len(batch["rows"]))
+                body = len(json.dumps(envelope))
+                sizes.append(body)
+                if batch["full"] and full_bytes is None:
+                    full_bytes = (body, message_bytes(app, envelope))
+                elif batch["rows"] and not batch["full"] and delta_bytes is None:
+                    delta_bytes = (body, message_bytes(app, envelope))
             time.sleep(max(0.0, started + tick + 1 - time.monotonic()))
+        sent_for = time.monotonic() - started
+        taken_while_sending = len(clients.batches)
         time.sleep(5)  # let the last batches through
         elapsed = time.monotonic() - started
-        cpu_after = {"worker": cpu_seconds(worker.process.pid), "daphne": cpu_seconds(console.process.pid)}
-        import redis
-
-        backlog = redis.Redis.from_url(app.conf.broker_url).llen(CONTROL_QUEUE)
+        cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        load.stop()
+        broker = redis.Redis.from_url(app.conf.broker_url)
+        backlog = sum(broker.llen(queue) for queue in queues)
         # kombu's Redis entry = envelope JSON, base64'd in a Celery message: scale each batch by the measured ratio
         ratio = statistics.mean(raw / body for body, raw in (full_bytes, delta_bytes) if body)
         lags = clients.lags
+        share = {name: round((cpu_after[name] - cpu_before[name]) / elapsed, 3) for name in pids}
+        sent = args.seconds * len(agents)
         results = {
             "services": args.services,
             "real_servers_per_service": args.dests,
+            "directors": len(agents),
+            "control_workers": args.workers,
+            "added_load": load.describe(),
+            "load_average_1min": [min(load.samples), max(load.samples)] if load.samples else None,
             "seconds": args.seconds,
             "clients": args.clients,
-            "rows_per_full_table": len(kernel.rows),
+            "rows_per_full_table": sum(len(kernel.rows) for _, _, kernel, _, _ in agents),
             "rows_per_batch_mean": round(statistics.mean(rows_sent), 1),
             "agent_encode_sign_cpu_share": round(agent_cpu / args.seconds, 4),
-            "control_worker_cpu_share": round((cpu_after["worker"] - cpu_before["worker"]) / elapsed, 3),
-            "daphne_cpu_share": round((cpu_after["daphne"] - cpu_before["daphne"]) / elapsed, 3),
+            "control_worker_cpu_share": round(sum(v for k, v in share.items() if k != "daphne"), 3),
+            "cpu_share_per_process": share,
+            "daphne_cpu_share": share["daphne"],
             "broker_bytes_per_second": round(sum(sizes) * ratio / args.seconds),
             "full_batch_bytes": full_bytes,
             "delta_batch_bytes": delta_bytes,
+            "batches_sent_per_s": round(sent / sent_for, 2),
+            # Every batch not taken in on its own was merged into its director's next one (traffic/pending.py).
+            "batches_taken_in_per_s": round(taken_while_sending / sent_for, 2),
+            "batches_taken_in_share": round(len(clients.batches) / sent, 3),
             "lag_p50_s": round(percentile(lags, 0.5), 3),
             "lag_p95_s": round(percentile(lags, 0.95), 3),
             "lag_max_s": round(max(lags), 3) if lags else None,
@@ -366,13 +491,25 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         return 0
     finally:
-        for process in (worker, console):
+        if load is not None:
+            load.stop()
+        for process in (*workers, console):
             if process is not None:
                 process.stop()
         from django.db import connections
 
         connections.close_all()
         drop_database(admin, name)
+        forget_channel_layer(prefix)
+
+
+def forget_channel_layer(prefix: str) -> None:
+    """Delete this run's channel layer keys (groups, channels) from Redis."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from celery import shared_task
 
-from dispatch import actions
+from dispatch import actions, partitions
 
 
-@shared_task(name="lvsweb.control.report", ignore_result=True)
-def report(envelope) -> str:
-    """An agent's signed report (docs/dispatch.md, "Reports")."""
+@shared_task(bind=True, name="lvsweb.control.report", ignore_result=True)
+def report(self, envelope) -> str:
+    """An agent's signed report (docs/dispatch.md, "Reports"), or forwarded to its host's partition."""
+    if (queue := partitions.forward(self, envelope)) is not None:
+        return f"forwarded to {queue}"
     return actions.handle_report(envelope)
 
 

@@ -10,7 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from lvsweb_agent.screen import transport_for
+
+from dispatch.partitions import own_queue, task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LVSWEB_VAR_DIR", BASE_DIR / "var"))
@@ -260,13 +263,20 @@ CHANNEL_LAYERS = {
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_DEFAULT_QUEUE = "control"
+# More than one partition: the worker on `control` forwards each host's reports to `control.<k>`, one
+# consumer per partition keeps each host's order, and the console's own tasks go to `control.jobs`
+# (dispatch/partitions.py, docs/scaling.md). Every console process and worker must agree on the number.
+_partitions = os.environ.get("LVSWEB_CONTROL_PARTITIONS", "1").strip()
+if not _partitions.isdigit() or not 1 <= int(_partitions) <= 64:
+    raise ImproperlyConfigured(f"LVSWEB_CONTROL_PARTITIONS must be a whole number from 1 to 64, not {_partitions!r}")
+CONTROL_PARTITIONS = int(_partitions)
+CELERY_TASK_DEFAULT_QUEUE = own_queue(CONTROL_PARTITIONS)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"lvsweb.control.*": {"queue": "control"}}
+CELERY_TASK_ROUTES = task_routes(CONTROL_PARTITIONS)
 CELERY_BEAT_SCHEDULE = {
     "expire-unanswered-commands": {"task": "lvsweb.control.expire_deployments", "schedule": 5.0},
     "mark-offline-hosts": {"task": "lvsweb.control.mark_offline_hosts", "schedule": 5.0},

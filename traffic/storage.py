@@ -4,6 +4,8 @@ which for 10,000 series × 27 fields a second is most of a core."""
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from django.db import connection
 
 from traffic.models import Sample, Series
@@ -29,9 +31,10 @@ def update_series(items: list[Series], fields: list[str]) -> None:
             + ", ".join(f"{name} {types[name].replace('serial', 'integer')}" for name in columns)
             + ") ON COMMIT DELETE ROWS"
         )
+        values = attrgetter("pk", *fields)
         with cursor.cursor.copy(f"COPY traffic_series_batch ({', '.join(columns)}) FROM STDIN") as copy:
             for item in items:
-                copy.write_row([item.pk, *(getattr(item, name) for name in fields)])
+                copy.write_row(values(item))
         # Names of the model's own columns only, never input.
         assignments = ", ".join(f"{name} = b.{name}" for name in fields)
         update = f"UPDATE {table} AS s SET {assignments} FROM traffic_series_batch AS b WHERE s.id = b.id"  # noqa: S608

@@ -2,13 +2,16 @@
 
 from celery import shared_task
 
+from dispatch import partitions
 from traffic import actions
 
 
-@shared_task(name="lvsweb.control.traffic", ignore_result=True)
-def traffic(envelope) -> str:
-    """A director's signed traffic batch (docs/traffic.md)."""
-    return actions.handle_batch(envelope)
+@shared_task(bind=True, name="lvsweb.control.traffic", ignore_result=True)
+def traffic(self, envelope) -> str:
+    """A director's signed traffic batch (docs/traffic.md), or forwarded to its host's partition."""
+    if (queue := partitions.forward(self, envelope)) is not None:
+        return f"forwarded to {queue}"
+    return actions.handle_batch(envelope, queue=partitions.delivered_from(self.request))
 
 
 @shared_task(name="lvsweb.control.traffic_history", ignore_result=True)

@@ -101,7 +101,7 @@ class ConsoleServer(Background):
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne ended before answering\n{self.output()}")
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):  # a loaded machine: ask again
                 if requests.get(f"{self.url}/accounts/login/", timeout=5).status_code == 200:
                     return
             time.sleep(0.3)
@@ -114,10 +114,10 @@ class ControlWorker(Background):
 
     name = "control worker"
 
-    def __init__(self, workdir: Path):
-        command = [sys.executable, "-m", "celery", "-A", "lvsweb", "worker", "-Q", "control", "-P", "solo"]
-        command += ["-n", f"browser-control-{os.getpid()}@%h", "-l", "info"]
-        super().__init__(command, server_environment(workdir / "static"), workdir / "control-worker.log")
+    def __init__(self, workdir: Path, *, queues: str = "control", name: str = "control"):
+        command = [sys.executable, "-m", "celery", "-A", "lvsweb", "worker", "-Q", queues, "-P", "solo"]
+        command += ["-n", f"browser-{name}-{os.getpid()}@%h", "-l", "info"]
+        super().__init__(command, server_environment(workdir / "static"), workdir / f"{name}-worker.log")
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Return once the worker says it is ready (it consumes from then on); raise with its log otherwise."""

@@ -51,9 +51,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class ControlWorker:
-    """`celery worker -Q control` as `make run` starts it, on the test database and the test broker."""
+    """`celery worker -Q control` as `make run` starts it, on the test database and the test broker (or on other
+    `queues`, as a partitioned control plane runs them: docs/scaling.md)."""
 
-    def __init__(self, log_path: Path, **extra_env: str):
+    def __init__(
+        self,
+        log_path: Path,
+        *,
+        queues: str = "control",
+        name: str = "test-control",
+        level: str = "warning",
+        **extra_env: str,
+    ):
         db = settings.DATABASES["default"]
         env = dict(
             os.environ,
@@ -64,10 +73,10 @@ class ControlWorker:
             **extra_env,
         )
         self.log_path = log_path
-        argv = [sys.executable, "-m", "celery", "-A", "lvsweb", "worker", "-Q", "control", "-P", "solo"]
+        argv = [sys.executable, "-m", "celery", "-A", "lvsweb", "worker", "-Q", queues, "-P", "solo"]
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [*argv, "-n", "test-control@%h", "-l", "warning"], cwd=REPO, env=env, stdout=log, stderr=log
+                [*argv, "-n", f"{name}@%h", "-l", level], cwd=REPO, env=env, stdout=log, stderr=log
             )
 
     def alive(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -50,8 +51,9 @@ def _reject(signer: str, reason: str) -> str:
     return "rejected"
 
 
-def handle_batch(envelope: Any) -> str:
-    """Verify a signed traffic batch with the sending host's own key and take it in. Never raises on bad input."""
+def handle_batch(envelope: Any, *, queue: str = "control") -> str:
+    """Verify a signed traffic batch with the sending host's own key and take it in. Never raises on bad input.
+    `queue` is the one it came from: while others wait there, the host's batches are merged (traffic.pending)."""
     try:
         signer = envelope_signer(envelope)
     except EnvelopeError as exc:
@@ -75,7 +77,7 @@ def handle_batch(envelope: Any) -> str:
             return _reject(signer, f"malformed traffic batch: {exc}")
         if replay.accept(host, payload) is not None:
             return "refused"  # an old or repeated batch would reset the feed: counted by replay.accept
-    batch = pending.take(host.pk, payload)
+    batch = pending.take(host.pk, payload, queue)
     if batch is None:
         return "held"  # the queue is behind: merged into the host's next batch (latest wins)
     with transaction.atomic():
@@ -270,42 +272,56 @@ _STORED_FIELDS = [
 ]  # fmt: skip
 
 
+# The per-series steps below run for every row of a busy director every second (11,000 at 1,000 x 10): one
+# C-level getter per group of fields instead of a getattr per field and name built per call (the profile of a
+# 1,000 x 10 batch had a third of the worker's time in these few functions).
+_ANCHOR_NAMES = tuple(f"anchor_{name}" for name in COUNTERS)
+_get_counters = attrgetter(*COUNTERS)
+_get_anchors = attrgetter(*_ANCHOR_NAMES)
+_get_rates = attrgetter(*RATES)
+_get_live = attrgetter("present", "active", "inactive", *RATES)
+
+
 def _counters(item: Series) -> tuple[int, ...]:
-    return tuple(getattr(item, name) for name in COUNTERS)
+    return _get_counters(item)
 
 
 def _state(item: Series) -> RateState:
     return RateState(
-        anchor=Reading(item.anchor_at, tuple(getattr(item, f"anchor_{name}") for name in COUNTERS)),
-        last=Reading(item.read_at, _counters(item)),
-        rates=tuple(getattr(item, name) for name in RATES),
+        anchor=Reading(item.anchor_at, _get_anchors(item)),
+        last=Reading(item.read_at, _get_counters(item)),
+        rates=_get_rates(item),
     )
 
 
 def _store(item: Series, state: RateState) -> None:
-    item.read_at, item.anchor_at = state.last.at, state.anchor.at
-    for name, value, anchor in zip(COUNTERS, state.last.counters, state.anchor.counters, strict=True):
-        setattr(item, name, value)
-        setattr(item, f"anchor_{name}", anchor)
-    for name, value in zip(RATES, state.rates, strict=True):
-        setattr(item, name, value)
+    values = item.__dict__  # plain model fields: what setattr would do, without a lookup per name
+    values["read_at"], values["anchor_at"] = state.last.at, state.anchor.at
+    values.update(zip(COUNTERS, state.last.counters, strict=True))
+    values.update(zip(_ANCHOR_NAMES, state.anchor.counters, strict=True))
+    values.update(zip(RATES, state.rates, strict=True))
 
 
 def _live(item: Series) -> tuple:
     """What a browser shows of a series."""
-    return (item.present, item.active, item.inactive, *(getattr(item, name) for name in RATES))
+    return _get_live(item)
 
 
 def live_row(item: Series) -> list:
     """One row of a traffic event: [service, real server or null, present, active, inactive, cps, in_pps,
     out_pps, in_bps, out_bps] (rates rounded to what a page shows)."""
+    cps, in_pps, out_pps, in_bps, out_bps = _get_rates(item)
     return [
         item.virtual_service_id,
         item.real_server_id,
         item.present,
         item.active,
         item.inactive,
-        *(round(getattr(item, name), 2) for name in RATES),
+        round(cps, 2),
+        round(in_pps, 2),
+        round(out_pps, 2),
+        round(in_bps, 2),
+        round(out_bps, 2),
     ]
 
 
