@@ -22,6 +22,11 @@ setting), so the bound is met only by the path the issue asks for: ha2's agent r
 event must also carry the report's cause (a heartbeat would say "seen in a heartbeat"). Without that push the
 page would wait for a heartbeat (up to 30 s) and the test fails.
 
+The group does not track the agent and the cluster has no connection sync: both are tests/lab/test_lab_ha.py's
+(with in-process agents). Here four agent processes share the emulated CPUs with everything else; on a loaded
+machine keepalived's track script (a shell every second, 2 s timeout) timed out and both directors went to
+fault, which measures the machine, not the console.
+
 Then: History (the cluster's audit export, as the page offers it) has the failover with its cause and ha1's
 release; the API's /api/clusters/ha/ha/ and /api/director-roles/ say ha2 holds the VIP; the VIP still answers.
 
@@ -37,6 +42,7 @@ import json
 import re
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 import redis
@@ -112,7 +118,7 @@ def test_the_console_shows_the_new_active_director_within_2_s_of_the_vrrp_transi
     broker = redis.Redis.from_url(django_settings.REDIS_URL, socket_timeout=30)
 
     # -- the inventory, through the API: two directors in one VIP group, TUN real servers ------------------------
-    console.post("clusters/", team="lab", name="ha", slug="ha", drain_timeout=10, sync_id=7)
+    console.post("clusters/", team="lab", name="ha", slug="ha", drain_timeout=10)
     hosts = {}
     for host, (address, _) in DIRECTORS.items():
         hosts[host] = console.post(
@@ -124,7 +130,7 @@ def test_the_console_shows_the_new_active_director_within_2_s_of_the_vrrp_transi
         console.post("cluster-hosts/", cluster="ha", host=host, role="director", vrrp_priority=priority)
     for host in REAL_SERVERS:
         console.post("cluster-hosts/", cluster="ha", host=host, role="real_server")
-    group = console.post("vip-groups/", cluster="ha", name="web", vrid=51, advert_int=1)
+    group = console.post("vip-groups/", cluster="ha", name="web", vrid=51, advert_int=1, track_agent=False)
     service = console.post(
         "virtual-services/",
         cluster="ha",
@@ -205,7 +211,7 @@ def test_the_console_shows_the_new_active_director_within_2_s_of_the_vrrp_transi
         def ha2_alone(event: dict) -> bool:
             return event.get("type") == "ha" and event["group"] == "web" and event["holders"] == ["ha2"]
 
-        shown = page.first(ha2_alone, since=mark, timeout=40)
+        shown = page.first(ha2_alone, since=mark, timeout=90)
         assert shown is not None, f"the page was never told that ha2 holds the VIP\n{failover}\n{explain()}"
         received, event = shown
         delay = received - failover["before"]
@@ -213,17 +219,6 @@ def test_the_console_shows_the_new_active_director_within_2_s_of_the_vrrp_transi
             lambda e: e.get("type") == "ha" and roles(e).get("ha2", {}).get("state") == "master", since=mark
         )
         assert active is not None
-        print(
-            f"VRRP takeover {failover['takeover']:.2f} s after keepalived stopped on ha1; the page showed ha2 active "
-            f"{active[0] - failover['before']:.2f} s and as the sole holder {delay:.2f} s after the transition "
-            f"(VIP seen on ha2 within {failover['after'] - failover['before']:.3f} s; clocks ± "
-            f"{failover['uncertainty'] * 1000:.1f} ms; keepalived's notify on ha2 at "
-            f"{(failover['notify_at'] or failover['after']) - failover['before']:+.2f} s)"
-        )
-        assert delay + failover["uncertainty"] <= BOUND, (
-            f"the page showed ha2 active {delay:.2f} s (± {failover['uncertainty']:.3f}) after the VRRP transition, "
-            f"more than {BOUND} s\n{failover}\n{explain()}"
-        )
         shown_roles = roles(event)
         # Pushed by ha2's own report, not by a heartbeat, and the page can say why.
         assert shown_roles["ha2"]["state"] == "master" and shown_roles["ha2"]["current"], event
@@ -240,15 +235,31 @@ def test_the_console_shows_the_new_active_director_within_2_s_of_the_vrrp_transi
             f"{console.base}/clusters/ha/history/?export=json", cookies={"sessionid": cookie}, timeout=30
         )
         assert history.status_code == 200, history.text[:500]
-        entries = [(entry["action"], entry["message"]) for entry in history.json()]
-        failovers = [message for action, message in entries if action == "ha.failover" and "ha2 took" in message]
+        entries = history.json()
+        failovers = [e for e in entries if e["action"] == "ha.failover" and "ha2 took" in e["message"]]
         assert len(failovers) == 1, entries
-        assert failovers[0].startswith("failover: ha2 took VIP group web"), failovers
-        assert failovers[0].endswith(f": {SILENT}"), failovers
-        releases = [message for action, message in entries if action == "ha.release" and message.startswith("ha1 ")]
+        # "from ha1" even when ha1's release reached the console first (dispatch/actions/ha.py _last_holder)
+        assert failovers[0]["message"] == f"failover: ha2 took VIP group web from ha1: {SILENT}", failovers
+        releases = [e["message"] for e in entries if e["action"] == "ha.release" and e["message"].startswith("ha1 ")]
         assert releases and releases[-1].endswith(": keepalived stopped"), entries
         answers = guest.ask("greet", count=4)
         assert sorted(set(answers)) == ["rs1", "rs2"], answers  # the VIP answers, now through ha2
+
+        # -- the measurement: where the time went, then the issue's bound ---------------------------------------
+        recorded = datetime.fromisoformat(failovers[0]["occurred_at"]).timestamp()  # the control worker's clock
+        notified = failover["notify_at"]
+        print(
+            f"VRRP takeover {failover['takeover']:.2f} s after keepalived stopped on ha1 (VIP seen on ha2 within "
+            f"{failover['after'] - failover['before']:.3f} s; clocks ± {failover['uncertainty'] * 1000:.1f} ms). "
+            f"After the transition: keepalived's notify hook on ha2 "
+            f"{'+%.2f s' % (notified - failover['before']) if notified else 'not seen'}, the console recorded "
+            f"ha2's report +{recorded - failover['before']:.2f} s, the page showed ha2 active "
+            f"+{active[0] - failover['before']:.2f} s and as the sole holder +{delay:.2f} s"
+        )
+        assert delay + failover["uncertainty"] <= BOUND, (
+            f"the page showed ha2 active {delay:.2f} s (± {failover['uncertainty']:.3f}) after the VRRP transition, "
+            f"more than {BOUND} s\n{failover}\n{explain()}"
+        )
 
         assert guest.ask("quit") == "bye"
         vm.process.wait(timeout=180)
