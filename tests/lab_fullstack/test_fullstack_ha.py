@@ -30,7 +30,7 @@ fault, which measures the machine, not the console.
 Then: History (the cluster's audit export, as the page offers it) has the failover with its cause and ha1's
 release; the API's /api/clusters/ha/ha/ and /api/director-roles/ say ha2 holds the VIP; the VIP still answers.
 
-Runs on this machine with the lab's prerequisites (3-10 minutes under emulation):
+Runs on this machine with the lab's prerequisites (one VM boot; 12-17 minutes on a loaded machine):
 
     DATABASE_URL=postgres://... REDIS_URL=redis://127.0.0.1:6379/N .venv/bin/pytest -m lab \\
         tests/lab_fullstack/test_fullstack_ha.py -s
