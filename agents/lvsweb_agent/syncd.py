@@ -4,8 +4,10 @@ The active director runs the sync *master*: it multicasts (or sends to the group
 connections; the backups run the sync *backup*, which puts what it hears into their own connection table.
 After a failover the new active director already knows every connection and forwards it to the same real
 server (measured in DESIGN.md: 20/20 TCP streams survive; 0/20 without the daemon). Attribute numbers and
-byte orders are the kernel's (include/uapi/linux/ip_vs.h, net/netfilter/ipvs/ip_vs_ctl.c): the port is
-big-endian, the IPv4 group a packed in_addr.
+byte orders are the kernel's (include/uapi/linux/ip_vs.h, net/netfilter/ipvs/ip_vs_ctl.c): the port is in host
+byte order both ways (nla_get_u16 / nla_put_u16 of `mcast_port`, unlike a destination's port), the IPv4 group a
+packed in_addr. (Read as big-endian, the kernel's default 8848 came back as 36898 and the HA follower restarted
+the daemon on every round as "settings changed"; a port given was used byte-swapped on the wire.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ ROLES = {"master": 1, "backup": 2}
 ROLE_NAMES = {number: name for name, number in ROLES.items()}
 DEFAULT_PORT, DEFAULT_GROUP, DEFAULT_TTL = 8848, "224.0.0.81", 1
 
-_U32, _U16, _U8, _BE16 = struct.Struct("=I"), struct.Struct("=H"), struct.Struct("=B"), struct.Struct("!H")
+_U32, _U16, _U8 = struct.Struct("=I"), struct.Struct("=H"), struct.Struct("=B")
 _NAMES = {
     DAEMON_STATE: ("IPVS_DAEMON_ATTR_STATE", "a role"),
     DAEMON_MCAST_IFN: ("IPVS_DAEMON_ATTR_MCAST_IFN", "an interface"),
@@ -52,7 +54,7 @@ def encode_start(role: str, sync: SyncDaemon) -> bytes:
         else:
             parts.append(nla(DAEMON_MCAST_GROUP, socket.inet_pton(socket.AF_INET, sync.mcast_group)))
     if sync.port is not None:
-        parts.append(nla(DAEMON_MCAST_PORT, _BE16.pack(sync.port)))
+        parts.append(nla(DAEMON_MCAST_PORT, _U16.pack(sync.port)))
     if sync.ttl is not None:
         parts.append(nla(DAEMON_MCAST_TTL, _U8.pack(sync.ttl)))
     return nla(CMD_ATTR_DAEMON, b"".join(parts))
@@ -80,7 +82,7 @@ def decode_daemon(data: bytes, start: int, end: int) -> tuple[str, SyncDaemon]:
         raise NetlinkDecodeError(f"{what} without an interface (attribute IPVS_DAEMON_ATTR_MCAST_IFN)")
     at, length = attrs[DAEMON_MCAST_IFN]
     interface = bytes(data[at : at + length]).split(b"\0", 1)[0].decode(errors="replace")
-    port = _get(data, attrs, DAEMON_MCAST_PORT, _BE16, what, _NAMES, default=0) or DEFAULT_PORT
+    port = _get(data, attrs, DAEMON_MCAST_PORT, _U16, what, _NAMES, default=0) or DEFAULT_PORT
     ttl = _get(data, attrs, DAEMON_MCAST_TTL, _U8, what, _NAMES, default=0) or DEFAULT_TTL
     group = None
     for kind, family, width in ((DAEMON_MCAST_GROUP, socket.AF_INET, 4), (DAEMON_MCAST_GROUP6, socket.AF_INET6, 16)):

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.choices import Result
+from audit.models import AuditEntry
 from audit.recording import record
 from clusters.choices import HostRole
 from clusters.models import ClusterHost, Host, VipGroup
@@ -30,6 +31,8 @@ STATES = frozenset(state.value for state in VrrpState)
 #: Limits of an untrusted report: the longest cause kept, the most instances a heartbeat may list.
 MAX_CAUSE = 500
 MAX_INSTANCES = 255
+#: The History entries that change who holds a VIP group.
+HOLDING_ACTIONS = ("ha.failover", "ha.failback", "ha.release")
 
 
 def _time(value: Any) -> datetime | None:
@@ -120,7 +123,7 @@ def transition(host: Host, group: VipGroup, *, instance: str, state: str, at: da
     )
     role.save()
     if state == VrrpState.MASTER and was != VrrpState.MASTER:
-        _audit_takeover(host, group, holder.host if holder else None, cause)
+        _audit_takeover(host, group, holder.host if holder else _last_holder(host, group), cause)
     elif was == VrrpState.MASTER and state != VrrpState.MASTER:
         record(
             action="ha.release",
@@ -134,6 +137,23 @@ def transition(host: Host, group: VipGroup, *, instance: str, state: str, at: da
     [status] = group_statuses(group.cluster, [group])
     events.broadcast(group.cluster_id, status.as_event())
     return "ha"
+
+
+def _last_holder(host: Host, group: VipGroup) -> Host | None:
+    """Who held `group` last when no director holds it now: the director whose release is the group's latest
+    holding entry in History. The old holder's report and the new one's race (two agents, one queue): a release
+    that arrives first must not turn "failover from ha1" into "failover" or a fail-back into a failover."""
+    entry = (
+        AuditEntry.objects.filter(
+            object_type=group._meta.label_lower, object_id=str(group.pk), action__in=HOLDING_ACTIONS
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if entry is None or entry.action != "ha.release" or not isinstance(entry.changes, dict):
+        return None
+    names = [name for name in entry.changes if name != host.hostname]
+    return Host.objects.filter(hostname=names[0]).first() if len(names) == 1 else None
 
 
 def _audit_takeover(host: Host, group: VipGroup, previous: Host | None, cause: str) -> None:

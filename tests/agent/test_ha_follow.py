@@ -185,7 +185,7 @@ def test_start_message_carries_the_kernels_attributes():
     data = syncd.encode_start("master", sync)
     role, decoded = syncd.decode_daemon(*reply(data))
     assert (role, decoded) == ("master", sync)
-    assert struct.pack("!H", 8849) in data  # the port is big-endian, as the kernel reads it
+    assert struct.pack("=H", 8849) in data  # the port in host byte order, as the kernel reads it (nla_get_u16)
 
 
 def test_kernel_defaults_read_back_as_none():
@@ -194,7 +194,7 @@ def test_kernel_defaults_read_back_as_none():
             nla(syncd.DAEMON_STATE, struct.pack("=I", 2)),
             nla(syncd.DAEMON_MCAST_IFN, b"eth0\0"),
             nla(syncd.DAEMON_SYNC_ID, struct.pack("=I", 7)),
-            nla(syncd.DAEMON_MCAST_PORT, struct.pack("!H", 8848)),
+            nla(syncd.DAEMON_MCAST_PORT, struct.pack("=H", 8848)),  # nla_put_u16: host byte order
             nla(syncd.DAEMON_MCAST_TTL, struct.pack("=B", 1)),
             nla(syncd.DAEMON_MCAST_GROUP, bytes([224, 0, 0, 81])),
         ]

@@ -77,6 +77,31 @@ def test_states_are_stored_and_a_failover_is_in_history_by_the_system(ha):
     )
 
 
+def test_a_release_that_arrives_before_the_takeover_still_names_the_old_holder(ha):
+    """The two directors' reports race (tests/lab_fullstack/test_fullstack_ha.py: ha1's "keepalived stopped"
+    usually lands first): History still says whom the VIPs were taken from, and a fail-back stays one."""
+    vrrp(ha, "director", "master", None, "keepalived started")
+    vrrp(ha, "director2", "backup", None, "keepalived started")
+    vrrp(ha, "director", "stop", "master", "keepalived stopped")
+    vrrp(ha, "director2", "master", "backup", "peer silent for 3 adverts")
+    failover = AuditEntry.objects.filter(action="ha.failover").latest("pk")
+    assert failover.message == "failover: director2 took VIP group web from director: peer silent for 3 adverts"
+    assert failover.changes == {"holder": ["director", "director2"]}
+    # director back with preemption: director2's "backup" first, then director's "master".
+    vrrp(ha, "director", "backup", "stop", "keepalived started")
+    vrrp(ha, "director2", "backup", "master", "higher priority advert")
+    vrrp(ha, "director", "master", "backup", "higher priority advert")
+    failback = AuditEntry.objects.get(action="ha.failback")
+    assert failback.message == "fail-back: director took VIP group web back from director2: higher priority advert"
+    # Nobody held it since director's own release: no "from".
+    vrrp(ha, "director", "fault", "master", "uplink eth0 down")
+    vrrp(ha, "director", "master", "fault", "fit again")
+    assert (
+        AuditEntry.objects.filter(action="ha.failover").latest("pk").message
+        == "failover: director took VIP group web: fit again"
+    )
+
+
 def test_split_brain_and_nobody_are_warned(ha):
     vrrp(ha, "director", "master", None, "")
     vrrp(ha, "director2", "master", None, "")

@@ -6,6 +6,8 @@ host, then serves the host test's requests until it says "quit". Requests and an
 Redis the agents use (the VM's only other way out, 10.0.2.100:6379): JSON on two lists, nothing else.
 
 Only the hosts the tokens name are enrolled and get an agent (bench/apply_latency.py runs the director alone).
+With LVSWEB_FULLSTACK_TOPOLOGY=ha (test_fullstack_ha.py) the two HA directors ha1 and ha2 of tests/lab/hanet.py
+are added to the lab network before the hosts are enrolled (and the real servers' echo servers started).
 
 Requests (`{"op": ...}`): `fetch` (`count` HTTP requests from the client namespace to the VIP: the answers),
 `ipvsadm` (`args`, run in the director's namespace: its output), `origin` (each agent's command line and
@@ -13,6 +15,8 @@ whether its virtualenv imports Django), `stop` (`host`: SIGTERM its agent, wait 
 it), `logs` (every agent's log and exit code), `quit`; for the benchmark, `watch` (observe the director's IPVS
 table until it matches; two answers, see observer.py), `timed` (`args`, optional `stdin`: seconds an ipvsadm
 command takes in the director's namespace, process start-up subtracted).
+With the HA topology: `holder` (which of ha1/ha2 holds the HA VIP), `greet` (`count` connections from the client
+to the HA VIP: each real server's greeting), `failover` (see `failover`).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ def main() -> int:
 
     agents: dict[str, subprocess.Popen] = {}
     try:
-        lab = start(json.loads(broker.get(f"{key}:tokens")), agents)
+        topology = os.environ.get("LVSWEB_FULLSTACK_TOPOLOGY", "")
+        lab = start(json.loads(broker.get(f"{key}:tokens")), agents, topology)
         answer({"ok": True, "result": "ready"})
         serve(broker, key, answer, lab, agents)
         return 0
@@ -61,13 +66,21 @@ def main() -> int:
                 process.kill()
 
 
-def start(tokens: dict[str, str], agents: dict[str, subprocess.Popen]):
-    """Build the topology, enroll every host, start its agent (into AGENTS); returns the Lab."""
+def start(tokens: dict[str, str], agents: dict[str, subprocess.Popen], topology: str = ""):
+    """Build the topology, enroll every host, start its agent (into AGENTS); returns the Lab (with topology
+    "ha": the HaNet, which also looks up the lab's hosts)."""
     from labnet import Lab
     from lvsweb_agent.cli import main as agent_cli
 
     lab = Lab(WORKDIR / "lab")
     lab.build()
+    if topology == "ha":
+        from hanet import HaNet
+
+        lab = HaNet(lab, WORKDIR / "ha")
+        lab.build()
+    elif topology:
+        raise ValueError(f"unknown topology {topology!r}")
     for host in tokens:
         root = WORKDIR / host
         root.mkdir(parents=True, exist_ok=True)
@@ -146,6 +159,12 @@ def serve(broker, key: str, answer, lab, agents: dict[str, subprocess.Popen]) ->
                 from tests.lab_fullstack.observer import watch
 
                 result = watch(request, broker, answer)
+            elif op == "holder":
+                result = lab.holder()
+            elif op == "greet":
+                result = greet(lab["client"], int(request["count"]))
+            elif op == "failover":
+                result = failover(lab, broker, request)
             elif op == "timed":
                 from tests.lab_fullstack.observer import timed
 
@@ -155,6 +174,88 @@ def serve(broker, key: str, answer, lab, agents: dict[str, subprocess.Popen]) ->
             answer({"ok": True, "result": result, "at": time.time()})
         except Exception:
             answer({"ok": False, "error": traceback.format_exc()})
+
+
+def greet(client, count: int) -> list[str]:
+    """COUNT connections from CLIENT to the HA VIP's echo service, one after another: each greeting (the real
+    server's name), or the error."""
+    import socket
+
+    from hanet import ECHO_PORT, HA_VIP
+    from labnet import inside
+
+    answers = []
+    for _ in range(count):
+        try:
+            with inside(client.name):
+                sock = socket.create_connection((HA_VIP, ECHO_PORT), timeout=10)
+            with sock:
+                answers.append(sock.recv(64).decode().strip())
+        except OSError as exc:
+            answers.append(f"{type(exc).__name__}: {exc}")
+    return answers
+
+
+def failover(net, broker, request: dict) -> dict:
+    """Fail director `from` (`how`: "keepalived", its keepalived stopped with SIGTERM as the lab test does, or
+    "uplink", its eth0 taken down) and watch the VIP until director `to` holds it.
+
+    The VRRP transition is timed here, in the VM: `to` holding the VIP (a socket bound to the VIP in its
+    namespace, polled every POLL s) is what the transition does first (keepalived adds the VIP, then runs its
+    notify hook). `before` is the start of the last poll that did not see it: the transition came after it
+    (an early bound, so a delay measured from it is never too short); `after` the end of the first poll that
+    did. The times are turned into this machine's clock with the offset from Redis TIME (observer.clock_offset,
+    ± `uncertainty`), measured right after. `notify_at` is keepalived's notify hook's time for `to` (what the
+    agent's `ha` report says as `at`), `takeover` the seconds from the stop to `after` (VM clock only).
+    """
+    from lvsweb_agent import keepalived
+    from lvsweb_agent.hastate import read_vrrp_states
+
+    from tests.lab_fullstack.observer import clock_offset
+
+    old, new, how = request["from"], request["to"], request.get("how", "keepalived")
+    timeout = float(request.get("timeout", 30))
+    if net.holder() != old:
+        raise RuntimeError(f"before the failover the VIP is held by {net.holder()}, not {old} alone")
+    pid = keepalived.running_pid(keepalived.ha_dir(WORKDIR / old))
+    if pid is None:
+        raise RuntimeError(f"{old}'s keepalived is not running")
+    commanded = time.time()
+    if how == "keepalived":
+        os.kill(pid, signal.SIGTERM)
+    elif how == "uplink":
+        net.uplink(old, up=False)
+    else:
+        raise ValueError(f"unknown way to fail a director {how!r}")
+    before = commanded
+    while True:
+        began = time.time()
+        if net.holds(new):
+            after = time.time()
+            break
+        before = began
+        if began - commanded > timeout:
+            raise TimeoutError(f"{new} did not take the VIP within {timeout:.0f} s (holder: {net.holder()})")
+        time.sleep(POLL)
+    offset, uncertainty = clock_offset(broker)
+    state = None
+    for _ in range(100):  # the notify hook runs after keepalived added the VIP
+        state = read_vrrp_states(keepalived.ha_dir(WORKDIR / new)).get(request.get("instance", "web"))
+        if state is not None and state.state == "master":
+            break
+        time.sleep(POLL)
+    return {
+        "commanded": commanded + offset,
+        "before": before + offset,
+        "after": after + offset,
+        "takeover": after - commanded,
+        "uncertainty": uncertainty,
+        "notify_at": state.since + offset if state is not None and state.state == "master" else None,
+        "holder": net.holder(),
+    }
+
+
+POLL = 0.02  # seconds between looks at the VIP during a failover
 
 
 if __name__ == "__main__":

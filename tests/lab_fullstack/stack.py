@@ -7,8 +7,10 @@ daphne and a control worker run here on the test database and broker; the lab VM
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +31,7 @@ from django.db import connection
 
 REPO = Path(__file__).resolve().parents[2]
 GUEST_BROKER_HOST = "10.0.2.100"  # the VM's end of the forwards
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 CONTROL_WORKER = ("worker", "-Q", "control", "-P", "solo", "-l", "info")
 
 
@@ -280,9 +284,20 @@ def agent_venv() -> str:
 
 
 def start_guest(
-    script: str, *, broker: redis.Redis, agent_broker_url: str, redis_port: int, console_port: int, key: str, logs: Path
+    script: str,
+    *,
+    broker: redis.Redis,
+    agent_broker_url: str,
+    redis_port: int,
+    console_port: int,
+    key: str,
+    logs: Path,
+    topology: str = "",
 ) -> Guest:
-    """Boot the lab VM running SCRIPT (guest.py) with the two forwards; the guest reads its tokens at KEY."""
+    """Boot the lab VM running SCRIPT (guest.py) with the two forwards; the guest reads its tokens at KEY.
+
+    TOPOLOGY "ha" adds guest.py's two HA directors (ha1, ha2) to the lab network (test_fullstack_ha.py).
+    """
     vm_env = dict(
         os.environ,
         LVSWEB_LAB_FORWARD_PORTS=f"6379:{redis_port} 8000:{console_port}",
@@ -291,5 +306,130 @@ def start_guest(
         LVSWEB_AGENT_VENV=agent_venv(),
         LVSWEB_LAB_TIMEOUT=os.environ.get("LVSWEB_LAB_TIMEOUT", "1500"),
     )
+    if topology:
+        vm_env["LVSWEB_FULLSTACK_TOPOLOGY"] = topology
     vm = Background("lab VM", [str(REPO / "scripts/lab/vm-run"), "python", script], vm_env, logs / "vm.log")
     return Guest(broker, key, vm)
+
+
+class PageSocket:
+    """A cluster page's websocket, opened as the page's scripts open it (e.g. lvsweb/static/js/ha.js): on daphne,
+    at the path the page's section names in `data-websocket`, with the browser's session cookie and Origin.
+
+    Every message is kept with its time of receipt (`time.time()`, this machine's clock), read by a thread of
+    its own. A small RFC 6455 client (the test process cannot run autobahn on asyncio: daphne's import chose
+    Twisted for txaio already): it reads the server's text frames, answers pings, and sends nothing else.
+    """
+
+    def __init__(self, base: str, path: str, cookie: str):
+        self.events: list[tuple[float, dict]] = []
+        self.closed: str | None = None
+        self._lock = threading.Lock()
+        url = urlsplit(base)
+        self._target = (url.hostname or "127.0.0.1", url.port or 80)
+        self._path, self._origin, self._cookie = path, f"{url.scheme}://{url.netloc}", cookie
+        self._sock: socket.socket | None = None
+        self._thread = threading.Thread(target=self._read, name="page-socket", daemon=True)
+
+    def open(self, timeout: float = 30) -> None:
+        sock = socket.create_connection(self._target, timeout=timeout)
+        nonce = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {self._path} HTTP/1.1\r\nHost: {self._target[0]}:{self._target[1]}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {self._origin}\r\nCookie: sessionid={self._cookie}\r\n\r\n"
+        )
+        sock.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+        accept = base64.b64encode(hashlib.sha1((nonce + WEBSOCKET_GUID).encode()).digest()).decode()  # noqa: S324
+        if " 101 " not in status or f"sec-websocket-accept: {accept}".lower() not in head.decode().lower():
+            sock.close()
+            pytest.fail(f"the page's websocket {self._path} did not open: {head.decode(errors='replace')}")
+        self._buffer = head.split(b"\r\n\r\n", 1)[1]
+        sock.settimeout(None)
+        self._sock = sock
+        self._thread.start()
+
+    def _exactly(self, count: int) -> bytes:
+        assert self._sock is not None
+        while len(self._buffer) < count:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by the server")
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:count], self._buffer[count:]
+        return data
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        assert self._sock is not None and len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        self._sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def _read(self) -> None:
+        message, kind = b"", 0
+        try:
+            while True:
+                first, second = self._exactly(2)
+                length = second & 0x7F
+                if length >= 126:
+                    length = int.from_bytes(self._exactly(2 if length == 126 else 8), "big")
+                payload = self._exactly(length)
+                opcode = first & 0x0F
+                if opcode == 0x8:
+                    code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                    self.closed = f"closed by the server (code {code})"
+                    return
+                if opcode == 0x9:
+                    self._send(0xA, payload)
+                    continue
+                if opcode in (0x1, 0x2):
+                    message, kind = payload, opcode
+                elif opcode == 0x0:
+                    message += payload
+                if first & 0x80 and kind == 0x1:
+                    received = time.time()
+                    with self._lock:
+                        self.events.append((received, json.loads(message)))
+                    message, kind = b"", 0
+        except (OSError, ConnectionError, ValueError) as exc:
+            self.closed = self.closed or f"{type(exc).__name__}: {exc}"
+
+    def seen(self) -> list[tuple[float, dict]]:
+        with self._lock:
+            return list(self.events)
+
+    def first(self, matches, since: int = 0, timeout: float = 0) -> tuple[float, dict] | None:
+        """The first (time of receipt, event) from index SINCE on that matches(event), waiting up to TIMEOUT s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next(((at, event) for at, event in self.seen()[since:] if matches(event)), None)
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            if self.closed is not None:
+                pytest.fail(f"the page's websocket closed: {self.closed}", pytrace=False)
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._send(0x8, (1000).to_bytes(2, "big"))
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+            self._thread.join(timeout=10)
+
+
+def session_cookie(user) -> str:
+    """A signed-in browser's session cookie for USER (a session in the test database, which daphne reads)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
