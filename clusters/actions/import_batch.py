@@ -109,16 +109,11 @@ def validate(instance: models.Model, known: InventoryIndex, *, unique: bool = Tr
     The database constraints stay behind them (validate_constraints is left to the database: the models'
     clean() checks the same rules with a message on the right field).
     """
-    # A service this import creates has no id yet: its real servers' link to it is checked by the database.
-    unsaved = [
-        field.name
-        for field in instance._meta.concrete_fields
-        if field.is_relation
-        and field.is_cached(instance)
-        and getattr(instance, field.name) is not None
-        and getattr(instance, field.name).pk is None
-    ]
-    instance.clean_fields(exclude=unsaved)
+    # A foreign key's field check asks the database whether the object exists: the objects an import links
+    # (its cluster, its services and real servers, hosts it found) were read or written by it. (A service it
+    # creates has no id yet: the database checks the link when the batch is written.)
+    linked = [field.name for field in instance._meta.concrete_fields if field.is_relation and field.is_cached(instance)]
+    instance.clean_fields(exclude=linked)
     instance.clean(known=known)  # type: ignore[call-arg]
     if unique:
         instance.validate_unique()
@@ -210,9 +205,9 @@ class ImportBatch:
         """A health check of a new service or real server, checked by `write()` (which calls `failed` or
         `created`); one `after` another is tried only when that one passed (as the import did one by one)."""
         if virtual_service is not None:
-            check = HealthCheck(virtual_service=virtual_service, cluster_id=self.cluster.pk)
+            check = HealthCheck(virtual_service=virtual_service, cluster=self.cluster)
         else:
-            check = HealthCheck(real_server=real_server, cluster_id=self.cluster.pk)
+            check = HealthCheck(real_server=real_server, cluster=self.cluster)
         pending = PendingCheck(check, fields, _Audit("health_check.create"), failed, created)
         self._audit.append(pending.slot)
         (after.after if after is not None else self.checks).append(pending)
