@@ -92,7 +92,9 @@ class InventoryIndex:
     ) -> bool:
         """Whether `service` already has a real server at `address` and `port` (any port if `any_port`)."""
         ports = self._endpoints.get(id(service), {}).get(_address(address))
-        return bool(ports) and (any_port or port in ports)
+        if not ports:
+            return False
+        return any_port or port in ports
 
     def gre_other_checksum(self, real_server: RealServer) -> RealServer | None:
         """Another GRE real server of the cluster at the same address with another checksum setting, or None."""
@@ -112,7 +114,11 @@ def validate(instance: models.Model, known: InventoryIndex, *, unique: bool = Tr
     # A foreign key's field check asks the database whether the object exists: the objects an import links
     # (its cluster, its services and real servers, hosts it found) were read or written by it. (A service it
     # creates has no id yet: the database checks the link when the batch is written.)
-    linked = [field.name for field in instance._meta.concrete_fields if field.is_relation and field.is_cached(instance)]
+    linked = [
+        field.name
+        for field in instance._meta.concrete_fields
+        if isinstance(field, models.ForeignKey) and field.is_cached(instance)
+    ]
     instance.clean_fields(exclude=linked)
     instance.clean(known=known)  # type: ignore[call-arg]
     if unique:
