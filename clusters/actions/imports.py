@@ -2,7 +2,7 @@
 
 Both steps run the same writes, so every model rule applies and every object gets its own audit entry; a
 preview rolls them back, a commit keeps them all or none. The objects the import creates are checked one by
-one and written in bulk (clusters/actions/import_batch.py: 1,200 objects in about a second instead of 20);
+one and written in bulk (clusters/actions/import_batch.py: a few dozen queries in all instead of ~11 each);
 changes to objects already in the cluster go through the inventory actions. A commit ends with one
 `cluster.import` entry that sums the change up. An import adds services and real servers and, when asked,
 changes existing ones to match; it never deletes anything.
@@ -367,7 +367,7 @@ def preview_import(
 ) -> ImportResult:
     """What importing `text` into `cluster` would create and change, and every error by line; nothing is kept.
 
-    The writes really run (through the inventory actions, so every model rule is checked) and are rolled back.
+    The writes really run (every model rule is checked, the inserts are made) and are rolled back.
     They take no row locks (`locks.previewing`) and, being rolled back, never reach the audit chain, so that a
     long preview makes nobody wait: not other teams, nor this cluster's agents reporting.
     """
@@ -390,7 +390,8 @@ def commit_import(
 ) -> ImportResult:
     """Import `text` into `cluster` as one change: all of it, or nothing (ImportRejected) when any line fails.
 
-    The objects get their own audit entries from the inventory actions; one `cluster.import` entry sums it up.
+    Every object gets its own audit entry, as from the inventory actions; one `cluster.import` entry sums it up.
+    The entries join the audit chain together at the commit, under the chain's lock for that append only.
     """
     # The locks create_virtual_service took for each service, once: the import's checks then hold until its commit.
     locks.lock_cluster_and_directors(cluster.pk)
