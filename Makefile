@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lvsweb
 # Tests use their own Redis database, so that they never see a running console's queues.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast test-browser test-lab lint format venv dev lock bench-agent bench-apply bench-console clean help agent-bundle
+.PHONY: run test test-fast test-browser test-lab lint format venv dev lock bench-agent bench-apply bench-console bench-import clean help agent-bundle
 
 help:
 	@echo "make run        the console on http://127.0.0.1:8000 (daphne, Celery worker and beat; Ctrl-C stops)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-agent  the agent benchmark in the lab VM (see docs/performance.md)"
 	@echo "make bench-apply  apply latency: API call to the director's kernel, console here, agent in the lab VM"
 	@echo "make bench-console  every page and API list at 20 clusters x 500 services x 10 real servers (PostgreSQL)"
+	@echo "make bench-import   bulk import of a large site (1,200 objects) and creating through the API (PostgreSQL)"
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -110,6 +111,10 @@ CONSOLE_BENCH_ARGS ?=
 bench-console: dev
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/console_scale.py \
 	  --json var/console-scale.json $(CONSOLE_BENCH_ARGS)
+
+bench-import: dev
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/import_scale.py \
+	  --json var/import-scale.json $(IMPORT_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Writing audit entries: called by the actions layer inside the transaction of the change itself."""
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -65,6 +65,42 @@ def record(
     The actor is `acting_user`, else `actor_host` (an agent), else "anonymous" when the caller says the
     request had no signed-in user (a failed sign-in), else "system" (shell, commands, tasks).
     """
+    entry = build(
+        action=action,
+        acting_user=acting_user,
+        actor_host=actor_host,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        changes=changes,
+        result=result,
+        message=message,
+        team_id=team_id,
+        cluster_id=cluster_id,
+        anonymous=anonymous,
+    )
+    append([entry])
+    return entry
+
+
+def build(
+    *,
+    action: str,
+    acting_user: AbstractBaseUser | None = None,
+    actor_host: Any | None = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    changes: Mapping[str, Any] | None = None,
+    result: Result | str = Result.SUCCESS,
+    message: str = "",
+    team_id: int | None = None,
+    cluster_id: int | None = None,
+    anonymous: bool = False,
+) -> AuditEntry:
+    """An entry as `record` writes it, not yet in the chain: give a batch of them to `append` at once."""
     request = context.current()
     if acting_user is not None and getattr(acting_user, "is_authenticated", False):
         actor_type, actor_user_id, actor_name = ActorType.USER, acting_user.pk, acting_user.get_username()
@@ -78,7 +114,7 @@ def record(
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)
-    entry = AuditEntry(
+    return AuditEntry(
         occurred_at=timezone.now(),
         actor_type=actor_type,
         actor_user_id=actor_user_id,
@@ -96,11 +132,28 @@ def record(
         result=result,
         message=message,
     )
-    # The entry joins the chain when the caller's transaction commits (audit/chain.py): until then it has
-    # no id and no hash. An atomic block of its own makes a transaction when the caller has none.
+
+
+def append(entries: Sequence[AuditEntry]) -> None:
+    """Add `entries` (from `build`), in order, to the chain as part of the caller's transaction.
+
+    The entries join the chain when the caller's transaction commits (audit/chain.py): until then they have
+    no id and no hash, and the chain's lock is not taken — an import of thousands of objects appends them all
+    in one short step at its commit. A rollback of the transaction, or of a savepoint open now, drops them.
+    """
+    if not entries:
+        return
+    if getattr(connection, "audit_chain", False) and any(not b._from_testcase for b in connection.atomic_blocks):
+        # Already in a change's transaction: the entries belong to its open savepoints (no savepoint of their
+        # own, which would cost two statements per entry). A test case's own transaction does not count: there
+        # the entries join the chain at the end of the outermost block of the code under test (chain.py).
+        for entry in entries:
+            connection.audit_enqueue(entry)
+        return
+    # An atomic block of its own makes a transaction when the caller has none.
     with transaction.atomic():
         if getattr(connection, "audit_chain", False):
-            connection.audit_enqueue(entry)
+            for entry in entries:
+                connection.audit_enqueue(entry)
         else:
-            link_and_insert([entry], using=connection.alias)
-    return entry
+            link_and_insert(list(entries), using=connection.alias)

@@ -30,6 +30,11 @@ def previewing() -> Iterator[None]:
         _previewing.reset(token)
 
 
+def is_previewing() -> bool:
+    """Whether changes are only being previewed here (see `previewing`)."""
+    return _previewing.get()
+
+
 def lock_cluster_and_directors(cluster_id: int) -> None:
     """Lock a cluster and the hosts that direct it (before adding or changing one of its VIPs)."""
     if _previewing.get():

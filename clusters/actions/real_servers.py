@@ -79,7 +79,16 @@ def create_real_server(
     *, acting_user: AbstractBaseUser | None, virtual_service: VirtualService, fields: Mapping[str, Any]
 ) -> RealServer:
     """Add a real server to a virtual service; the forwarding method defaults to the service's."""
-    VirtualService.objects.select_for_update().filter(pk=virtual_service.pk).first()
+    # Locked, and read again with its cluster (which the policy, the checks and the audit entry need).
+    locked = (
+        VirtualService.objects.select_for_update(of=("self",))
+        .select_related("cluster")
+        .filter(pk=virtual_service.pk)
+        .first()
+    )
+    if locked is None:
+        raise ValidationError({"virtual_service": "This virtual service no longer exists."})
+    virtual_service = locked
     policy.require(acting_user, policy.CHANGE, virtual_service)
     real_server = RealServer(virtual_service=virtual_service, forward_method=virtual_service.forward_method)
     real_server = create_audited(

@@ -4,7 +4,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
 from audit.recording import diff, record, snapshot
@@ -33,16 +33,49 @@ def assign(instance: models.Model, values: Mapping[str, Any], *, fixed: frozense
         setattr(instance, name, value)
 
 
+def loaded_relations(instance: models.Model) -> list[str]:
+    """Foreign keys of `instance` set to an object read from the database (by the action or its caller).
+
+    The field check of a foreign key asks the database whether the object exists: for an object just read
+    (usually locked) that is a query per save for nothing. The database's own constraint stays behind it.
+    """
+    names = []
+    for field in instance._meta.concrete_fields:
+        if field.is_relation and field.is_cached(instance):
+            related = getattr(instance, field.name)
+            if related is not None and related.pk is not None and not related._state.adding:
+                names.append(field.name)
+    return names
+
+
 def save_validated(instance: ModelT) -> ModelT:
     """Run every model validation (fields, then `clean()` and uniqueness), then save."""
     # Unlike full_clean(), stop after the field checks when they fail: clean() compares and queries the
     # values, and an address such as "garbage" would raise ValueError there instead of a ValidationError.
-    instance.clean_fields()
+    instance.clean_fields(exclude=loaded_relations(instance))
     instance.clean()
     instance.validate_unique()
     instance.validate_constraints()
     instance.save()
     return instance
+
+
+def _loaded_cluster(instance: models.Model) -> models.Model | None:
+    """The cluster object `instance` already holds (its own, or its service's), without a query; else None."""
+    for path in (("cluster",), ("virtual_service", "cluster")):
+        current: models.Model | None = instance
+        for name in path:
+            try:
+                field = current._meta.get_field(name) if current is not None else None
+            except FieldDoesNotExist:
+                field = None
+            if field is None or not field.is_relation or not field.is_cached(current):
+                current = None
+                break
+            current = getattr(current, name)
+        if current is not None:
+            return current
+    return None
 
 
 def audit_scope(instance: models.Model) -> dict[str, int | None]:
@@ -53,7 +86,10 @@ def audit_scope(instance: models.Model) -> dict[str, int | None]:
     if cluster_id is None and instance._meta.label_lower == "clusters.cluster":
         cluster_id = instance.pk
     team_id = getattr(instance, "team_id", None)
-    if team_id is None and cluster_id is not None:
+    cluster = _loaded_cluster(instance)
+    if team_id is None and cluster is not None and cluster.pk == cluster_id:
+        team_id = cluster.team_id
+    elif team_id is None and cluster_id is not None:
         from clusters.models import Cluster
 
         team_id = Cluster.objects.filter(pk=cluster_id).values_list("team_id", flat=True).first()

@@ -21,8 +21,8 @@ class VisibleOnly:
 class CountsInAnswers:
     """Create and update answer with the counts a read shows (the schema marks `*_count` as always there).
 
-    The actions return the saved object without the queryset's annotations: it is read again through the
-    viewset's annotated queryset before it is rendered.
+    The actions return the saved object without the queryset's annotations: a changed one is read again
+    through the viewset's annotated queryset before it is rendered; a new one has nothing to count yet.
     """
 
     def _with_counts(self, serializer) -> None:
@@ -30,7 +30,9 @@ class CountsInAnswers:
 
     def perform_create(self, serializer):
         super().perform_create(serializer)
-        self._with_counts(serializer)
+        # A new object has nothing under it yet: its counts are 0, without reading it again.
+        for name in type(self).queryset.query.annotations:
+            setattr(serializer.instance, name, 0)
 
     def perform_update(self, serializer):
         super().perform_update(serializer)

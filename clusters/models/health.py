@@ -251,7 +251,9 @@ class HealthCheck(models.Model):
             return self.virtual_service
         return self.real_server.virtual_service if self.real_server_id else None
 
-    def clean(self) -> None:
+    def clean(self, known=None) -> None:
+        """Every rule of a check; `known` (an import's InventoryIndex) answers whether the sorry server is one of
+        the service's real servers from what it loaded once, instead of a query per check."""
         errors: dict[str, list[str]] = {}
 
         def error(field: str, message: str) -> None:
@@ -302,7 +304,7 @@ class HealthCheck(models.Model):
             if self.sorry_address:
                 error("sorry_address", "A sorry server belongs to the service's check, not to one real server's.")
         else:
-            self._check_sorry_server(service, error)
+            self._check_sorry_server(service, error, known)
         if errors:
             raise ValidationError(errors)
 
@@ -366,7 +368,7 @@ class HealthCheck(models.Model):
                 "rely on the real server's own check.",
             )
 
-    def _check_sorry_server(self, service, error) -> None:
+    def _check_sorry_server(self, service, error, known=None) -> None:
         if self.quorum and not self.sorry_address:
             error("sorry_address", "A quorum needs a sorry server to take the traffic when it is lost.")
         if self.sorry_address and not self.quorum:
@@ -386,8 +388,11 @@ class HealthCheck(models.Model):
                 )
         elif self.sorry_port is None and service.port is None:
             error("sorry_port", "A NAT sorry server needs a port.")
-        clash = service.real_servers.filter(address=self.sorry_address)
-        if self.sorry_port is not None or service.port is not None:
-            clash = clash.filter(port=self.sorry_port or service.port)
-        if clash.exists():
+        port = self.sorry_port or service.port
+        if known is not None:
+            clash = known.real_server_taken(service, self.sorry_address, port, any_port=port is None)
+        else:
+            same = service.real_servers.filter(address=self.sorry_address)
+            clash = (same if port is None else same.filter(port=port)).exists()
+        if clash:
             error("sorry_address", f"{self.sorry_address} is already a real server of {service}.")

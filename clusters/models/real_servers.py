@@ -145,13 +145,17 @@ class RealServer(models.Model):
         # remains as the guard against two concurrent saves.
         pass
 
-    def clean(self) -> None:
+    def clean(self, known=None) -> None:
+        """Every rule of a real server; `known` (an import's InventoryIndex) answers the questions about other
+        rows from what it loaded once, instead of a query per real server."""
         errors: dict[str, list[str]] = {}
 
         def error(field: str, message: str) -> None:
             errors.setdefault(field, []).append(message)
 
-        service = self.virtual_service if self.virtual_service_id else None
+        # A service being imported has no id yet (clusters/actions/import_batch.py): its object counts.
+        linked = self.virtual_service_id is not None or RealServer.virtual_service.is_cached(self)
+        service = self.virtual_service if linked else None
         method = ForwardMethod(self.forward_method) if self.forward_method in ForwardMethod.values else None
         if service is not None and method is not None:
             self._check_port(service, method, error)
@@ -189,12 +193,17 @@ class RealServer(models.Model):
                 f"({self.upper_threshold}).",
             )
         if not errors and service is not None and method == ForwardMethod.TUN and self.tunnel_type == TunnelType.GRE:
-            self._check_gre_checksum(service, error)
+            self._check_gre_checksum(service, error, known)
         if not errors and service is not None and self.address:
-            duplicates = RealServer.objects.filter(
-                virtual_service_id=service.pk, address=self.address, port=self.port
-            ).exclude(pk=self.pk)
-            if duplicates.exists():
+            if known is not None:
+                duplicate = known.real_server_taken(service, self.address, self.port)
+            else:
+                duplicate = (
+                    RealServer.objects.filter(virtual_service_id=service.pk, address=self.address, port=self.port)
+                    .exclude(pk=self.pk)
+                    .exists()
+                )
+            if duplicate:
                 error("address", f"{self.endpoint} is already a real server of {service.endpoint}.")
         if errors:
             raise ValidationError(errors)
@@ -222,10 +231,20 @@ class RealServer(models.Model):
                 f"{service.port}.",
             )
 
-    def _check_gre_checksum(self, service, error) -> None:
+    def _check_gre_checksum(self, service, error, known=None) -> None:
         # One GRE device on the real server takes all GRE packets sent to this address: with checksums
         # (its own device, icsum) or without (the fallback gre0/ip6gre0), never both.
-        other = (
+        other = known.gre_other_checksum(self) if known is not None else self._gre_other_checksum(service)
+        if other is not None:
+            error(
+                "tunnel_checksum",
+                f"{self.address} already takes GRE {'with' if other.tunnel_checksum == 'csum' else 'without'} "
+                f"checksums (in {other.virtual_service.endpoint}): one GRE device on the real server takes all "
+                "GRE packets sent to this address, so every GRE tunnel to it must use the same checksum setting.",
+            )
+
+    def _gre_other_checksum(self, service) -> "RealServer | None":
+        return (
             RealServer.objects.filter(
                 virtual_service__cluster_id=service.cluster_id,
                 address=self.address,
@@ -237,13 +256,6 @@ class RealServer(models.Model):
             .select_related("virtual_service")
             .first()
         )
-        if other is not None:
-            error(
-                "tunnel_checksum",
-                f"{self.address} already takes GRE {'with' if other.tunnel_checksum == 'csum' else 'without'} "
-                f"checksums (in {other.virtual_service.endpoint}): one GRE device on the real server takes all "
-                "GRE packets sent to this address, so every GRE tunnel to it must use the same checksum setting.",
-            )
 
     def _check_tunnel(self, method: ForwardMethod, error) -> None:
         if method != ForwardMethod.TUN:

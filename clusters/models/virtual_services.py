@@ -185,7 +185,9 @@ class VirtualService(models.Model):
         # remain as the guard against two concurrent saves.
         pass
 
-    def clean(self) -> None:
+    def clean(self, known=None) -> None:
+        """Every rule of a service; `known` (an import's InventoryIndex) answers the questions about other rows
+        from what it loaded once, instead of a query per service."""
         errors: dict[str, list[str]] = {}
 
         def error(field: str, message: str) -> None:
@@ -235,36 +237,50 @@ class VirtualService(models.Model):
                     "an IPv6 VIP needs a group without one.",
                 )
         if not errors:
-            self._check_unique_in_cluster(error)
-            self._check_vip_on_shared_directors(error)
+            self._check_unique_in_cluster(error, known)
+            self._check_vip_on_shared_directors(error, known)
         if errors:
             raise ValidationError(errors)
 
-    def _check_unique_in_cluster(self, error) -> None:
-        others = VirtualService.objects.filter(cluster_id=self.cluster_id).exclude(pk=self.pk)
-        if self.is_fwmark:
-            if others.filter(fwmark=self.fwmark, address_family=self.address_family).exists():
-                error("fwmark", f"This cluster already has a service for firewall mark {self.fwmark}.")
-        elif others.filter(protocol=self.protocol, address=self.address, port=self.port).exists():
+    def _check_unique_in_cluster(self, error, known) -> None:
+        if known is not None:
+            taken = known.service_taken(self)
+        else:
+            others = VirtualService.objects.filter(cluster_id=self.cluster_id).exclude(pk=self.pk)
+            if self.is_fwmark:
+                taken = others.filter(fwmark=self.fwmark, address_family=self.address_family).exists()
+            else:
+                taken = others.filter(protocol=self.protocol, address=self.address, port=self.port).exists()
+        if taken and self.is_fwmark:
+            error("fwmark", f"This cluster already has a service for firewall mark {self.fwmark}.")
+        elif taken:
             error("port", f"This cluster already has a service on {self.endpoint}.")
 
-    def _check_vip_on_shared_directors(self, error) -> None:
+    def _check_vip_on_shared_directors(self, error, known) -> None:
         if self.is_fwmark or not self.cluster_id:
             return
-        directors = self.cluster.cluster_hosts.filter(role=HostRole.DIRECTOR).values("host_id")
-        clash = (
-            VirtualService.objects.filter(address=self.address)
-            .exclude(cluster_id=self.cluster_id)
-            .filter(
-                cluster__cluster_hosts__role=HostRole.DIRECTOR,
-                cluster__cluster_hosts__host_id__in=directors,
-            )
-            .select_related("cluster")
-            .first()
-        )
+        if known is not None:
+            clash = known.vip_clash(self.address)
+        else:
+            clash = self.shared_director_vips(self.cluster_id).filter(address=self.address).first()
         if clash is not None:
             error(
                 "address",
                 f"VIP {self.address} is already used by cluster “{clash.cluster}”, which shares a director "
                 "with this cluster; a director can hold a VIP for one cluster only.",
             )
+
+    @staticmethod
+    def shared_director_vips(cluster_id: int) -> "models.QuerySet[VirtualService]":
+        """The services of other clusters that share a director with cluster `cluster_id` (their VIPs are taken)."""
+        # One filter() call: both conditions name the same role of the other cluster (a director), whose host
+        # also directs cluster `cluster_id`.
+        return (
+            VirtualService.objects.exclude(cluster_id=cluster_id)
+            .filter(
+                cluster__cluster_hosts__role=HostRole.DIRECTOR,
+                cluster__cluster_hosts__host__cluster_roles__role=HostRole.DIRECTOR,
+                cluster__cluster_hosts__host__cluster_roles__cluster_id=cluster_id,
+            )
+            .select_related("cluster")
+        )
