@@ -4,12 +4,35 @@ The rules are in teams/policy.py; these querysets apply them to the cluster obje
 below clusters) does not import. Lists, counts, search and autocomplete read through them, so they never leak.
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 
 from audit.models import AuditEntry
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
 from teams import policy
 from teams.policy import User
+
+
+def counted(rows: QuerySet) -> Subquery:
+    """The number of `rows` (filtered by an OuterRef to the row it annotates), as a correlated subquery.
+
+    A Count() over a join made PostgreSQL join and group every real server before the LIMIT of a list, and again
+    in the paginator's COUNT. This is counted for the rows a page shows only, and the COUNT leaves it out
+    (docs/performance.md, "Console at scale").
+    """
+    return Subquery(rows.order_by().values(n=Func(F("pk"), function="COUNT")), output_field=IntegerField())
+
+
+def cluster_counts() -> dict[str, Subquery]:
+    """`virtual_service_count` and `real_server_count` of a cluster, as `counted` subqueries."""
+    return {
+        "virtual_service_count": counted(VirtualService.objects.filter(cluster=OuterRef("pk"))),
+        "real_server_count": counted(RealServer.objects.filter(virtual_service__cluster=OuterRef("pk"))),
+    }
+
+
+def real_server_count() -> Subquery:
+    """A virtual service's number of real servers, as a `counted` subquery."""
+    return counted(RealServer.objects.filter(virtual_service=OuterRef("pk")))
 
 
 def visible_clusters(user: User, queryset: QuerySet | None = None) -> QuerySet:
@@ -29,6 +52,17 @@ def visible_real_servers(user: User, queryset: QuerySet | None = None) -> QueryS
     return policy.filtered_by_team(
         queryset if queryset is not None else RealServer.objects.all(), user, "virtual_service__cluster__team_id"
     )
+
+
+def matching_real_servers(queryset: QuerySet, text: str) -> QuerySet:
+    """The real servers of `queryset` whose address, description or host's name contains `text` (any case).
+
+    The hosts are matched first, in a query of their own on the small hosts table: the host's name in the same
+    OR as the real server's own columns would join every real server to its host before filtering, where on
+    their own the address and the description are served by the trigram indexes (clusters migration 0012).
+    """
+    hosts = list(Host.objects.filter(hostname__icontains=text).values_list("pk", flat=True))
+    return queryset.filter(Q(address__icontains=text) | Q(description__icontains=text) | Q(host_id__in=hosts))
 
 
 def visible_cluster_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:
