@@ -4,7 +4,9 @@ The rules are in teams/policy.py; these querysets apply them to the cluster obje
 below clusters) does not import. Lists, counts, search and autocomplete read through them, so they never leak.
 """
 
-from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+import re
+
+from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField
 
 from audit.models import AuditEntry
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
@@ -54,6 +56,23 @@ def visible_real_servers(user: User, queryset: QuerySet | None = None) -> QueryS
     )
 
 
+class SearchableAddress(Func):
+    """An address as its search index holds it (clusters migration 0012): its text with "." and ":" written as "x"
+    and "y", so that pg_trgm reads one word, whose trigrams tell addresses apart, rather than four numbers of one
+    to three digits whose few trigrams every address shares (a search for 10.0.0.1 read 20,000 index entries)."""
+
+    template = "REPLACE(REPLACE(%(expressions)s, '.', 'x'), ':', 'y')"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = "REPLACE(REPLACE(HOST(%(expressions)s), '.', 'x'), ':', 'y')"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+#: What can be part of an address as the console writes it (IPv6 in lower case).
+ADDRESS_TEXT = re.compile(r"[0-9a-f.:]+")
+
+
 def matching_real_servers(queryset: QuerySet, text: str) -> QuerySet:
     """The real servers of `queryset` whose address, description or host's name contains `text` (any case).
 
@@ -62,7 +81,12 @@ def matching_real_servers(queryset: QuerySet, text: str) -> QuerySet:
     their own the address and the description are served by the trigram indexes (clusters migration 0012).
     """
     hosts = list(Host.objects.filter(hostname__icontains=text).values_list("pk", flat=True))
-    return queryset.filter(Q(address__icontains=text) | Q(description__icontains=text) | Q(host_id__in=hosts))
+    matching = Q(description__icontains=text) | Q(host_id__in=hosts)
+    address = text.lower()
+    if ADDRESS_TEXT.fullmatch(address):
+        queryset = queryset.alias(searchable_address=SearchableAddress(F("address")))
+        matching |= Q(searchable_address__contains=address.replace(".", "x").replace(":", "y"))
+    return queryset.filter(matching)
 
 
 def visible_cluster_hosts(user: User, queryset: QuerySet | None = None) -> QuerySet:

@@ -5,7 +5,6 @@ from django import forms
 
 from clusters import selectors
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VirtualService
-from lvsweb.api import SearchFilter
 
 
 def visible(queryset_of):
@@ -80,13 +79,3 @@ class RealServerFilterSet(django_filters.FilterSet):
     class Meta:
         model = RealServer
         fields = ["virtual_service", "address", "port", "state", "forward_method", "tunnel_type"]
-
-
-class RealServerSearch(SearchFilter):
-    """`?search=` on real servers: any part of the address, the description or the host's name, each word in one
-    of them (`selectors.matching_real_servers`, which the trigram indexes serve)."""
-
-    def filter_queryset(self, request, queryset, view):
-        for term in self.get_search_terms(request):
-            queryset = selectors.matching_real_servers(queryset, term)
-        return queryset
