@@ -146,3 +146,23 @@ def test_the_plan_of_one_weight_change_costs_the_same_queries_for_ten_times_the_
     assert not [sql for sql in again if read_documents in sql]
     assert len(again) == len(large_queries) - 1
     assert gc.isenabled()  # collection paused while planning, and resumed
+
+
+def test_collection_resumes_when_the_last_plan_is_done_and_stays_off_if_someone_else_turned_it_off():
+    import gc
+
+    from dispatch.preview import collection_paused
+
+    with collection_paused():
+        assert not gc.isenabled()
+        with collection_paused():  # another thread's Plan at the same time
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first Plan is not done yet
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # whoever turned it off turns it on again
+    finally:
+        gc.enable()
