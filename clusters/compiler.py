@@ -9,8 +9,6 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db.models import Prefetch
-
 # The format of the documents compiled here is the one the agent package reads (one definition).
 from lvsweb_agent.document import DOCUMENT_VERSION
 
@@ -31,6 +29,12 @@ def _health_snapshot(obj) -> dict[str, Any] | None:
         check = obj.health_check
     except HealthCheck.DoesNotExist:
         return None
+    return _check_snapshot(check)
+
+
+def _check_snapshot(check: HealthCheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
     snapshot = {name: getattr(check, name) for name in HEALTH_CHECK_FIELDS}
     if check.check_type not in (HealthCheckType.UDP, HealthCheckType.DNS):
         # Revisions made before UDP and DNS checks existed hold none of their settings: leaving them out
@@ -48,19 +52,24 @@ def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
 def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]]:
     """{cluster id: its `inventory_snapshot`} for many clusters in the same five queries (the dashboard)."""
     clusters = list(clusters)
-    services = (
-        VirtualService.objects.filter(cluster__in=clusters)
-        .select_related("health_check", "vip_group")
-        .prefetch_related(
-            Prefetch(
-                "real_servers",
-                queryset=RealServer.objects.select_related("host", "health_check").order_by("address", "port"),
-            )
-        )
-    )
+    services = VirtualService.objects.filter(cluster__in=clusters).select_related("health_check", "vip_group")
     services_of: dict[int, list[VirtualService]] = {cluster.pk: [] for cluster in clusters}
     for service in services:
         services_of[service.cluster_id].append(service)
+    # Real servers as plain values, not model instances: at 5,000 a cluster they were most of a Plan's time
+    # (docs/performance.md, "Console at scale"). The few real servers' own health checks in a query of their own.
+    in_clusters = RealServer.objects.filter(virtual_service__cluster__in=clusters)
+    checks = {
+        check.real_server_id: check for check in HealthCheck.objects.filter(real_server__in=in_clusters.values("pk"))
+    }
+    real_servers_of: dict[int, list[dict[str, Any]]] = {}
+    for row in in_clusters.order_by("virtual_service_id", "address", "port").values(
+        "pk", "virtual_service_id", *SNAPSHOT_REAL_SERVER_FIELDS, "host__hostname"
+    ):
+        pk, service_id, hostname = row.pop("pk"), row.pop("virtual_service_id"), row.pop("host__hostname")
+        real_servers_of.setdefault(service_id, []).append(
+            {**row, "host": hostname, "health_check": _check_snapshot(checks.get(pk))}
+        )
     groups_of: dict[int, list[VipGroup]] = {cluster.pk: [] for cluster in clusters}
     for group in VipGroup.objects.filter(cluster__in=clusters).order_by("name"):
         groups_of[group.cluster_id].append(group)
@@ -94,14 +103,7 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
                     **{name: getattr(service, name) for name in SERVICE_FIELDS},
                     "vip_group": service.vip_group.name if service.vip_group else None,
                     "health_check": _health_snapshot(service),
-                    "real_servers": [
-                        {
-                            **{name: getattr(rs, name) for name in SNAPSHOT_REAL_SERVER_FIELDS},
-                            "host": rs.host.hostname if rs.host else None,
-                            "health_check": _health_snapshot(rs),
-                        }
-                        for rs in service.real_servers.all()
-                    ],
+                    "real_servers": real_servers_of.get(service.pk, []),
                 }
                 for service in sorted(services_of[cluster.pk], key=service_sort_key)
             ],

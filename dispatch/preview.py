@@ -8,8 +8,12 @@ come from another cluster's apply. What the kernel really holds is only known to
 agents" asks them (`actions.plan_cluster`).
 """
 
+import gc
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,6 +264,65 @@ def _planned(operation) -> PlannedOperation:
     )
 
 
+#: Parsed documents of the applies hosts last took, by deployment id. A deployment's document never changes once
+#: made, and parsing one of 5,000 real servers is a third of a Plan's time (docs/performance.md, "Console at
+#: scale"): the Plan, the Apply page and the Plan again after a one-weight change all compare with the same
+#: base. A few entries, each the size of one host's parsed document: the hosts whose Plans are looked at now.
+BASES_KEPT = 8
+_parsed_bases: OrderedDict[int, tuple[DesiredState | None, list[str]]] = OrderedDict()
+_parsed_bases_lock = threading.Lock()
+
+
+def _parsed_bases_of(deployments: list[Deployment]) -> dict[int, tuple[DesiredState | None, list[str]]]:
+    """{deployment id: (its parsed document, problems)}, the documents read (one query) for those not kept."""
+    with _parsed_bases_lock:
+        found = {d.pk: _parsed_bases[d.pk] for d in deployments if d.pk in _parsed_bases}
+        for pk in found:
+            _parsed_bases.move_to_end(pk)
+    missing = [d.pk for d in deployments if d.pk not in found]
+    if missing:
+        for pk, document in Deployment.objects.filter(pk__in=missing).values_list("pk", "document"):
+            found[pk] = _parsed(document)
+            with _parsed_bases_lock:
+                _parsed_bases[pk] = found[pk]
+                while len(_parsed_bases) > BASES_KEPT:
+                    _parsed_bases.popitem(last=False)
+    return found
+
+
+_paused = 0
+_paused_lock = threading.Lock()
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a cluster is read, compiled, parsed and planned.
+
+    That makes tens of thousands of small long-lived objects (rows, documents, parsed trees): every collection
+    their allocation triggers walks them all and frees next to nothing, and at 5,000 real servers that was half
+    of a Plan's time (docs/performance.md, "Console at scale"). Reference counting frees them as usual; the few
+    cycles (model instances and their prefetched relations) wait for the first collection after the pause,
+    which ends when the last thread that paused collection is done.
+    """
+    global _paused
+    with _paused_lock:
+        if _paused == 0 and not gc.isenabled():
+            _paused = -1  # someone else disabled it: leave it to them
+        if _paused >= 0:
+            _paused += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            if _paused > 0:
+                _paused -= 1
+                if _paused == 0:
+                    gc.enable()
+            elif _paused == -1:
+                _paused = 0
+
+
 def _latest(deployments) -> Subquery:
     return Subquery(deployments.order_by("-id").values("pk")[:1])
 
@@ -286,7 +349,13 @@ def host_bases(hosts: list[Host]) -> dict[int, HostBase]:
     """{host id: HostBase} for hosts loaded through `with_base_ids`, in one more query whatever their number."""
     names = ("base_id", "ran_id", "last_id", "reconciled_id")
     ids = {getattr(host, name) for host in hosts for name in names} - {None}
-    found = {d.pk: d for d in Deployment.objects.filter(pk__in=ids).select_related("revision", "cluster")}
+    # Neither the documents (read when a preview needs one it has not parsed yet) nor the revisions' inventories.
+    found = {
+        d.pk: d
+        for d in Deployment.objects.filter(pk__in=ids)
+        .select_related("revision", "cluster")
+        .defer("document", "revision__inventory")
+    }
     bases = {}
     for host in hosts:
         applied, ran, last, reconciled = (found.get(getattr(host, name)) for name in names)
@@ -316,6 +385,11 @@ def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
     its document without the cluster): what applying the current inventory would do to the kernel as that
     host's last successful apply left it."""
     now = time.time() if now is None else now
+    with collection_paused():
+        return _preview_apply(cluster, now)
+
+
+def _preview_apply(cluster: Cluster, now: float) -> ClusterPreview:
     snapshot = inventory_snapshot(cluster)
     latest = cluster.revisions.aggregate(number=Max("number"))["number"] or 0
     roles: dict[str, list[str]] = {}
@@ -328,32 +402,45 @@ def preview_apply(cluster: Cluster, now: float | None = None) -> ClusterPreview:
     serials = {name: host.document_serial + 1 for name, host in hosts.items()}
     leaving = {hostname: held_roles for hostname, (_number, held_roles) in departed.items()}
     new_documents = compile_documents([snapshot, *others], serials, leaving)
-    previews = []
-    for hostname in [*roles, *departed]:
-        host = hosts.get(hostname)
-        if host is None:
-            continue  # deleted since the last revision
-        new, problems = _parsed(new_documents.get(hostname) or _empty_document(hostname, serials[hostname]))
-        base = bases[host.pk]
-        old, base.unreadable = _parsed(base.applied.document if base.applied is not None else None)
-        preview = HostPreview(
-            host=host,
-            roles=roles.get(hostname, []),
-            state=sync_state(host),
-            problems=problems,
-            leaves_cluster=hostname not in roles,
-            base=base,
-            unreachable=unreachable_state(host),
-        )
-        if new is not None:
-            actual, ledger = kernel_left_by(old)
-            preview.operations = [_planned(operation) for operation in plan(new, actual, ledger, now).operations]
-            preview.warnings = capability_gaps(new_documents.get(hostname, {}), host.facts)
-        failing = FAILING_STATES.get(preview.state)
-        if failing:
-            preview.failure = failing.format(ttl=settings.AGENT_COMMAND_TTL)
-        previews.append(preview)
+    parsed_bases = _parsed_bases_of([base.applied for base in bases.values() if base.applied is not None])
+    previews = [
+        _host_preview(host, hostname, roles, new_documents, serials, bases[host.pk], parsed_bases, now)
+        for hostname in [*roles, *departed]
+        if (host := hosts.get(hostname)) is not None  # None: deleted since the last revision
+    ]
     return ClusterPreview(cluster=cluster, next_revision=latest + 1, hosts=previews)
+
+
+def _host_preview(
+    host: Host,
+    hostname: str,
+    roles: dict[str, list[str]],
+    new_documents: dict[str, dict[str, Any]],
+    serials: dict[str, int],
+    base: HostBase,
+    parsed_bases: dict[int, tuple[DesiredState | None, list[str]]],
+    now: float,
+) -> HostPreview:
+    """What applying its new document would do to one host, against `base` (see `preview_apply`)."""
+    new, problems = _parsed(new_documents.get(hostname) or _empty_document(hostname, serials[hostname]))
+    old, base.unreadable = parsed_bases[base.applied.pk] if base.applied is not None else (None, [])
+    preview = HostPreview(
+        host=host,
+        roles=roles.get(hostname, []),
+        state=sync_state(host),
+        problems=problems,
+        leaves_cluster=hostname not in roles,
+        base=base,
+        unreachable=unreachable_state(host),
+    )
+    if new is not None:
+        actual, ledger = kernel_left_by(old)
+        preview.operations = [_planned(operation) for operation in plan(new, actual, ledger, now).operations]
+        preview.warnings = capability_gaps(new_documents.get(hostname, {}), host.facts)
+    failing = FAILING_STATES.get(preview.state)
+    if failing:
+        preview.failure = failing.format(ttl=settings.AGENT_COMMAND_TTL)
+    return preview
 
 
 def _empty_document(hostname: str, serial: int) -> dict[str, Any]:

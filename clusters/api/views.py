@@ -1,6 +1,5 @@
 """Inventory API viewsets: declare querysets and serializers; writes go through the actions."""
 
-from django.db.models import Count
 from rest_framework import viewsets
 
 from clusters import actions, selectors
@@ -44,10 +43,7 @@ class ClusterViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet):
 
     visible = staticmethod(selectors.visible_clusters)
     policy_actions = {"destroy": policy.DELETE}
-    queryset = Cluster.objects.select_related("team").annotate(
-        virtual_service_count=Count("virtual_services", distinct=True),
-        real_server_count=Count("virtual_services__real_servers", distinct=True),
-    )
+    queryset = Cluster.objects.select_related("team").annotate(**selectors.cluster_counts())
     serializer_class = serializers.ClusterSerializer
     filterset_class = filtersets.ClusterFilterSet
     lookup_field = "slug"
@@ -94,7 +90,9 @@ class VirtualServiceViewSet(CountsInAnswers, VisibleOnly, viewsets.ModelViewSet)
     """Virtual services (VIP:port or firewall mark) of all clusters."""
 
     visible = staticmethod(selectors.visible_virtual_services)
-    queryset = VirtualService.objects.select_related("cluster__team").annotate(real_server_count=Count("real_servers"))
+    queryset = VirtualService.objects.select_related("cluster__team").annotate(
+        real_server_count=selectors.real_server_count()
+    )
     serializer_class = serializers.VirtualServiceSerializer
     filterset_class = filtersets.VirtualServiceFilterSet
     search_fields = ["name", "address", "description", "cluster__name"]
@@ -112,9 +110,13 @@ class RealServerViewSet(VisibleOnly, viewsets.ModelViewSet):
     queryset = RealServer.objects.select_related("virtual_service__cluster", "host")
     serializer_class = serializers.RealServerSerializer
     filterset_class = filtersets.RealServerFilterSet
-    search_fields = ["address", "description", "host__hostname"]
+    search_fields = ["address", "description", "host__hostname"]  # the schema's words; `search_queryset` matches
     ordering_fields = ["address", "port", "weight", "state", "forward_method", "created_at"]
     ordering = ["virtual_service_id", "address", "port"]
+
+    def search_queryset(self, queryset, term):
+        """`?search=`: any part of the address, the description or the host's name, served by their indexes."""
+        return selectors.matching_real_servers(queryset, term)
 
     def perform_destroy(self, instance):
         actions.delete_real_server(acting_user=self.request.user, real_server=instance)

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Prefetch, Q
 from django.urls import reverse
 from django.views.generic import TemplateView
 
@@ -57,14 +57,7 @@ class ClusterListView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         query = self.request.GET.get("q", "").strip()
-        clusters = (
-            selectors.visible_clusters(user)
-            .select_related("team")
-            .annotate(
-                virtual_service_count=Count("virtual_services", distinct=True),
-                real_server_count=Count("virtual_services__real_servers", distinct=True),
-            )
-        )
+        clusters = selectors.visible_clusters(user).select_related("team").annotate(**selectors.cluster_counts())
         if query:
             clusters = clusters.filter(Q(name__icontains=query) | Q(slug__icontains=query))
         clusters = sorted_by(clusters, CLUSTER_SORTS, self.request.GET.get("sort", "name"), "name")

@@ -5,7 +5,7 @@ are not there, neither in lists nor in search results.
 """
 
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.views.generic import ListView, TemplateView
 
 from clusters import selectors
@@ -37,7 +37,7 @@ class DashboardView(LoginRequiredMixin, ListView):
         return with_last_apply(
             selectors.visible_clusters(self.request.user)
             .select_related("team")
-            .annotate(virtual_service_count=Count("virtual_services", distinct=True))
+            .annotate(virtual_service_count=selectors.cluster_counts()["virtual_service_count"])
             .order_by("name")
         )
 
@@ -78,15 +78,13 @@ class SearchView(LoginRequiredMixin, TemplateView):
             | Q(description__icontains=query)
             | (Q(fwmark=int(query)) if query.isdigit() and len(query) < 12 else Q(pk__in=[]))
         )
-        real_servers = selectors.visible_real_servers(user).filter(
-            Q(address__icontains=query) | Q(description__icontains=query) | Q(host__hostname__icontains=query)
-        )
+        real_servers = selectors.matching_real_servers(selectors.visible_real_servers(user), query)
         hosts = selectors.visible_hosts(user, Host.objects.all()).filter(
             Q(hostname__icontains=query) | Q(management_address__icontains=query) | Q(description__icontains=query)
         )
         clusters = selectors.visible_clusters(user).filter(Q(name__icontains=query) | Q(slug__icontains=query))
         context["services"] = list(
-            services.select_related("cluster").annotate(real_server_count=Count("real_servers"))[:SEARCH_LIMIT]
+            services.select_related("cluster").annotate(real_server_count=selectors.real_server_count())[:SEARCH_LIMIT]
         )
         context["real_servers"] = list(real_servers.select_related("virtual_service__cluster", "host")[:SEARCH_LIMIT])
         context["hosts"] = list(hosts.select_related("team")[:SEARCH_LIMIT])

@@ -91,3 +91,78 @@ def test_a_never_applied_cluster_is_counted_as_comparing_would(member):
     compared = unapplied_of([cluster])[cluster.pk]
     assert counted.count == compared.count == 3 + 7 + 7 * 3
     assert counted.revision is None and counted.counted == counted.count
+
+
+def applied_with_documents(cluster: Cluster) -> None:
+    """The cluster applied (revision 1) on its directors as an apply leaves them: each holds its compiled document."""
+    from clusters.compiler import compile_documents
+    from dispatch.choices import DeploymentKind, DeploymentStatus
+    from dispatch.models import Deployment
+
+    snapshot = inventory_snapshot(cluster)
+    revision = Revision.objects.create(cluster=cluster, number=1, inventory=snapshot)
+    hosts = list(Host.objects.filter(cluster_roles__cluster=cluster))
+    documents = compile_documents([snapshot], {host.hostname: 1 for host in hosts})
+    now = timezone.now()
+    Deployment.objects.bulk_create(
+        [
+            Deployment(
+                kind=DeploymentKind.APPLY,
+                cluster=cluster,
+                revision=revision,
+                host=host,
+                serial=1,
+                document=documents[host.hostname],
+                status=DeploymentStatus.APPLIED,
+                started_at=now,
+                finished_at=now,
+                expires_at=now,
+            )
+            for host in hosts
+        ]
+    )
+    Host.objects.filter(pk__in=[host.pk for host in hosts]).update(document_serial=1, applied_serial=1)
+
+
+def test_the_plan_of_one_weight_change_costs_the_same_queries_for_ten_times_the_services(member):
+    import gc
+
+    team, client = member
+    clusters = [big_cluster(team, services=services, dests=4, directors=2) for services in (30, 300)]
+    pages = []
+    for cluster in clusters:
+        applied_with_documents(cluster)
+        changed = RealServer.objects.filter(virtual_service__cluster=cluster).order_by("pk").first()
+        RealServer.objects.filter(pk=changed.pk).update(weight=7)
+        pages.append(get(client, f"/clusters/{cluster.slug}/plan/"))
+    (small_page, small_queries), (large_page, large_queries) = pages
+    assert len(large_queries) == len(small_queries)
+    for page in (small_page, large_page):
+        assert page.content.decode().count("<code>edit-dest</code>") == 2  # the one weight, on each director
+    # Asked again, the directors' last documents are not read again: they were parsed once, and kept.
+    read_documents = '"agents_deployment"."document" AS "document" FROM'
+    assert [sql for sql in large_queries if read_documents in sql]
+    _, again = get(client, f"/clusters/{clusters[1].slug}/plan/")
+    assert not [sql for sql in again if read_documents in sql]
+    assert len(again) == len(large_queries) - 1
+    assert gc.isenabled()  # collection paused while planning, and resumed
+
+
+def test_collection_resumes_when_the_last_plan_is_done_and_stays_off_if_someone_else_turned_it_off():
+    import gc
+
+    from dispatch.preview import collection_paused
+
+    with collection_paused():
+        assert not gc.isenabled()
+        with collection_paused():  # another thread's Plan at the same time
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first Plan is not done yet
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # whoever turned it off turns it on again
+    finally:
+        gc.enable()
