@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lvsweb_agent.model import Address, DesiredState, ServiceKey
+from lvsweb_agent.model import Address, DesiredState, Service, ServiceKey
 
 if TYPE_CHECKING:
     from lvsweb_agent.planner import Operation
@@ -35,6 +35,11 @@ class Ledger:
     files: set[str] = field(default_factory=set)
     draining_services: dict[ServiceKey, float] = field(default_factory=dict)
     draining_dests: dict[DestId, float] = field(default_factory=dict)
+    #: The last apply completed: the kernel was left matching `document` (a delta apply starts from it).
+    complete: bool = False
+    #: What the last full plan left alone in the kernel (not ours, not in the document): a delta apply,
+    #: which does not read the kernel, repeats these notes.
+    left_alone: list[str] = field(default_factory=list)
 
     def owns_service(self, key: ServiceKey) -> bool:
         return key in self.services
@@ -101,6 +106,14 @@ class Ledger:
         after = (len(self.services), len(self.dests), len(self.draining_services), len(self.draining_dests))
         return before != after
 
+    def adopt_services(self, services: list[Service]) -> None:
+        """After a complete delta apply: the changed services and their real servers are ours (the others
+        were adopted by the apply that made them)."""
+        for service in services:
+            self.services.add(service.key)
+            for dest in service.real_servers:
+                self.dests.add((service.key, dest.address, dest.port))
+
     def to_json(self) -> dict[str, Any]:
         """Compact JSON: services by their operator text (`tcp 10.10.0.100:80`), real servers as
         `address port` grouped by service (a 50,000-real-server table stays a quick write)."""
@@ -113,6 +126,8 @@ class Ledger:
         return {
             "format": 2,
             "revision": self.revision,
+            "complete": self.complete,
+            "left_alone": self.left_alone,
             "owned": {
                 "services": sorted(str(key) for key in self.services),
                 "real_servers": dests,
@@ -149,6 +164,8 @@ class Ledger:
                 draining_dests[(key, ip, int(port))] = deadline
         return cls(
             revision=data.get("revision"),
+            complete=data.get("complete", False) is True,
+            left_alone=[str(note) for note in data.get("left_alone", [])],
             document=document,
             services={from_text(text) for text in owned.get("services", [])},
             dests=dests,
