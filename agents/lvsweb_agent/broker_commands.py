@@ -234,8 +234,12 @@ class CommandHandler:
     def _validate(self, document: dict[str, Any]) -> None:
         """Raise DocumentError for a bad document. One that differs from the held one only in a few
         services is checked in those services alone (delta.py): the rest was checked when it was applied."""
+        held = None
         with self.lock:
-            held = self.agent().last_document()
+            try:  # only an Agent already made: checking a command never opens the kernel
+                held = self._agent.last_document() if self._agent is not None else None
+            except (OSError, ValueError) as exc:
+                log.warning("cannot read the held document, checking the whole document: %s", exc)
         if held is not None and delta_is_valid(held, document):
             return
         Agent.desired(document)
@@ -377,8 +381,8 @@ class CommandHandler:
             for _ in range(3):
                 applies, busy = self._applies, self.lock.locked()
                 try:
-                    drift, desired, finished, ha = self._drift()
-                    drift_error = ""
+                    drift, desired, done, ha = self._drift()
+                    drift_error, finished = "", done or finished
                 except Exception as exc:
                     log.warning("heartbeat: cannot compute the drift: %s", exc)
                     drift, drift_error = None, f"cannot compute the drift: {_describe(exc)}"
@@ -418,9 +422,8 @@ class CommandHandler:
         the_plan = agent.plan(desired)
         finished = None
         if _drain_due(the_plan, agent):
-            with self.lock:
+            with self.lock:  # an apply: under the command lock (the plan after it is read anew below)
                 finished = self._finish_drains(self.agent())
-                self._applies += 1
             the_plan = agent.plan(desired)
         return plan_operations(the_plan), desired, finished, self._ha_facts(agent, desired)
 
