@@ -245,7 +245,7 @@ def test_a_bad_change_is_refused_with_the_full_documents_words(tmp_path):
     duplicate = weighted(doc, 7, 2)
     duplicate["director"]["services"][1]["real_servers"].append(dict(doc["director"]["services"][1]["real_servers"][0]))
     assert not delta_is_valid(doc, duplicate)
-    with pytest.raises(DocumentError, match="duplicate real server 10.20.0.2:80"):
+    with pytest.raises(DocumentError, match=r"duplicate real server 10\.20\.0\.2:80"):
         agent.apply(duplicate, now=1)
     assert delta_is_valid(doc, weighted(doc, 7, 2))
 
