@@ -62,7 +62,11 @@ def edited(draw, doc: dict) -> dict:
     return doc
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def matches(sim: SimulatedKernel, doc: dict) -> bool:
