@@ -6,6 +6,7 @@ sockets open, so repeated calls do not pay for setup again.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass, replace
@@ -205,7 +206,7 @@ class Agent:
         if executed.ok:
             ledger.adopt_services([service for _, service in delta_plan.new_services])
         if changed or ledger.complete != executed.ok:
-            ledger.document, ledger.revision, ledger.complete = json.loads(text), revision, executed.ok
+            ledger.document, ledger.revision, ledger.complete = _own_copy(old, doc, delta), revision, executed.ok
             self._save(ledger, text if text != self._saved_document else None)
         self._parsed = self._delta_parsed(delta, delta_plan, text, revision, old_text)
         self.last_mode = "delta"
@@ -378,6 +379,23 @@ def state_json(state: ActualState) -> dict[str, Any]:
         ],
         "sysctls": state.sysctls,
     }
+
+
+def _own_copy(old: dict[str, Any], new: dict[str, Any], delta: DocumentDelta) -> dict[str, Any]:
+    """Our own copy of `new` (the caller may change theirs), sharing what is unchanged with `old` (ours
+    already): copying a 50,000-real-server document for one weight is not free."""
+    old_director, new_director = old["director"], new["director"]
+    old_services, new_services = old_director.get("services", []), new_director.get("services", [])
+    services = [
+        old_services[old_index] if old_index is not None else copy.deepcopy(new_services[index])
+        for index, old_index in enumerate(delta.unchanged_from)
+    ]
+    director = {name: old_director[name] for name in new_director if name != "services"}
+    if "services" in new_director:
+        director["services"] = services
+    document = {name: old[name] for name in new if name not in ("revision", "director")}
+    document["revision"], document["director"] = new["revision"], director
+    return {name: document[name] for name in new}  # the caller's key order
 
 
 def _canonical(document: dict[str, Any]) -> str:
