@@ -151,6 +151,8 @@ def bench(services: int, dests: int, repeat: int = 3) -> dict:
                 figures[name] = min(times)
             assert agent.apply(next_doc(weight=5)).ok
             dump_s, agent_text = timed(agent.show_ipvsadm)
+            assert agent_text == output("ipvsadm", "-Sn"), "show --ipvsadm differs from ipvsadm -Sn"
+            print(json.dumps({"services": services, "delta_s": figures, "full_weight_s": full_weight_s}), flush=True)
         # The agent as a process, as an operator runs it: `lvsweb-agent apply FILE` (Python start-up,
         # imports, reading the file and the state, the delta).
         path = Path(root) / "doc.json"
@@ -159,7 +161,6 @@ def bench(services: int, dests: int, repeat: int = 3) -> dict:
             path.write_text(json.dumps(next_doc(weight=9 + attempt)))
             cli_s = min(cli_s, run(sys.executable, "-m", "lvsweb_agent.cli", "--root", root, "apply", str(path)))
         python_s = min(run(sys.executable, "-c", "pass") for _ in range(repeat))
-        assert agent_text == output("ipvsadm", "-Sn"), "show --ipvsadm differs from ipvsadm -Sn"
         baseline = min(run("true") for _ in range(repeat))
         dest = "10.20.3." + middle["address"].rsplit(".", 1)[1]
         ipvsadm_weight_s = min(
