@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lvsweb_agent.agent import Agent
 from lvsweb_agent.document import parse_document
 from lvsweb_agent.ipvsadm import render_save
+from lvsweb_agent.planner import plan
 
 NETNS = "lvsweb-bench"
 
@@ -90,11 +91,33 @@ def timed(function, *args, **kwargs):
     return time.perf_counter() - start, result
 
 
+def changed(doc: dict, revision: int, weight: int | None = None, add: bool = False, remove: bool = False) -> dict:
+    """`doc` with one change to the real servers of its middle service (a new revision); `doc` is changed."""
+    doc["revision"] = revision
+    dests = doc["director"]["services"][len(doc["director"]["services"]) // 2]["real_servers"]
+    if weight is not None:
+        dests[3]["weight"] = weight
+    if add:
+        dests.append({"address": "10.30.0.1", "port": 80, "weight": 1, "forward": "tun"})
+    if remove:
+        dests[:] = [dest for dest in dests if dest["address"] != "10.30.0.1"]
+    return copy.deepcopy(doc)
+
+
 def bench(services: int, dests: int, repeat: int = 3) -> dict:
     doc = document(services, dests)
     objects = services * (dests + 1)
+    middle = doc["director"]["services"][services // 2]
+    vip = f"{middle['address']}:80"
     run("ipvsadm", "-C")
     root = tempfile.mkdtemp(prefix="lvsweb-bench-")
+    revision = [1]
+    current = copy.deepcopy(doc)
+
+    def next_doc(**change) -> dict:
+        revision[0] += 1
+        return changed(current, revision[0], **change)
+
     try:
         with Agent(root=root, netns=NETNS) as agent:
             apply_s, result = timed(agent.apply, doc)
@@ -106,16 +129,55 @@ def bench(services: int, dests: int, repeat: int = 3) -> dict:
                 seconds, result = timed(agent.reconcile)
                 assert result.ok and result.plan.empty, str(result.plan)[:500]
                 noop_s = min(noop_s, seconds)
-            heavier = copy.deepcopy(doc)
-            heavier["director"]["services"][services // 2]["real_servers"][3]["weight"] = 5
-            weight_s, result = timed(agent.apply, heavier)
+            # Before: one weight change the full way (validate + parse, dump, plan, one request), in phases.
+            heavier = next_doc(weight=5)
+            parse_s, desired = timed(parse_document, heavier)
+            read_s, actual = timed(agent.kernel.read, desired)
+            plan_s, _ = timed(plan, desired, actual, agent.ledger())
+            full_weight_s, result = timed(agent._apply_full, heavier, False, time.time())
             assert result.ok and [op.kind for op in result.applied] == ["edit-dest"], str(result.plan)[:500]
+            # After: the delta (validate and plan the changed service, one request, the state file).
+            figures = {}
+            for name, change in (("weight", {"weight": 6}), ("add", {"add": True}), ("remove", {"remove": True})):
+                times = []
+                for attempt in range(repeat):
+                    if attempt:  # undo, so the same change can be timed again
+                        undo = {"weight": {"weight": 5}, "add": {"remove": True}, "remove": {"add": True}}
+                        assert agent.apply(next_doc(**undo[name])).ok
+                        change = {"weight": {"weight": 6 + attempt}}.get(name, change)
+                    seconds, result = timed(agent.apply, next_doc(**change))
+                    assert result.ok and agent.last_mode == "delta" and len(result.applied) == 1, str(result.plan)
+                    times.append(seconds)
+                figures[name] = min(times)
+            assert agent.apply(next_doc(weight=5)).ok
             dump_s, agent_text = timed(agent.show_ipvsadm)
+            assert agent_text == output("ipvsadm", "-Sn"), "show --ipvsadm differs from ipvsadm -Sn"
+            print(json.dumps({"services": services, "delta_s": figures, "full_weight_s": full_weight_s}), flush=True)
+        # The agent as a process, as an operator runs it: `lvsweb-agent apply FILE` (Python start-up,
+        # imports, reading the file and the state, the delta).
+        path = Path(root) / "doc.json"
+        cli_s = float("inf")
+        for attempt in range(repeat):
+            path.write_text(json.dumps(next_doc(weight=9 + attempt)))
+            cli_s = min(cli_s, run(sys.executable, "-m", "lvsweb_agent.cli", "--root", root, "apply", str(path)))
+        python_s = min(run(sys.executable, "-c", "pass") for _ in range(repeat))
+        baseline = min(run("true") for _ in range(repeat))
+        dest = "10.20.3." + middle["address"].rsplit(".", 1)[1]
+        ipvsadm_weight_s = min(
+            run("ipvsadm", "-e", "-t", vip, "-r", f"{dest}:80", "-i", "-w", str(20 + n)) for n in range(repeat)
+        )
+        ipvsadm_add_s = ipvsadm_remove_s = float("inf")
+        for _ in range(repeat):
+            ipvsadm_add_s = min(ipvsadm_add_s, run("ipvsadm", "-a", "-t", vip, "-r", "10.30.0.1:80", "-i", "-w", "1"))
+            ipvsadm_remove_s = min(ipvsadm_remove_s, run("ipvsadm", "-d", "-t", vip, "-r", "10.30.0.1:80"))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    assert agent_text == output("ipvsadm", "-Sn"), "show --ipvsadm differs from ipvsadm -Sn"
+    ipvsadm_weight_s -= baseline
+    ipvsadm_add_s -= baseline
+    ipvsadm_remove_s -= baseline
+    cli_s -= baseline
+    python_s -= baseline
     text = render_save(parse_document(doc).director.services)
-    baseline = min(run("true") for _ in range(repeat))
     run("ipvsadm", "-C")
     restore_s = run("ipvsadm-restore", stdin=text) - baseline
     assert output("ipvsadm", "-Sn") == text, "ipvsadm-restore loaded something else"
@@ -131,22 +193,57 @@ def bench(services: int, dests: int, repeat: int = 3) -> dict:
         "ipvsadm_Sn_s": round(save_s, 3),
         "noop_ratio": round(noop_s / save_s, 2),
         "agent_dump_s": round(dump_s, 3),
-        "weight_change_s": round(weight_s, 3),
+        "full_weight_change_s": round(full_weight_s, 3),
+        "full_weight_phases_s": {
+            "validate_parse": round(parse_s, 3),
+            "read": round(read_s, 3),
+            "plan": round(plan_s, 3),
+        },
+        "weight_change_s": round(figures["weight"], 4),
+        "ipvsadm_e_s": round(ipvsadm_weight_s, 4),
+        "weight_ratio": round(figures["weight"] / ipvsadm_weight_s, 2),
+        "add_dest_s": round(figures["add"], 4),
+        "ipvsadm_a_s": round(ipvsadm_add_s, 4),
+        "add_ratio": round(figures["add"] / ipvsadm_add_s, 2),
+        "remove_dest_s": round(figures["remove"], 4),
+        "ipvsadm_d_s": round(ipvsadm_remove_s, 4),
+        "remove_ratio": round(figures["remove"] / ipvsadm_remove_s, 2),
+        "cli_weight_change_s": round(cli_s, 3),
+        "cli_weight_ratio": round(cli_s / ipvsadm_weight_s, 2),
+        "python_startup_s": round(python_s, 3),
     }
 
 
 def table(rows: list[dict]) -> str:
     header = (
         "| services x real servers | agent apply | ipvsadm-restore | ratio | no-op reconcile | ipvsadm -Sn "
-        "| ratio | agent dump only | one weight change |"
+        "| ratio | agent dump only |"
     )
-    lines = [header, "|" + "---|" * 9]
+    lines = [header, "|" + "---|" * 8]
     for row in rows:
         lines.append(
             f"| {row['services']} x {row['real_servers'] // row['services']} | {row['agent_apply_s']:.2f} s "
             f"| {row['ipvsadm_restore_s']:.2f} s | {row['apply_ratio']:.2f}x "
             f"| {row['agent_noop_reconcile_s']:.2f} s | {row['ipvsadm_Sn_s']:.2f} s | {row['noop_ratio']:.2f}x "
-            f"| {row['agent_dump_s']:.2f} s | {row['weight_change_s']:.2f} s |"
+            f"| {row['agent_dump_s']:.2f} s |"
+        )
+    lines += [
+        "",
+        "| services x real servers | one weight change (full way: parse / read / plan) | delta | ipvsadm -e | ratio "
+        "| add one real server | ipvsadm -a | ratio | remove one | ipvsadm -d | ratio "
+        "| `lvsweb-agent apply` process | ratio to ipvsadm -e | python start-up |",
+        "|" + "---|" * 14,
+    ]
+    for row in rows:
+        phases = row["full_weight_phases_s"]
+        lines.append(
+            f"| {row['services']} x {row['real_servers'] // row['services']} "
+            f"| {row['full_weight_change_s']:.2f} s ({phases['validate_parse']:.2f} / {phases['read']:.2f} / "
+            f"{phases['plan']:.2f}) | {row['weight_change_s'] * 1000:.0f} ms | {row['ipvsadm_e_s'] * 1000:.0f} ms "
+            f"| {row['weight_ratio']:.2f}x | {row['add_dest_s'] * 1000:.0f} ms | {row['ipvsadm_a_s'] * 1000:.0f} ms "
+            f"| {row['add_ratio']:.2f}x | {row['remove_dest_s'] * 1000:.0f} ms "
+            f"| {row['ipvsadm_d_s'] * 1000:.0f} ms | {row['remove_ratio']:.2f}x | {row['cli_weight_change_s']:.2f} s "
+            f"| {row['cli_weight_ratio']:.2f}x | {row['python_startup_s']:.2f} s |"
         )
     return "\n".join(lines)
 
@@ -158,6 +255,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="no-op reconcile and ipvsadm -Sn: best of N")
     parser.add_argument("--json", help="also write the rows as JSON to this file")
     args = parser.parse_args()
+    load = os.getloadavg()
+    print(f"load average (1/5/15 min) at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
     if os.geteuid() != 0:
         print("agent_apply.py: run it as root inside the lab VM (scripts/lab/vm-run)", file=sys.stderr)
         return 2
@@ -170,6 +269,8 @@ def main() -> int:
     finally:
         subprocess.run(["ip", "netns", "del", NETNS], check=False)
     print(table(rows))
+    load = os.getloadavg()
+    print(f"load average (1/5/15 min) at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -6,18 +6,20 @@ sockets open, so repeated calls do not pay for setup again.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lvsweb_agent.delta import MISMATCH_ERRNOS, DeltaPlan, DocumentDelta, plan_delta
 from lvsweb_agent.document import DocumentError, parse_document
 from lvsweb_agent.ipvsadm import render_save
 from lvsweb_agent.kernel import ExecutionResult, KernelIPVS, LinuxKernel
 from lvsweb_agent.ledger import STATE_FILE, Ledger, load_ledger, save_ledger
 from lvsweb_agent.model import ActualState, DesiredState
-from lvsweb_agent.planner import Plan, plan
+from lvsweb_agent.planner import LEFT_ALONE, Plan, plan
 
 if TYPE_CHECKING:
     from lvsweb_agent.check import CheckReport
@@ -96,6 +98,7 @@ class Agent:
         self._ledger_stamp: tuple[int, int, int] | None = None
         self._parsed: tuple[str, DesiredState] | None = None
         self._saved_document: str | None = None
+        self.last_mode = ""
 
     def __enter__(self) -> Agent:
         return self
@@ -158,12 +161,114 @@ class Agent:
         return desired if self.health is None else self.health.adjust(desired)
 
     def apply(self, doc: dict[str, Any] | DesiredState, dry_run: bool = False, now: float | None = None) -> ApplyResult:
-        """Plan and apply; stops at the first kernel error. Raises DocumentError on a bad document."""
+        """Plan and apply; stops at the first kernel error. Raises DocumentError on a bad document.
+
+        A document that differs from the last one applied only in a few services is applied as a delta
+        (delta.py): only those services are validated, planned and sent, without reading the kernel; a
+        refusal that shows the kernel no longer matches falls back to reading it and planning in full.
+        `last_mode` says which way the apply went ("delta", "delta+full", "full").
+        """
+        now = time.time() if now is None else now
+        if not dry_run and isinstance(doc, dict):
+            result = self._apply_delta(doc, now)
+            if result is not None:
+                return result
+        return self._apply_full(doc, dry_run, now)
+
+    def _apply_delta(self, doc: dict[str, Any], now: float) -> ApplyResult | None:
+        """The delta apply, or None when the document must go the full way."""
+        ledger = self.ledger()
+        old = ledger.document
+        if old is None or not ledger.complete:
+            return None
+        if self.health is not None:
+            watching = getattr(self.health, "watching", None)
+            if watching is None or watching():
+                return None  # health-checked real servers: the full way adjusts them (and watches new ones)
+        try:
+            planned = plan_delta(old, doc, ledger, now)
+            text = _canonical(doc) if planned is not None else ""
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # an odd shape: the full validation words the problem
+        if planned is None:
+            return None
+        delta, delta_plan = planned
+        old_text = self._saved_document
+        operations = delta_plan.plan.operations
+        delta_plan.plan.notes += ledger.left_alone
+        executed = self.kernel.execute(operations) if operations else ExecutionResult()
+        for op in executed.applied:
+            ledger.record(op)
+        if not executed.ok and executed.errno in MISMATCH_ERRNOS:
+            return self._fall_back(doc, delta_plan.plan, executed, now)
+        revision = doc["revision"]
+        changed = text != self._saved_document or bool(executed.applied) or ledger.revision != revision
+        if executed.ok:
+            ledger.adopt_services([service for _, service in delta_plan.new_services])
+        if changed or ledger.complete != executed.ok:
+            ledger.document, ledger.revision, ledger.complete = _own_copy(old, doc, delta), revision, executed.ok
+            self._save(ledger, text if text != self._saved_document else None)
+        self._parsed = self._delta_parsed(delta, delta_plan, text, revision, old_text)
+        self.last_mode = "delta"
+        return ApplyResult(
+            plan=delta_plan.plan,
+            applied=executed.applied,
+            failed=executed.failed,
+            error=executed.error,
+            errno=executed.errno,
+            also_failed=executed.also_failed,
+            not_attempted=executed.not_attempted,
+        )
+
+    def _delta_parsed(
+        self, delta: DocumentDelta, delta_plan: DeltaPlan, text: str, revision: int, old_text: str | None
+    ) -> tuple[str, DesiredState] | None:
+        """The new document parsed, built from the old parse (kept in memory) and the changed services."""
+        parsed = self._parsed
+        if parsed is None or parsed[0] != old_text or parsed[1].director is None:
+            return None
+        old_services = parsed[1].director.services
+        changed = dict(delta_plan.new_services)
+        services = tuple(
+            old_services[old_index] if old_index is not None else changed[index]
+            for index, old_index in enumerate(delta.unchanged_from)
+        )
+        director = replace(parsed[1].director, services=services)
+        return text, replace(parsed[1], revision=revision, director=director)
+
+    def _fall_back(self, doc: dict[str, Any], delta_plan: Plan, executed: ExecutionResult, now: float) -> ApplyResult:
+        """The kernel refused part of a delta: its table is not what the last document left. Read it and plan
+        in full; the report has both: what the delta did, then what the full plan did."""
+        refused = [(executed.failed, executed.error), *executed.also_failed]
+        self.ledger().complete = False
+        full = self._apply_full(doc, False, now)
+        note = (
+            "the kernel's table no longer matched the last applied document ("
+            + "; ".join(message for _, message in refused)
+            + "): read the kernel and planned in full"
+        )
+        self.last_mode = "delta+full"
+        return ApplyResult(
+            plan=Plan(operations=delta_plan.operations + full.plan.operations, notes=[note, *full.plan.notes]),
+            applied=executed.applied + full.applied,
+            failed=full.failed,
+            error=full.error,
+            errno=full.errno,
+            also_failed=full.also_failed,
+            not_attempted=full.not_attempted,
+        )
+
+    def _save(self, ledger: Ledger, document_text: str | None) -> None:
+        save_ledger(self.root, ledger, document_text=document_text)
+        self._ledger_stamp = self._stamp()
+        if document_text is not None:
+            self._saved_document = document_text
+
+    def _apply_full(self, doc: dict[str, Any] | DesiredState, dry_run: bool, now: float) -> ApplyResult:
         desired, text = self._parse(doc)
         if self.health is not None and not dry_run:
             self.health.watch(desired)
         desired = self._adjusted(desired)
-        now = time.time() if now is None else now
         ledger = self.ledger()
         the_plan = plan(desired, self.kernel.read(desired), ledger, now)
         if dry_run:
@@ -177,13 +282,16 @@ class Agent:
             ledger.document = json.loads(document_text)  # our own copy: the caller may change theirs
         changed = document_text is not None or executed.applied or ledger.revision != desired.revision
         ledger.revision = desired.revision
+        # Complete only when the kernel was left matching the stored document (a delta starts from it).
+        complete = executed.ok and text is not None
+        left_alone = [note for note in the_plan.notes if note.startswith(LEFT_ALONE)]
+        changed = changed or ledger.complete != complete or ledger.left_alone != left_alone
+        ledger.complete, ledger.left_alone = complete, left_alone
         if executed.ok:
             changed = ledger.adopt(desired, ledger.document) or changed
         if changed or self._ledger_stamp is None:
-            save_ledger(self.root, ledger, document_text=document_text)
-            self._ledger_stamp = self._stamp()
-            if document_text is not None:
-                self._saved_document = document_text
+            self._save(ledger, document_text)
+        self.last_mode = "full"
         return ApplyResult(
             plan=the_plan,
             applied=executed.applied,
@@ -208,7 +316,8 @@ class Agent:
         document = self.last_document()
         if document is None:
             raise AgentError("nothing to reconcile: no document has been applied on this host yet")
-        return self.apply(document, now=now)
+        # Always the full way: a reconcile reads the kernel to find and repair drift.
+        return self._apply_full(document, False, time.time() if now is None else now)
 
     def show(self, doc: dict[str, Any] | DesiredState | None = None) -> ActualState:
         """The actual state: IPVS table with counters, links, addresses (and sysctls/files `doc` needs)."""
@@ -270,6 +379,23 @@ def state_json(state: ActualState) -> dict[str, Any]:
         ],
         "sysctls": state.sysctls,
     }
+
+
+def _own_copy(old: dict[str, Any], new: dict[str, Any], delta: DocumentDelta) -> dict[str, Any]:
+    """Our own copy of `new` (the caller may change theirs), sharing what is unchanged with `old` (ours
+    already): copying a 50,000-real-server document for one weight is not free."""
+    old_director, new_director = old["director"], new["director"]
+    old_services, new_services = old_director.get("services", []), new_director.get("services", [])
+    services = [
+        old_services[old_index] if old_index is not None else copy.deepcopy(new_services[index])
+        for index, old_index in enumerate(delta.unchanged_from)
+    ]
+    director = {name: old_director[name] for name in new_director if name != "services"}
+    if "services" in new_director:
+        director["services"] = services
+    document = {name: old[name] for name in new if name not in ("revision", "director")}
+    document["revision"], document["director"] = new["revision"], director
+    return {name: document[name] for name in new}  # the caller's key order
 
 
 def _canonical(document: dict[str, Any]) -> str:

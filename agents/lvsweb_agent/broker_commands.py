@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from lvsweb_agent.adopt import read_host
 from lvsweb_agent.agent import Agent, AgentError, ApplyResult
+from lvsweb_agent.delta import delta_is_valid
 from lvsweb_agent.document import DocumentError
 from lvsweb_agent.envelope import EnvelopeError, envelope_signer, open_envelope
 from lvsweb_agent.errors import describe_exception
@@ -33,7 +34,7 @@ from lvsweb_agent.serial import load_applied_serial, save_applied_serial
 CONTROL_SIGNER = "control"
 COMMAND_KINDS = ("apply", "plan", "reconcile", "read")
 # A kernel that answers EBUSY/EAGAIN/EINTR/ENOBUFS is asked again (re-planned from what it now holds) after
-# 0.2, 0.4 and 0.8 s at most; the command's lock is held meanwhile, so heartbeats wait.
+# 0.2, 0.4 and 0.8 s at most; the command's lock is held meanwhile (heartbeats do not need it).
 APPLY_BACKOFF = Backoff(attempts=4, base=0.2, cap=2.0)
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,10 @@ class CommandHandler:
         self.dropped_messages = dropped_messages
         self.lock = threading.Lock()
         self._agent: Agent | None = None
+        # Housekeeping (heartbeats) reads with an Agent of its own, under a lock of its own.
+        self._housekeeping = threading.Lock()
+        self._reader: Agent | None = None
+        self._applies = 0  # applies done under `lock`: a drift read meanwhile is read again
 
     # -- the agent and its serial ------------------------------------------------------------------------
     def agent(self) -> Agent:
@@ -124,6 +129,10 @@ class CommandHandler:
             if self._agent is not None:
                 self._agent.close()
                 self._agent = None
+        with self._housekeeping:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def applied_serial(self) -> int | None:
         """The serial of the document this host holds (None before the first apply, or when unreadable)."""
@@ -212,7 +221,7 @@ class CommandHandler:
                     deployment,
                 )
         try:
-            Agent.desired(document)
+            self._validate(document)
         except DocumentError as exc:
             problems = "; ".join(f"{path}: {message}" for path, message in exc.problems)
             raise Refused(f"bad document, nothing applied: {problems}", deployment) from None
@@ -221,6 +230,19 @@ class CommandHandler:
                 f"bad document: its revision {document.get('revision')!r} differs from the command's serial {serial}",
                 deployment,
             )
+
+    def _validate(self, document: dict[str, Any]) -> None:
+        """Raise DocumentError for a bad document. One that differs from the held one only in a few
+        services is checked in those services alone (delta.py): the rest was checked when it was applied."""
+        held = None
+        with self.lock:
+            try:  # only an Agent already made: checking a command never opens the kernel
+                held = self._agent.last_document() if self._agent is not None else None
+            except (OSError, ValueError) as exc:
+                log.warning("cannot read the held document, checking the whole document: %s", exc)
+        if held is not None and delta_is_valid(held, document):
+            return
+        Agent.desired(document)
 
     def _plan(self, command: dict[str, Any]) -> None:
         deployment = command.get("deployment")
@@ -261,6 +283,7 @@ class CommandHandler:
     def _deploy(self, command: dict[str, Any]) -> None:
         deployment, kind = command.get("deployment"), command["kind"]
         with self.lock:
+            self._applies += 1
             self._send("deployment", deployment=deployment, status="applying", serial=self.applied_serial())
             try:
                 agent = self.agent()
@@ -326,6 +349,7 @@ class CommandHandler:
         """A real server's health changed: re-apply the held document, which the health monitor adjusts
         (docs/health.md). Returns what was done, for the health report; None before the first apply."""
         with self.lock:
+            self._applies += 1
             agent = self.agent()
             if agent.last_document() is None:
                 return None
@@ -342,31 +366,34 @@ class CommandHandler:
 
         A kernel that cannot be read makes `drift` null with `drift_error` saying why: never an empty
         drift, which the console would show as "in sync".
-        """
-        with self.lock:
-            drift, drift_error, desired, finished, ha = None, "", None, None, {}
-            try:
-                agent = self.agent()
-                document = agent.last_document()
-                if document is None:
-                    drift = []
-                else:
-                    desired = Agent.desired(document)
-                    the_plan = agent.plan(desired)
-                    if _drain_due(the_plan, agent):
-                        finished = self._finish_drains(agent)
-                        the_plan = agent.plan(desired)
-                    drift = plan_operations(the_plan)
-                    ha = self._ha_facts(agent, desired)
-            except Exception as exc:
-                log.warning("heartbeat: cannot compute the drift: %s", exc)
-                drift_error = f"cannot compute the drift: {_describe(exc)}"
-            try:
-                from lvsweb_agent.check import check_kernel
 
-                check = check_kernel(desired, netns=self.netns).to_json()
-            except Exception as exc:
-                check = {"ok": False, "error": f"cannot check the kernel: {_describe(exc)}"}
+        Nothing here holds the lock commands apply under: the drift is read and planned by an Agent of
+        the heartbeat's own (its own netlink sockets, the state file re-read when an apply wrote it), so a
+        command never waits behind a heartbeat's dump of the table. Only finishing drains, which is an
+        apply, takes the lock. A drift read while an apply ran is read again (it could show half of it).
+        """
+        with self._housekeeping:
+            drift: list[dict[str, Any]] | None = None
+            desired: DesiredState | None = None
+            finished: dict[str, Any] | None = None
+            ha: dict[str, Any] = {}
+            drift_error = ""
+            for _ in range(3):
+                applies, busy = self._applies, self.lock.locked()
+                try:
+                    drift, desired, done, ha = self._drift()
+                    drift_error, finished = "", done or finished
+                except Exception as exc:
+                    log.warning("heartbeat: cannot compute the drift: %s", exc)
+                    drift, drift_error = None, f"cannot compute the drift: {_describe(exc)}"
+                if not busy and not self.lock.locked() and applies == self._applies:
+                    break
+        try:
+            from lvsweb_agent.check import check_kernel
+
+            check = check_kernel(desired, netns=self.netns).to_json()
+        except Exception as exc:
+            check = {"ok": False, "error": f"cannot check the kernel: {_describe(exc)}"}
         serial = self.applied_serial()
         facts = {**host_facts(check), "applied_serial": serial, "drift": drift, **ha}
         if drift_error:
@@ -377,6 +404,28 @@ class CommandHandler:
         if dropped:
             facts["dropped_messages"] = dropped  # junk its worker dropped from the broker, by reason
         return self._send("heartbeat", serial=serial, facts=facts)
+
+    def reader(self) -> Agent:
+        """The housekeeping Agent (heartbeats, drift): its own sockets, used without the command lock."""
+        if self._reader is None:
+            self._reader = self.agent_factory()
+        return self._reader
+
+    def _drift(self) -> tuple[list[dict[str, Any]], DesiredState | None, dict[str, Any] | None, dict[str, Any]]:
+        """(drift, the held document, drains finished, HA facts), read and planned off the command lock."""
+        agent = self.reader()
+        if agent.last_document() is None:
+            return [], None, None, {}
+        desired = agent.held()
+        if desired is None:
+            return [], None, None, {}
+        the_plan = agent.plan(desired)
+        finished = None
+        if _drain_due(the_plan, agent):
+            with self.lock:  # an apply: under the command lock (the plan after it is read anew below)
+                finished = self._finish_drains(self.agent())
+            the_plan = agent.plan(desired)
+        return plan_operations(the_plan), desired, finished, self._ha_facts(agent, desired)
 
     @staticmethod
     def _ha_facts(agent: Agent, desired: DesiredState) -> dict[str, Any]:

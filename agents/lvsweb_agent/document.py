@@ -143,6 +143,17 @@ def parse_document(doc: object) -> DesiredState:
     return state
 
 
+def parse_service(data: dict[str, Any], path: str) -> Service:
+    """One service of a document (already checked against the schema, e.g. by fastcheck.service_conforms),
+    with the rules a service alone can break; `path` is its place in the document. Raises DocumentError.
+    (For a delta apply: the rules that span services, such as duplicate keys, are the caller's.)"""
+    parser = _Parser()
+    service = parser.service(data, path)
+    if parser.problems or service is None:
+        raise DocumentError(parser.problems)
+    return service
+
+
 def _valid_ipv4_netmask(mask: str) -> bool:
     """A dotted mask with contiguous one bits (ipaddress would also accept a hostmask like 0.0.0.255)."""
     try:

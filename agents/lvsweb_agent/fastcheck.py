@@ -225,6 +225,11 @@ def _ha_conforms(value: Any) -> bool:
     return bool(_ha_validator().is_valid(value))
 
 
+def service_conforms(service: Any) -> bool:
+    """True only if `service` is valid against the schema's definition of one director service."""
+    return _service(service)
+
+
 def conforms(doc: Any) -> bool:
     """True only if `doc` is valid against the schema (False may also mean "ask jsonschema")."""
     if type(doc) is not dict or not doc.keys() <= TOP_KEYS:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lvsweb_agent.model import Address, DesiredState, ServiceKey
+from lvsweb_agent.model import Address, DesiredState, Service, ServiceKey
 
 if TYPE_CHECKING:
     from lvsweb_agent.planner import Operation
@@ -35,6 +35,24 @@ class Ledger:
     files: set[str] = field(default_factory=set)
     draining_services: dict[ServiceKey, float] = field(default_factory=dict)
     draining_dests: dict[DestId, float] = field(default_factory=dict)
+    #: The last apply completed: the kernel was left matching `document` (a delta apply starts from it).
+    complete: bool = False
+    #: What the last full plan left alone in the kernel (not ours, not in the document): a delta apply,
+    #: which does not read the kernel, repeats these notes.
+    left_alone: list[str] = field(default_factory=list)
+    #: to_json()'s owned/draining parts, kept while the records are unchanged (a one-weight change on a
+    #: 50,000-real-server table must not format them all again); None: to be computed.
+    _records_json: tuple[dict[str, Any], dict[str, Any]] | None = field(default=None, compare=False, repr=False)
+
+    def _sizes(self) -> tuple[int, ...]:
+        return (
+            len(self.services),
+            len(self.dests),
+            len(self.addresses),
+            len(self.files),
+            len(self.draining_services),
+            len(self.draining_dests),
+        )
 
     def owns_service(self, key: ServiceKey) -> bool:
         return key in self.services
@@ -44,6 +62,13 @@ class Ledger:
 
     def record(self, op: Operation) -> None:
         """Update ownership/drain records for one operation the kernel accepted."""
+        before = self._sizes()
+        self._record(op)
+        # Every change of the records changes a size (they only add or remove), but a new drain deadline.
+        if op.kind == "drain-dest" or self._sizes() != before:
+            self._records_json = None
+
+    def _record(self, op: Operation) -> None:
         kind = op.kind
         if op.service is not None:
             self._record_ipvs(op, op.service.key)
@@ -99,31 +124,54 @@ class Ledger:
                 if self.draining_dests:
                     self.draining_dests.pop(dest_id, None)
         after = (len(self.services), len(self.dests), len(self.draining_services), len(self.draining_dests))
+        if before != after:
+            self._records_json = None
         return before != after
+
+    def adopt_services(self, services: list[Service]) -> None:
+        """After a complete delta apply: the changed services and their real servers are ours (the others
+        were adopted by the apply that made them)."""
+        before = self._sizes()
+        for service in services:
+            self.services.add(service.key)
+            for dest in service.real_servers:
+                self.dests.add((service.key, dest.address, dest.port))
+        if self._sizes() != before:
+            self._records_json = None
 
     def to_json(self) -> dict[str, Any]:
         """Compact JSON: services by their operator text (`tcp 10.10.0.100:80`), real servers as
         `address port` grouped by service (a 50,000-real-server table stays a quick write)."""
+        if self._records_json is None:
+            self._records_json = self._records()
+        owned, draining = self._records_json
+        return {
+            "format": 2,
+            "revision": self.revision,
+            "complete": self.complete,
+            "left_alone": self.left_alone,
+            "owned": owned,
+            "draining": draining,
+        }
+
+    def _records(self) -> tuple[dict[str, Any], dict[str, Any]]:
         dests: dict[str, list[str]] = {}
         for key, address, port in self.dests:
             dests.setdefault(str(key), []).append(f"{address} {port}")
         draining_dests: dict[str, dict[str, float]] = {}
         for (key, address, port), deadline in self.draining_dests.items():
             draining_dests.setdefault(str(key), {})[f"{address} {port}"] = deadline
-        return {
-            "format": 2,
-            "revision": self.revision,
-            "owned": {
-                "services": sorted(str(key) for key in self.services),
-                "real_servers": dests,
-                "addresses": sorted(f"{a.interface} {a.address}/{a.prefix}" for a in self.addresses),
-                "files": sorted(self.files),
-            },
-            "draining": {
-                "services": {str(key): deadline for key, deadline in self.draining_services.items()},
-                "real_servers": draining_dests,
-            },
+        owned = {
+            "services": sorted(str(key) for key in self.services),
+            "real_servers": dests,
+            "addresses": sorted(f"{a.interface} {a.address}/{a.prefix}" for a in self.addresses),
+            "files": sorted(self.files),
         }
+        draining = {
+            "services": {str(key): deadline for key, deadline in self.draining_services.items()},
+            "real_servers": draining_dests,
+        }
+        return owned, draining
 
     @classmethod
     def from_json(cls, data: dict[str, Any], document: dict[str, Any] | None = None) -> Ledger:
@@ -149,6 +197,8 @@ class Ledger:
                 draining_dests[(key, ip, int(port))] = deadline
         return cls(
             revision=data.get("revision"),
+            complete=data.get("complete", False) is True,
+            left_alone=[str(note) for note in data.get("left_alone", [])],
             document=document,
             services={from_text(text) for text in owned.get("services", [])},
             dests=dests,

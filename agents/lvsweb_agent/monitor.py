@@ -99,6 +99,11 @@ class HealthMonitor:
             self._desired = desired
         self._poke()
 
+    def watching(self) -> int:
+        """How many real servers are checked (0: health changes nothing, a delta apply may skip it)."""
+        with self._lock:
+            return len(self._watches)
+
     def watch_document(self, document: dict[str, Any] | None) -> None:
         """Watch a stored document (the one held at start), if it is valid."""
         if document is None:

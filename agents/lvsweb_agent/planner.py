@@ -61,6 +61,8 @@ PHASES = (
     "ha-config",
     "ha-stop",
 )
+#: How a note about a kernel object that is neither in the document nor the agent's begins.
+LEFT_ALONE = "left alone: "
 IPVS_KINDS = frozenset(PHASES[PHASES.index("add-service") : PHASES.index("del-service") + 1])
 
 
@@ -384,9 +386,17 @@ def plan(desired: DesiredState, actual: ActualState, ledger: Ledger | None = Non
     return _Planner(desired, actual, ledger or Ledger(), time.time() if now is None else now).run()
 
 
+def ipvs_plan(desired: DesiredState, actual: ActualState, ledger: Ledger, now: float) -> Plan:
+    """The IPVS operations alone (unsorted): services and real servers of `desired` against `actual`.
+    For a delta apply (delta.py), where both hold only the services that changed."""
+    planner = _Planner(desired, actual, ledger, now)
+    planner.ipvs()
+    return Plan(operations=planner.ops, notes=planner.notes)
+
+
 def plan_json(plan_: Plan) -> str:
     """The plan as indented JSON (for --json)."""
     return json.dumps(plan_.to_json(), indent=2)
 
 
-__all__ = ["IPVS_KINDS", "PHASES", "Operation", "Plan", "plan", "plan_json"]
+__all__ = ["IPVS_KINDS", "LEFT_ALONE", "PHASES", "Operation", "Plan", "ipvs_plan", "plan", "plan_json"]
