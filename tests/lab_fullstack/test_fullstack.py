@@ -228,8 +228,11 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
         assert guest.fetch(4) == ["rs1"] * 4
 
         # -- a web server stopped in the VM: the director's check, an alert, a signed webhook on this machine ----
-        services.append(start_beat(console_env(agent_broker_url, HEARTBEAT), tmp_path))
+        beat = start_beat(console_env(agent_broker_url, HEARTBEAT), tmp_path)
+        services.append(beat)
         alert_on_real_server_down(console, guest, cluster["id"], service["id"], explain)
+        beat.stop()  # the stages below run the beat's work themselves, when they mean to
+        services.remove(beat)
 
         # -- a stopped agent: its host shows offline -------------------------------------------------------------
         assert console.hosts()["rs2"]["agent_status"] == "online"
@@ -240,11 +243,15 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
             return console.hosts()["rs2"]["agent_status"] == "offline"
 
         wait_for(rs2_offline, 60, "rs2 to show 'agent offline' after its agent stopped", explain)
-        assert {h: s["agent_status"] for h, s in console.hosts().items()} == {
-            "director": "online",
-            "rs1": "online",
-            "rs2": "offline",
-        }
+        # Under emulation on a loaded machine a running agent's heartbeat can come late too: it is back online with
+        # the next one, while rs2 stays offline.
+        expected = {"director": "online", "rs1": "online", "rs2": "offline"}
+        wait_for(
+            lambda: {h: s["agent_status"] for h, s in console.hosts().items()} == expected,
+            30,
+            f"the hosts to show {expected}",
+            explain,
+        )
 
         # -- a service deleted behind the console's back: drift, then Reconcile restores traffic -----------------
         guest.ask("ipvsadm", args=["-D", "-t", f"{VIP}:80"])
