@@ -5,9 +5,10 @@ An event is a *problem* (a real server went down), the *clear* of a problem (it 
 `real_server:42` — so that the clear finds the problem it ends.
 
 `ACTIONS` maps the audit action names the lower layers already write (dispatch/actions/health.py,
-dispatch/actions/reports.py, dispatch/actions/deployments.py, dispatch/actions/enrollment.py) to a function
-that reads the entry. A new event source is one row here and, when it is a new kind of event, one row in
-`EVENT_TYPES` — nothing in the lower layers changes, since they only write their audit entries as before.
+dispatch/actions/reports.py, dispatch/actions/replay.py, dispatch/actions/deployments.py,
+dispatch/actions/enrollment.py) to a function that reads the entry. A new event source is one row here and,
+when it is a new kind of event, one row in `EVENT_TYPES` — nothing in the lower layers changes, since they only
+write their audit entries as before.
 """
 
 from collections.abc import Callable
@@ -38,7 +39,7 @@ EVENT_TYPES: dict[str, EventType] = {
     "apply_partial": EventType("apply partly failed (hosts not reached)", Severity.WARNING, False),
     "director_failover": EventType("director failover", Severity.WARNING, False),
     "enrollment_token_used": EventType("enrollment token used (a host enrolled)", Severity.INFO, False),
-    "key_problem": EventType("certificate or key problem (a signature refused)", Severity.WARNING, False),
+    "key_problem": EventType("key problem (a signed report or command refused)", Severity.WARNING, False),
 }
 
 #: The names alone, sorted: the API's choices.
@@ -115,6 +116,8 @@ ACTIONS: dict[str, Callable[[AuditEntry], list[Signal]]] = {
     "host.enroll": _notice("enrollment_token_used"),
     "agent.report_rejected": _notice("key_problem"),
     "agent.command_refused": _notice("key_problem"),
+    # A replayed (or stale: the agent's clock is off) signed report, refused by dispatch/actions/replay.py.
+    "agent.report_refused": _notice("key_problem"),
     "ha.failover": _notice("director_failover"),
     "ha.failback": _notice("director_failover"),
 }

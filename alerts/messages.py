@@ -29,7 +29,7 @@ NOUNS = {
     "apply_partial": ("apply", "applies"),
     "director_failover": ("failover", "failovers"),
     "enrollment_token_used": ("host", "hosts"),
-    "key_problem": ("refused signature", "refused signatures"),
+    "key_problem": ("signed message", "signed messages"),
 }
 #: What a problem and its clearing say of the items.
 STATES = {
@@ -41,7 +41,7 @@ STATES = {
     "apply_partial": ("partly failed", ""),
     "director_failover": ("", ""),
     "enrollment_token_used": ("enrolled with a one-time token", ""),
-    "key_problem": ("", ""),
+    "key_problem": ("refused", ""),
 }
 
 

@@ -84,3 +84,27 @@ def test_the_test_alert_sample_is_what_is_sent():
         title="Test alert: this channel works",
     )
     assert json_block(messages.json_of(messages.message_of(alert)), "2026-12-06T03:20:11.504932+00:00") in DOC
+
+
+def test_the_other_titles_and_lines_are_what_is_sent():
+    def alert(event_type: str, kind: str, name: str, text: str, count: int = 1) -> messages.Message:
+        item = {"subject": "clusters.host:1", "cluster_name": "web", "name": name, "text": text, "at": AT.isoformat()}
+        return messages.message_of(
+            Alert(
+                pk=60,
+                team=Team(pk=1, name="Web ops", slug="web-ops"),
+                event_type=event_type,
+                kind=kind,
+                items=[item] * count,
+                opened_at=AT,
+                send_after=AT,
+            )
+        )
+
+    offline = alert("agent_offline", "problem", "director", "No heartbeat since 03:14:40 UTC (3 missed).")
+    assert f"`[lvsweb] {offline.title}` lists\n`{offline.lines[0]}`" in DOC
+    back = alert("agent_offline", "resolved", "director", "Heartbeat again.")
+    assert f"`[lvsweb] {back.title}`" in DOC
+    refused = "Report claiming to come from “director” rejected: bad signature."
+    keys = alert("key_problem", "notice", "director", refused, count=2)
+    assert f"`[lvsweb] {keys.title}` listing\n`{keys.lines[0]}`" in DOC

@@ -17,6 +17,9 @@ table until it matches; two answers, see observer.py), `timed` (`args`, optional
 command takes in the director's namespace, process start-up subtracted).
 With the HA topology: `holder` (which of ha1/ha2 holds the HA VIP), `greet` (`count` connections from the client
 to the HA VIP: each real server's greeting), `failover` (see `failover`).
+
+The alert stage adds `web` (`host`, `running`: stop or start that real server's web server; the answer says
+whether it answers on its address afterwards).
 """
 
 from __future__ import annotations
@@ -122,6 +125,30 @@ def origin(agents: dict[str, subprocess.Popen]) -> dict:
     return {"cmdlines": cmdlines, "probe": done.stdout.splitlines(), "stderr": done.stderr}
 
 
+def web_server(lab, host: str, running: bool) -> bool:
+    """Stop or start HOST's web server (the busybox httpd labnet started); whether it answers afterwards."""
+    from labnet import inside
+
+    server, www = lab[host], lab.workdir / "www" / host
+    mine = [process for process in lab.servers if str(www) in process.args and process.poll() is None]
+    if not running:
+        for process in mine:
+            process.terminate()
+            process.wait(timeout=30)
+            lab.servers.remove(process)
+        return lab["router"].http_get(server.address, server.http_port, timeout=1) == host
+    if not mine:
+        with inside(host):
+            command = ["busybox", "httpd", "-f", "-p", str(server.http_port), "-h", str(www)]
+            lab.servers.append(subprocess.Popen(command))
+    deadline = time.monotonic() + 30
+    while lab["router"].http_get(server.address, server.http_port, timeout=1) != host:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def logs(agents: dict[str, subprocess.Popen]) -> dict[str, str]:
     result = {}
     for host, process in agents.items():
@@ -151,6 +178,8 @@ def serve(broker, key: str, answer, lab, agents: dict[str, subprocess.Popen]) ->
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=60)
                 result = process.returncode
+            elif op == "web":
+                result = web_server(lab, request["host"], bool(request["running"]))
             elif op == "logs":
                 result = logs(agents)
             elif op == "origin":

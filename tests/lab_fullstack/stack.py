@@ -262,6 +262,13 @@ def start_console(env: dict[str, str], logs: Path, worker_name: str) -> tuple[in
     return port, services
 
 
+def start_beat(env: dict[str, str], logs: Path) -> Background:
+    """`celery beat` on the console's schedule (the alert scan, offline hosts, expiries), its schedule file in
+    LOGS; the control worker runs what it sends. The caller stops it."""
+    command = [sys.executable, "-m", "celery", "-A", "lvsweb", "beat", "-l", "info", "-s", str(logs / "beat-schedule")]
+    return Background("beat", command, env, logs / "beat.log")
+
+
 @functools.cache
 def agent_venv() -> str:
     """The virtualenv the guest's agents run from: LVSWEB_AGENT_VENV, else built once per session.

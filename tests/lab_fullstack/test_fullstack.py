@@ -4,8 +4,11 @@ The agents (director, rs1, rs2: `lvsweb-agent --netns HOST run` in the VM, see g
 Redis and the console's HTTP port only through two restricted qemu forwards (`scripts/lab/vm-run`,
 LVSWEB_LAB_FORWARD_PORTS): 10.0.2.100:6379 and 10.0.2.100:8000. Everything goes through the REST API: the
 cluster is created, planned and applied, and real HTTP traffic from the lab's client namespace to the VIP
-proves what the kernels do. Then a weight change shifts the traffic, a stopped agent shows offline, and a
-service deleted behind the console's back (`ipvsadm -D`) is reported as drift and repaired by Reconcile.
+proves what the kernels do. Then a weight change shifts the traffic; rs1's web server stopped in the VM reaches
+a webhook receiver on this machine as a signed alert (the director's health check, its report, `celery beat`'s
+alert scan, the control worker's delivery), and its restart as the resolved message; a stopped agent shows
+offline, and a service deleted behind the console's back (`ipvsadm -D`) is reported as drift and repaired by
+Reconcile.
 
 Runs on this machine (not in the VM) with the lab's prerequisites, one VM boot (3-8 minutes):
 
@@ -17,6 +20,8 @@ Without the lab's prerequisites it skips with one line; LVSWEB_LAB_REQUIRED=1 ma
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -28,16 +33,19 @@ import redis
 from django.conf import settings as django_settings
 
 from accounts.actions import create_api_token
+from alerts.models import Cursor
 from dispatch import actions
 from teams.models import Team
 from tests.dispatch.broker import purge
 from tests.factories import make_member, make_team, make_user
+from tests.lab_fullstack.receiver import Receiver, Request
 from tests.lab_fullstack.stack import (
     Console,
     agent_venv,
     console_env,
     guest_broker_url,
     lab_missing,
+    start_beat,
     start_console,
     start_guest,
     wait_finished,
@@ -51,6 +59,14 @@ HOSTS = ("director", "rs1", "rs2")
 QUEUES = ("control", *(f"lvsweb.host.{host}" for host in HOSTS))
 VIP = "10.10.0.100"
 HEARTBEAT = 2  # seconds: offline after 3 missed heartbeats, drift seen within one
+# The service's health check: a TCP connect every 2 s (taking at most 2 s: a slower probe under emulation must not
+# count as a failure); rs1 is down after 2 failed checks, up after 1 good one.
+CHECK_INTERVAL, FALL, RISE = 2, 2, 1
+GROUP_SECONDS = 5  # the alert rule's grouping window
+# Beyond fall × interval + the window: the director's agent re-applying its table on the change before it reports
+# (seconds of Python under emulation), the report through the broker to the control worker, the alert scan's beat
+# (every 2 s: once to read the event, once to send the alert) and the delivery task, on a loaded machine.
+ALERT_MARGIN = 45
 
 
 def unavailable(reason: str) -> None:
@@ -102,7 +118,7 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
     broker = redis.Redis.from_url(django_settings.REDIS_URL, socket_timeout=30)
 
     # -- the inventory, through the API -----------------------------------------------------------------------
-    console.post("clusters/", team="lab", name="lab", slug="lab", drain_timeout=10)
+    cluster = console.post("clusters/", team="lab", name="lab", slug="lab", drain_timeout=10)
     addresses = {"director": "10.10.0.2", "rs1": "10.20.0.11", "rs2": "10.20.0.12"}
     fields = {"director": {"vip_interface": "eth0"}, "rs1": {"uplinks": "eth0"}, "rs2": {"uplinks": "eth0"}}
     hosts = {
@@ -211,6 +227,13 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
         assert "10.20.0.12:80" in guest.ask("ipvsadm", args=["-Sn"])  # weight 0, not removed
         assert guest.fetch(4) == ["rs1"] * 4
 
+        # -- a web server stopped in the VM: the director's check, an alert, a signed webhook on this machine ----
+        beat = start_beat(console_env(agent_broker_url, HEARTBEAT), tmp_path)
+        services.append(beat)
+        alert_on_real_server_down(console, guest, cluster["id"], service["id"], explain)
+        beat.stop()  # the stages below run the beat's work themselves, when they mean to
+        services.remove(beat)
+
         # -- a stopped agent: its host shows offline -------------------------------------------------------------
         assert console.hosts()["rs2"]["agent_status"] == "online"
         guest.ask("stop", host="rs2")  # SIGTERM, as systemd stops it: warm shutdown
@@ -220,11 +243,15 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
             return console.hosts()["rs2"]["agent_status"] == "offline"
 
         wait_for(rs2_offline, 60, "rs2 to show 'agent offline' after its agent stopped", explain)
-        assert {h: s["agent_status"] for h, s in console.hosts().items()} == {
-            "director": "online",
-            "rs1": "online",
-            "rs2": "offline",
-        }
+        # Under emulation on a loaded machine a running agent's heartbeat can come late too: it is back online with
+        # the next one, while rs2 stays offline.
+        expected = {"director": "online", "rs1": "online", "rs2": "offline"}
+        wait_for(
+            lambda: {h: s["agent_status"] for h, s in console.hosts().items()} == expected,
+            30,
+            f"the hosts to show {expected}",
+            explain,
+        )
 
         # -- a service deleted behind the console's back: drift, then Reconcile restores traffic -----------------
         guest.ask("ipvsadm", args=["-D", "-t", f"{VIP}:80"])
@@ -249,3 +276,98 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
     finally:
         vm.stop(timeout=60)
         guest.forget()
+
+
+def verified(secret: str, request: Request) -> bool:
+    """The receiver's check from docs/alerts.md: HMAC-SHA256 of "<t>." + body with the channel's secret."""
+    fields = dict(part.split("=", 1) for part in request.headers["X-Lvsweb-Signature"].split(","))
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + request.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"]) and abs(time.time() - int(fields["t"])) < 300
+
+
+def alert_on_real_server_down(console: Console, guest, cluster_id: int, service_id: int, explain) -> None:
+    """A webhook channel, a real-server-down rule and a health check, all through the API; then rs1's web server
+    stopped and started again in the VM: the problem and its clearing arrive signed, within the bound."""
+    receiver = Receiver()
+
+    def transitions() -> str:
+        seen = console.get("health-transitions/?page_size=100")["results"]
+        lines = [f"{t['at']} {t['endpoint']}: {t['from_status']} -> {t['to_status']}: {t['message']}" for t in seen]
+        return "\n".join(lines)
+
+    try:
+        channel = console.post("alert-channels/", team="lab", name="pager", kind="webhook", url=receiver.url)
+        secret = channel["secret"]
+        console.post(
+            "alert-rules/",
+            team="lab",
+            name="rs down",
+            event_types=["real_server_down"],
+            clusters=["lab"],
+            channels=[channel["id"]],
+            min_severity="warning",
+            group_seconds=GROUP_SECONDS,
+        )
+        console.post(
+            "health-checks/",
+            virtual_service=service_id,
+            check_type="tcp",
+            interval=CHECK_INTERVAL,
+            timeout=CHECK_INTERVAL,
+            fall=FALL,
+            rise=RISE,
+        )
+        revision = console.post("clusters/lab/apply/", expect=202)
+        wait_finished(console, revision["deployments"], explain)
+
+        def rs1_health():
+            health = {h["endpoint"]: h["status"] for h in console.get("real-server-health/?cluster=lab")["results"]}
+            return health.get("10.20.0.11:80")
+
+        # Each transition (first: unknown -> up, of rs1 and of rs2) has the director's agent re-apply its table before
+        # it reports, seconds under emulation: the stop is timed once both are in.
+        def both_up() -> bool:
+            seen = console.get("health-transitions/?page_size=100")["results"]
+            return {t["endpoint"] for t in seen if t["to_status"] == "up"} >= {"10.20.0.11:80", "10.20.0.12:80"}
+
+        wait_for(both_up, 180, "the director's check to report rs1 and rs2 up", explain)
+        assert rs1_health() == "up"
+        # The beat's first scan starts the alerts' cursor at the newest audit entry: from then on events count.
+        wait_for(lambda: Cursor.objects.filter(name="audit").exists(), 60, "celery beat's first alert scan", explain)
+        assert receiver.received == []
+
+        stopped = time.monotonic()
+        assert guest.ask("web", host="rs1", running=False) is False  # rs1 no longer answers on 10.20.0.11:80
+        bound = FALL * CHECK_INTERVAL + GROUP_SECONDS + ALERT_MARGIN
+        (problem,) = wait_for(lambda: receiver.of_kind("problem"), bound + 60, "the webhook of rs1 down", explain)
+        delay = problem.at - stopped
+        print(f"rs1's web server stopped -> webhook on this machine: {delay:.1f} s (bound {bound} s)")
+        assert delay <= bound, f"the webhook came {delay:.1f} s after the stop, more than {bound} s"
+        assert verified(secret, problem), problem.headers
+        assert not verified("lvwh_" + "0" * 40, problem)
+        body = problem.json()
+        print(f"the webhook's body: {body}")
+        assert body["kind"] == "problem" and body["event_type"] == "real_server_down", body
+        assert body["title"] == "1 real server down (lab)", f"{body}\n{transitions()}\n{explain()}"
+        assert (body["team"], body["rule"], body["clusters"]) == ("lab", "rs down", [cluster_id]), body
+        (item,) = body["items"]
+        assert item["name"] == "10.20.0.11:80", item  # rs1
+        assert item["text"].startswith("10.20.0.11:80 of TCP 10.10.0.100:80 is down: "), item
+        assert rs1_health() == "down"
+        assert guest.fetch(2) == ["", ""]  # weight 0: rs2 has had weight 0 since the last stage
+
+        started = time.monotonic()
+        assert guest.ask("web", host="rs1", running=True) is True
+        bound = RISE * CHECK_INTERVAL + GROUP_SECONDS + ALERT_MARGIN
+        (resolved,) = wait_for(lambda: receiver.of_kind("resolved"), bound + 60, "the resolved webhook", explain)
+        delay = resolved.at - started
+        print(f"rs1's web server started -> resolved webhook: {delay:.1f} s (bound {bound} s)")
+        assert delay <= bound, f"the resolved webhook came {delay:.1f} s after the start, more than {bound} s"
+        assert verified(secret, resolved), resolved.headers
+        body = resolved.json()
+        assert body["title"] == "Resolved: 1 real server up again (lab)", f"{body}\n{transitions()}\n{explain()}"
+        assert [item["name"] for item in body["items"]] == ["10.20.0.11:80"], body
+        assert guest.fetch(2) == ["rs1", "rs1"]  # its weight is back
+        assert len(receiver.received) == 2, [r.headers.get("X-Lvsweb-Event") for r in receiver.received]
+    finally:
+        receiver.stop()
