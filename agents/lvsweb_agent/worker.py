@@ -26,7 +26,7 @@ from lvsweb_agent.broker import CONTROL_QUEUE, broker_options
 from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.config import AgentConfig
 from lvsweb_agent.envelope import seal
-from lvsweb_agent.ha import HAFollower, HAThread
+from lvsweb_agent.ha import HAFollower, HAThread, restart_grace_from_environment
 from lvsweb_agent.ledger import load_ledger
 from lvsweb_agent.monitor import HealthMonitor
 from lvsweb_agent.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
@@ -256,6 +256,9 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
     finally:
         ha_thread.stop()
         ha_thread.join(timeout=5)
+        # Stopping in order (SIGTERM: a restart, an upgrade): keepalived runs on (the unit's KillMode=process)
+        # and keeps the VIPs for the grace; a new agent's first round takes over, else they go (docs/ha.md).
+        follower.hold(restart_grace_from_environment())
         follower.close()
         monitor.stop()
         heartbeat.stop()

@@ -1,0 +1,141 @@
+"""An agent restart on a director with HA: keepalived runs on and is adopted, never doubled; an agent that stops in
+order leaves a bounded `hold` in the fitness file, one that dies leaves a stale one (docs/ha.md).
+
+The lab test (tests/lab/test_lab_ha.py) does the same with Debian's keepalived and real agent processes; here a
+stand-in process with keepalived's command line shows how the agent finds one whose pid file is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lvsweb_agent import keepalived
+from lvsweb_agent.ha import GRACE_ENV, RESTART_GRACE, HAFollower, restart_grace_from_environment
+
+
+def track(directory: Path, content: str) -> int:
+    """The track script's verdict (0: fit) on a fitness file holding `content`."""
+    keepalived.write_files(directory, "# not used here\n", program=None)
+    (directory / keepalived.FITNESS).write_text(content + "\n")
+    return subprocess.run([str(directory / keepalived.TRACK)], check=False).returncode
+
+
+@pytest.mark.parametrize(
+    ("content", "fit"),
+    [("hold {later}", True), ("hold {past}", False), ("hold soon", False), ("hold", False), ("holds {later}", False)],
+)
+def test_the_track_script_keeps_a_hold_until_its_time(tmp_path, content, fit):
+    now = time.time()
+    assert (track(tmp_path, content.format(later=f"{now + 20:.3f}", past=f"{now - 2:.3f}")) == 0) is fit
+
+
+def fit_follower(directory: Path, clock: float = 1000.0) -> HAFollower:
+    follower = HAFollower(directory, clock=lambda: clock)
+    follower.active = True
+    follower.directory.mkdir(parents=True)
+    return follower
+
+
+def test_an_agent_stopping_in_order_holds_the_vips_for_the_grace_and_a_new_agent_takes_over(tmp_path):
+    follower = fit_follower(tmp_path, clock=time.time())
+    fitness = follower.directory / keepalived.FITNESS
+    assert follower.hold(30)
+    word, until = fitness.read_text().split()
+    assert word == "hold" and float(until) == pytest.approx(time.time() + 30, abs=2)
+    assert track(follower.directory, fitness.read_text().strip()) == 0
+    # The new agent's first round writes its own verdict over the hold.
+    follower.write_fitness(time.time())
+    assert fitness.read_text().startswith("fit ")
+
+
+def test_an_unfit_director_an_inactive_one_or_grace_0_holds_nothing(tmp_path):
+    follower = fit_follower(tmp_path)
+    fitness = follower.directory / keepalived.FITNESS
+    follower.unfit = "uplink eth0 down"
+    follower.write_fitness(1000.0)
+    assert not follower.hold(30)
+    assert fitness.read_text() == "unfit 1000.000 uplink eth0 down\n"  # left as it was: the VIPs go
+    follower.unfit = None
+    assert not follower.hold(0)
+    follower.last_round = time.monotonic() - 60  # its rounds had stopped: no word of it is worth holding for
+    assert not follower.hold(30)
+    follower.active = False
+    follower.last_round = time.monotonic()
+    assert not follower.hold(30)
+    assert fitness.read_text().startswith("unfit ")
+
+
+def test_the_grace_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(GRACE_ENV, raising=False)
+    assert restart_grace_from_environment() == RESTART_GRACE == 30
+    monkeypatch.setenv(GRACE_ENV, "120")
+    assert restart_grace_from_environment() == 120
+    monkeypatch.setenv(GRACE_ENV, "0")
+    assert restart_grace_from_environment() == 0
+    monkeypatch.setenv(GRACE_ENV, "soon")
+    assert restart_grace_from_environment() == RESTART_GRACE
+
+
+# -- adopting the keepalived that runs ------------------------------------------------------------------------
+@pytest.fixture
+def running_keepalived(tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """A process with keepalived's command line on tmp_path's configuration, and a child with the same one (as
+    `keepalived --vrrp` has its VRRP process): a bash whose argv[0] says keepalived."""
+    config = tmp_path / keepalived.CONFIG
+    config.write_text("# stand-in\n")
+    process = subprocess.Popen(
+        ["/usr/sbin/keepalived", "-c", "( sleep 300; : ) & wait", "keepalived", "--vrrp", "--use-file", str(config)],
+        executable="/bin/bash",
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 10
+    while len(_ours(tmp_path)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield process
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def _ours(directory: Path) -> list[int]:
+    config = str(directory / keepalived.CONFIG).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and config in (entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_keepalived_whose_pid_file_is_gone_is_found_by_its_command_line(tmp_path, running_keepalived):
+    assert len(_ours(tmp_path)) == 2  # parent and child
+    assert keepalived.running_pid(tmp_path) is None
+    assert keepalived.find_running(tmp_path) == running_keepalived.pid  # the parent, not its child
+
+
+def test_start_adopts_the_keepalived_that_runs_instead_of_starting_a_second(tmp_path, running_keepalived):
+    launched = tmp_path / "launched"
+    program = tmp_path / "keepalived-program"
+    program.write_text(f"#!/bin/sh\necho started >> {launched}\n")
+    program.chmod(0o755)
+    (tmp_path / keepalived.STATES).mkdir()
+    (tmp_path / keepalived.STATES / "i-web").write_text("MASTER 150 1000.0\n")
+
+    assert keepalived.start(tmp_path, program=str(program)) == running_keepalived.pid
+    assert not launched.exists()  # no second keepalived
+    assert keepalived.running_pid(tmp_path) == running_keepalived.pid  # its pid file again, for the next rounds
+    assert (tmp_path / keepalived.STATES / "i-web").exists()  # its VRRP states stay: nothing restarted
+
+
+def test_a_recycled_pid_in_the_pid_file_is_not_keepalived(tmp_path):
+    (tmp_path / keepalived.CONFIG).write_text("# stand-in\n")
+    (tmp_path / keepalived.PID).write_text(f"{os.getpid()}\n")  # this pytest: alive, but no keepalived
+    assert keepalived.running_pid(tmp_path) is None
+    assert keepalived.find_running(tmp_path) is None
