@@ -113,6 +113,8 @@ class HAFollower:
         self._drift: str | None = None
         self._drift_at = float("-inf")
         self._written: tuple[str, float] | None = None
+        #: The longest time between two writes of the fitness file so far (how close a live agent came to stale).
+        self.longest_gap = 0.0
         self._lock = threading.Lock()
         self._probe: socket.socket | None = None
         self._seen: dict[str, str] | None = None
@@ -222,6 +224,8 @@ class HAFollower:
             first, _, rest = word.partition(" ")
             tmp.write_text(f"{first} {now:.3f} {rest}".rstrip() + "\n")
             tmp.replace(path)
+            if self._written is not None:
+                self.longest_gap = max(self.longest_gap, now - self._written[1])
             self._written = (word, now)
 
     def hold(self, seconds: float) -> bool:

@@ -139,3 +139,10 @@ def test_a_recycled_pid_in_the_pid_file_is_not_keepalived(tmp_path):
     (tmp_path / keepalived.PID).write_text(f"{os.getpid()}\n")  # this pytest: alive, but no keepalived
     assert keepalived.running_pid(tmp_path) is None
     assert keepalived.find_running(tmp_path) is None
+
+
+def test_the_follower_keeps_the_longest_gap_between_two_fitness_writes(tmp_path):
+    follower = fit_follower(tmp_path)
+    for now in (100.0, 100.5, 101.2, 103.0, 103.4):  # 100.5 and 103.4: under a second, nothing written
+        follower.write_fitness(now)
+    assert follower.longest_gap == pytest.approx(1.8)
