@@ -147,6 +147,14 @@ class HAFollower:
         if desired is None or ha is None or not isinstance(kernel, LinuxKernel):
             self.active = False
             return
+        if not self.active and self.directory.is_dir():
+            # This agent's first round with HA: the scripts an older agent left are replaced (the track script
+            # must know this agent's `hold`, or a restart would move the VIPs).
+            try:
+                for name in keepalived.refresh_scripts(self.directory):
+                    log.info("ha: %s rewritten for this agent", name)
+            except OSError as exc:
+                log.error("ha: cannot rewrite keepalived's scripts: %s", exc)
         self.active = True
         now = self.clock()
         # The cheap verdict first (an uplink), written at once; the kernel drift (a whole plan) now and then.

@@ -152,6 +152,25 @@ def write_files(directory: Path, config: str, program: str | None = KEEPALIVED) 
         os.replace(tmp, path)
 
 
+def refresh_scripts(directory: Path) -> list[str]:
+    """Both scripts as this agent writes them, where they differ (an upgraded agent's first round): keepalived
+    runs them by path, so a new track script counts at once, without a reload. Returns the names rewritten."""
+    rewritten = []
+    for name, text in ((NOTIFY, render_notify_script(directory)), (TRACK, render_track_script(directory))):
+        path = directory / name
+        try:
+            if path.read_text() == text:
+                continue
+        except FileNotFoundError:
+            pass
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o700)
+        os.replace(tmp, path)
+        rewritten.append(name)
+    return rewritten
+
+
 def check_config(path: Path, program: str = KEEPALIVED) -> None:
     """Raise OSError(EINVAL) with keepalived's words when it refuses the configuration in `path`."""
     done = subprocess.run(

@@ -146,3 +146,14 @@ def test_the_follower_keeps_the_longest_gap_between_two_fitness_writes(tmp_path)
     for now in (100.0, 100.5, 101.2, 103.0, 103.4):  # 100.5 and 103.4: under a second, nothing written
         follower.write_fitness(now)
     assert follower.longest_gap == pytest.approx(1.8)
+
+
+def test_an_upgraded_agent_replaces_the_scripts_an_older_one_left(tmp_path):
+    keepalived.write_files(tmp_path, "# not used here\n", program=None)
+    track_script = tmp_path / keepalived.TRACK
+    old = '#!/bin/sh\nread -r word stamp rest < fitness || exit 1\n[ "$word" = fit ] || exit 1\n'  # knows no hold
+    track_script.write_text(old)
+    assert keepalived.refresh_scripts(tmp_path) == [keepalived.TRACK]
+    assert track_script.read_text() == keepalived.render_track_script(tmp_path)
+    assert track_script.stat().st_mode & 0o777 == 0o700  # keepalived's script security
+    assert keepalived.refresh_scripts(tmp_path) == []  # nothing to do the next time

@@ -114,8 +114,9 @@ def directors(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Di
     from lvsweb_agent.agent import Agent
 
     step("lab built")
-    # Every thread's stack (the main one too, which pytest-timeout's report can lose) if a case hangs.
-    faulthandler.dump_traceback_later(240, repeat=True)
+    # Every thread's stack (the main one too, which pytest-timeout's report can lose) if a case hangs. Not sooner:
+    # on a loaded machine a case can take minutes, and a dump while threads run has crashed the interpreter.
+    faulthandler.dump_traceback_later(480, repeat=True)
     lab.reset()
     root = tmp_path_factory.mktemp("ha")
     net = HaNet(lab, root)
@@ -329,6 +330,7 @@ def wait_for_the_agent(agent: AgentProcess, since: float) -> None:
     assert wait_until(fit, timeout=240, every=0.5) is not None, f"no fitness from the agent:\n{agent.log()}"
 
 
+@pytest.mark.timeout(900)  # two agent processes start: a minute or two each on a loaded machine, seconds in CI
 def test_an_agent_restart_leaves_keepalived_and_the_vip_and_a_killed_agent_gives_the_vip_up(ha: Directors):
     from lvsweb_agent import keepalived
 
