@@ -88,12 +88,12 @@ class Directors:
                 self.start_follower(name)
         step(f"up {options}: ha1")
         self.apply("ha1", ha_director("ha1", 150, **options))
-        took = self.net.wait_for_holder("ha1", timeout=30)
+        took = self.net.wait_for_holder("ha1", timeout=90)  # the module's first apply loads modules: slow, loaded
         assert took is not None, "ha1 never took the VIP"
         step(f"ha1 holds the VIP after {took:.2f} s; ha2")
         self.apply("ha2", ha_director("ha2", 100, **options))
         time.sleep(2 * ADVERT)  # ha2 hears ha1's adverts and settles as backup
-        assert self.net.wait_for_holder("ha1", timeout=10) is not None, self.net.holder()
+        assert self.net.wait_for_holder("ha1", timeout=30) is not None, self.net.holder()
 
     def down(self) -> None:
         """Every director back to no HA: keepalived stopped, sync daemons stopped, VIP released."""
