@@ -157,3 +157,30 @@ def test_an_upgraded_agent_replaces_the_scripts_an_older_one_left(tmp_path):
     assert track_script.read_text() == keepalived.render_track_script(tmp_path)
     assert track_script.stat().st_mode & 0o777 == 0o700  # keepalived's script security
     assert keepalived.refresh_scripts(tmp_path) == []  # nothing to do the next time
+
+
+def test_a_director_that_is_also_a_real_server_leaves_keepalived_its_vip_on_the_uplink():
+    """The master's VIP on eth0 (keepalived's) next to the DR recipe's on lo is no stray VIP: removing it (or
+    calling it drift, which makes the director unfit) would take the VIP away from the director that just took it
+    over. Found by the lab's backup-only case at its failover."""
+    from lvsweb_agent.document import parse_document
+    from lvsweb_agent.model import ActualState, Address
+    from lvsweb_agent.planner import plan
+
+    from .docs import example
+
+    doc = example("ha-director")
+    doc["director"]["ha"]["backup_only"] = True
+    doc["real_server"] = {"tun": None, "dr": {"vips": ["198.51.100.10"], "uplinks": ["eth0"]}}
+    desired = parse_document(doc)
+    vip = "198.51.100.10"
+    actual = ActualState(
+        ipvs_loaded=True,
+        addresses=[Address(interface="lo", address=vip, prefix=32), Address(interface="eth0", address=vip, prefix=32)],
+    )
+    removed = [str(op) for op in plan(desired, actual).operations if op.kind == "del-address"]
+    assert removed == []
+    # A VIP on another interface than keepalived's is still one the host must not hold (it would answer ARP).
+    stray = Address(interface="eth1", address=vip, prefix=32)
+    actual.addresses.append(stray)
+    assert [op.address for op in plan(desired, actual).operations if op.kind == "del-address"] == [stray]
