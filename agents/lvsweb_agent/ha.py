@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
 import socket
 import struct
 import threading
@@ -285,6 +286,41 @@ class HAFollower:
                     self.report(payload)
                 except Exception:
                     log.exception("ha: could not send the report")
+
+
+class ReportOutbox(threading.Thread):
+    """Sends the follower's `ha` reports in order from a thread of its own, so that a round never waits for the
+    broker: a report to an unreachable broker retries for up to 15.5 s, and a new master's sync role, the
+    fitness file and the next transition cannot wait that long. The console also reads each director's state
+    from its heartbeats, so a report dropped when `limit` of them are waiting is repaired by the next one."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None], limit: int = 256):
+        super().__init__(name="lvsweb-agent-ha-reports", daemon=True)
+        self.send = send
+        self.waiting: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=limit)
+        self.dropped = 0
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        try:
+            self.waiting.put_nowait(payload)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("ha: %d reports wait for the broker; this one is dropped: %s", self.waiting.qsize(), payload)
+
+    def run(self) -> None:
+        while (payload := self.waiting.get()) is not None:
+            try:
+                self.send(payload)
+            except Exception:
+                log.exception("ha: could not send the report")
+
+    def close(self, timeout: float) -> None:
+        """Send what waits (for up to `timeout` seconds), then end."""
+        try:
+            self.waiting.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self.join(timeout)
 
 
 class FitnessWriter(threading.Thread):

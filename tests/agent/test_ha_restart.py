@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +185,35 @@ def test_a_director_that_is_also_a_real_server_leaves_keepalived_its_vip_on_the_
     stray = Address(interface="eth1", address=vip, prefix=32)
     actual.addresses.append(stray)
     assert [op.address for op in plan(desired, actual).operations if op.kind == "del-address"] == [stray]
+
+
+def test_a_report_waiting_for_the_broker_does_not_hold_up_the_next_ones_or_the_round():
+    """The lab's restart case: with the broker unreachable a report retries for up to 15.5 s; the follower's
+    round (sync roles, fitness) must go on meanwhile, and every report still leaves, in order."""
+    from lvsweb_agent.ha import ReportOutbox
+
+    broker_back = threading.Event()
+    sent: list[int] = []
+
+    def send(payload: dict) -> None:
+        broker_back.wait(10)
+        sent.append(payload["n"])
+
+    outbox = ReportOutbox(send)
+    outbox.start()
+    started = time.monotonic()
+    for n in range(5):
+        outbox({"n": n})
+    assert time.monotonic() - started < 1 and sent == []  # handed over at once, none sent yet
+    broker_back.set()
+    outbox.close(timeout=5)
+    assert sent == [0, 1, 2, 3, 4] and not outbox.is_alive()
+
+
+def test_reports_beyond_the_outbox_s_limit_are_dropped_and_counted_not_waited_for():
+    from lvsweb_agent.ha import ReportOutbox
+
+    outbox = ReportOutbox(lambda payload: None, limit=2)  # not started: nothing leaves
+    for n in range(5):
+        outbox({"n": n})
+    assert outbox.dropped == 3 and outbox.waiting.qsize() == 2
