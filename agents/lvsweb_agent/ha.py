@@ -4,7 +4,9 @@ Every `interval` (0.5 s) it
 - writes the fitness file keepalived's track script reads: `fit <time>` while the kernel matches the held
   document (checked every `drift_interval`, 15 s) and every VRRP interface is up, `unfit <time> <why>` otherwise.
   It is rewritten at least every second, so a dead or hung agent leaves a stale file and keepalived gives
-  the VIPs up (keepalived.py's track script);
+  the VIPs up (keepalived.py's track script). An agent that stops in order (SIGTERM: `systemctl restart`)
+  writes `hold <until>` instead (`hold()`): its restart does not move the VIPs, and if it does not come back
+  they go when that time has passed;
 - notices each instance's transition (keepalived's notify hook writes them, hastate.py), sends an `ha`
   report with its cause, and at once switches the sync daemons' roles and backup-only mode (haplan.py) —
   the connections a new master takes over must be in its table and not refused by backup-only mode.
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
+import queue
 import socket
 import struct
 import threading
@@ -41,6 +45,19 @@ REFRESH = 1.0
 SIOCGIFFLAGS, IFF_UP, IFF_RUNNING = 0x8913, 0x1, 0x40
 #: Rounds that stopped this long make the director unfit even though the fitness writer still runs.
 STUCK = 30.0
+#: How long keepalived keeps the VIPs of an agent that stopped in order (SIGTERM), waiting for its restart.
+RESTART_GRACE = 30.0
+GRACE_ENV = "LVSWEB_AGENT_HA_RESTART_GRACE"
+
+
+def restart_grace_from_environment() -> float:
+    """LVSWEB_AGENT_HA_RESTART_GRACE seconds (default 30; 0: an agent that stops gives the VIPs up at once)."""
+    value = os.environ.get(GRACE_ENV, "")
+    try:
+        return max(float(value), 0.0) if value else RESTART_GRACE
+    except ValueError:
+        log.error("%s=%r is not a number of seconds; using %s", GRACE_ENV, value, RESTART_GRACE)
+        return RESTART_GRACE
 
 
 def transition_cause(previous: str | None, state: str, unfit: str | None) -> str:
@@ -97,10 +114,13 @@ class HAFollower:
         self._drift: str | None = None
         self._drift_at = float("-inf")
         self._written: tuple[str, float] | None = None
+        #: The longest time between two writes of the fitness file so far (how close a live agent came to stale).
+        self.longest_gap = 0.0
         self._lock = threading.Lock()
         self._probe: socket.socket | None = None
         self._seen: dict[str, str] | None = None
         self._ran: bool | None = None
+        self._seen_pid: int | None = None
         self.active = False  # the held document has an ha section
         self.last_round = time.monotonic()
 
@@ -128,6 +148,14 @@ class HAFollower:
         if desired is None or ha is None or not isinstance(kernel, LinuxKernel):
             self.active = False
             return
+        if not self.active and self.directory.is_dir():
+            # This agent's first round with HA: the scripts an older agent left are replaced (the track script
+            # must know this agent's `hold`, or a restart would move the VIPs).
+            try:
+                for name in keepalived.refresh_scripts(self.directory):
+                    log.info("ha: %s rewritten for this agent", name)
+            except OSError as exc:
+                log.error("ha: cannot rewrite keepalived's scripts: %s", exc)
         self.active = True
         now = self.clock()
         # The cheap verdict first (an uplink), written at once; the kernel drift (a whole plan) now and then.
@@ -139,8 +167,12 @@ class HAFollower:
         due = now - self._drift_at >= self.drift_interval
         if changed or due:
             actual = kernel.read_ha()
-            self.follow(ha, actual, now)
+            if self._seen_pid is None and actual.pid is not None:
+                log.info("ha: keepalived pid %s runs this director's configuration: adopted", actual.pid)
+            self._seen_pid = actual.pid
+            # Roles first: a report can wait for an unreachable broker (15 s), a new master cannot.
             self.switch_roles(desired, actual, kernel)
+            self.follow(ha, actual, now)
         if due:
             self._drift_at = now
             try:
@@ -201,7 +233,29 @@ class HAFollower:
             first, _, rest = word.partition(" ")
             tmp.write_text(f"{first} {now:.3f} {rest}".rstrip() + "\n")
             tmp.replace(path)
+            if self._written is not None:
+                self.longest_gap = max(self.longest_gap, now - self._written[1])
             self._written = (word, now)
+
+    def hold(self, seconds: float) -> bool:
+        """Leave `hold <now + seconds>` in the fitness file (the agent stops in order and is restarting): the
+        track script stays fit until then, unless a new agent writes first. Only a director that is fit now
+        holds; returns whether it did. Call it once the rounds and the fitness writer have stopped."""
+        stuck = time.monotonic() - self.last_round > STUCK
+        if not self.active or self.unfit is not None or stuck or seconds <= 0 or not self.directory.is_dir():
+            return False
+        try:
+            with self._lock:
+                path = self.directory / keepalived.FITNESS
+                tmp = path.with_name(".fitness.tmp")
+                tmp.write_text(f"hold {self.clock() + seconds:.3f}\n")
+                tmp.replace(path)
+                self._written = None
+        except OSError as exc:
+            log.error("ha: cannot write the fitness file's hold: %s", exc)
+            return False
+        log.info("ha: stopping; keepalived keeps this director's VIPs for %g s unless an agent is back", seconds)
+        return True
 
     def follow(self, ha: HighAvailability, actual: HAActual, now: float) -> None:
         """Report each instance's transition since the last round."""
@@ -232,6 +286,41 @@ class HAFollower:
                     self.report(payload)
                 except Exception:
                     log.exception("ha: could not send the report")
+
+
+class ReportOutbox(threading.Thread):
+    """Sends the follower's `ha` reports in order from a thread of its own, so that a round never waits for the
+    broker: a report to an unreachable broker retries for up to 15.5 s, and a new master's sync role, the
+    fitness file and the next transition cannot wait that long. The console also reads each director's state
+    from its heartbeats, so a report dropped when `limit` of them are waiting is repaired by the next one."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None], limit: int = 256):
+        super().__init__(name="lvsweb-agent-ha-reports", daemon=True)
+        self.send = send
+        self.waiting: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=limit)
+        self.dropped = 0
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        try:
+            self.waiting.put_nowait(payload)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("ha: %d reports wait for the broker; this one is dropped: %s", self.waiting.qsize(), payload)
+
+    def run(self) -> None:
+        while (payload := self.waiting.get()) is not None:
+            try:
+                self.send(payload)
+            except Exception:
+                log.exception("ha: could not send the report")
+
+    def close(self, timeout: float) -> None:
+        """Send what waits (for up to `timeout` seconds), then end."""
+        try:
+            self.waiting.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self.join(timeout)
 
 
 class FitnessWriter(threading.Thread):

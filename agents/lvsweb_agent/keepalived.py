@@ -10,8 +10,14 @@ Two small shell scripts connect keepalived and the agent, both rewritten with th
   `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`; it writes `state/i-<name>`
   (`STATE PRIORITY UNIXTIME`), which the agent follows (hastate.py), also after its own restart.
 - `track.sh` (vrrp_script, tracked by instances with `track_agent`): exits 0 while the agent's fitness
-  file says `fit` and was written less than TRACK_STALE seconds ago. A track_file alone would keep a
-  dead agent's last word for ever; the freshness test makes a dead or hung agent unfit too.
+  file says `fit` and was written less than TRACK_STALE seconds ago, or says `hold <until>` and that time
+  has not passed. A track_file alone would keep a dead agent's last word for ever; the freshness test makes a
+  dead or hung agent unfit too. `hold` is what an agent that stops in order (SIGTERM: a restart, an upgrade)
+  leaves behind, so that its restart does not move the VIPs; one that does not come back is unfit after it.
+
+keepalived outlives the agent (the systemd unit's KillMode=process): a new agent adopts the keepalived that
+runs on its configuration, found by its pid file or, when that is gone, by its command line — never a second
+one next to it.
 """
 
 from __future__ import annotations
@@ -111,12 +117,16 @@ printf '%s %s %s\\n' "$3" "$4" "$(date +%s.%N)" > "{states}/.$2.tmp" && mv -f "{
 
 
 def render_track_script(directory: Path) -> str:
-    """The track script: fit while the agent's fitness file says so and is fresh."""
+    """The track script: fit while the agent's fitness file says so and is fresh, or holds until a time to come."""
     return f"""#!/bin/sh
-# Written by lvsweb-agent. Exit 0 (fit) while {FITNESS} says "fit" and is under {TRACK_STALE} s old.
+# Written by lvsweb-agent. Exit 0 (fit) while {FITNESS} says "fit" and is at most {TRACK_STALE} s old, or
+# "hold UNTIL" (an agent stopped in order, restarting) and UNTIL has not passed.
 read -r word stamp rest < "{directory / FITNESS}" || exit 1
-[ "$word" = fit ] || exit 1
-[ $(( $(date +%s) - ${{stamp%.*}} )) -le {TRACK_STALE} ]
+case "$word" in
+    fit) [ $(( $(date +%s) - ${{stamp%.*}} )) -le {TRACK_STALE} ] ;;
+    hold) [ "$(date +%s)" -le "${{stamp%.*}}" ] ;;
+    *) exit 1 ;;
+esac
 """
 
 
@@ -142,6 +152,25 @@ def write_files(directory: Path, config: str, program: str | None = KEEPALIVED) 
         os.replace(tmp, path)
 
 
+def refresh_scripts(directory: Path) -> list[str]:
+    """Both scripts as this agent writes them, where they differ (an upgraded agent's first round): keepalived
+    runs them by path, so a new track script counts at once, without a reload. Returns the names rewritten."""
+    rewritten = []
+    for name, text in ((NOTIFY, render_notify_script(directory)), (TRACK, render_track_script(directory))):
+        path = directory / name
+        try:
+            if path.read_text() == text:
+                continue
+        except FileNotFoundError:
+            pass
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o700)
+        os.replace(tmp, path)
+        rewritten.append(name)
+    return rewritten
+
+
 def check_config(path: Path, program: str = KEEPALIVED) -> None:
     """Raise OSError(EINVAL) with keepalived's words when it refuses the configuration in `path`."""
     done = subprocess.run(
@@ -152,20 +181,47 @@ def check_config(path: Path, program: str = KEEPALIVED) -> None:
         raise OSError(errno.EINVAL, f"keepalived refuses the configuration: {words}")
 
 
+def _runs_our_config(pid: int, directory: Path) -> bool:
+    """Whether process `pid` is a keepalived started on `directory`'s configuration."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    # A recycled pid is another program, or a keepalived of another configuration.
+    return bool(command) and command[0].endswith(b"keepalived") and str(directory / CONFIG).encode() in command
+
+
 def running_pid(directory: Path) -> int | None:
-    """keepalived's (parent) pid when the one started from `directory` runs, else None."""
+    """keepalived's (parent) pid when the one started from `directory` runs, else None (its pid file only)."""
     try:
         pid = int((directory / PID).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    return pid if _runs_our_config(pid, directory) else None
+
+
+def _parent_pid(pid: int) -> int | None:
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        # /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses: split after the last ")".
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
         return None
-    # A recycled pid is another program, or a keepalived of another configuration.
-    if not command or not command[0].endswith(b"keepalived") or str(directory / CONFIG).encode() not in command:
-        return None
-    return pid
+
+
+def find_running(directory: Path) -> int | None:
+    """The keepalived running on `directory`'s configuration: by its pid file, else by every process's command
+    line (a pid file removed by hand must not lead to a second keepalived). Its parent process's pid, or None."""
+    pid = running_pid(directory)
+    if pid is not None:
+        return pid
+    ours = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _runs_our_config(int(entry.name), directory):
+            ours.add(int(entry.name))
+    # keepalived --vrrp is a parent and its VRRP child, both with the same command line: the parent is the one
+    # whose own parent is not one of them.
+    parents = sorted(pid for pid in ours if _parent_pid(pid) not in ours)
+    return parents[0] if parents else None
 
 
 def clear_states(directory: Path) -> None:
@@ -174,9 +230,27 @@ def clear_states(directory: Path) -> None:
         entry.unlink(missing_ok=True)
 
 
+def adopt(directory: Path) -> int | None:
+    """The keepalived already running on `directory`'s configuration (see find_running), its pid file written
+    again if it was gone (so that the next rounds see it running); None when none runs."""
+    pid = find_running(directory)
+    if pid is not None and running_pid(directory) is None:
+        tmp = directory / f".{PID}.tmp"
+        tmp.write_text(f"{pid}\n")
+        os.replace(tmp, directory / PID)
+    return pid
+
+
 def start(directory: Path, program: str = KEEPALIVED, wait: float = 10.0) -> int:
     """Start keepalived (VRRP only) on the configuration in `directory`, in the caller's network namespace;
-    returns its pid once it has written its pid file (so the next plan sees it running)."""
+    returns its pid once it has written its pid file (so the next plan sees it running).
+
+    One already running on this configuration is adopted instead (its pid is returned): two keepalived on one
+    director would both speak VRRP for it.
+    """
+    adopted = adopt(directory)
+    if adopted is not None:
+        return adopted
     for name in (PID, VRRP_PID):
         (directory / name).unlink(missing_ok=True)
     clear_states(directory)
@@ -214,6 +288,6 @@ def stop(directory: Path, pid: int, wait: float = 10.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
-    while running_pid(directory) is not None and time.monotonic() < deadline:
+    while _runs_our_config(pid, directory) and time.monotonic() < deadline:
         time.sleep(0.05)
     clear_states(directory)

@@ -405,7 +405,8 @@ class LinuxKernel:
             else:
                 syncd.start_daemon(self.genl, role, SyncDaemon(**json.loads(op.value)))
             return
-        pid = keepalived.running_pid(directory)
+        # By its pid file or its command line: one whose pid file is gone is still ours to reload or stop.
+        pid = keepalived.find_running(directory)
         if op.kind == "ha-stop":
             if pid is not None:
                 keepalived.stop(directory, pid)
@@ -416,6 +417,7 @@ class LinuxKernel:
         with in_netns(self.netns):
             keepalived.write_files(directory, _given(op.value, op, "configuration"))
             if pid is not None:
+                keepalived.adopt(directory)  # its pid file again, if it was gone
                 keepalived.reload(pid)
             else:
                 keepalived.start(directory)

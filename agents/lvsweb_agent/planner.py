@@ -244,7 +244,14 @@ class _Planner:
                 self.add("add-fou", f"gue port {port} {family}", "", why, name=family, value=str(port))
 
     def _director_vip(self, address: Address) -> bool:
-        return any(vip.address == address.address and vip.interface == address.interface for vip in self.director.vips)
+        """Whether the director holds `address` there: for good (director.vips) or while it is VRRP master (a VIP of
+        director.ha, which keepalived adds on the uplink; a backup director that is also a real server of that VIP
+        has it on lo or tunl0 too, and removing keepalived's would make it drop the VIP it just took)."""
+        moved = [vip for instance in self.director.ha.instances for vip in instance.vips] if self.director.ha else []
+        return any(
+            vip.address == address.address and vip.interface == address.interface
+            for vip in (*self.director.vips, *moved)
+        )
 
     # -- IPVS ------------------------------------------------------------------------------------------
     def ipvs(self) -> None:

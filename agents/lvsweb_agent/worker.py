@@ -26,7 +26,7 @@ from lvsweb_agent.broker import CONTROL_QUEUE, broker_options
 from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.config import AgentConfig
 from lvsweb_agent.envelope import seal
-from lvsweb_agent.ha import HAFollower, HAThread
+from lvsweb_agent.ha import HAFollower, HAThread, ReportOutbox, restart_grace_from_environment
 from lvsweb_agent.ledger import load_ledger
 from lvsweb_agent.monitor import HealthMonitor
 from lvsweb_agent.retry import Backoff, GaveUp, broker_unreachable, retry, send_task_once
@@ -233,15 +233,18 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
         without_heartbeat=True,
         quiet=True,
     )
-    # Director HA (docs/ha.md): follows keepalived with an Agent of its own (its own netlink sockets).
+    # Director HA (docs/ha.md): follows keepalived with an Agent of its own (its own netlink sockets); its
+    # reports leave from a thread of their own, so that a round never waits for the broker.
+    outbox = ReportOutbox(handler.report)
     follower = HAFollower(
         config.root,
         netns,
-        report=handler.report,
+        report=outbox,
         host=config.host,
         agent_factory=lambda: Agent(root=config.root, netns=netns, health=monitor),
     )
     ha_thread = HAThread(follower)
+    outbox.start()
     heartbeat.start()
     monitor.start()
     ha_thread.start()
@@ -256,7 +259,11 @@ def run_worker(config: AgentConfig, netns: str | None = None, loglevel: str = "I
     finally:
         ha_thread.stop()
         ha_thread.join(timeout=5)
+        # Stopping in order (SIGTERM: a restart, an upgrade): keepalived runs on (the unit's KillMode=process)
+        # and keeps the VIPs for the grace; a new agent's first round takes over, else they go (docs/ha.md).
+        follower.hold(restart_grace_from_environment())
         follower.close()
+        outbox.close(timeout=5)
         monitor.stop()
         heartbeat.stop()
         heartbeat.join(timeout=5)

@@ -46,6 +46,9 @@ def test_install_unit_writes_a_unit_that_runs_this_installations_agent_with_few_
     # The virtualenv running install-unit is the one the service runs (not a symlink's target, not the PATH's).
     assert service["ExecStart"] == f"{Path(sys.executable).parent / 'lvsweb-agent'} run"
     assert service["Restart"] == "on-failure"
+    # A restart stops the agent only: keepalived (a daemon in the unit's control group) keeps the VIPs and the new
+    # agent adopts it (tests/agent/test_ha_restart.py, tests/lab/test_lab_ha.py).
+    assert service["KillMode"] == "process"
     assert set(service["CapabilityBoundingSet"].split()) == CAPABILITIES
     assert set(service["AmbientCapabilities"].split()) == CAPABILITIES
     assert service["NoNewPrivileges"] == "yes"
