@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.test import Client
 
 from clusters.choices import ForwardMethod, HostRole, Protocol
 from clusters.models import Cluster, ClusterHost, Host, RealServer, VipGroup, VirtualService
@@ -47,6 +48,16 @@ def make_team(**overrides: Any) -> Team:
 def make_member(user: AbstractBaseUser, *, team: Team | None = None, role: str = TeamRole.OWNER) -> Membership:
     """Give `user` a role (owner unless told otherwise) in `team` (the default team unless told otherwise)."""
     return Membership.objects.create(team=team or default_team(), user=user, role=role)
+
+
+def signed_in(role: str = TeamRole.VIEWER) -> tuple[Team, Client]:
+    """A new team, and a test client signed in as a new member of it with `role`."""
+    team = make_team()
+    user = make_user()
+    make_member(user, team=team, role=role)
+    client = Client()
+    client.force_login(user)
+    return team, client
 
 
 def make_cluster(**overrides: Any) -> Cluster:

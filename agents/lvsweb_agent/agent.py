@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +47,11 @@ class ApplyResult(ExecutionResult):
 
     plan: Plan
     dry_run: bool = False
+
+    @classmethod
+    def of(cls, plan: Plan, executed: ExecutionResult) -> ApplyResult:
+        """The plan with what the kernel did of it."""
+        return cls(plan=plan, **{f.name: getattr(executed, f.name) for f in fields(ExecutionResult)})
 
     def __str__(self) -> str:
         if self.dry_run:
@@ -210,15 +215,7 @@ class Agent:
             self._save(ledger, text if text != self._saved_document else None)
         self._parsed = self._delta_parsed(delta, delta_plan, text, revision, old_text)
         self.last_mode = "delta"
-        return ApplyResult(
-            plan=delta_plan.plan,
-            applied=executed.applied,
-            failed=executed.failed,
-            error=executed.error,
-            errno=executed.errno,
-            also_failed=executed.also_failed,
-            not_attempted=executed.not_attempted,
-        )
+        return ApplyResult.of(delta_plan.plan, executed)
 
     def _delta_parsed(
         self, delta: DocumentDelta, delta_plan: DeltaPlan, text: str, revision: int, old_text: str | None
@@ -292,15 +289,7 @@ class Agent:
         if changed or self._ledger_stamp is None:
             self._save(ledger, document_text)
         self.last_mode = "full"
-        return ApplyResult(
-            plan=the_plan,
-            applied=executed.applied,
-            failed=executed.failed,
-            error=executed.error,
-            errno=executed.errno,
-            also_failed=executed.also_failed,
-            not_attempted=executed.not_attempted,
-        )
+        return ApplyResult.of(the_plan, executed)
 
     def last_document(self) -> dict[str, Any] | None:
         """The last document applied (completely or not), as stored in the state file."""

@@ -6,13 +6,12 @@ import tracemalloc
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clusters import selectors
 from clusters.models import RealServer
-from tests.factories import make_host, make_member, make_team, make_user
+from tests.factories import make_host, signed_in
 from tests.scale import big_cluster
 from traffic.models import HostFeed
 
@@ -36,12 +35,7 @@ CLUSTER_PAGES = ["/clusters/{slug}/traffic/", "/clusters/{slug}/revisions/"]
 
 @pytest.fixture
 def member():
-    team = make_team()
-    user = make_user()
-    make_member(user, team=team, role="viewer")
-    client = Client()
-    client.force_login(user)
-    return team, client
+    return signed_in(role="viewer")
 
 
 def get(client, path):

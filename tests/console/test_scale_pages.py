@@ -5,14 +5,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clusters.compiler import inventory_snapshot
 from clusters.models import Cluster, Host, RealServer, VirtualService
 from dispatch.models import Revision
-from tests.factories import make_member, make_team, make_user
+from tests.factories import signed_in
 from tests.scale import big_cluster
 from traffic.models import HostFeed
 
@@ -21,12 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def member():
-    team = make_team()
-    user = make_user()
-    make_member(user, team=team, role="viewer")
-    client = Client()
-    client.force_login(user)
-    return team, client
+    return signed_in(role="viewer")
 
 
 def applied(cluster: Cluster) -> None:

@@ -5,11 +5,10 @@ import tracemalloc
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.factories import make_member, make_team, make_user
+from tests.factories import make_team, signed_in
 from tests.scale import big_cluster
 from traffic import metrics
 from traffic.models import HostFeed
@@ -19,12 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def member():
-    team = make_team()
-    user = make_user()
-    make_member(user, team=team, role="viewer")
-    client = Client()
-    client.force_login(user)
-    return team, client
+    return signed_in(role="viewer")
 
 
 def scrape(client, path="/metrics") -> tuple[int, str, int]:
