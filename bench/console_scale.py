@@ -32,33 +32,11 @@ import time
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
+
+from throwaway import bench_database, drop_database  # bench/, this script's folder
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-
-def bench_database(reuse: bool) -> tuple[str, str, bool]:
-    """Point DATABASE_URL at the bench database; returns (admin URL, name, whether it must be seeded)."""
-    import psycopg
-
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lvsweb"))
-    name = f"{url.path.lstrip('/') or 'lvsweb'}_console_bench"
-    admin = url._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
-        if not (reuse and exists):
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = url._replace(path=f"/{name}").geturl()
-    return admin, name, not (reuse and exists)
-
-
-def drop_database(admin: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(clusters: int, services: int, dests: int) -> None:
@@ -326,7 +304,7 @@ def main() -> int:
     if args.clusters < 3:
         parser.error("--clusters must be at least 3 (one changed, one never applied)")
 
-    admin, name, fresh = bench_database(args.reuse)
+    admin, name, fresh = bench_database("console_bench", args.reuse)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
     import django
 

@@ -30,7 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+
+from throwaway import bench_database, drop_database  # bench/, this script's folder
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -38,27 +39,6 @@ sys.path.insert(0, str(REPO))
 #: Measured before the bulk import (issue 19 and docs/performance.md): 1,200 objects in ~20 s at ~12 queries
 #: per object; creating through the API 17.5 ms and 14 queries per object.
 BEFORE = {"import_s_per_1200": 20.0, "import_queries_per_object": 12, "create_ms": 17.5, "create_queries": 14}
-
-
-def bench_database() -> tuple[str, str]:
-    """Point DATABASE_URL at a new bench database; returns (admin URL, name)."""
-    import psycopg
-
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lvsweb"))
-    name = f"{url.path.lstrip('/') or 'lvsweb'}_import_bench"
-    admin = url._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = url._replace(path=f"/{name}").geturl()
-    return admin, name
-
-
-def drop_database(admin: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def timed(client, method: str, path: str, body: dict) -> tuple[int, dict, float, float, int]:
@@ -168,7 +148,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
-    admin, name = bench_database()
+    admin, name, _ = bench_database("import_bench")
     # The audit keys and checkpoints of the throw-away database live and die with it, never in var/ (a
     # checkpoint names entries of one database: another's would fail verify_audit there).
     keys = tempfile.TemporaryDirectory(prefix="lvsweb-import-bench-")

@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from throwaway import bench_database, drop_database  # bench/, this script's folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -59,27 +61,6 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = sum(int(value) for value in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def bench_database() -> tuple[str, str]:
-    """Point DATABASE_URL at a fresh throw-away database; returns (the server's admin URL, its name)."""
-    import psycopg
-
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lvsweb"))
-    name = f"{url.path.lstrip('/') or 'lvsweb'}_traffic_bench"
-    admin = url._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = url._replace(path=f"/{name}").geturl()
-    return admin, name
-
-
-def drop_database(admin: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def make_inventory(services: int, dests: int, directors: int = 1):
@@ -370,7 +351,7 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         return 0
 
-    admin, name = bench_database()
+    admin, name, _ = bench_database("traffic_bench")
     os.environ["LVSWEB_CONTROL_PARTITIONS"] = str(args.workers)  # the console's processes inherit it
     # A channel layer of this run's own: pages of an earlier run that was killed stay members of the groups
     # (of the same cluster ids) for a day, and every event would be copied to them too.
