@@ -1,8 +1,8 @@
 """Writing audit entries: called by the actions layer inside the transaction of the change itself."""
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ParamSpec
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
@@ -13,6 +13,8 @@ from audit import context
 from audit.chain import link_and_insert
 from audit.choices import ActorType, Result
 from audit.models import AuditEntry
+
+P = ParamSpec("P")
 
 #: Field names whose values never enter the record (the entry says that they changed, not to what).
 SECRET_FIELDS = frozenset({"password", "key_hash", "token_hash", "secret", "private_key", "signing_key"})
@@ -44,46 +46,6 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> d
     return changes
 
 
-def record(
-    *,
-    action: str,
-    acting_user: AbstractBaseUser | None = None,
-    actor_host: Any | None = None,
-    obj: models.Model | None = None,
-    object_type: str = "",
-    object_id: str = "",
-    object_repr: str = "",
-    changes: Mapping[str, Any] | None = None,
-    result: Result | str = Result.SUCCESS,
-    message: str = "",
-    team_id: int | None = None,
-    cluster_id: int | None = None,
-    anonymous: bool = False,
-) -> AuditEntry:
-    """Append one entry to the chain as part of the caller's transaction (a rollback removes it too).
-
-    The actor is `acting_user`, else `actor_host` (an agent), else "anonymous" when the caller says the
-    request had no signed-in user (a failed sign-in), else "system" (shell, commands, tasks).
-    """
-    entry = build(
-        action=action,
-        acting_user=acting_user,
-        actor_host=actor_host,
-        obj=obj,
-        object_type=object_type,
-        object_id=object_id,
-        object_repr=object_repr,
-        changes=changes,
-        result=result,
-        message=message,
-        team_id=team_id,
-        cluster_id=cluster_id,
-        anonymous=anonymous,
-    )
-    append([entry])
-    return entry
-
-
 def build(
     *,
     action: str,
@@ -100,7 +62,11 @@ def build(
     cluster_id: int | None = None,
     anonymous: bool = False,
 ) -> AuditEntry:
-    """An entry as `record` writes it, not yet in the chain: give a batch of them to `append` at once."""
+    """An entry as `record` writes it, not yet in the chain: give a batch of them to `append` at once.
+
+    The actor is `acting_user`, else `actor_host` (an agent), else "anonymous" when the caller says the
+    request had no signed-in user (a failed sign-in), else "system" (shell, commands, tasks).
+    """
     request = context.current()
     if acting_user is not None and getattr(acting_user, "is_authenticated", False):
         actor_type, actor_user_id, actor_name = ActorType.USER, acting_user.pk, acting_user.get_username()
@@ -157,3 +123,18 @@ def append(entries: Sequence[AuditEntry]) -> None:
                 connection.audit_enqueue(entry)
         else:
             link_and_insert(list(entries), using=connection.alias)
+
+
+def _appending(make: Callable[P, AuditEntry]) -> Callable[P, AuditEntry]:
+    def record(*args: P.args, **kwargs: P.kwargs) -> AuditEntry:
+        """Append one entry (`build`'s arguments) to the chain as part of the caller's transaction (a rollback
+        removes it too)."""
+        entry = make(*args, **kwargs)
+        append([entry])
+        return entry
+
+    return record
+
+
+#: One entry: `build` then `append`, with `build`'s arguments (and their types) as its own.
+record = _appending(build)
