@@ -18,6 +18,7 @@ thread applying documents.
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import logging
 import os
 import queue
@@ -33,7 +34,7 @@ from lvsweb_agent import keepalived
 from lvsweb_agent.agent import Agent
 from lvsweb_agent.hadoc import HighAvailability
 from lvsweb_agent.haplan import ROLE_KINDS, ha_operations
-from lvsweb_agent.hastate import BACKUP_ONLY, HAActual, read_files
+from lvsweb_agent.hastate import BACKUP_ONLY, HAActual, VrrpState, read_files
 from lvsweb_agent.kernel import LinuxKernel, in_netns
 from lvsweb_agent.model import DesiredState
 
@@ -162,11 +163,14 @@ class HAFollower:
         self.unfit = self.uplink_down(ha) or self._drift
         self.write_fitness(now)
         seen = read_files(self.directory)
+        masters = self.holding(ha, kernel) if seen.running else set()
+        self.with_takeovers(seen, masters, now)
         changed = {name: state.state for name, state in seen.vrrp.items()} != self._seen or seen.running != self._ran
         self._seen, self._ran = {name: state.state for name, state in seen.vrrp.items()}, seen.running
         due = now - self._drift_at >= self.drift_interval
         if changed or due:
             actual = kernel.read_ha()
+            self.with_takeovers(actual, masters, now)
             if self._seen_pid is None and actual.pid is not None:
                 log.info("ha: keepalived pid %s runs this director's configuration: adopted", actual.pid)
             self._seen_pid = actual.pid
@@ -182,6 +186,32 @@ class HAFollower:
             self.unfit = self.uplink_down(ha) or self._drift
             self.write_fitness(self.clock())
         self.last_round = time.monotonic()
+
+    def holding(self, ha: HighAvailability, kernel: LinuxKernel) -> set[str]:
+        """The instances whose every VIP is on their VRRP interface now.
+
+        keepalived adds an instance's VIPs when it becomes master, at once; its notify hook, a shell it forks,
+        can run seconds later on a loaded director. The VIPs are the earlier evidence of a takeover.
+        """
+        try:
+            held = kernel.addresses_on({instance.interface for instance in ha.instances})
+        except Exception as exc:  # the notify hook still tells, later
+            log.warning("ha: cannot read the VRRP interfaces' addresses: %s", exc)
+            return set()
+        return {
+            instance.name
+            for instance in ha.instances
+            if all(str(ipaddress.ip_address(vip.address)) in held[instance.interface] for vip in instance.vips)
+        }
+
+    @staticmethod
+    def with_takeovers(actual: HAActual, masters: set[str], now: float) -> None:
+        """An instance that holds its VIPs is master, whatever its notify hook has written so far."""
+        for name in masters:
+            found = actual.vrrp.get(name)
+            if found is None or found.state != "master":
+                priority = found.priority if found is not None else 0
+                actual.vrrp[name] = VrrpState(state="master", priority=priority, since=now)
 
     @staticmethod
     def switch_roles(desired: DesiredState, actual: HAActual, kernel: LinuxKernel) -> None:

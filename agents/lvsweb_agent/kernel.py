@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import ipaddress
 import json
 import os
 import socket
@@ -209,6 +210,20 @@ class LinuxKernel:
             if address and msg["index"] in names:
                 addresses.append(Address(interface=names[msg["index"]], address=address, prefix=msg["prefixlen"]))
         return links, addresses
+
+    def addresses_on(self, interfaces: set[str]) -> dict[str, set[str]]:
+        """The addresses on each of `interfaces` now (one address dump, no link dump)."""
+        wanted = {}
+        for name in interfaces:
+            found = self.ipr.link_lookup(ifname=name)
+            if found:
+                wanted[found[0]] = name
+        held: dict[str, set[str]] = {name: set() for name in interfaces}
+        for msg in self.ipr.get_addr():
+            address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+            if address and msg["index"] in wanted:
+                held[wanted[msg["index"]]].add(str(ipaddress.ip_address(address)))
+        return held
 
     def read_sysctl(self, name: str) -> str | None:
         try:

@@ -250,3 +250,28 @@ def test_the_fitness_file_says_fit_unfit_or_nothing(tmp_path):
     follower.unfit, follower.last_round = None, time.monotonic() - 60
     follower.write_fitness(101.0)
     assert fitness.read_text() == "unfit 101.000 agent: no HA round for 30.0 s\n"
+
+
+def test_an_instance_holding_its_vips_is_reported_master_before_its_notify_hook_says_so(tmp_path):
+    """keepalived adds the VIPs at the takeover; its notify hook, a forked shell, may write MASTER seconds later on
+    a loaded director. The follower reports the takeover from the VIPs (tests/lab_fullstack times it)."""
+    sent = []
+    follower = HAFollower(tmp_path, report=sent.append, host="director2", clock=lambda: 3000.0)
+    ha = desired().director.ha
+    actual = running("backup")
+    actual.vrrp["web"] = VrrpState("backup", 100, 2000.0)
+    follower.follow(ha, actual, now=2000.5)
+    notify_says = running("backup")
+    notify_says.vrrp["web"] = VrrpState("backup", 100, 2000.0)  # the hook has not run yet
+    follower.with_takeovers(notify_says, {"web"}, now=2010.0)
+    follower.follow(ha, notify_says, now=2010.0)
+    assert [(r["previous"], r["state"], r["at"]) for r in sent] == [
+        (None, "backup", 2000.0),
+        ("backup", "master", 2010.0),
+    ]
+    assert sent[-1]["cause"] == transition_cause("backup", "master", None)
+    late_hook = running("master")
+    late_hook.vrrp["web"] = VrrpState("master", 100, 2009.9)  # the hook catches up: no second report
+    follower.with_takeovers(late_hook, {"web"}, now=2012.0)
+    follower.follow(ha, late_hook, now=2012.0)
+    assert len(sent) == 2 and late_hook.vrrp["web"].since == 2009.9
