@@ -34,27 +34,27 @@ print(json.dumps({"counts": result.counts, "errors": len(result.errors)}))
 """
 
 
-def ruleset(services: int) -> str:
-    """ipvsadm-save text: `services` TUN services with one real server each."""
+def ruleset(services: int, real_servers: int = 1) -> str:
+    """ipvsadm-save text: `services` TUN services with `real_servers` real servers each."""
     lines = []
     for n in range(services):
         vip = f"10.{100 + n // 250}.{n % 250}.1"
         lines.append(f"-A -t {vip}:80 -s rr")
-        lines.append(f"-a -t {vip}:80 -r 192.0.2.{1 + n % 200}:80 -i -w 1")
+        lines += [f"-a -t {vip}:80 -r 192.0.{2 + r}.{1 + n % 200}:80 -i -w 1" for r in range(real_servers)]
     return "\n".join(lines) + "\n"
 
 
 def long_transactions() -> int:
-    """Other sessions of the test database inside a transaction that began over a second ago."""
+    """Other sessions of the test database inside a transaction that began over half a second ago."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND state IN ('active', 'idle in transaction') AND xact_start < now() - interval '1 second'"
+            " AND state IN ('active', 'idle in transaction') AND xact_start < now() - interval '0.5 seconds'"
         )
         return cursor.fetchone()[0]
 
 
-def test_other_teams_write_and_sign_in_within_a_second_while_a_2000_service_preview_runs(settings):
+def test_other_teams_write_and_sign_in_within_a_second_while_a_20000_object_preview_runs(settings):
     # What is measured is waiting for the preview, not password hashing: PBKDF2's 1,000,000 rounds alone take
     # 0.5-2 s on two cores shared with the preview's process.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -87,7 +87,9 @@ def test_other_teams_write_and_sign_in_within_a_second_while_a_2000_service_prev
         text=True,
     )
     try:
-        preview.stdin.write(ruleset(2000))
+        # The largest import allowed, ten real servers a service: bulk previews are fast (about 1 s for 2,000
+        # services with one real server each on an idle machine), and the test needs one still running.
+        preview.stdin.write(ruleset(MAX_SERVICES, real_servers=10))
         preview.stdin.close()
         deadline = time.monotonic() + 60
         while not long_transactions():
@@ -119,7 +121,8 @@ def test_other_teams_write_and_sign_in_within_a_second_while_a_2000_service_prev
     assert sign_in_took < 1.0, f"a sign-in took {sign_in_took:.2f} s during the preview"
     assert preview.returncode == 0, err
     result = json.loads(out)
-    assert result["counts"]["services_create"] == 2000 and result["counts"]["real_servers_create"] == 2000
+    assert result["counts"]["services_create"] == MAX_SERVICES
+    assert result["counts"]["real_servers_create"] == MAX_SERVICES * 10
     assert result["errors"] == 0
     assert not VirtualService.objects.filter(cluster__slug="big").exists()  # a preview keeps nothing
 
