@@ -14,7 +14,19 @@ FORMAT_CHOICES = [
 ]
 
 
-class ImportForm(forms.Form):
+class ActionErrorsForm(forms.Form):
+    """A plain form that feeds an action (import, adopt): the action's field errors show next to their fields,
+    the rest at the top."""
+
+    def add_action_errors(self, exc: ValidationError) -> None:
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for name, errors in exc.error_dict.items():
+            self.add_error(name if name in self.fields and name != NON_FIELD_ERRORS else None, errors)
+
+
+class ImportForm(ActionErrorsForm):
     """What to import; an uploaded file replaces the pasted text (and is shown in its place afterwards)."""
 
     text = forms.CharField(
@@ -67,11 +79,3 @@ class ImportForm(forms.Form):
         data = self.cleaned_data
         material = f"{data['format']}\n{bool(data.get('update_existing'))}\n{data['text']}"
         return hashlib.sha256(material.encode()).hexdigest()
-
-    def add_action_errors(self, exc: ValidationError) -> None:
-        """The action's field errors next to their fields (`text`, `format`), the rest at the top."""
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc)
-            return
-        for name, errors in exc.error_dict.items():
-            self.add_error(name if name in self.fields and name != NON_FIELD_ERRORS else None, errors)

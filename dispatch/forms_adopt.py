@@ -1,14 +1,14 @@
 """The form of the adopt page (dispatch/views/adopt.py): it only parses input; dispatch.actions.adopt decides."""
 
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
+from clusters.forms_interchange import ActionErrorsForm
 from clusters.models import Cluster
 from teams.choices import TeamRole
 from teams.policy import teams_where
 
 
-class AdoptForm(forms.Form):
+class AdoptForm(ActionErrorsForm):
     """Into which cluster (an existing one, or a new one of a team), which services, and whether to update."""
 
     cluster: forms.ModelChoiceField = forms.ModelChoiceField(
@@ -56,11 +56,3 @@ class AdoptForm(forms.Form):
             "exclude": frozenset(self.all_services) - set(data["services"]),
             "update_existing": data["update_existing"],
         }
-
-    def add_action_errors(self, exc: ValidationError) -> None:
-        """The action's field errors next to their fields, the rest at the top."""
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc)
-            return
-        for name, errors in exc.error_dict.items():
-            self.add_error(name if name in self.fields and name != NON_FIELD_ERRORS else None, errors)
