@@ -1,13 +1,10 @@
 """Fixtures of the alert tests: a real HTTP receiver, a real SMTP server (aiosmtpd), the lab inventory, and a
 control worker with a beat of its own for the alert scan."""
 
-import json
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,54 +13,7 @@ from celery import current_app
 from alerts import actions
 from alerts.models import Cursor
 from tests.dispatch.conftest import ControlWorker, lab  # noqa: F401 (a fixture, used by name)
-
-
-@dataclass
-class Received:
-    """One request the receiver took."""
-
-    path: str
-    headers: dict
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers with `statuses` in turn (then 200)."""
-
-    statuses: list = field(default_factory=list)
-    received: list = field(default_factory=list)
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received.append(Received(self.path, dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "http://192.0.2.1/elsewhere")
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"not now")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/lvsweb"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.webhooks import Receiver
 
 
 @pytest.fixture

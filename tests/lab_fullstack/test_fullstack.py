@@ -38,7 +38,6 @@ from dispatch import actions
 from teams.models import Team
 from tests.dispatch.broker import purge
 from tests.factories import make_member, make_team, make_user
-from tests.lab_fullstack.receiver import Receiver, Request
 from tests.lab_fullstack.stack import (
     Console,
     agent_venv,
@@ -52,6 +51,7 @@ from tests.lab_fullstack.stack import (
     wait_for,
 )
 from tests.lab_fullstack.traffic import ACTIVE, CPS, IN_BPS, IN_PPS, INACTIVE, OUT_BPS, OUT_PPS, figure, watch_traffic
+from tests.webhooks import Received, Receiver
 
 pytestmark = [pytest.mark.lab, pytest.mark.django_db(transaction=True)]
 
@@ -278,7 +278,7 @@ def test_the_console_drives_three_agents_in_the_lab_vm(redis_forward, stack, tmp
         guest.forget()
 
 
-def verified(secret: str, request: Request) -> bool:
+def verified(secret: str, request: Received) -> bool:
     """The receiver's check from docs/alerts.md: HMAC-SHA256 of "<t>." + body with the channel's secret."""
     fields = dict(part.split("=", 1) for part in request.headers["X-Lvsweb-Signature"].split(","))
     expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + request.body, hashlib.sha256).hexdigest()
@@ -288,7 +288,7 @@ def verified(secret: str, request: Request) -> bool:
 def alert_on_real_server_down(console: Console, guest, cluster_id: int, service_id: int, explain) -> None:
     """A webhook channel, a real-server-down rule and a health check, all through the API; then rs1's web server
     stopped and started again in the VM: the problem and its clearing arrive signed, within the bound."""
-    receiver = Receiver()
+    receiver = Receiver().start()
 
     def transitions() -> str:
         seen = console.get("health-transitions/?page_size=100")["results"]
