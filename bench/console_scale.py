@@ -10,8 +10,8 @@ the apply stores, and one applied Deployment per director with the document the 
 /api/revisions/ and /api/deployments/ list), a health row per real server and live traffic (a Series row
 per director and service, and per director and real server, with fresh feeds). No agent runs: nothing is
 sent. The last cluster was never applied (its Plan is a first apply). `--keep` leaves the database for a
-later `--reuse` (which migrates it and skips the seeding). A fresh database is vacuumed and analyzed after the
-seeding, as autovacuum would have left it.
+later `--reuse` (which migrates it, skips the seeding, and keeps it again). A fresh database is vacuumed and
+analyzed after the seeding, as autovacuum would have left it (a reused one too, with `--vacuum`).
 
 Each page and API list is requested through Django's test Client (the whole stack below the socket:
 middleware, session, views, templates, serializers) as a member of the team, and reported with its server
