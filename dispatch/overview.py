@@ -9,6 +9,7 @@ dashboard and the cluster page cost the same for one cluster or a thousand.
 """
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -110,8 +111,11 @@ def _apply_status(counts: Counter) -> DeploymentStatus:
     return DeploymentStatus.APPLIED
 
 
-def health_of(clusters: list[Cluster]) -> dict[int, ClusterHealth]:
-    """{cluster id: health} in three queries (four when some cluster was ever applied).
+def health_of(
+    clusters: list[Cluster], real_servers: Mapping[int, Mapping[str, int]] | None = None
+) -> dict[int, ClusterHealth]:
+    """{cluster id: health} in three queries (four when some cluster was ever applied; one less with
+    `real_servers`, {cluster id: {state: count}}, when the caller counted them).
 
     Clusters annotated by `with_last_apply` get their last apply; others get none.
     """
@@ -120,14 +124,20 @@ def health_of(clusters: list[Cluster]) -> dict[int, ClusterHealth]:
         return health
     for cluster_host in ClusterHost.objects.filter(cluster_id__in=health).select_related("host"):
         health[cluster_host.cluster_id].hosts[sync_state(cluster_host.host).value] += 1
-    rows = (
-        RealServer.objects.filter(virtual_service__cluster_id__in=health)
-        .values_list("virtual_service__cluster_id", "state")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
+    if real_servers is None:
+        rows = (
+            RealServer.objects.filter(virtual_service__cluster_id__in=health)
+            .values_list("virtual_service__cluster_id", "state")
+            .annotate(count=Count("id"))
+            .order_by()
+        )
+    else:
+        rows = [
+            (cluster_id, state, count) for cluster_id, states in real_servers.items() for state, count in states.items()
+        ]
     for cluster_id, state, count in rows:
-        health[cluster_id].real_servers[state] += count
+        if cluster_id in health:
+            health[cluster_id].real_servers[state] += count
     revision_ids = {getattr(c, "last_apply_revision_id", None) for c in clusters} - {None}
     if revision_ids:
         # Shown by number and date: not their inventories (megabytes each at thousands of real servers).

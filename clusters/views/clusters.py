@@ -16,7 +16,7 @@ from clusters.real_server_hosts import by_address, unconfigured_real_servers
 from clusters.views.base import ActionFormView, ClusterMixin, ConfirmView
 from clusters.views.dashboard import can_create_clusters
 from dispatch.overview import health_of, health_sections, with_last_apply
-from dispatch.unapplied import annotate_real_servers, unapplied_of
+from dispatch.unapplied import all_states, annotate_real_servers, real_servers_by_state, state_counts, unapplied_of
 from teams import policy
 from traffic.live import active_connections
 
@@ -95,7 +95,9 @@ class ClusterDetailView(ClusterMixin, TemplateView):
         for rs in real_servers:
             rs.connections = connections.get(rs.pk)
             rs.unconfigured = unconfigured.get(rs.pk)
-        unapplied = unapplied_of([cluster], shortcut=True)[cluster.pk]
+        # The real servers counted once for the health counts and for telling the cluster unchanged since its apply.
+        by_state = real_servers_by_state([cluster.pk])
+        unapplied = unapplied_of([cluster], shortcut=True, real_servers=all_states(by_state))[cluster.pk]
         annotate_real_servers(unapplied.revision, real_servers)
         cluster_hosts = list(cluster.cluster_hosts.select_related("host").order_by("role", "host__hostname"))
         annotated = with_last_apply(Cluster.objects.filter(pk=cluster.pk)).only("pk").get()
@@ -104,7 +106,7 @@ class ClusterDetailView(ClusterMixin, TemplateView):
             services=page.object_list,
             query=query,
             hosts=[(ch, sync_state(ch.host)) for ch in cluster_hosts],
-            health=health_of([annotated])[cluster.pk],
+            health=health_of([annotated], state_counts(by_state))[cluster.pk],
             health_sections=health_sections(cluster, page.object_list),
             unconfigured=list(unconfigured.values()),
             dropped=by_address(unconfigured.values()),

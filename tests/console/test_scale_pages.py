@@ -48,8 +48,14 @@ def test_the_dashboard_reads_no_inventory_and_sums_traffic_in_the_database(membe
     client.get("/")
     _, small = get(client, "/")
     applied(big_cluster(team, services=90, dests=4, directors=2))
+    _, first = get(client, "/")
     response, large = get(client, "/")
     assert len(large) == len(small)
+    # A revision's JSON is counted in once (a revision never changes): the third cluster's on the first view.
+    counting = "jsonb_array_elements" if connection.vendor == "postgresql" else "json_each"
+    assert [sql for sql in first if counting in sql] and not [sql for sql in large if counting in sql]
+    # The real servers are read once, for the health counts and for telling the clusters unchanged.
+    assert len([sql for sql in large if 'FROM "clusters_realserver"' in sql]) == 1
     # The revisions' inventories stay in the database: counted there, never selected.
     assert not [sql for sql in large if '"agents_revision"."inventory"' in sql]
     # The traffic totals are sums, not the services' rows.
@@ -64,7 +70,8 @@ def test_the_cluster_page_costs_the_same_for_30_or_300_services(member):
     large = big_cluster(team, services=300, dests=4, directors=2)
     applied(small)
     applied(large)
-    client.get(f"/clusters/{small.slug}/")
+    for cluster in (small, large):  # each revision's JSON counted once (`sent_counts`), on the first view
+        client.get(f"/clusters/{cluster.slug}/")
     small_page, small_queries = get(client, f"/clusters/{small.slug}/")
     large_page, large_queries = get(client, f"/clusters/{large.slug}/")
     assert len(large_queries) == len(small_queries)
@@ -160,3 +167,58 @@ def test_collection_resumes_when_the_last_plan_is_done_and_stays_off_if_someone_
         assert not gc.isenabled()  # whoever turned it off turns it on again
     finally:
         gc.enable()
+
+
+def test_the_dashboard_still_sees_a_real_server_deleted_or_edited_since_the_apply(member):
+    """The one count of the real servers tells an unchanged cluster from one with a real server less, or edited."""
+    team, client = member
+    cluster = big_cluster(team, services=3, dests=2, directors=1)
+    applied(cluster)
+    get(client, "/")
+    assert "unapplied" not in get(client, "/")[0].content.decode()
+    RealServer.objects.filter(virtual_service__cluster=cluster).order_by("pk").first().delete()
+    assert "1 unapplied change" in get(client, "/")[0].content.decode()
+    edited = RealServer.objects.filter(virtual_service__cluster=cluster).order_by("pk").last()
+    RealServer.objects.filter(pk=edited.pk).update(weight=edited.weight + 1, updated_at=timezone.now())
+    assert "2 unapplied changes" in get(client, "/")[0].content.decode()
+
+
+@pytest.mark.parametrize("slug", ["web", "2147483647"])
+def test_each_real_server_row_links_where_the_url_tags_did(slug):
+    """The rows' links are made without a `reverse` each: the same paths, behind a script prefix too, whatever
+    the slug (even all digits, as the stand-in id)."""
+    from django.template.loader import render_to_string
+    from django.urls import reverse, set_script_prefix
+
+    team, client = signed_in(role="operator")
+    cluster = big_cluster(team, services=1, dests=2, directors=1, slug=slug)
+    applied(cluster)
+    draining = RealServer.objects.filter(virtual_service__cluster=cluster).order_by("pk").last()
+    RealServer.objects.filter(pk=draining.pk).update(state="draining")
+    page = get(client, f"/clusters/{slug}/")[0].content.decode()
+    for rs in RealServer.objects.filter(virtual_service__cluster=cluster):
+        expected = [
+            reverse("real-server-state", args=[slug, rs.pk, "drain" if rs.state == "active" else "enable"]),
+            f"{reverse('real-server-state', args=[slug, rs.pk, 'disable'])}?next=/clusters/{slug}/",
+            reverse("real-server-now", args=[slug, rs.pk, "drain"]),
+            f"{reverse('real-server-now', args=[slug, rs.pk, 'disable'])}?next=/clusters/{slug}/",
+            f"{reverse('real-server-edit', args=[slug, rs.pk])}?next=/clusters/{slug}/",
+            f"{reverse('real-server-delete', args=[slug, rs.pk])}?next=/clusters/{slug}/",
+            reverse("audit-object", args=["clusters.realserver", rs.pk]),
+            reverse("health-real-server-edit", args=[slug, rs.pk]),
+        ]
+        if rs.pk == draining.pk:
+            expected.append(f'hx-get="{reverse("real-server-connections", args=[slug, rs.pk])}"')
+        for link in expected:
+            assert link in page, link
+    draining.refresh_from_db()
+    set_script_prefix("/lvs/")
+    try:
+        row = render_to_string(
+            "clusters/partials/real_server_row.html",
+            {"rs": draining, "cluster": cluster, "can_change": True, "next": "/lvs/x?a=1&b=2"},
+        )
+    finally:
+        set_script_prefix("/")
+    assert f'href="/lvs/clusters/{slug}/real-servers/{draining.pk}/edit/?next=/lvs/x%3Fa%3D1%26b%3D2"' in row
+    assert f'hx-get="/lvs/clusters/{slug}/real-servers/{draining.pk}/connections/"' in row
