@@ -14,10 +14,10 @@ pytestmark = pytest.mark.django_db
 # statements than in production). Virtual service: session, user, the cluster named, the cluster and its
 # directors locked, the user's roles, two checks (VIP:port in the cluster, VIP on a shared director), the
 # insert, the audit entry (chain lock, newest hash, insert) and the answer's overlap warnings.
-SERVICE_QUERIES = 15
+SERVICE_QUERIES = 11
 # Real server: session, user, the service named, the service locked with its cluster, the user's roles, the
 # host that has its address, the duplicate check, the insert and the audit entry (three).
-REAL_SERVER_QUERIES = 13
+REAL_SERVER_QUERIES = 12
 
 
 def test_creating_a_virtual_service_takes_the_same_queries_in_a_small_or_a_big_cluster(api, django_assert_num_queries):
