@@ -73,7 +73,7 @@ def _lock_and_read_newest_hash(connection, model) -> str | None:
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT pg_advisory_xact_lock(%s); SELECT "hash" FROM {table} ORDER BY "id" DESC LIMIT 1',
+            f'SELECT pg_advisory_xact_lock(%s); SELECT "hash" FROM {table} ORDER BY "id" DESC LIMIT 1',  # noqa: S608
             [CHAIN_LOCK_KEY],
         )
         cursor.nextset()

@@ -167,6 +167,9 @@ def profile_creates(client, kind: str, cluster, indexes: range, first: int | Non
             raise SystemExit(f"POST /api/{kind}/ answered {response.status_code}: {response.content[:500]!r}")
     print(f"--- profile of {len(indexes)} POST /api/{kind}/")
     stats = pstats.Stats(profiler, stream=sys.stdout)
+    dump = REPO / "var" / f"create-profile-{kind}.prof"  # for pstats or snakeviz
+    dump.parent.mkdir(exist_ok=True)
+    stats.dump_stats(dump)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(60)
     print(f"--- SQL of the last one ({len(captured.captured_queries)} statements)")

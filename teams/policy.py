@@ -90,7 +90,7 @@ def roles_of(user: User) -> dict[int, TeamRole]:
     if cached is None:
         cached = {
             team_id: TeamRole(role)
-            for team_id, role in Membership.objects.filter(user=user).values_list("team_id", "role")  # type: ignore[misc]
+            for team_id, role in Membership.objects.filter(user=user).order_by().values_list("team_id", "role")  # type: ignore[misc]
         }
         user._lvsweb_team_roles = cached  # type: ignore[union-attr]
     return cached

@@ -47,7 +47,7 @@ def lock_cluster_and_directors(cluster_id: int) -> None:
         cluster, host, role = (connection.ops.quote_name(m._meta.db_table) for m in (Cluster, Host, ClusterHost))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT 1 FROM {cluster} WHERE id = %s FOR UPDATE; "
+                f"SELECT 1 FROM {cluster} WHERE id = %s FOR UPDATE; "  # noqa: S608 (table names from the models)
                 f"SELECT h.id FROM {host} h JOIN {role} r ON r.host_id = h.id "
                 "WHERE r.cluster_id = %s AND r.role = %s ORDER BY h.id FOR UPDATE OF h",
                 [cluster_id, cluster_id, str(HostRole.DIRECTOR)],

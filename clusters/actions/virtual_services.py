@@ -43,7 +43,7 @@ class SameVip:
                 connection.ops.quote_name(model._meta.db_table) for model in (VirtualService, Cluster, ClusterHost)
             )
             sql = (
-                f"SELECT s.*, EXISTS (SELECT 1 FROM {role} a JOIN {role} b ON b.host_id = a.host_id "
+                f"SELECT s.*, EXISTS (SELECT 1 FROM {role} a JOIN {role} b ON b.host_id = a.host_id "  # noqa: S608
                 "WHERE a.cluster_id = s.cluster_id AND a.role = %s AND b.cluster_id = %s AND b.role = %s) "
                 f"AS shares_director FROM {service} s JOIN {cluster} c ON c.id = s.cluster_id WHERE s.address = %s "
                 "ORDER BY c.name, s.address, s.port, s.fwmark, s.protocol"
