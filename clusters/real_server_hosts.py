@@ -51,6 +51,8 @@ def host_for_address(cluster: Cluster, address: str) -> Host | None:
     does not decide, none is chosen: the operator picks one in the form.
     """
     hosts = hosts_with_address(cluster.team_id, address)
+    if not hosts:
+        return None  # the usual case: no query for their roles (building one for nothing cost as much as the search)
     roles = dict(ClusterHost.objects.filter(cluster=cluster, host__in=hosts).values_list("host_id", "role"))
     return _choose(hosts, roles)
 
