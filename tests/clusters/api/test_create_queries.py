@@ -12,11 +12,12 @@ pytestmark = pytest.mark.django_db
 
 # In a test each action's transaction is a savepoint inside the test's own (SAVEPOINT and RELEASE: two more
 # statements than in production). Virtual service: session, user, the cluster named, the cluster and its
-# directors locked, the user's roles, two checks (VIP:port in the cluster, VIP on a shared director), the
-# insert, the audit entry (chain lock, newest hash, insert) and the answer's overlap warnings.
+# directors locked (one round trip), the user's roles, the services on its VIP (the VIP:port in the cluster,
+# the VIP on a shared director and the answer's overlap warnings), the insert, the audit entry (the chain's
+# lock with its newest hash, then the insert).
 SERVICE_QUERIES = 11
 # Real server: session, user, the service named, the service locked with its cluster, the user's roles, the
-# host that has its address, the duplicate check, the insert and the audit entry (three).
+# host that has its address, the duplicate check, the insert and the audit entry (two).
 REAL_SERVER_QUERIES = 12
 
 
