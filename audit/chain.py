@@ -52,17 +52,33 @@ def link_and_insert(entries: Sequence["AuditEntry"], *, using: str) -> None:
     connection = connections[using]
     # The key first (cached: a stat of the key file), so that the chain lock is held for nothing else.
     key_id, key = keys.hmac_keyring().current
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-    previous = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
-    previous = previous or GENESIS_HASH
+    previous = _lock_and_read_newest_hash(connection, model) or GENESIS_HASH
     for entry in entries:
         entry.prev_hash = previous
         entry.hash = entry.compute_hash()
         entry.key_id, entry.mac = key_id, verify.entry_mac(key, entry.hash)
         previous = entry.hash
     model.objects.using(using).bulk_create(entries, batch_size=1000)
+
+
+def _lock_and_read_newest_hash(connection, model) -> str | None:
+    """Take the chain's lock, then read the newest entry's hash (None for an empty chain).
+
+    On PostgreSQL both in one round trip: two statements in one query string, each with a snapshot of its own
+    (READ COMMITTED takes one per statement, also within one query string), so that the read, made once the
+    lock is held, sees the entries of the writer that held it before.
+    """
+    if connection.vendor != "postgresql":
+        return model.objects.using(connection.alias).order_by("-id").values_list("hash", flat=True).first()
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT pg_advisory_xact_lock(%s); SELECT "hash" FROM {table} ORDER BY "id" DESC LIMIT 1',  # noqa: S608
+            [CHAIN_LOCK_KEY],
+        )
+        cursor.nextset()
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 class ChainedConnection:

@@ -105,23 +105,30 @@ def bench_import(client, team, services: int, dests: int, repeat: int) -> dict:
     return result
 
 
-def bench_create(client, team, count: int) -> dict:
-    """`count` POSTs to /api/virtual-services/, then as many to /api/real-servers/ on the first service."""
+def create_body(kind: str, cluster, index: int, first: int | None) -> dict:
+    """The JSON of the `index`th create of `kind` (a service of `cluster`, or a real server of service `first`)."""
+    if kind == "virtual-services":
+        return {
+            "cluster": cluster.slug,
+            "protocol": "tcp",
+            "address": f"198.18.{index // 250}.{index % 250 + 1}",
+            "port": 80,
+        }
+    return {"virtual_service": first, "address": f"10.99.{index // 250}.{index % 250 + 1}", "weight": 5}
+
+
+def bench_create(client, team, count: int, profile: int = 0) -> dict:
+    """`count` POSTs to /api/virtual-services/, then as many to /api/real-servers/ on the first service.
+
+    With `profile`, `profile` more of each under cProfile afterwards: the functions that cost the most
+    (own time, then cumulative) and the SQL of the last one are printed."""
     cluster = new_cluster(team, 1000)
     results = {}
     first = None
     for kind in ("virtual-services", "real-servers"):
         times, cpus, queries = [], [], []
         for index in range(count):
-            if kind == "virtual-services":
-                body = {
-                    "cluster": cluster.slug,
-                    "protocol": "tcp",
-                    "address": f"198.18.{index // 250}.{index % 250 + 1}",
-                }
-                body["port"] = 80
-            else:
-                body = {"virtual_service": first, "address": f"10.99.{index // 250}.{index % 250 + 1}", "weight": 5}
+            body = create_body(kind, cluster, index, first)
             status, answer, seconds, cpu, count_queries = timed(client, "post", f"/api/{kind}/", body)
             if status != 201:
                 raise SystemExit(f"POST /api/{kind}/ answered {status}: {answer}")
@@ -136,7 +143,38 @@ def bench_create(client, team, count: int) -> dict:
             # The median: every 100th entry the chain also writes a signed checkpoint (a few more queries).
             "queries": statistics.median(queries),
         }
+        if profile:
+            profile_creates(client, kind, cluster, range(count, count + profile), first)
     return results
+
+
+def profile_creates(client, kind: str, cluster, indexes: range, first: int | None) -> None:
+    """Profile the creates `indexes` of `kind`; print the costliest functions and the last one's SQL."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    profiler = cProfile.Profile(time.process_time)  # CPU time: what the console itself costs, not the waits
+    for index in indexes:
+        body = create_body(kind, cluster, index, first)
+        with CaptureQueriesContext(connection) as captured:
+            profiler.enable()
+            response = client.post(f"/api/{kind}/", data=json.dumps(body), content_type="application/json")
+            profiler.disable()
+        if response.status_code != 201:
+            raise SystemExit(f"POST /api/{kind}/ answered {response.status_code}: {response.content[:500]!r}")
+    print(f"--- profile of {len(indexes)} POST /api/{kind}/")
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    dump = REPO / "var" / f"create-profile-{kind}.prof"  # for pstats or snakeviz
+    dump.parent.mkdir(exist_ok=True)
+    stats.dump_stats(dump)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(60)
+    print(f"--- SQL of the last one ({len(captured.captured_queries)} statements)")
+    for query in captured.captured_queries:
+        print(f"  {query['sql'][:400]}")
 
 
 def main() -> int:
@@ -145,6 +183,14 @@ def main() -> int:
     parser.add_argument("--dests", type=int, default=11)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--creates", type=int, default=100)
+    parser.add_argument("--no-import", action="store_true", help="only the creates (no import of a large site)")
+    parser.add_argument(
+        "--profile",
+        metavar="N",
+        type=int,
+        default=0,
+        help="after the creates, profile N more of each (cProfile, top functions by own time) and print their SQL",
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -177,13 +223,14 @@ def main() -> int:
         client = Client(HTTP_HOST="localhost")
         client.force_login(user)
         results: dict = {"load_before": os.getloadavg(), "before": BEFORE}
-        results["import"] = bench_import(client, team, args.services, args.dests, args.repeat)
-        imported = results["import"]
-        print(
-            f"import of {imported['objects']:,} objects (+ {imported['checks']} health checks), "
-            f"median of {args.repeat}:"
-        )
-        for kind in ("preview", "commit"):
+        imported = {} if args.no_import else bench_import(client, team, args.services, args.dests, args.repeat)
+        if imported:
+            results["import"] = imported
+            print(
+                f"import of {imported['objects']:,} objects (+ {imported['checks']} health checks), "
+                f"median of {args.repeat}:"
+            )
+        for kind in ("preview", "commit") if imported else ():
             row = imported[kind]
             per_1200 = row["s"] * 1200 / imported["objects"]
             print(
@@ -193,9 +240,10 @@ def main() -> int:
                 f"~{BEFORE['import_queries_per_object']} queries per object: "
                 f"{BEFORE['import_s_per_1200'] / per_1200:.0f}x faster)"
             )
-        print("  reference: ipvsadm-restore of the same rules needs the lab VM's kernel (bench/agent_apply.py)")
+        if imported:
+            print("  reference: ipvsadm-restore of the same rules needs the lab VM's kernel (bench/agent_apply.py)")
         if args.creates:
-            results["create"] = bench_create(client, team, args.creates)
+            results["create"] = bench_create(client, team, args.creates, args.profile)
             for kind, row in results["create"].items():
                 print(
                     f"POST /api/{kind}/ x {args.creates}: median {row['ms_median']} ms (p90 {row['ms_p90']} ms, "

@@ -90,7 +90,7 @@ def roles_of(user: User) -> dict[int, TeamRole]:
     if cached is None:
         cached = {
             team_id: TeamRole(role)
-            for team_id, role in Membership.objects.filter(user=user).values_list("team_id", "role")  # type: ignore[misc]
+            for team_id, role in Membership.objects.filter(user=user).order_by().values_list("team_id", "role")  # type: ignore[misc]
         }
         user._lvsweb_team_roles = cached  # type: ignore[union-attr]
     return cached
@@ -207,7 +207,12 @@ def _team_filter(user: User, lookup: str) -> Q | None:
     """A filter on `lookup` (a path to a team id) for the user's teams; None means no filter (superuser)."""
     if is_superuser(user):
         return None
-    return Q(**{f"{lookup}__in": visible_teams(user).values("pk")})
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Q(**{f"{lookup}__in": []})  # nothing (without a query)
+    # The teams of the user's memberships, as `visible_teams` has them, without wrapping them in a query of the
+    # teams: one subquery less to compile and to run on every list and lookup.
+    roles = [role for role in TeamRole if role.rank >= TeamRole.VIEWER.rank]
+    return Q(**{f"{lookup}__in": Membership.objects.filter(user_id=user.pk, role__in=roles).values("team_id")})
 
 
 def filtered_by_team(queryset: QuerySet, user: User, lookup: str) -> QuerySet:

@@ -10,8 +10,10 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
+from django.db import connection
+
 from clusters.choices import HostRole
-from clusters.models import Cluster, Host
+from clusters.models import Cluster, ClusterHost, Host
 
 _previewing: contextvars.ContextVar[bool] = contextvars.ContextVar("previewing", default=False)
 
@@ -38,6 +40,18 @@ def is_previewing() -> bool:
 def lock_cluster_and_directors(cluster_id: int) -> None:
     """Lock a cluster and the hosts that direct it (before adding or changing one of its VIPs)."""
     if _previewing.get():
+        return
+    if connection.vendor == "postgresql":
+        # One round trip, two statements: each has a snapshot of its own (READ COMMITTED), so the second, run
+        # once the cluster is locked, sees a director that whoever held the cluster before has just added.
+        cluster, host, role = (connection.ops.quote_name(m._meta.db_table) for m in (Cluster, Host, ClusterHost))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {cluster} WHERE id = %s FOR UPDATE; "  # noqa: S608 (table names from the models)
+                f"SELECT h.id FROM {host} h JOIN {role} r ON r.host_id = h.id "
+                "WHERE r.cluster_id = %s AND r.role = %s ORDER BY h.id FOR UPDATE OF h",
+                [cluster_id, cluster_id, str(HostRole.DIRECTOR)],
+            )
         return
     Cluster.objects.select_for_update().filter(pk=cluster_id).first()
     directors = Host.objects.filter(cluster_roles__cluster_id=cluster_id, cluster_roles__role=HostRole.DIRECTOR)

@@ -48,12 +48,18 @@ def loaded_relations(instance: models.Model) -> list[str]:
     return names
 
 
-def save_validated(instance: ModelT) -> ModelT:
-    """Run every model validation (fields, then `clean()` and uniqueness), then save."""
+def save_validated(instance: ModelT, known: Any = None) -> ModelT:
+    """Run every model validation (fields, then `clean()` and uniqueness), then save.
+
+    `known`, when given, answers `clean()`'s questions about other rows (`clean(known=...)` of the model).
+    """
     # Unlike full_clean(), stop after the field checks when they fail: clean() compares and queries the
     # values, and an address such as "garbage" would raise ValueError there instead of a ValidationError.
     instance.clean_fields(exclude=loaded_relations(instance))
-    instance.clean()
+    if known is None:
+        instance.clean()
+    else:
+        instance.clean(known=known)  # type: ignore[call-arg]
     instance.validate_unique()
     instance.validate_constraints()
     instance.save()
@@ -104,16 +110,18 @@ def create_audited(
     action: str,
     fixed: frozenset[str] = frozenset(),
     check: Callable[[ModelT], None] | None = None,
+    known: Any = None,
 ) -> ModelT:
     """Set `values` on a new `instance`, validate, save, and record the creation with every field.
 
     `check` sees the instance with its values set, before anything is validated or saved: the policy
-    question of the action (e.g. may this user create a cluster in this team).
+    question of the action (e.g. may this user create a cluster in this team). `known` answers the model's
+    questions about other rows (see `save_validated`).
     """
     assign(instance, values, fixed=fixed)
     if check is not None:
         check(instance)
-    save_validated(instance)
+    save_validated(instance, known)
     record(
         action=action,
         acting_user=acting_user,

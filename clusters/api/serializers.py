@@ -1,6 +1,10 @@
 """API representations of the inventory; writes go through the actions layer."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.db import transaction
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -44,8 +48,17 @@ class ActionSerializer(serializers.ModelSerializer):
         for name, visible in self.visible_related.items():
             field = fields.get(name)
             if field is not None and not field.read_only:
-                field.queryset = visible(user, field.queryset)
+                # Narrowed when the field is used (a lookup, the choices of a form), not for every field of every
+                # request: most writes name one or two related objects.
+                field.get_queryset = _narrowed(field.get_queryset, visible, user)
         return fields
+
+
+def _narrowed(queryset: Callable[[], QuerySet], visible: Callable[[Any, QuerySet], QuerySet], user) -> Callable:
+    def get_queryset() -> QuerySet:
+        return visible(user, queryset())
+
+    return get_queryset
 
 
 def visible_teams(user, queryset):
@@ -225,6 +238,9 @@ class VirtualServiceSerializer(ActionSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_warnings(self, obj) -> list[str]:
+        known = getattr(obj, "overlap_warnings", None)  # a new service's, when its checks could tell (actions)
+        if known is not None:
+            return known
         # One lookup for the whole page of a list answer (the root serializer holds the page), not one per row.
         checked, warnings = self.context.get("endpoint_overlaps", (set(), {}))
         if obj.pk not in checked:
