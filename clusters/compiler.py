@@ -303,13 +303,18 @@ def compile_documents(
     for snapshot in snapshots:
         hosts = {host["hostname"]: host for host in snapshot["hosts"]}
         services = [service for service in snapshot["virtual_services"] if service["enabled"]]
+        # The cluster's directors get the same services: compiled once, the same dicts in each document (nothing
+        # changes a document once compiled), which a Plan compares once (dispatch.preview_bases).
+        service_documents: list[dict[str, Any]] | None = None
         for host in snapshot["hosts"]:
             document = document_for(host["hostname"])
             if host["role"] == HostRole.DIRECTOR:
                 director = _director_part(document)
                 director["drain_timeout"] = max(director["drain_timeout"], snapshot["cluster"]["drain_timeout"])
-                for service in services:
-                    director["services"].append(_service_document(service))
+                if service_documents is None:
+                    service_documents = [_service_document(service) for service in services]
+                for service, service_document in zip(services, service_documents, strict=True):
+                    director["services"].append(service_document)
                     if service["address"] and not grouped(snapshot, service):
                         prefix = ipaddress.ip_address(service["address"]).max_prefixlen
                         vip = {"address": service["address"], "prefix": prefix, "interface": host["vip_interface"]}
