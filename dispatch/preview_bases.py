@@ -132,7 +132,9 @@ def kernel_left_by(desired: DesiredState | None, only: set[ServiceKey] | None = 
         addresses += [Address(interface="tunl0", address=vip, prefix=32) for vip in desired.tun.vips]
     if desired.dr is not None:
         addresses += [Address(interface="lo", address=vip, prefix=32) for vip in desired.dr.vips]
-    files = {name: content for name, content in wanted_files(desired).items() if content is not None}
+    files: dict[str, str | None] = {
+        name: content for name, content in wanted_files(desired).items() if content is not None
+    }
     actual = ActualState(
         ipvs_loaded=True,  # a module once loaded stays; only a host new to the cluster may still lack it
         services=services,
