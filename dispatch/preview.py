@@ -5,7 +5,8 @@ the kernel as that host's last successful apply left it (`host_bases`), so that 
 words. A host's base is its own: a revision that failed on it, or never reached it, changed nothing there,
 whatever other hosts made of it; and a host's document covers every cluster it serves, so its base may
 come from another cluster's apply. What the kernel really holds is only known to the agents: "Ask the
-agents" asks them (`actions.plan_cluster`).
+agents" asks them (`actions.plan_cluster`). When a host's new document differs from its base only in some
+services, only those are parsed and planned (`preview_bases`): the Plan of one weight costs one service.
 """
 
 import gc

@@ -5,15 +5,17 @@ At 500 services × 10 real servers, parsing a director's new document whole (the
 planning it against the kernel its last document left was most of a one-weight Plan (docs/performance.md,
 "Console at scale"). As the agent's delta apply does (`lvsweb_agent.delta`), the new document is compared with
 the last applied one, which a Plan parses once and keeps (`parsed_bases`): when they differ only in their
-revision and services, the services whose JSON is the same are the same parsed services, and only the others
-are checked (`service_conforms`, `parse_service`) and planned (`ipvs_plan`, against their last applied version).
-The rest of the plan (modules, addresses, sysctls, files, keepalived) depends on the document's other parts and
-on the sysctls and files the services call for: it is kept with the base for those, computed once.
+revision and services, a service whose JSON is the same is the same parsed service, and only the others are
+checked (`service_conforms`, `parse_service`, as the whole document would check them) and planned, against the
+kernel their last applied version left. The rest of the plan (modules, addresses, sysctls, files, keepalived)
+depends on the document's other parts, which did not change, and on the sysctls and files its services call for:
+the delta is planned with a few unchanged services standing in (`_standing_in`) so that it calls for the same,
+and goes the whole way if it does not.
 
-The operations are the same as the whole document's, in the same order (`tests/dispatch/test_preview_bases.py`
-compares them on random changes). Anything the delta cannot prove goes the whole way (`None`): another part of
-the document changed, a service that does not parse (the whole way words the problems), two services with one
-key, a base the agent would have refused.
+The operations are the same as the whole document's, in the same order (`tests/console_dispatch/
+test_preview_bases.py` compares them on random changes). Anything the delta cannot prove goes the whole way
+(None): another part of the document changed, a service the agent would refuse (the whole way words the
+problems), two services with one key, a base the agent would have refused.
 """
 
 import json
