@@ -43,8 +43,9 @@ def _raw_key(service: dict[str, Any]) -> RawKey:
 
 
 def _text(value: Any) -> str:
-    """JSON as compared: keys sorted (PostgreSQL's jsonb keeps its own order), `1`, `1.0` and `true` apart."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """JSON as compared: keys sorted (PostgreSQL's jsonb keeps its own order), `1`, `1.0` and `true` apart. A value
+    JSON has no word for (never in a stored document) is written as its repr: it differs, and is then checked."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 def _frame(document: dict[str, Any]) -> str | None:

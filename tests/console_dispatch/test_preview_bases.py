@@ -13,6 +13,7 @@ from clusters.models import RealServer
 from dispatch import preview, preview_bases
 from dispatch.preview import preview_apply
 from dispatch.preview_bases import delta_operations, kernel_left_by, parsed_base
+from tests.agent.test_properties import documents
 from tests.console.test_scale_pages import applied_with_documents, get
 from tests.console_dispatch.test_preview_properties import host_documents
 from tests.factories import signed_in
@@ -40,6 +41,8 @@ def changes(draw, drain_timeout: int) -> tuple[dict, dict]:
     """A valid document and the same with a few changes: weights, real servers or services added, removed or
     changed, sometimes one of the other parts of the document, sometimes a change the agent refuses."""
     before = draw(host_documents(drain_timeout=drain_timeout))
+    if before["director"] is None and draw(st.integers(0, 3)):  # mostly directors: the delta is theirs
+        before["director"] = draw(documents(drain_timeout=drain_timeout))["director"]
     try:
         parse_document(before)
     except DocumentError:
@@ -48,7 +51,7 @@ def changes(draw, drain_timeout: int) -> tuple[dict, dict]:
     after["revision"] = before["revision"] + 1
     others = draw(host_documents(drain_timeout=drain_timeout))
     services = (after.get("director") or {}).get("services", [])
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["weight", "remove", "add", "replace", "dests", "scheduler", "refused", "other"]))
         if kind == "other":
             after["director"] = others["director"]
