@@ -45,6 +45,11 @@ def _check_snapshot(check: HealthCheck | None) -> dict[str, Any] | None:
     return snapshot
 
 
+#: The most services whose real servers `inventory_snapshots` reads by a list of their ids (SQLite takes 32,766
+#: parameters a query).
+SERVICE_IDS_LISTED = 10_000
+
+
 def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
     """The cluster's inventory as plain JSON data, in a stable order (five queries)."""
     return inventory_snapshots([cluster])[cluster.pk]
@@ -59,8 +64,12 @@ def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]
         services_of[service.cluster_id].append(service)
     # Real servers as plain values, not model instances: at 5,000 a cluster they were most of a Plan's time
     # (docs/performance.md, "Console at scale"). The few real servers' own health checks in a query of their own.
-    # By their services' ids: an index scan of the cluster's rows, not a join that scans every real server.
-    in_clusters = RealServer.objects.filter(virtual_service_id__in=[service.pk for service in services])
+    # By their services' ids: an index scan of the cluster's rows, not a join that scans every real server. Past
+    # SERVICE_IDS_LISTED services (the dashboard comparing many clusters) the join, within SQLite's parameter limit.
+    if len(services) <= SERVICE_IDS_LISTED:
+        in_clusters = RealServer.objects.filter(virtual_service_id__in=[service.pk for service in services])
+    else:
+        in_clusters = RealServer.objects.filter(virtual_service__cluster__in=clusters)
     checks = {
         check.real_server_id: check for check in HealthCheck.objects.filter(real_server__in=in_clusters.values("pk"))
     }
