@@ -7,6 +7,7 @@ hosts serve) into one document per host, so a host that serves several clusters 
 
 import ipaddress
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # The format of the documents compiled here is the one the agent package reads (one definition).
@@ -44,6 +45,11 @@ def _check_snapshot(check: HealthCheck | None) -> dict[str, Any] | None:
     return snapshot
 
 
+#: The most services whose real servers `inventory_snapshots` reads by a list of their ids (SQLite takes 32,766
+#: parameters a query).
+SERVICE_IDS_LISTED = 10_000
+
+
 def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
     """The cluster's inventory as plain JSON data, in a stable order (five queries)."""
     return inventory_snapshots([cluster])[cluster.pk]
@@ -52,13 +58,18 @@ def inventory_snapshot(cluster: Cluster) -> dict[str, Any]:
 def inventory_snapshots(clusters: Iterable[Cluster]) -> dict[int, dict[str, Any]]:
     """{cluster id: its `inventory_snapshot`} for many clusters in the same five queries (the dashboard)."""
     clusters = list(clusters)
-    services = VirtualService.objects.filter(cluster__in=clusters).select_related("health_check", "vip_group")
+    services = list(VirtualService.objects.filter(cluster__in=clusters).select_related("health_check", "vip_group"))
     services_of: dict[int, list[VirtualService]] = {cluster.pk: [] for cluster in clusters}
     for service in services:
         services_of[service.cluster_id].append(service)
     # Real servers as plain values, not model instances: at 5,000 a cluster they were most of a Plan's time
     # (docs/performance.md, "Console at scale"). The few real servers' own health checks in a query of their own.
-    in_clusters = RealServer.objects.filter(virtual_service__cluster__in=clusters)
+    # By their services' ids: an index scan of the cluster's rows, not a join that scans every real server. Past
+    # SERVICE_IDS_LISTED services (the dashboard comparing many clusters) the join, within SQLite's parameter limit.
+    if len(services) <= SERVICE_IDS_LISTED:
+        in_clusters = RealServer.objects.filter(virtual_service_id__in=[service.pk for service in services])
+    else:
+        in_clusters = RealServer.objects.filter(virtual_service__cluster__in=clusters)
     checks = {
         check.real_server_id: check for check in HealthCheck.objects.filter(real_server__in=in_clusters.values("pk"))
     }
@@ -271,6 +282,26 @@ def _add_tunnels(recipe: dict[str, Any], by_vip: Mapping[str, list[dict[str, Any
             recipe.setdefault("tunnels", []).extend(tunnels)
 
 
+@dataclass
+class _DirectorPart:
+    """What every director of a snapshot gets: its services' documents, the VIPs they hold (address, prefix),
+    and whether any real server is NAT (the director then forwards)."""
+
+    services: list[dict[str, Any]]
+    vips: list[tuple[str, int]]
+    nat: bool
+
+    @classmethod
+    def of(cls, snapshot: Mapping[str, Any], services: list[Mapping[str, Any]]) -> "_DirectorPart":
+        vips: list[tuple[str, int]] = [
+            (service["address"], ipaddress.ip_address(service["address"]).max_prefixlen)
+            for service in services
+            if service["address"] and not grouped(snapshot, service)
+        ]
+        nat = any(rs["forward_method"] == ForwardMethod.NAT for service in services for rs in service["real_servers"])
+        return cls([_service_document(service) for service in services], vips, nat)
+
+
 def compile_documents(
     snapshots: Iterable[Mapping[str, Any]],
     serials: Mapping[str, int],
@@ -303,20 +334,25 @@ def compile_documents(
     for snapshot in snapshots:
         hosts = {host["hostname"]: host for host in snapshot["hosts"]}
         services = [service for service in snapshot["virtual_services"] if service["enabled"]]
+        # The cluster's directors get the same services: compiled once, the same dicts in each document (nothing
+        # changes a document once compiled), which a Plan compares once (dispatch.preview_bases).
+        part: _DirectorPart | None = None
         for host in snapshot["hosts"]:
             document = document_for(host["hostname"])
             if host["role"] == HostRole.DIRECTOR:
                 director = _director_part(document)
                 director["drain_timeout"] = max(director["drain_timeout"], snapshot["cluster"]["drain_timeout"])
-                for service in services:
-                    director["services"].append(_service_document(service))
-                    if service["address"] and not grouped(snapshot, service):
-                        prefix = ipaddress.ip_address(service["address"]).max_prefixlen
-                        vip = {"address": service["address"], "prefix": prefix, "interface": host["vip_interface"]}
-                        if vip not in director["vips"]:
-                            director["vips"].append(vip)
-                    if any(rs["forward_method"] == ForwardMethod.NAT for rs in service["real_servers"]):
-                        director["ip_forward"] = True
+                part = part or _DirectorPart.of(snapshot, services)
+                director["services"].extend(part.services)
+                held = {(vip["address"], vip["prefix"], vip["interface"]) for vip in director["vips"]}
+                for address, prefix in part.vips:
+                    if (address, prefix, host["vip_interface"]) not in held:
+                        held.add((address, prefix, host["vip_interface"]))
+                        director["vips"].append(
+                            {"address": address, "prefix": prefix, "interface": host["vip_interface"]}
+                        )
+                if part.nat:
+                    director["ip_forward"] = True
             elif document["real_server"] is None:
                 document["real_server"] = {"tun": None, "dr": None}
         endpoints: dict[str, dict[str, list[dict[str, Any]]]] = {}  # hostname -> VIP -> its tunnels

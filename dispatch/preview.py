@@ -5,13 +5,14 @@ the kernel as that host's last successful apply left it (`host_bases`), so that 
 words. A host's base is its own: a revision that failed on it, or never reached it, changed nothing there,
 whatever other hosts made of it; and a host's document covers every cluster it serves, so its base may
 come from another cluster's apply. What the kernel really holds is only known to the agents: "Ask the
-agents" asks them (`actions.plan_cluster`).
+agents" asks them (`actions.plan_cluster`). When a host's new document differs from its base only in some
+services, only those are parsed and planned (`preview_bases`): the Plan of one weight costs one service.
 """
 
 import gc
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,10 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Max, OuterRef, Q, Subquery
-from lvsweb_agent.document import parse_document
-from lvsweb_agent.ledger import Ledger
-from lvsweb_agent.model import ActualState, Address, DesiredState, Link, ServiceKey, normalize_address
-from lvsweb_agent.persist import wanted_files, wanted_sysctls
+from lvsweb_agent.model import ServiceKey, normalize_address
 from lvsweb_agent.planner import plan
 
 from clusters.choices import Protocol
@@ -33,6 +31,7 @@ from dispatch.actions.deployments import departed_hosts, not_sent_words, other_s
 from dispatch.capabilities import capability_gaps
 from dispatch.choices import OPEN_STATUSES, DeploymentKind, DeploymentStatus, SyncState
 from dispatch.models import Deployment
+from dispatch.preview_bases import ParsedBase, delta_operations, kernel_left_by, parsed, parsed_bases
 from traffic.live import active_connections
 
 #: How each kind of agent operation reads in a diff (a drain is the first step of a removal).
@@ -208,47 +207,6 @@ class ClusterPreview:
         return list(seen)
 
 
-def kernel_left_by(desired: DesiredState | None) -> tuple[ActualState, Ledger]:
-    """The kernel and the agent's records as an apply of `desired` leaves them (empty for a new host)."""
-    if desired is None:
-        return ActualState(ipvs_loaded=False), Ledger()
-    director = desired.director
-    services = {service.key: service for service in director.services} if director else {}
-    addresses: list[Address] = list(director.vips) if director else []
-    links = {}
-    if desired.tun is not None:
-        links["tunl0"] = Link(name="tunl0", index=0, up=True, kind="ipip")
-        addresses += [Address(interface="tunl0", address=vip, prefix=32) for vip in desired.tun.vips]
-    if desired.dr is not None:
-        addresses += [Address(interface="lo", address=vip, prefix=32) for vip in desired.dr.vips]
-    files = {name: content for name, content in wanted_files(desired).items() if content is not None}
-    actual = ActualState(
-        ipvs_loaded=True,  # a module once loaded stays; only a host new to the cluster may still lack it
-        services=services,
-        links=links,
-        addresses=addresses,
-        sysctls={name: value for name, value, _why in wanted_sysctls(desired)},
-        files=files,
-    )
-    ledger = Ledger(
-        services=set(services),
-        dests={(key, *dest.key) for key, service in services.items() for dest in service.real_servers},
-        addresses=set(addresses),
-        files=set(files),
-    )
-    return actual, ledger
-
-
-def _parsed(document: dict[str, Any] | None) -> tuple[DesiredState | None, list[str]]:
-    if document is None:
-        return None, []
-    try:
-        return parse_document(document), []
-    except ValueError as exc:  # DocumentError: the agent would refuse it, and say the same
-        problems = getattr(exc, "problems", [("$", str(exc))])
-        return None, [f"{path}: {message}" for path, message in problems]
-
-
 def _planned(operation) -> PlannedOperation:
     real_server = None
     if operation.dest is not None:
@@ -262,32 +220,6 @@ def _planned(operation) -> PlannedOperation:
         change=CHANGE_OF_OPERATION.get(operation.kind, "changed"),
         real_server=real_server,
     )
-
-
-#: Parsed documents of the applies hosts last took, by deployment id. A deployment's document never changes once
-#: made, and parsing one of 5,000 real servers is a third of a Plan's time (docs/performance.md, "Console at
-#: scale"): the Plan, the Apply page and the Plan again after a one-weight change all compare with the same
-#: base. A few entries, each the size of one host's parsed document: the hosts whose Plans are looked at now.
-BASES_KEPT = 8
-_parsed_bases: OrderedDict[int, tuple[DesiredState | None, list[str]]] = OrderedDict()
-_parsed_bases_lock = threading.Lock()
-
-
-def _parsed_bases_of(deployments: list[Deployment]) -> dict[int, tuple[DesiredState | None, list[str]]]:
-    """{deployment id: (its parsed document, problems)}, the documents read (one query) for those not kept."""
-    with _parsed_bases_lock:
-        found = {d.pk: _parsed_bases[d.pk] for d in deployments if d.pk in _parsed_bases}
-        for pk in found:
-            _parsed_bases.move_to_end(pk)
-    missing = [d.pk for d in deployments if d.pk not in found]
-    if missing:
-        for pk, document in Deployment.objects.filter(pk__in=missing).values_list("pk", "document"):
-            found[pk] = _parsed(document)
-            with _parsed_bases_lock:
-                _parsed_bases[pk] = found[pk]
-                while len(_parsed_bases) > BASES_KEPT:
-                    _parsed_bases.popitem(last=False)
-    return found
 
 
 _paused = 0
@@ -402,9 +334,10 @@ def _preview_apply(cluster: Cluster, now: float) -> ClusterPreview:
     serials = {name: host.document_serial + 1 for name, host in hosts.items()}
     leaving = {hostname: held_roles for hostname, (_number, held_roles) in departed.items()}
     new_documents = compile_documents([snapshot, *others], serials, leaving)
-    parsed_bases = _parsed_bases_of([base.applied for base in bases.values() if base.applied is not None])
+    kept = parsed_bases([base.applied for base in bases.values() if base.applied is not None])
+    texts: dict[int, str] = {}  # the services' JSON, once for the directors that share them
     previews = [
-        _host_preview(host, hostname, roles, new_documents, serials, bases[host.pk], parsed_bases, now)
+        _host_preview(host, hostname, roles, new_documents, serials, bases[host.pk], kept, texts, now)
         for hostname in [*roles, *departed]
         if (host := hosts.get(hostname)) is not None  # None: deleted since the last revision
     ]
@@ -418,12 +351,17 @@ def _host_preview(
     new_documents: dict[str, dict[str, Any]],
     serials: dict[str, int],
     base: HostBase,
-    parsed_bases: dict[int, tuple[DesiredState | None, list[str]]],
+    kept: dict[int, ParsedBase],
+    texts: dict[int, str],
     now: float,
 ) -> HostPreview:
-    """What applying its new document would do to one host, against `base` (see `preview_apply`)."""
-    new, problems = _parsed(new_documents.get(hostname) or _empty_document(hostname, serials[hostname]))
-    old, base.unreadable = parsed_bases[base.applied.pk] if base.applied is not None else (None, [])
+    """What applying its new document would do to one host, against `base` (see `preview_apply`): planned for
+    the services that differ from the base when that tells (`preview_bases`), else for the whole document."""
+    document = new_documents.get(hostname) or _empty_document(hostname, serials[hostname])
+    old_base = kept[base.applied.pk] if base.applied is not None else ParsedBase(None, [])
+    base.unreadable = old_base.problems
+    operations = delta_operations(old_base, document, now, texts)
+    new, problems = (None, []) if operations is not None else parsed(document)
     preview = HostPreview(
         host=host,
         roles=roles.get(hostname, []),
@@ -434,8 +372,9 @@ def _host_preview(
         unreachable=unreachable_state(host),
     )
     if new is not None:
-        actual, ledger = kernel_left_by(old)
-        preview.operations = [_planned(operation) for operation in plan(new, actual, ledger, now).operations]
+        operations = plan(new, *kernel_left_by(old_base.state), now=now).operations
+    if operations is not None:
+        preview.operations = [_planned(operation) for operation in operations]
         preview.warnings = capability_gaps(new_documents.get(hostname, {}), host.facts)
     failing = FAILING_STATES.get(preview.state)
     if failing:

@@ -173,3 +173,21 @@ def test_any_valid_inventory_compiles_to_documents_the_agent_accepts(django_db_b
         # a group gets an instance once a service is in it (keepalived needs a VIP to move)
         filled = {number % len(ha["groups"]) for number in range(len(specs))}
         assert len(instances) == ha["directors"] and all(len(i) == len(filled) for i in instances)
+
+
+def test_the_snapshot_reads_the_same_real_servers_by_service_ids_or_by_the_join(db, monkeypatch):
+    """Real servers are read by their services' ids (an index scan of the cluster's), or, past SERVICE_IDS_LISTED
+    services, by joining the clusters: the same snapshot either way, other clusters' real servers left out."""
+    from clusters import compiler
+
+    clusters = [make_cluster(), make_cluster()]
+    for index, cluster in enumerate(clusters):
+        for port in (80, 443):
+            service = make_virtual_service(cluster=cluster, address=f"198.51.100.{index + 1}", port=port)
+            make_real_server(virtual_service=service, address=f"10.0.{index}.1", port=port)
+            make_real_server(virtual_service=service, address=f"10.0.{index}.2", port=port)
+    listed = compiler.inventory_snapshots(clusters)
+    monkeypatch.setattr(compiler, "SERVICE_IDS_LISTED", 1)
+    assert compiler.inventory_snapshots(clusters) == listed
+    addresses = [rs["address"] for s in listed[clusters[0].pk]["virtual_services"] for rs in s["real_servers"]]
+    assert addresses == ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.2"]
