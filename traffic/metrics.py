@@ -175,7 +175,11 @@ def _streamed(rows: QuerySet) -> Iterator[tuple]:
         # Counted as a query like the others (tests, DEBUG): Django's debug cursor logs execute() only.
         logged = cursor.debug_sql(sql, params) if hasattr(cursor, "debug_sql") else nullcontext()
         with logged:
-            yield from cursor.cursor.stream(sql, params, size=FETCH_ROWS)
+            from psycopg import pq  # PostgreSQL only
+
+            # Chunks need libpq 17 (psycopg's binary wheels bundle a newer one); row by row before that.
+            size = FETCH_ROWS if pq.version() >= 170000 else 1
+            yield from cursor.cursor.stream(sql, params, size=size)
 
 
 def _spool(families: dict[str, list[_Family]], rows: Iterator[tuple]) -> None:

@@ -174,3 +174,16 @@ def test_labels_and_values_are_written_as_before(member):
         'real_server="[2001:db8::12]:53"} 0',
     ]:
         assert line + "\n" in text, line
+
+
+def test_the_streamed_rows_are_djangos_values(member):
+    """On PostgreSQL the series are streamed past Django's iterator (and its converters): the same values."""
+    from traffic.models import Series
+
+    team, _client = member
+    big_cluster(team, services=3, dests=2, directors=2)
+    rows = Series.objects.order_by("pk").values_list(
+        "cluster__slug", "virtual_service__address", "real_server__address", "real_server__port", "conns", "cps"
+    )
+    assert list(metrics._streamed(rows)) == list(rows.iterator()) != []
+    assert list(metrics._streamed(rows.none())) == []
