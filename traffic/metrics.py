@@ -56,7 +56,7 @@ def _labels(pairs) -> str:
 #: the series fills twenty spools, which are then read back in order. Memory stays bounded whatever the rows.
 BATCH_BYTES = 32 * 1024
 SPOOL_IN_MEMORY = 64 * 1024
-#: Bytes per chunk of the streamed answer, and series rows per database fetch (a server-side cursor).
+#: Bytes per chunk of the streamed answer, and series rows per chunk from the database (and per batch of lines).
 CHUNK_BYTES = 256 * 1024
 FETCH_ROWS = 2000
 
@@ -109,9 +109,9 @@ def chosen_clusters(user, slugs: list[str]) -> tuple[QuerySet, list[str]]:
 def exposition(clusters: QuerySet) -> Iterator[bytes]:
     """The exposition text for `clusters` (fresh directors only), in chunks of about CHUNK_BYTES.
 
-    One query reads the series through a server-side cursor as plain values, FETCH_ROWS at a time; each
-    family's lines of a fetch are made by one comprehension into its spool, and the per-director totals are
-    summed in SQL: neither the time nor the memory grows with more than the lines.
+    One query streams the series as plain values, FETCH_ROWS at a time; each family's lines of a batch are
+    made by one comprehension into its spool, and the per-director totals are summed in SQL: neither the time
+    nor the memory grows with more than the lines.
     """
     # The clusters' ids first: as plain ids the planner sees how few series rows `?cluster=` keeps (through the
     # visibility subquery it read and joined the whole table before filtering: 1/20 of the text cost 1/2 the time).
