@@ -36,6 +36,15 @@ VIRTUAL_SERVICE_FIELDS = (
 )
 
 
+def service_endpoint(protocol: str, address: str | None, port: int | None, fwmark: int | None, family: str) -> str:
+    """A service's endpoint (`VirtualService.endpoint`) from its values, without a model instance: /metrics
+    writes 20,000 of them."""
+    if protocol == Protocol.FWMARK:
+        return f"FWM {fwmark}" + (" IPv6" if family == AddressFamily.IPV6 else "")
+    host = f"[{address}]" if address and ":" in address else address
+    return f"{protocol.upper()} {host}:{port}"
+
+
 class VirtualService(models.Model):
     """An IPVS virtual service of a cluster, and the defaults for its real servers."""
 
@@ -175,10 +184,7 @@ class VirtualService(models.Model):
     @property
     def endpoint(self) -> str:
         """The service as ipvsadm writes it: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `FWM 5`."""
-        if self.is_fwmark:
-            return f"FWM {self.fwmark}" + (" IPv6" if self.address_family == AddressFamily.IPV6 else "")
-        host = f"[{self.address}]" if self.address and ":" in self.address else self.address
-        return f"{self.protocol.upper()} {host}:{self.port}"
+        return service_endpoint(self.protocol, self.address, self.port, self.fwmark, self.address_family)
 
     def validate_constraints(self, exclude=None):
         # clean() checks the same uniqueness with a message on the right field; the database constraints

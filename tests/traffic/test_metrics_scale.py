@@ -50,7 +50,7 @@ def test_memory_and_queries_do_not_grow_with_the_series(member, monkeypatch):
     The buffers' sizes are made small so that both sizes here exceed them, as the real sizes do at scale.
     """
     monkeypatch.setattr(metrics, "FETCH_ROWS", 100)
-    monkeypatch.setattr(metrics, "BATCH_LINES", 32)
+    monkeypatch.setattr(metrics, "BATCH_BYTES", 4096)
     monkeypatch.setattr(metrics, "SPOOL_IN_MEMORY", 4096)
     monkeypatch.setattr(metrics, "CHUNK_BYTES", 16384)
     team, client = member
@@ -130,3 +130,60 @@ def test_under_asgi_the_text_comes_chunk_by_chunk(member):
     text = async_to_sync(scrape_async)()
     assert 'lvsweb_real_server_active_connections{cluster="' in text
     assert steady(text) == steady(scrape(client)[1])
+
+
+def test_labels_and_values_are_written_as_before(member):
+    """The lines are made a batch at a time now: firewall-mark and IPv6 endpoints, a port-less real server,
+    an escaped hostname and floats keep the text they had (`VirtualService.endpoint`, `_label`, repr())."""
+    from clusters.models import Host, RealServer, VirtualService
+    from traffic.models import Series
+
+    team, client = member
+    cluster = big_cluster(team, services=1, dests=1, slug="odd")
+    host = Host.objects.get(hostname="odd-director-0")
+    host.hostname = 'odd"director\\1'
+    host.save(update_fields=["hostname"])
+    fwmark = VirtualService.objects.create(
+        cluster=cluster, protocol="fwmark", fwmark=7, address_family="ipv6", scheduler="wlc"
+    )
+    udp6 = VirtualService.objects.create(cluster=cluster, protocol="udp", address="2001:db8::1", port=53)
+    bare = RealServer.objects.create(virtual_service=fwmark, address="2001:db8::11")
+    six = RealServer.objects.create(virtual_service=udp6, address="2001:db8::12", port=53)
+    now = timezone.now()
+    Series.objects.bulk_create(
+        [
+            Series(host=host, cluster=cluster, virtual_service=fwmark, updated_at=now, cps=1e-05, in_bps=1e16),
+            Series(host=host, cluster=cluster, virtual_service=fwmark, real_server=bare, updated_at=now, cps=2.0),
+            Series(host=host, cluster=cluster, virtual_service=udp6, updated_at=now, cps=1 / 3, conns=2**62),
+            Series(host=host, cluster=cluster, virtual_service=udp6, real_server=six, updated_at=now, out_bps=123.25),
+        ]
+    )
+    _, text, _ = scrape(client, "/metrics?cluster=odd")
+    director = 'cluster="odd",director="odd\\"director\\\\1"'
+    for line in [
+        f'lvsweb_virtual_service_connections_per_second{{{director},virtual_service="FWM 7 IPv6"}} 1e-05',
+        f'lvsweb_virtual_service_in_bytes_per_second{{{director},virtual_service="FWM 7 IPv6"}} 1e+16',
+        f'lvsweb_real_server_connections_per_second{{{director},virtual_service="FWM 7 IPv6",'
+        'real_server="[2001:db8::11]"} 2.0',
+        f'lvsweb_virtual_service_connections_per_second{{{director},virtual_service="UDP [2001:db8::1]:53"}} '
+        "0.3333333333333333",
+        f'lvsweb_virtual_service_connections_total{{{director},virtual_service="UDP [2001:db8::1]:53"}} {2**62}',
+        f'lvsweb_real_server_out_bytes_per_second{{{director},virtual_service="UDP [2001:db8::1]:53",'
+        'real_server="[2001:db8::12]:53"} 123.25',
+        f'lvsweb_real_server_active_connections{{{director},virtual_service="UDP [2001:db8::1]:53",'
+        'real_server="[2001:db8::12]:53"} 0',
+    ]:
+        assert line + "\n" in text, line
+
+
+def test_the_streamed_rows_are_djangos_values(member):
+    """On PostgreSQL the series are streamed past Django's iterator (and its converters): the same values."""
+    from traffic.models import Series
+
+    team, _client = member
+    big_cluster(team, services=3, dests=2, directors=2)
+    rows = Series.objects.order_by("pk").values_list(
+        "cluster__slug", "virtual_service__address", "real_server__address", "real_server__port", "conns", "cps"
+    )
+    assert list(metrics._streamed(rows)) == list(rows.iterator()) != []
+    assert list(metrics._streamed(rows.none())) == []
