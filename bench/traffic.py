@@ -325,6 +325,52 @@ def lab_read(services: int, dests: int, seconds: int) -> dict:
     }
 
 
+def profile(services: int, dests: int, seconds: int, out: str | None) -> dict:
+    """The control plane's CPU per busy batch, in this process: the bench's busy kernel, encoded and signed as
+    the agent does, taken in by `handle_batch` at 1 Hz (no broker, no pages), with a cProfile of every batch
+    after the first (full) one written to `out` (sorted by cumulative time) when given."""
+    import cProfile
+    import pstats
+
+    from lvsweb_agent.envelope import seal
+    from lvsweb_agent.sequence import ReportSequence
+    from lvsweb_agent.stats import BatchEncoder
+
+    from traffic.actions import handle_batch
+
+    _, directors = make_inventory(services, dests)
+    hostname, key, _, kernel_services, _ = directors[0]
+    kernel = Kernel(kernel_services, dests)
+    encoder = BatchEncoder(hostname, 1.0)
+    workdir = Path(tempfile.mkdtemp(prefix="traffic-profile-"))
+    sequence = ReportSequence(workdir)
+    profiler = cProfile.Profile()
+    cpus, results = [], []
+    started = time.monotonic()
+    for tick in range(seconds):
+        envelope = seal(sequence.stamp(encoder.encode(kernel.read(), time.time())), key, signer=hostname)
+        cpu = time.process_time()
+        if tick:
+            profiler.enable()
+        results.append(handle_batch(envelope))
+        if tick:
+            profiler.disable()
+            cpus.append(time.process_time() - cpu)
+        time.sleep(max(0.0, started + tick + 1 - time.monotonic()))
+    if out:
+        with open(out, "w") as stream:
+            pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(40)
+    return {
+        "services": services,
+        "real_servers_per_service": dests,
+        "batches": seconds,
+        "results": {result: results.count(result) for result in set(results)},
+        "cpu_per_busy_batch_mean_s": round(statistics.mean(cpus), 4),
+        "cpu_per_busy_batch_p50_s": round(statistics.median(cpus), 4),
+        "cpu_per_busy_batch_max_s": round(max(cpus), 4),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=1000)
@@ -343,6 +389,13 @@ def main() -> int:
     parser.add_argument("--load", type=int, default=0, help="CPU-bound processes to run beside the bench")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--lab-read", action="store_true", help="inside the lab VM: time the agent's kernel read")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        help="only the control plane's CPU per batch, in this process (a cProfile to FILE when given)",
+    )
     args = parser.parse_args()
     if args.lab_read:
         results = lab_read(args.services, args.dests, args.seconds)
@@ -351,7 +404,24 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         return 0
 
-    admin, name, _ = bench_database("traffic_bench")
+    if args.profile is not None:
+        admin, name, _ = bench_database("traffic_profile")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        try:
+            call_command("migrate", verbosity=0)
+            results = profile(args.services, args.dests, args.seconds, args.profile or None)
+            print(json.dumps(results, indent=2))
+            return 0
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(admin, name)
     os.environ["LVSWEB_CONTROL_PARTITIONS"] = str(args.workers)  # the console's processes inherit it
     # A channel layer of this run's own: pages of an earlier run that was killed stay members of the groups
     # (of the same cluster ids) for a day, and every event would be copied to them too.
@@ -448,6 +518,10 @@ def main() -> int:
             "rows_per_batch_mean": round(statistics.mean(rows_sent), 1),
             "agent_encode_sign_cpu_share": round(agent_cpu / args.seconds, 4),
             "control_worker_cpu_share": round(sum(v for k, v in share.items() if k != "daphne"), 3),
+            # The workers' CPU over the run divided by the batches they took in (a merged one counts once).
+            "control_cpu_per_batch_s": round(
+                sum(cpu_after[k] - cpu_before[k] for k in pids if k != "daphne") / max(len(clients.batches), 1), 3
+            ),
             "cpu_share_per_process": share,
             "daphne_cpu_share": share["daphne"],
             "broker_bytes_per_second": round(sum(sizes) * ratio / args.seconds),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
@@ -135,22 +137,66 @@ def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], lis
     return epoch, seq, at, interval, payload.get("full") is True, rows, gone_rows
 
 
-#: Per control-worker process: each director's series after its last batch, reused by its next batch when
-#: nothing else took a batch of that director since (same feed row state) and the inventory mapping is unchanged:
-#: the live path then reads no Series rows. Any other case reads them from PostgreSQL.
-_series_cache: dict[int, tuple[tuple, inventory.DirectorInventory, dict[SeriesKey, Series]]] = {}
+#: A director's series rows are written at most this often (seconds of the worker's clock). In between, the
+#: control worker's in-memory series are the live state: the browsers get every batch's figures at once, raw
+#: history is written with every batch, and what reads the rows (a page as it loads, /metrics, a drain's
+#: preview) sees figures at most this much older than the director's last batch taken in. A worker that stops
+#: without storing (killed) loses at most this much of the rows: the next batch then reads them back as a gap,
+#: like a lost batch (docs/traffic.md, "What is stored when").
+STORE_EVERY = 5.0
+
+
+@dataclass
+class _Director:
+    """A control-worker process's live state of one director, after its last batch taken in here."""
+
+    #: The feed row as this process left it: any other writer (another worker) changes it, and then the
+    #: database, not this state, is where the next batch starts.
+    token: tuple
+    directory: inventory.DirectorInventory
+    series: dict[SeriesKey, Series]
+    #: The feed's epoch, seq and agent time of the last batch taken in (the row has those of the last store).
+    epoch: str
+    seq: int
+    sampled_at: float
+    #: Series changed since the last store, by id, and when that store was (time.monotonic()).
+    unstored: dict[int, Series] = field(default_factory=dict)
+    stored_at: float = 0.0
+
+
+#: Per control-worker process: each director's live state (see _Director), reused by its next batch when nothing
+#: else took a batch of that director since (same feed row) and the inventory mapping is unchanged: the live path
+#: then reads no Series rows. Any other case reads them from PostgreSQL.
+_directors: dict[int, _Director] = {}
 
 
 def _feed_token(feed: HostFeed) -> tuple:
     return (feed.pk, feed.epoch, feed.seq, feed.last_batch_at)
 
 
-def _host_series(host: Host, feed: HostFeed | None, directory) -> dict[SeriesKey, Series]:
-    """Every series of the host: from this process's cache when still exact, else from the database."""
-    cached = _series_cache.pop(host.pk, None)
-    if cached is not None and feed is not None and cached[0] == _feed_token(feed) and cached[1] == directory:
-        return cached[2]
-    return {(item.virtual_service_id, item.real_server_id): item for item in Series.objects.filter(host=host)}
+def _live_state(host: Host, feed: HostFeed | None, directory) -> _Director | None:
+    """This process's state of the host when still exact (it took the host's last batch), else None."""
+    state = _directors.pop(host.pk, None)
+    if state is not None and feed is not None and state.token == _feed_token(feed) and state.directory == directory:
+        return state
+    return None
+
+
+def store_pending() -> int:
+    """Write every director's series changed since their last store (a worker shutting down); returns how many."""
+    count = 0
+    for state in _directors.values():
+        pk, epoch, seq, last_batch_at = state.token
+        with transaction.atomic():
+            # Only while the row is as this process left it: otherwise another worker went on from it since.
+            mine = HostFeed.objects.filter(pk=pk, epoch=epoch, seq=seq, last_batch_at=last_batch_at)
+            if not mine.update(epoch=state.epoch, seq=state.seq, sampled_at=state.sampled_at):
+                continue
+            storage.update_series(list(state.unstored.values()), _STORED_FIELDS)
+        count += len(state.unstored)
+        state.unstored = {}
+    _directors.clear()  # the feed rows changed: the next batch starts from the database
+    return count
 
 
 def _moving(item: Series, closing_before: float) -> bool:
@@ -166,21 +212,34 @@ def _moving(item: Series, closing_before: float) -> bool:
 def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> str:
     """Take in one verified batch; returns "ok", "late" (an old or repeated batch) or raises BatchError.
 
-    The live path comes first: rates are worked out (from the cached series when possible) and the cluster's
-    browsers get the event before anything is written; then the series and raw history are stored.
+    The live path comes first: rates are worked out (from this process's live state when possible) and the
+    cluster's browsers get the event before anything is written; then raw history is stored, and the series
+    rows when STORE_EVERY seconds passed since their last store (or this process had no exact state).
     """
     now = now or timezone.now()
     epoch, seq, at, interval, full, rows, gone_rows = _parse(payload)
     first_seq = payload.get("first_seq", seq)  # a merged batch (traffic.pending) covers first_seq…seq
 
     feed = HostFeed.objects.select_for_update().filter(host=host).first()
-    restarted = feed is None or feed.epoch != epoch
-    if not restarted and seq <= feed.seq:
+    directory = inventory.for_director(host.pk, fresh=full)
+    live = _live_state(host, feed, directory)
+    # The feed as of the last batch taken in: this process's own when it took it, else the row's (a store's).
+    last_epoch, last_seq, last_sampled_at = "", 0, 0.0
+    if live is not None:
+        last_epoch, last_seq, last_sampled_at = live.epoch, live.seq, live.sampled_at
+    elif feed is not None:
+        last_epoch, last_seq, last_sampled_at = feed.epoch, feed.seq, feed.sampled_at
+    restarted = feed is None or last_epoch != epoch
+    if not restarted and seq <= last_seq:
+        if live is not None:
+            _directors[host.pk] = live  # nothing changed: the state stays exact
         return "late"
     # The agent sends only changed rows: after the batch just before this one, an absent row is unchanged.
-    unchanged_until = feed.sampled_at if not restarted and first_seq == feed.seq + 1 else None
-    directory = inventory.for_director(host.pk, fresh=full)
-    everything = _host_series(host, feed, directory)
+    unchanged_until = last_sampled_at if not restarted and first_seq == last_seq + 1 else None
+    if live is not None:
+        everything = live.series
+    else:
+        everything = {(item.virtual_service_id, item.real_server_id): item for item in Series.objects.filter(host=host)}
     if feed is None:
         feed = HostFeed(host=host, last_batch_at=now)
 
@@ -242,7 +301,6 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
     # Live first: new series need their ids for the event, then the browsers get it; storage follows.
     Series.objects.bulk_create(created)
     _broadcast(host, now, at, live_rows, cluster_of, _quiet(everything, rolled_services, directory))
-    storage.update_series(changed, _STORED_FIELDS)
     storage.insert_samples(
         [
             (item.pk, Resolution.RAW, now, span, item.active, item.inactive, *(getattr(item, n) for n in RATES))
@@ -250,10 +308,20 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
         ],
         RATES,
     )
-    feed.last_batch_at, feed.sampled_at, feed.epoch, feed.seq, feed.interval = now, at, epoch, seq, interval
-    feed.save()
-    token = _feed_token(feed)
-    transaction.on_commit(lambda: _series_cache.__setitem__(host.pk, (token, directory, everything)))
+    unstored = live.unstored if live else {}
+    unstored.update((item.pk, item) for item in changed)
+    feed.last_batch_at = now  # every batch: what says the feed is fresh
+    clock = time.monotonic()
+    if live is None or full or restarted or clock - live.stored_at >= STORE_EVERY:
+        storage.update_series(list(unstored.values()), _STORED_FIELDS)
+        feed.sampled_at, feed.epoch, feed.seq, feed.interval = at, epoch, seq, interval
+        feed.save()
+        unstored, stored_at = {}, clock
+    else:
+        feed.save(update_fields=["last_batch_at"])
+        stored_at = live.stored_at
+    kept = _Director(_feed_token(feed), directory, everything, epoch, seq, at, unstored, stored_at)
+    transaction.on_commit(lambda: _directors.__setitem__(host.pk, kept))
     return "ok"
 
 
