@@ -74,7 +74,7 @@ def handle_batch(envelope: Any, *, queue: str = "control") -> str:
         if payload.get("host") != signer or payload.get("kind") != "traffic":
             return _reject(signer, f"not a traffic batch of {signer} (host {payload.get('host')!r})")
         try:
-            _parse(payload)
+            parsed = _parse(payload)
         except BatchError as exc:
             return _reject(signer, f"malformed traffic batch: {exc}")
         if replay.accept(host, payload) is not None:
@@ -84,7 +84,7 @@ def handle_batch(envelope: Any, *, queue: str = "control") -> str:
         return "held"  # the queue is behind: merged into the host's next batch (latest wins)
     with transaction.atomic():
         try:
-            return ingest_batch(host=host, payload=batch)
+            return ingest_batch(host=host, payload=batch, parsed=parsed if batch is payload else None)
         except BatchError as exc:
             return _reject(signer, f"malformed traffic batch: {exc}")
 
@@ -119,6 +119,9 @@ def _map(row: list, directory: inventory.DirectorInventory) -> SeriesKey | None:
     return None if real_server is None else (service[0], real_server)
 
 
+_WHOLE_NUMBERS = {int}
+
+
 def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], list[list]]:
     """(epoch, seq, at, interval, full, rows, gone) of a batch, or BatchError naming the wrong field."""
     epoch = payload.get("epoch")
@@ -129,9 +132,9 @@ def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], lis
     interval = _number(payload, "interval")
     rows = _parse_rows(payload.get("rows", []), "rows")
     for row in rows:
-        if len(row) != ROW_LENGTH or not all(
-            isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in row[3:]
-        ):
+        counts = row[3:]
+        # type() is int: JSON's whole numbers, not its booleans (a bool is an int to isinstance)
+        if len(row) != ROW_LENGTH or set(map(type, counts)) != _WHOLE_NUMBERS or min(counts) < 0:
             raise BatchError(f"a row must be [service, address, port, then 7 counts of at least 0], not {row!r}")
     gone_rows = _parse_rows(payload.get("gone", []), "gone")
     return epoch, seq, at, interval, payload.get("full") is True, rows, gone_rows
@@ -209,7 +212,7 @@ def _moving(item: Series, closing_before: float) -> bool:
 
 
 @transaction.atomic
-def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> str:
+def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None, parsed: tuple | None = None) -> str:
     """Take in one verified batch; returns "ok", "late" (an old or repeated batch) or raises BatchError.
 
     The live path comes first: rates are worked out (from this process's live state when possible) and the
@@ -217,7 +220,7 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
     rows when STORE_EVERY seconds passed since their last store (or this process had no exact state).
     """
     now = now or timezone.now()
-    epoch, seq, at, interval, full, rows, gone_rows = _parse(payload)
+    epoch, seq, at, interval, full, rows, gone_rows = parsed or _parse(payload)
     first_seq = payload.get("first_seq", seq)  # a merged batch (traffic.pending) covers first_seq…seq
 
     feed = HostFeed.objects.select_for_update().filter(host=host).first()
@@ -301,11 +304,9 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
     # Live first: new series need their ids for the event, then the browsers get it; storage follows.
     Series.objects.bulk_create(created)
     _broadcast(host, now, at, live_rows, cluster_of, _quiet(everything, rolled_services, directory))
+    raw = int(Resolution.RAW)
     storage.insert_samples(
-        [
-            (item.pk, Resolution.RAW, now, span, item.active, item.inactive, *(getattr(item, n) for n in RATES))
-            for item, span in samples
-        ],
+        [(item.pk, raw, now, span, item.active, item.inactive, *_get_rates(item)) for item, span in samples],
         RATES,
     )
     unstored = live.unstored if live else {}
