@@ -336,8 +336,10 @@ def profile(services: int, dests: int, seconds: int, out: str | None) -> dict:
     from lvsweb_agent.sequence import ReportSequence
     from lvsweb_agent.stats import BatchEncoder
 
+    from tests.dispatch.broker import purge
     from traffic.actions import handle_batch
 
+    purge("control")  # a task left there would hold every batch back (traffic.pending)
     _, directors = make_inventory(services, dests)
     hostname, key, _, kernel_services, _ = directors[0]
     kernel = Kernel(kernel_services, dests)
@@ -422,6 +424,8 @@ def main() -> int:
 
             connections.close_all()
             drop_database(admin, name)
+
+    admin, name, _ = bench_database("traffic_bench")
     os.environ["LVSWEB_CONTROL_PARTITIONS"] = str(args.workers)  # the console's processes inherit it
     # A channel layer of this run's own: pages of an earlier run that was killed stay members of the groups
     # (of the same cluster ids) for a day, and every event would be copied to them too.

@@ -3,6 +3,7 @@ keep raw history, and send what changed to the cluster's browsers (docs/traffic.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -105,6 +106,12 @@ def _parse_rows(rows: Any, name: str) -> list[list]:
     return rows
 
 
+@functools.lru_cache(maxsize=100_000)
+def _normalized_address(address: str) -> str:
+    """normalize_address, remembered: a busy director's batch names the same few thousand addresses again."""
+    return normalize_address(address)
+
+
 def _map(row: list, directory: inventory.DirectorInventory) -> SeriesKey | None:
     service = directory.services.get(row[0])
     if service is None:
@@ -112,7 +119,7 @@ def _map(row: list, directory: inventory.DirectorInventory) -> SeriesKey | None:
     if len(row) < 3 or row[1] is None:
         return (service[0], None)
     try:
-        address = normalize_address(str(row[1]))
+        address = _normalized_address(str(row[1]))
     except ValueError:
         return None
     real_server = directory.real_servers.get((service[0], address, row[2] if isinstance(row[2], int) else 0))
@@ -287,14 +294,14 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None, pars
             counters = _counters(item)
         else:
             counters = _counters(item)
-        state = None if restarted or item.pk is None else _state(item)
+        state = None if restarted or item.id is None else _state(item)
         state, rolled = advance(state, Reading(at, counters), unchanged_until=unchanged_until)
         if not item.present:
             state = RateState(anchor=state.anchor, last=state.last)
         _store(item, state)
         if rolled or _live(item) != before:
             item.updated_at = now
-            if item.pk is not None:
+            if item.id is not None:
                 changed.append(item)
             live_rows.append(item)
         if rolled and item.present and (any(state.rates) or item.active or item.inactive):
@@ -349,6 +356,8 @@ _get_counters = attrgetter(*COUNTERS)
 _get_anchors = attrgetter(*_ANCHOR_NAMES)
 _get_rates = attrgetter(*RATES)
 _get_live = attrgetter("present", "active", "inactive", *RATES)
+_get_event_head = attrgetter("virtual_service_id", "real_server_id", "present", "active", "inactive")
+_TWO_PLACES = (2,) * len(RATES)
 
 
 def _counters(item: Series) -> tuple[int, ...]:
@@ -356,6 +365,10 @@ def _counters(item: Series) -> tuple[int, ...]:
 
 
 def _state(item: Series) -> RateState:
+    # The state _store left on the item (the fields say the same), else built from the fields (a row just read).
+    state = item.__dict__.get("_rate_state")
+    if state is not None:
+        return state
     return RateState(
         anchor=Reading(item.anchor_at, _get_anchors(item)),
         last=Reading(item.read_at, _get_counters(item)),
@@ -369,6 +382,7 @@ def _store(item: Series, state: RateState) -> None:
     values.update(zip(COUNTERS, state.last.counters, strict=True))
     values.update(zip(_ANCHOR_NAMES, state.anchor.counters, strict=True))
     values.update(zip(RATES, state.rates, strict=True))
+    values["_rate_state"] = state
 
 
 def _live(item: Series) -> tuple:
@@ -379,19 +393,7 @@ def _live(item: Series) -> tuple:
 def live_row(item: Series) -> list:
     """One row of a traffic event: [service, real server or null, present, active, inactive, cps, in_pps,
     out_pps, in_bps, out_bps] (rates rounded to what a page shows)."""
-    cps, in_pps, out_pps, in_bps, out_bps = _get_rates(item)
-    return [
-        item.virtual_service_id,
-        item.real_server_id,
-        item.present,
-        item.active,
-        item.inactive,
-        round(cps, 2),
-        round(in_pps, 2),
-        round(out_pps, 2),
-        round(in_bps, 2),
-        round(out_bps, 2),
-    ]
+    return [*_get_event_head(item), *map(round, _get_rates(item), _TWO_PLACES)]
 
 
 def _broadcast(
