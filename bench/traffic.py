@@ -23,6 +23,11 @@ played side by side; `--workers N` (N > 1) runs the router on `control` and N pa
 worker; `--load K` runs K CPU-bound processes (`python -c 'while 1: pass'`) beside it all, named in the output
 with the load average seen while they ran.
 
+The control plane's cost per batch alone: `--profile [FILE]` takes the same busy director's batches in this
+process with `handle_batch` at 1 Hz (no daphne, pages or broker) and reports its CPU per batch and that of the
+PostgreSQL backend serving it (from /proc: the database on this machine), with a cProfile
+of them in FILE when given (bench/README.md).
+
 Reported: the agent's CPU for encoding and signing (share of one core), the control worker's and daphne's
 CPU (from /proc), bytes per second through the broker (the Redis list entries as kombu writes them), and
 the lag from the agent's read of the kernel to each websocket client (p50/p95/max), plus how many events
@@ -326,12 +331,14 @@ def lab_read(services: int, dests: int, seconds: int) -> dict:
 
 
 def profile(services: int, dests: int, seconds: int, out: str | None) -> dict:
-    """The control plane's CPU per busy batch, in this process: the bench's busy kernel, encoded and signed as
-    the agent does, taken in by `handle_batch` at 1 Hz (no broker, no pages), with a cProfile of every batch
+    """The control plane's CPU per busy batch, in this process and in the PostgreSQL backend serving it: the
+    bench's busy kernel, encoded and signed as the agent does, taken in by `handle_batch` at 1 Hz (no broker,
+    no pages), with a cProfile of every batch
     after the first (full) one written to `out` (sorted by cumulative time) when given."""
     import cProfile
     import pstats
 
+    from django.db import connection
     from lvsweb_agent.envelope import seal
     from lvsweb_agent.sequence import ReportSequence
     from lvsweb_agent.stats import BatchEncoder
@@ -341,23 +348,27 @@ def profile(services: int, dests: int, seconds: int, out: str | None) -> dict:
 
     purge("control")  # a task left there would hold every batch back (traffic.pending)
     _, directors = make_inventory(services, dests)
+    with connection.cursor() as cursor:  # the PostgreSQL backend serving this process, on this machine
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     hostname, key, _, kernel_services, _ = directors[0]
     kernel = Kernel(kernel_services, dests)
     encoder = BatchEncoder(hostname, 1.0)
     workdir = Path(tempfile.mkdtemp(prefix="traffic-profile-"))
     sequence = ReportSequence(workdir)
     profiler = cProfile.Profile()
-    cpus, results = [], []
+    cpus, server_cpus, results = [], [], []
     started = time.monotonic()
     for tick in range(seconds):
         envelope = seal(sequence.stamp(encoder.encode(kernel.read(), time.time())), key, signer=hostname)
-        cpu = time.process_time()
+        cpu, server_cpu = time.process_time(), cpu_seconds(backend)
         if tick:
             profiler.enable()
         results.append(handle_batch(envelope))
         if tick:
             profiler.disable()
             cpus.append(time.process_time() - cpu)
+            server_cpus.append(cpu_seconds(backend) - server_cpu)
         time.sleep(max(0.0, started + tick + 1 - time.monotonic()))
     if out:
         with open(out, "w") as stream:
@@ -370,6 +381,7 @@ def profile(services: int, dests: int, seconds: int, out: str | None) -> dict:
         "cpu_per_busy_batch_mean_s": round(statistics.mean(cpus), 4),
         "cpu_per_busy_batch_p50_s": round(statistics.median(cpus), 4),
         "cpu_per_busy_batch_max_s": round(max(cpus), 4),
+        "postgres_cpu_per_busy_batch_mean_s": round(statistics.mean(server_cpus), 4),
     }
 
 
