@@ -24,5 +24,5 @@ def traffic_history() -> dict:
 @signals.worker_process_shutdown.connect
 def store_live_traffic(**_) -> None:
     """A control worker stopping (solo pool: the worker; prefork: each child) stores the series rows that wait
-    for their next store (traffic.actions.ingest.STORE_EVERY), so a restart loses none of them."""
+    for their next store (settings.TRAFFIC_STORE_EVERY), so a restart loses none of them."""
     actions.store_pending()

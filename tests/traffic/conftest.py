@@ -16,10 +16,10 @@ from traffic.actions import handle_batch, ingest
 
 
 @pytest.fixture(autouse=True)
-def series_stored_with_each_batch(monkeypatch):
+def series_stored_with_each_batch(settings):
     """The tests of what a batch does read the series rows right after it: stored with every batch here, and
     no director's live state left over from another test. The deferred store is tested in test_store.py."""
-    monkeypatch.setattr(ingest, "STORE_EVERY", 0.0)
+    settings.TRAFFIC_STORE_EVERY = 0.0
     ingest._directors.clear()
     yield
     ingest._directors.clear()

@@ -1,4 +1,4 @@
-"""A busy director's series rows are written every STORE_EVERY seconds, not with every batch: the browsers
+"""A busy director's series rows are written every TRAFFIC_STORE_EVERY seconds, not with every batch: the browsers
 still get every batch, raw history is still written with every batch, and a worker that stops without storing
 loses at most that stretch of the rows (docs/traffic.md, "What is stored when")."""
 
@@ -16,8 +16,8 @@ BOUND = 1.5
 
 
 @pytest.fixture(autouse=True)
-def deferred(monkeypatch):
-    monkeypatch.setattr(ingest, "STORE_EVERY", BOUND)
+def deferred(settings):
+    settings.TRAFFIC_STORE_EVERY = BOUND
 
 
 def busy(second, rs1_active=3):

@@ -14,6 +14,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from lvsweb_agent.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
@@ -147,13 +148,12 @@ def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], lis
     return epoch, seq, at, interval, payload.get("full") is True, rows, gone_rows
 
 
-#: A director's series rows are written at most this often (seconds of the worker's clock). In between, the
-#: control worker's in-memory series are the live state: the browsers get every batch's figures at once, raw
-#: history is written with every batch, and what reads the rows (a page as it loads, /metrics, a drain's
-#: preview) sees figures at most this much older than the director's last batch taken in. A worker that stops
-#: without storing (killed) loses at most this much of the rows: the next batch then reads them back as a gap,
-#: like a lost batch (docs/traffic.md, "What is stored when").
-STORE_EVERY = 5.0
+# settings.TRAFFIC_STORE_EVERY (5 s): a director's series rows are written at most this often (the worker's
+# clock). In between, the control worker's in-memory series are the live state: the browsers get every batch's
+# figures at once, raw history is written with every batch, and what reads the rows (a page as it loads,
+# /metrics, a drain's preview) sees figures at most this much older than the director's last batch taken in.
+# A worker that stops without storing (killed) loses at most this much of the rows: the next batch then reads
+# them back as a gap, like a lost batch (docs/traffic.md, "What is stored when").
 
 
 @dataclass
@@ -224,7 +224,7 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None, pars
 
     The live path comes first: rates are worked out (from this process's live state when possible) and the
     cluster's browsers get the event before anything is written; then raw history is stored, and the series
-    rows when STORE_EVERY seconds passed since their last store (or this process had no exact state).
+    rows when settings.TRAFFIC_STORE_EVERY seconds passed since their last store (or this process had no exact state).
     """
     now = now or timezone.now()
     epoch, seq, at, interval, full, rows, gone_rows = parsed or _parse(payload)
@@ -320,7 +320,7 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None, pars
     unstored.update((item.pk, item) for item in changed)
     feed.last_batch_at = now  # every batch: what says the feed is fresh
     clock = time.monotonic()
-    if live is None or full or restarted or clock - live.stored_at >= STORE_EVERY:
+    if live is None or full or restarted or clock - live.stored_at >= settings.TRAFFIC_STORE_EVERY:
         storage.update_series(list(unstored.values()), _STORED_FIELDS)
         feed.sampled_at, feed.epoch, feed.seq, feed.interval = at, epoch, seq, interval
         feed.save()
