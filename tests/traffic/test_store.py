@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.traffic.conftest import rs_row, service_row
+from traffic import inventory
 from traffic.actions import ingest, store_pending
 from traffic.models import HostFeed, Sample, Series
 
@@ -91,3 +92,14 @@ def test_a_worker_shutting_down_stores_what_waits(lab, director):
     assert store_pending() == 3
     assert stored(lab, lab.real_server1).cps == 50.0
     assert stored(lab, lab.real_server2).cps == 20.0
+
+
+def test_an_inventory_change_between_stores_loses_nothing(lab, director):
+    director.send(1000.0, busy(0), full=True)
+    director.send(1001.0, [rs_row("10.20.0.11", 8, 0, 0)])  # only rs1 changed: 8 connections, not stored yet
+    lab.real_server2.weight = 0
+    lab.real_server2.save()
+    inventory.forget()  # the mapping is read again (as after its 10 s): the worker's series are read back
+
+    assert director.send(1002.0, [rs_row("10.20.0.12", 1, 0, 40, 400)]) == "ok"  # rs1 unchanged since
+    assert stored(lab, lab.real_server1).active == 8

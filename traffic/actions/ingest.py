@@ -185,10 +185,17 @@ def _feed_token(feed: HostFeed) -> tuple:
 
 
 def _live_state(host: Host, feed: HostFeed | None, directory) -> _Director | None:
-    """This process's state of the host when still exact (it took the host's last batch), else None."""
+    """This process's state of the host when still exact (it took the host's last batch) and mapped by the same
+    inventory, else None. When only the inventory changed, what waits to be stored is stored first, so that the
+    series read back are exact."""
     state = _directors.pop(host.pk, None)
-    if state is not None and feed is not None and state.token == _feed_token(feed) and state.directory == directory:
+    if state is None or feed is None or state.token != _feed_token(feed):
+        return None
+    if state.directory == directory:
         return state
+    storage.update_series(list(state.unstored.values()), _STORED_FIELDS)
+    feed.epoch, feed.seq, feed.sampled_at = state.epoch, state.seq, state.sampled_at
+    feed.save(update_fields=["epoch", "seq", "sampled_at"])
     return None
 
 
