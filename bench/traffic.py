@@ -23,6 +23,11 @@ played side by side; `--workers N` (N > 1) runs the router on `control` and N pa
 worker; `--load K` runs K CPU-bound processes (`python -c 'while 1: pass'`) beside it all, named in the output
 with the load average seen while they ran.
 
+The control plane's cost per batch alone: `--profile [FILE]` takes the same busy director's batches in this
+process with `handle_batch` at 1 Hz (no daphne, pages or broker) and reports its CPU per batch and that of the
+PostgreSQL backend serving it (from /proc: the database on this machine), with a cProfile
+of them in FILE when given (bench/README.md).
+
 Reported: the agent's CPU for encoding and signing (share of one core), the control worker's and daphne's
 CPU (from /proc), bytes per second through the broker (the Redis list entries as kombu writes them), and
 the lag from the agent's read of the kernel to each websocket client (p50/p95/max), plus how many events
@@ -325,6 +330,61 @@ def lab_read(services: int, dests: int, seconds: int) -> dict:
     }
 
 
+def profile(services: int, dests: int, seconds: int, out: str | None) -> dict:
+    """The control plane's CPU per busy batch, in this process and in the PostgreSQL backend serving it: the
+    bench's busy kernel, encoded and signed as the agent does, taken in by `handle_batch` at 1 Hz (no broker,
+    no pages), with a cProfile of every batch
+    after the first (full) one written to `out` (sorted by cumulative time) when given."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from lvsweb_agent.envelope import seal
+    from lvsweb_agent.sequence import ReportSequence
+    from lvsweb_agent.stats import BatchEncoder
+
+    from tests.dispatch.broker import purge
+    from traffic.actions import handle_batch
+
+    purge("control")  # a task left there would hold every batch back (traffic.pending)
+    _, directors = make_inventory(services, dests)
+    with connection.cursor() as cursor:  # the PostgreSQL backend serving this process, on this machine
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    hostname, key, _, kernel_services, _ = directors[0]
+    kernel = Kernel(kernel_services, dests)
+    encoder = BatchEncoder(hostname, 1.0)
+    workdir = Path(tempfile.mkdtemp(prefix="traffic-profile-"))
+    sequence = ReportSequence(workdir)
+    profiler = cProfile.Profile()
+    cpus, server_cpus, results = [], [], []
+    started = time.monotonic()
+    for tick in range(seconds):
+        envelope = seal(sequence.stamp(encoder.encode(kernel.read(), time.time())), key, signer=hostname)
+        cpu, server_cpu = time.process_time(), cpu_seconds(backend)
+        if tick:
+            profiler.enable()
+        results.append(handle_batch(envelope))
+        if tick:
+            profiler.disable()
+            cpus.append(time.process_time() - cpu)
+            server_cpus.append(cpu_seconds(backend) - server_cpu)
+        time.sleep(max(0.0, started + tick + 1 - time.monotonic()))
+    if out:
+        with open(out, "w") as stream:
+            pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(40)
+    return {
+        "services": services,
+        "real_servers_per_service": dests,
+        "batches": seconds,
+        "results": {result: results.count(result) for result in set(results)},
+        "cpu_per_busy_batch_mean_s": round(statistics.mean(cpus), 4),
+        "cpu_per_busy_batch_p50_s": round(statistics.median(cpus), 4),
+        "cpu_per_busy_batch_max_s": round(max(cpus), 4),
+        "postgres_cpu_per_busy_batch_mean_s": round(statistics.mean(server_cpus), 4),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=1000)
@@ -343,6 +403,13 @@ def main() -> int:
     parser.add_argument("--load", type=int, default=0, help="CPU-bound processes to run beside the bench")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--lab-read", action="store_true", help="inside the lab VM: time the agent's kernel read")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        help="only the control plane's CPU per batch, in this process (a cProfile to FILE when given)",
+    )
     args = parser.parse_args()
     if args.lab_read:
         results = lab_read(args.services, args.dests, args.seconds)
@@ -350,6 +417,25 @@ def main() -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         return 0
+
+    if args.profile is not None:
+        admin, name, _ = bench_database("traffic_profile")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lvsweb.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        try:
+            call_command("migrate", verbosity=0)
+            results = profile(args.services, args.dests, args.seconds, args.profile or None)
+            print(json.dumps(results, indent=2))
+            return 0
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(admin, name)
 
     admin, name, _ = bench_database("traffic_bench")
     os.environ["LVSWEB_CONTROL_PARTITIONS"] = str(args.workers)  # the console's processes inherit it
@@ -448,6 +534,10 @@ def main() -> int:
             "rows_per_batch_mean": round(statistics.mean(rows_sent), 1),
             "agent_encode_sign_cpu_share": round(agent_cpu / args.seconds, 4),
             "control_worker_cpu_share": round(sum(v for k, v in share.items() if k != "daphne"), 3),
+            # The workers' CPU over the run divided by the batches they took in (a merged one counts once).
+            "control_cpu_per_batch_s": round(
+                sum(cpu_after[k] - cpu_before[k] for k in pids if k != "daphne") / max(len(clients.batches), 1), 3
+            ),
             "cpu_share_per_process": share,
             "daphne_cpu_share": share["daphne"],
             "broker_bytes_per_second": round(sum(sizes) * ratio / args.seconds),

@@ -329,6 +329,9 @@ AGENT_REPORT_WINDOW = int(os.environ.get("AGENT_REPORT_WINDOW", "300"))
 AGENT_BUNDLE_DIR = Path(os.environ.get("LVSWEB_AGENT_BUNDLE_DIR", VAR_DIR / "agent-bundle"))
 # Live traffic (docs/traffic.md): a director's figures older than this many seconds are "stale".
 TRAFFIC_STALE_AFTER = int(os.environ.get("TRAFFIC_STALE_AFTER", "10"))
+# A director's series rows are stored at most this often (seconds); in between the control worker's memory is
+# the live state, and what reads the rows sees figures at most this old (docs/traffic.md, "What is stored when").
+TRAFFIC_STORE_EVERY = float(os.environ.get("TRAFFIC_STORE_EVERY", "5"))
 CONTROL_SIGNING_KEY_FILE = os.environ.get("LVSWEB_CONTROL_SIGNING_KEY_FILE", str(VAR_DIR / "control-signing-key.pem"))
 
 # Audit history that the database administrator alone cannot rewrite (docs/audit.md). The keys live outside

@@ -1,6 +1,6 @@
 """Control-plane Celery tasks of live traffic (queue `control`): thin wrappers around the actions."""
 
-from celery import shared_task
+from celery import shared_task, signals
 
 from dispatch import partitions
 from traffic import actions
@@ -18,3 +18,11 @@ def traffic(self, envelope) -> str:
 def traffic_history() -> dict:
     """Roll the history tiers up, then prune what they no longer keep (celery beat, every minute)."""
     return {**actions.roll_up(), **actions.prune_history()}
+
+
+@signals.worker_shutdown.connect
+@signals.worker_process_shutdown.connect
+def store_live_traffic(**_) -> None:
+    """A control worker stopping (solo pool: the worker; prefork: each child) stores the series rows that wait
+    for their next store (settings.TRAFFIC_STORE_EVERY), so a restart loses none of them."""
+    actions.store_pending()

@@ -101,7 +101,8 @@ def site(db):
 @pytest.fixture
 def partitioned(tmp_path):
     """The router (`-Q control`) and one worker per partition queue, all with LVSWEB_CONTROL_PARTITIONS=2."""
-    env = {"LVSWEB_CONTROL_PARTITIONS": "2"}
+    # Series rows stored with every batch: the test reads each director's last figures from them at once.
+    env = {"LVSWEB_CONTROL_PARTITIONS": "2", "TRAFFIC_STORE_EVERY": "0"}
     workers = {
         "router": ControlWorker(tmp_path / "router.log", queues="control", name="router", level="info", **env),
         "control.0": ControlWorker(

@@ -12,7 +12,17 @@ from tests.dispatch.conftest import (
 )
 from tests.reports import sealed_report
 from traffic import inventory
-from traffic.actions import handle_batch
+from traffic.actions import handle_batch, ingest
+
+
+@pytest.fixture(autouse=True)
+def series_stored_with_each_batch(settings):
+    """The tests of what a batch does read the series rows right after it: stored with every batch here, and
+    no director's live state left over from another test. The deferred store is tested in test_store.py."""
+    settings.TRAFFIC_STORE_EVERY = 0.0
+    ingest._directors.clear()
+    yield
+    ingest._directors.clear()
 
 
 @pytest.fixture

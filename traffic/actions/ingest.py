@@ -3,14 +3,18 @@ keep raw history, and send what changed to the cluster's browsers (docs/traffic.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from lvsweb_agent.envelope import EnvelopeError, envelope_signer, load_public_key, open_envelope
@@ -72,7 +76,7 @@ def handle_batch(envelope: Any, *, queue: str = "control") -> str:
         if payload.get("host") != signer or payload.get("kind") != "traffic":
             return _reject(signer, f"not a traffic batch of {signer} (host {payload.get('host')!r})")
         try:
-            _parse(payload)
+            parsed = _parse(payload)
         except BatchError as exc:
             return _reject(signer, f"malformed traffic batch: {exc}")
         if replay.accept(host, payload) is not None:
@@ -82,7 +86,7 @@ def handle_batch(envelope: Any, *, queue: str = "control") -> str:
         return "held"  # the queue is behind: merged into the host's next batch (latest wins)
     with transaction.atomic():
         try:
-            return ingest_batch(host=host, payload=batch)
+            return ingest_batch(host=host, payload=batch, parsed=parsed if batch is payload else None)
         except BatchError as exc:
             return _reject(signer, f"malformed traffic batch: {exc}")
 
@@ -103,6 +107,12 @@ def _parse_rows(rows: Any, name: str) -> list[list]:
     return rows
 
 
+@functools.lru_cache(maxsize=100_000)
+def _normalized_address(address: str) -> str:
+    """normalize_address, remembered: a busy director's batch names the same few thousand addresses again."""
+    return normalize_address(address)
+
+
 def _map(row: list, directory: inventory.DirectorInventory) -> SeriesKey | None:
     service = directory.services.get(row[0])
     if service is None:
@@ -110,11 +120,14 @@ def _map(row: list, directory: inventory.DirectorInventory) -> SeriesKey | None:
     if len(row) < 3 or row[1] is None:
         return (service[0], None)
     try:
-        address = normalize_address(str(row[1]))
+        address = _normalized_address(str(row[1]))
     except ValueError:
         return None
     real_server = directory.real_servers.get((service[0], address, row[2] if isinstance(row[2], int) else 0))
     return None if real_server is None else (service[0], real_server)
+
+
+_WHOLE_NUMBERS = {int}
 
 
 def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], list[list]]:
@@ -127,30 +140,80 @@ def _parse(payload: dict) -> tuple[str, int, float, float, bool, list[list], lis
     interval = _number(payload, "interval")
     rows = _parse_rows(payload.get("rows", []), "rows")
     for row in rows:
-        if len(row) != ROW_LENGTH or not all(
-            isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in row[3:]
-        ):
+        counts = row[3:]
+        # type() is int: JSON's whole numbers, not its booleans (a bool is an int to isinstance)
+        if len(row) != ROW_LENGTH or set(map(type, counts)) != _WHOLE_NUMBERS or min(counts) < 0:
             raise BatchError(f"a row must be [service, address, port, then 7 counts of at least 0], not {row!r}")
     gone_rows = _parse_rows(payload.get("gone", []), "gone")
     return epoch, seq, at, interval, payload.get("full") is True, rows, gone_rows
 
 
-#: Per control-worker process: each director's series after its last batch, reused by its next batch when
-#: nothing else took a batch of that director since (same feed row state) and the inventory mapping is unchanged:
-#: the live path then reads no Series rows. Any other case reads them from PostgreSQL.
-_series_cache: dict[int, tuple[tuple, inventory.DirectorInventory, dict[SeriesKey, Series]]] = {}
+# settings.TRAFFIC_STORE_EVERY (5 s): a director's series rows are written at most this often (the worker's
+# clock). In between, the control worker's in-memory series are the live state: the browsers get every batch's
+# figures at once, raw history is written with every batch, and what reads the rows (a page as it loads,
+# /metrics, a drain's preview) sees figures at most this much older than the director's last batch taken in.
+# A worker that stops without storing (killed) loses at most this much of the rows: the next batch then reads
+# them back as a gap, like a lost batch (docs/traffic.md, "What is stored when").
+
+
+@dataclass
+class _Director:
+    """A control-worker process's live state of one director, after its last batch taken in here."""
+
+    #: The feed row as this process left it: any other writer (another worker) changes it, and then the
+    #: database, not this state, is where the next batch starts.
+    token: tuple
+    directory: inventory.DirectorInventory
+    series: dict[SeriesKey, Series]
+    #: The feed's epoch, seq and agent time of the last batch taken in (the row has those of the last store).
+    epoch: str
+    seq: int
+    sampled_at: float
+    #: Series changed since the last store, by id, and when that store was (time.monotonic()).
+    unstored: dict[int, Series] = field(default_factory=dict)
+    stored_at: float = 0.0
+
+
+#: Per control-worker process: each director's live state (see _Director), reused by its next batch when nothing
+#: else took a batch of that director since (same feed row) and the inventory mapping is unchanged: the live path
+#: then reads no Series rows. Any other case reads them from PostgreSQL.
+_directors: dict[int, _Director] = {}
 
 
 def _feed_token(feed: HostFeed) -> tuple:
     return (feed.pk, feed.epoch, feed.seq, feed.last_batch_at)
 
 
-def _host_series(host: Host, feed: HostFeed | None, directory) -> dict[SeriesKey, Series]:
-    """Every series of the host: from this process's cache when still exact, else from the database."""
-    cached = _series_cache.pop(host.pk, None)
-    if cached is not None and feed is not None and cached[0] == _feed_token(feed) and cached[1] == directory:
-        return cached[2]
-    return {(item.virtual_service_id, item.real_server_id): item for item in Series.objects.filter(host=host)}
+def _live_state(host: Host, feed: HostFeed | None, directory) -> _Director | None:
+    """This process's state of the host when still exact (it took the host's last batch) and mapped by the same
+    inventory, else None. When only the inventory changed, what waits to be stored is stored first, so that the
+    series read back are exact."""
+    state = _directors.pop(host.pk, None)
+    if state is None or feed is None or state.token != _feed_token(feed):
+        return None
+    if state.directory == directory:
+        return state
+    storage.update_series(list(state.unstored.values()), _STORED_FIELDS)
+    feed.epoch, feed.seq, feed.sampled_at = state.epoch, state.seq, state.sampled_at
+    feed.save(update_fields=["epoch", "seq", "sampled_at"])
+    return None
+
+
+def store_pending() -> int:
+    """Write every director's series changed since their last store (a worker shutting down); returns how many."""
+    count = 0
+    for state in _directors.values():
+        pk, epoch, seq, last_batch_at = state.token
+        with transaction.atomic():
+            # Only while the row is as this process left it: otherwise another worker went on from it since.
+            mine = HostFeed.objects.filter(pk=pk, epoch=epoch, seq=seq, last_batch_at=last_batch_at)
+            if not mine.update(epoch=state.epoch, seq=state.seq, sampled_at=state.sampled_at):
+                continue
+            storage.update_series(list(state.unstored.values()), _STORED_FIELDS)
+        count += len(state.unstored)
+        state.unstored = {}
+    _directors.clear()  # the feed rows changed: the next batch starts from the database
+    return count
 
 
 def _moving(item: Series, closing_before: float) -> bool:
@@ -163,24 +226,37 @@ def _moving(item: Series, closing_before: float) -> bool:
 
 
 @transaction.atomic
-def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> str:
+def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None, parsed: tuple | None = None) -> str:
     """Take in one verified batch; returns "ok", "late" (an old or repeated batch) or raises BatchError.
 
-    The live path comes first: rates are worked out (from the cached series when possible) and the cluster's
-    browsers get the event before anything is written; then the series and raw history are stored.
+    The live path comes first: rates are worked out (from this process's live state when possible) and the
+    cluster's browsers get the event before anything is written; then raw history is stored, and the series
+    rows when settings.TRAFFIC_STORE_EVERY seconds passed since their last store (or this process had no exact state).
     """
     now = now or timezone.now()
-    epoch, seq, at, interval, full, rows, gone_rows = _parse(payload)
+    epoch, seq, at, interval, full, rows, gone_rows = parsed or _parse(payload)
     first_seq = payload.get("first_seq", seq)  # a merged batch (traffic.pending) covers first_seq…seq
 
     feed = HostFeed.objects.select_for_update().filter(host=host).first()
-    restarted = feed is None or feed.epoch != epoch
-    if not restarted and seq <= feed.seq:
+    directory = inventory.for_director(host.pk, fresh=full)
+    live = _live_state(host, feed, directory)
+    # The feed as of the last batch taken in: this process's own when it took it, else the row's (a store's).
+    last_epoch, last_seq, last_sampled_at = "", 0, 0.0
+    if live is not None:
+        last_epoch, last_seq, last_sampled_at = live.epoch, live.seq, live.sampled_at
+    elif feed is not None:
+        last_epoch, last_seq, last_sampled_at = feed.epoch, feed.seq, feed.sampled_at
+    restarted = feed is None or last_epoch != epoch
+    if not restarted and seq <= last_seq:
+        if live is not None:
+            _directors[host.pk] = live  # nothing changed: the state stays exact
         return "late"
     # The agent sends only changed rows: after the batch just before this one, an absent row is unchanged.
-    unchanged_until = feed.sampled_at if not restarted and first_seq == feed.seq + 1 else None
-    directory = inventory.for_director(host.pk, fresh=full)
-    everything = _host_series(host, feed, directory)
+    unchanged_until = last_sampled_at if not restarted and first_seq == last_seq + 1 else None
+    if live is not None:
+        everything = live.series
+    else:
+        everything = {(item.virtual_service_id, item.real_server_id): item for item in Series.objects.filter(host=host)}
     if feed is None:
         feed = HostFeed(host=host, last_batch_at=now)
 
@@ -225,14 +301,14 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
             counters = _counters(item)
         else:
             counters = _counters(item)
-        state = None if restarted or item.pk is None else _state(item)
+        state = None if restarted or item.id is None else _state(item)
         state, rolled = advance(state, Reading(at, counters), unchanged_until=unchanged_until)
         if not item.present:
             state = RateState(anchor=state.anchor, last=state.last)
         _store(item, state)
         if rolled or _live(item) != before:
             item.updated_at = now
-            if item.pk is not None:
+            if item.id is not None:
                 changed.append(item)
             live_rows.append(item)
         if rolled and item.present and (any(state.rates) or item.active or item.inactive):
@@ -242,18 +318,25 @@ def ingest_batch(*, host: Host, payload: dict, now: datetime | None = None) -> s
     # Live first: new series need their ids for the event, then the browsers get it; storage follows.
     Series.objects.bulk_create(created)
     _broadcast(host, now, at, live_rows, cluster_of, _quiet(everything, rolled_services, directory))
-    storage.update_series(changed, _STORED_FIELDS)
+    raw = int(Resolution.RAW)
     storage.insert_samples(
-        [
-            (item.pk, Resolution.RAW, now, span, item.active, item.inactive, *(getattr(item, n) for n in RATES))
-            for item, span in samples
-        ],
+        [(item.pk, raw, now, span, item.active, item.inactive, *_get_rates(item)) for item, span in samples],
         RATES,
     )
-    feed.last_batch_at, feed.sampled_at, feed.epoch, feed.seq, feed.interval = now, at, epoch, seq, interval
-    feed.save()
-    token = _feed_token(feed)
-    transaction.on_commit(lambda: _series_cache.__setitem__(host.pk, (token, directory, everything)))
+    unstored = live.unstored if live else {}
+    unstored.update((item.pk, item) for item in changed)
+    feed.last_batch_at = now  # every batch: what says the feed is fresh
+    clock = time.monotonic()
+    if live is None or full or restarted or clock - live.stored_at >= settings.TRAFFIC_STORE_EVERY:
+        storage.update_series(list(unstored.values()), _STORED_FIELDS)
+        feed.sampled_at, feed.epoch, feed.seq, feed.interval = at, epoch, seq, interval
+        feed.save()
+        unstored, stored_at = {}, clock
+    else:
+        feed.save(update_fields=["last_batch_at"])
+        stored_at = live.stored_at
+    kept = _Director(_feed_token(feed), directory, everything, epoch, seq, at, unstored, stored_at)
+    transaction.on_commit(lambda: _directors.__setitem__(host.pk, kept))
     return "ok"
 
 
@@ -280,6 +363,8 @@ _get_counters = attrgetter(*COUNTERS)
 _get_anchors = attrgetter(*_ANCHOR_NAMES)
 _get_rates = attrgetter(*RATES)
 _get_live = attrgetter("present", "active", "inactive", *RATES)
+_get_event_head = attrgetter("virtual_service_id", "real_server_id", "present", "active", "inactive")
+_TWO_PLACES = (2,) * len(RATES)
 
 
 def _counters(item: Series) -> tuple[int, ...]:
@@ -287,6 +372,10 @@ def _counters(item: Series) -> tuple[int, ...]:
 
 
 def _state(item: Series) -> RateState:
+    # The state _store left on the item (the fields say the same), else built from the fields (a row just read).
+    state = item.__dict__.get("_rate_state")
+    if state is not None:
+        return state
     return RateState(
         anchor=Reading(item.anchor_at, _get_anchors(item)),
         last=Reading(item.read_at, _get_counters(item)),
@@ -300,6 +389,7 @@ def _store(item: Series, state: RateState) -> None:
     values.update(zip(COUNTERS, state.last.counters, strict=True))
     values.update(zip(_ANCHOR_NAMES, state.anchor.counters, strict=True))
     values.update(zip(RATES, state.rates, strict=True))
+    values["_rate_state"] = state
 
 
 def _live(item: Series) -> tuple:
@@ -310,19 +400,7 @@ def _live(item: Series) -> tuple:
 def live_row(item: Series) -> list:
     """One row of a traffic event: [service, real server or null, present, active, inactive, cps, in_pps,
     out_pps, in_bps, out_bps] (rates rounded to what a page shows)."""
-    cps, in_pps, out_pps, in_bps, out_bps = _get_rates(item)
-    return [
-        item.virtual_service_id,
-        item.real_server_id,
-        item.present,
-        item.active,
-        item.inactive,
-        round(cps, 2),
-        round(in_pps, 2),
-        round(out_pps, 2),
-        round(in_bps, 2),
-        round(out_bps, 2),
-    ]
+    return [*_get_event_head(item), *map(round, _get_rates(item), _TWO_PLACES)]
 
 
 def _broadcast(
