@@ -342,13 +342,16 @@ class ReportOutbox(threading.Thread):
             )
 
     def run(self) -> None:
-        while (payload := self.waiting.get()) is not None:
+        while True:
+            payload = self.waiting.get()
             try:
+                if payload is None:  # close(): what was put before it has been sent
+                    return
                 self.send(payload)
             except Exception:
                 log.exception("%s: could not send the report", self.what)
             finally:
-                self.waiting.task_done()
+                self.waiting.task_done()  # the end marker too, so that a flush after close() returns
 
     def flush(self) -> None:
         """Wait until every report put here so far has been sent (or given up by `send`)."""

@@ -15,6 +15,7 @@ import threading
 from lvsweb_agent.agent import Agent
 from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
+from lvsweb_agent.ha import ReportOutbox
 
 from .docs import director_doc, tun_dest
 from .simkernel import SimulatedKernel
@@ -114,3 +115,17 @@ def test_a_refused_command_writes_nothing_and_is_reported_at_once(tmp_path):
         assert kernel.services[next(iter(kernel.services))].real_servers[1].weight == 1
     finally:
         handler.close()
+
+
+def test_a_flush_returns_once_the_reports_are_sent_also_after_the_outbox_closed():
+    sent: list[dict] = []
+    outbox = ReportOutbox(sent.append, name="command")
+    outbox.start()
+    outbox({"kind": "deployment", "status": "applying"})
+    outbox.flush()
+    assert sent == [{"kind": "deployment", "status": "applying"}]
+    outbox.close(timeout=5)
+    flushing = threading.Thread(target=outbox.flush, daemon=True)  # e.g. a heartbeat's report while the agent stops
+    flushing.start()
+    flushing.join(10)
+    assert not flushing.is_alive(), "a flush after close() never returned"
