@@ -24,7 +24,7 @@ from lvsweb_agent.document import DocumentError
 from lvsweb_agent.envelope import EnvelopeError, envelope_signer, open_envelope
 from lvsweb_agent.errors import describe_exception
 from lvsweb_agent.facts import host_facts
-from lvsweb_agent.ha import ha_facts
+from lvsweb_agent.ha import ReportOutbox, ha_facts
 from lvsweb_agent.kernel import LinuxKernel
 from lvsweb_agent.model import DesiredState
 from lvsweb_agent.planner import Plan
@@ -116,6 +116,9 @@ class CommandHandler:
         self._housekeeping = threading.Lock()
         self._reader: Agent | None = None
         self._applies = 0  # applies done under `lock`: a drift read meanwhile is read again
+        # An apply's `applying` report leaves from a thread of its own (started on first use), so that the
+        # kernel is written without waiting for the broker; `_send` flushes it before the next report.
+        self._ahead: ReportOutbox | None = None
 
     # -- the agent and its serial ------------------------------------------------------------------------
     def agent(self) -> Agent:
@@ -125,6 +128,9 @@ class CommandHandler:
         return self._agent
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close(timeout=5)
+            self._ahead = None
         with self.lock:
             if self._agent is not None:
                 self._agent.close()
@@ -144,8 +150,18 @@ class CommandHandler:
 
     def _send(self, kind: str, **fields: object) -> dict[str, Any]:
         payload = {"kind": kind, "host": self.host, "sent_at": self.clock(), **fields}
+        if self._ahead is not None:
+            self._ahead.flush()  # an `applying` report still on its way goes first
         self.report(payload)
         return payload
+
+    def _send_ahead(self, kind: str, **fields: object) -> None:
+        """Send a report without waiting for the broker to take it; the next `_send` waits for it, so the
+        console still receives the reports in the order they were made (the command's lock orders them)."""
+        if self._ahead is None:
+            self._ahead = ReportOutbox(self.report, name="command")
+            self._ahead.start()
+        self._ahead({"kind": kind, "host": self.host, "sent_at": self.clock(), **fields})
 
     # -- commands ------------------------------------------------------------------------------------------
     def handle(self, *args: object, **kwargs: object) -> None:
@@ -284,7 +300,8 @@ class CommandHandler:
         deployment, kind = command.get("deployment"), command["kind"]
         with self.lock:
             self._applies += 1
-            self._send("deployment", deployment=deployment, status="applying", serial=self.applied_serial())
+            # Every check is done (verify): the kernel is written while `applying` travels to the console.
+            self._send_ahead("deployment", deployment=deployment, status="applying", serial=self.applied_serial())
             try:
                 agent = self.agent()
                 if kind == "apply":

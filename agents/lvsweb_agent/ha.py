@@ -322,11 +322,13 @@ class ReportOutbox(threading.Thread):
     """Sends the follower's `ha` reports in order from a thread of its own, so that a round never waits for the
     broker: a report to an unreachable broker retries for up to 15.5 s, and a new master's sync role, the
     fitness file and the next transition cannot wait that long. The console also reads each director's state
-    from its heartbeats, so a report dropped when `limit` of them are waiting is repaired by the next one."""
+    from its heartbeats, so a report dropped when `limit` of them are waiting is repaired by the next one.
+    Commands use one too (`name` "command"), for the `applying` report an apply does not wait for."""
 
-    def __init__(self, send: Callable[[dict[str, Any]], None], limit: int = 256):
-        super().__init__(name="lvsweb-agent-ha-reports", daemon=True)
+    def __init__(self, send: Callable[[dict[str, Any]], None], limit: int = 256, name: str = "ha"):
+        super().__init__(name=f"lvsweb-agent-{name}-reports", daemon=True)
         self.send = send
+        self.what = name
         self.waiting: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=limit)
         self.dropped = 0
 
@@ -335,14 +337,25 @@ class ReportOutbox(threading.Thread):
             self.waiting.put_nowait(payload)
         except queue.Full:
             self.dropped += 1
-            log.warning("ha: %d reports wait for the broker; this one is dropped: %s", self.waiting.qsize(), payload)
+            log.warning(
+                "%s: %d reports wait for the broker; this one is dropped: %s", self.what, self.waiting.qsize(), payload
+            )
 
     def run(self) -> None:
-        while (payload := self.waiting.get()) is not None:
+        while True:
+            payload = self.waiting.get()
             try:
+                if payload is None:  # close(): what was put before it has been sent
+                    return
                 self.send(payload)
             except Exception:
-                log.exception("ha: could not send the report")
+                log.exception("%s: could not send the report", self.what)
+            finally:
+                self.waiting.task_done()  # the end marker too, so that a flush after close() returns
+
+    def flush(self) -> None:
+        """Wait until every report put here so far has been sent (or given up by `send`)."""
+        self.waiting.join()
 
     def close(self, timeout: float) -> None:
         """Send what waits (for up to `timeout` seconds), then end."""

@@ -235,7 +235,6 @@ def _issue(
             expires_at=expires,
         )
         deployments.append(deployment)
-        events.broadcast(cluster.pk, events.deployment_event(deployment))
         if refusal:
             continue
         payload = {
@@ -251,6 +250,11 @@ def _issue(
         if kind != DeploymentKind.RECONCILE:
             payload["document"] = deployment.document
         _send(deployment, payload)
+    # Commit hooks run in the order they were registered: every command leaves before the browsers hear of
+    # any (a host's wait does not include the channel layer's round trips, and a channel layer out of reach
+    # cannot keep a command from leaving).
+    for deployment in deployments:
+        events.broadcast(cluster.pk, events.deployment_event(deployment))
     return deployments
 
 
