@@ -103,6 +103,8 @@ class Agent:
         self._ledger_stamp: tuple[int, int, int] | None = None
         self._parsed: tuple[str, DesiredState] | None = None
         self._saved_document: str | None = None
+        #: The parsed document and ledger of the last adopt() (compared by identity).
+        self._adopted: tuple[DesiredState, Ledger] | None = None
         self.last_mode = ""
 
     def __enter__(self) -> Agent:
@@ -160,7 +162,13 @@ class Agent:
     def plan(self, doc: dict[str, Any] | DesiredState, now: float | None = None) -> Plan:
         """What apply would do, with reasons; nothing is changed."""
         desired = self._adjusted(self.desired(doc))
-        return plan(desired, self.kernel.read(desired), self.ledger(), now)
+        return plan(desired, self._read_to_plan(desired), self.ledger(), now)
+
+    def _read_to_plan(self, desired: DesiredState) -> ActualState:
+        """The kernel's state for the planner: LinuxKernel skips decoding what already matches `desired`."""
+        read_to_plan = getattr(self.kernel, "read_to_plan", None)
+        state: ActualState = read_to_plan(desired) if read_to_plan is not None else self.kernel.read(desired)
+        return state
 
     def _adjusted(self, desired: DesiredState) -> DesiredState:
         return desired if self.health is None else self.health.adjust(desired)
@@ -267,7 +275,7 @@ class Agent:
             self.health.watch(desired)
         desired = self._adjusted(desired)
         ledger = self.ledger()
-        the_plan = plan(desired, self.kernel.read(desired), ledger, now)
+        the_plan = plan(desired, self._read_to_plan(desired), ledger, now)
         if dry_run:
             return ApplyResult(plan=the_plan, dry_run=True)
         executed: ExecutionResult = self.kernel.execute(the_plan.operations)
@@ -284,8 +292,12 @@ class Agent:
         left_alone = [note for note in the_plan.notes if note.startswith(LEFT_ALONE)]
         changed = changed or ledger.complete != complete or ledger.left_alone != left_alone
         ledger.complete, ledger.left_alone = complete, left_alone
-        if executed.ok:
+        adopted = self._adopted is not None and self._adopted[0] is desired and self._adopted[1] is ledger
+        if executed.ok and not (adopted and not executed.applied and not changed):
+            # A reconcile that changed nothing and re-plans the document adopted last time would find
+            # nothing new to adopt (the records change only with an applied operation or a reload).
             changed = ledger.adopt(desired, ledger.document) or changed
+            self._adopted = (desired, ledger)
         if changed or self._ledger_stamp is None:
             self._save(ledger, document_text)
         self.last_mode = "full"
