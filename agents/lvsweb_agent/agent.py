@@ -105,6 +105,9 @@ class Agent:
         self._saved_document: str | None = None
         #: The parsed document and ledger of the last adopt() (compared by identity).
         self._adopted: tuple[DesiredState, Ledger] | None = None
+        #: The saved document's text and its services' texts (a delta writes the document without
+        #: dumping the unchanged services again).
+        self._texts: tuple[str, list[str]] | None = None
         self.last_mode = ""
 
     def __enter__(self) -> Agent:
@@ -200,11 +203,12 @@ class Agent:
                 return None  # health-checked real servers: the full way adjusts them (and watches new ones)
         try:
             planned = plan_delta(old, doc, ledger, now)
-            text = _canonical(doc) if planned is not None else ""
+            if planned is None:
+                return None
+            texts = self._service_texts(old, doc, planned[0])
+            text = (_spliced(doc, texts) if texts is not None else None) or _canonical(doc)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # an odd shape: the full validation words the problem
-        if planned is None:
-            return None
         delta, delta_plan = planned
         old_text = self._saved_document
         operations = delta_plan.plan.operations
@@ -222,8 +226,28 @@ class Agent:
             ledger.document, ledger.revision, ledger.complete = _own_copy(old, doc, delta), revision, executed.ok
             self._save(ledger, text if text != self._saved_document else None)
         self._parsed = self._delta_parsed(delta, delta_plan, text, revision, old_text)
+        saved = self._saved_document
+        self._texts = (saved, texts) if texts is not None and saved is text else None
         self.last_mode = "delta"
         return ApplyResult.of(delta_plan.plan, executed)
+
+    def _service_texts(self, old: dict[str, Any], new: dict[str, Any], delta: DocumentDelta) -> list[str] | None:
+        """The canonical JSON of each service of `new`: the unchanged ones' from the last document's
+        (kept from the last delta, or split once from it), the changed ones' dumped. None: not known."""
+        saved = self._saved_document
+        if saved is None:
+            return None
+        if self._texts is None or self._texts[0] is not saved:
+            old_texts = [_canonical(service) for service in old["director"].get("services", [])]
+            if _spliced(old, old_texts) != saved:
+                return None  # the document's text is not its services' texts spliced in: dump it whole
+            self._texts = (saved, old_texts)
+        old_texts = self._texts[1]
+        services = new["director"].get("services", [])
+        return [
+            old_texts[old_index] if old_index is not None else _canonical(services[index])
+            for index, old_index in enumerate(delta.unchanged_from)
+        ]
 
     def _delta_parsed(
         self, delta: DocumentDelta, delta_plan: DeltaPlan, text: str, revision: int, old_text: str | None
@@ -401,6 +425,22 @@ def _own_copy(old: dict[str, Any], new: dict[str, Any], delta: DocumentDelta) ->
 
 def _canonical(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+_SERVICES_MARK = "\0lvsweb-services\0"
+
+
+def _spliced(document: dict[str, Any], texts: list[str]) -> str | None:
+    """`_canonical(document)` with `texts` (the canonical text of each of its services) spliced in, or None
+    when the document has no director with services."""
+    director = document.get("director")
+    if type(director) is not dict or "services" not in director:
+        return None
+    skeleton = _canonical({**document, "director": {**director, "services": _SERVICES_MARK}})
+    mark = json.dumps(_SERVICES_MARK)
+    if skeleton.count(mark) != 1:
+        return None
+    return skeleton.replace(mark, "[" + ",".join(texts) + "]")
 
 
 def dumps(data: dict[str, Any]) -> str:

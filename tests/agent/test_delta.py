@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from lvsweb_agent.agent import Agent
 from lvsweb_agent.delta import delta_is_valid, diff_documents
 from lvsweb_agent.document import DocumentError, parse_document
 from lvsweb_agent.ipvsadm import render_save
+from lvsweb_agent.ledger import DOCUMENT_FILE
 from lvsweb_agent.model import ServiceKey
 
 from .simkernel import SimulatedKernel
@@ -96,7 +98,8 @@ def test_a_few_edits_go_as_a_delta_and_leave_the_kernel_matching(tmp_path_factor
     before = without_nat(before)
     after = data.draw(edited(before))
     sim = CountingKernel()
-    agent = Agent(root=tmp_path_factory.mktemp("root"), kernel=sim)
+    root = tmp_path_factory.mktemp("root")
+    agent = Agent(root=root, kernel=sim)
     assert agent.apply(before, now=0).ok
     reads = sim.reads
     result = agent.apply(after, now=1)
@@ -104,6 +107,13 @@ def test_a_few_edits_go_as_a_delta_and_leave_the_kernel_matching(tmp_path_factor
     assert matches(sim, after)
     if diff_documents(before, after).changed:
         assert agent.last_mode == "delta" and sim.reads == reads
+    # The stored document is the new one, byte for byte (a delta splices the changed services' text in).
+    canonical = json.dumps(after, sort_keys=True, separators=(",", ":"))
+    assert (root / DOCUMENT_FILE).read_text() == canonical
+    again = data.draw(edited(after))
+    assert agent.apply(again, now=1.5).ok
+    assert (root / DOCUMENT_FILE).read_text() == json.dumps(again, sort_keys=True, separators=(",", ":"))
+    assert matches(sim, again)
     # The parsed document the agent keeps for reconcile() is the new one: a reconcile finds nothing to do.
     assert agent.reconcile(now=2).plan.empty
 
