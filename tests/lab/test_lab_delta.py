@@ -91,9 +91,10 @@ def test_a_no_op_reconcile_still_finds_every_change_made_behind_its_back(network
         assert reason in result.plan.operations[0].reason, (name, result.plan.operations[0].reason)
         assert network["director"].ipvs_save() == table, name
         assert agent.reconcile().plan.empty, name
-    # Another port is another real server: added, and the stray one deleted.
+    # A real server replaced by another (not one on another port: ipvsadm gives a TUN real server the
+    # service's port, which is the same one again): the document's is added back, the stray one deleted.
     network["director"].run("ipvsadm", "-d", "-t", f"{VIP}:80", "-r", "10.20.0.12:80")
-    network["director"].run("ipvsadm", "-a", "-t", f"{VIP}:80", "-r", "10.20.0.12:81", "-i", "-w", "1")
+    network["director"].run("ipvsadm", "-a", "-t", f"{VIP}:80", "-r", "10.20.0.13:80", "-i", "-w", "1")
     result = agent.reconcile()
     assert sorted(op.kind for op in result.applied) == ["add-dest", "del-dest"], str(result.plan)
     assert network["director"].ipvs_save() == table
