@@ -92,12 +92,14 @@ def test_a_no_op_reconcile_still_finds_every_change_made_behind_its_back(network
         assert network["director"].ipvs_save() == table, name
         assert agent.reconcile().plan.empty, name
     # A real server replaced by another (not one on another port: ipvsadm gives a TUN real server the
-    # service's port, which is the same one again): the document's is added back, the stray one deleted.
+    # service's port, which is the same one again): the document's is added back, the stranger (not the
+    # agent's: the document does not own the table) is left alone and named.
     network["director"].run("ipvsadm", "-d", "-t", f"{VIP}:80", "-r", "10.20.0.12:80")
     network["director"].run("ipvsadm", "-a", "-t", f"{VIP}:80", "-r", "10.20.0.13:80", "-i", "-w", "1")
     result = agent.reconcile()
-    assert sorted(op.kind for op in result.applied) == ["add-dest", "del-dest"], str(result.plan)
-    assert network["director"].ipvs_save() == table
+    assert [op.kind for op in result.applied] == ["add-dest"], str(result.plan)
+    assert "10.20.0.12:80" in str(result.applied[0])
+    assert any("10.20.0.13:80 is not in the document" in note for note in result.plan.notes), result.plan.notes
     assert agent.reconcile().plan.empty
 
 
