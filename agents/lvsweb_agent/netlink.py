@@ -630,12 +630,15 @@ class DestMatcher:
     another. For each wanted real server the matcher builds those bytes once (`key`); a dumped one whose
     slices are a key is that real server, unchanged, and is neither decoded nor compared field by field.
     Anything else (another length, a changed byte, a header that differs) is decoded as before, so drift
-    is found exactly as before: `key` decodes every key it builds with the careful decoder and keeps only
-    those that decode back to the wanted real server (a byte-equal message decodes the same way).
+    is found exactly as before: `key` keeps only keys that decode back to the wanted real server (a
+    byte-equal message decodes the same way): the address must be the text the decoder would print,
+    and one key of each (family, forwarding, tunnel) is decoded whole with the careful decoder.
     """
 
     def __init__(self, layout: _DestLayout):
         self.template = layout.template
+        #: (family, forwarding, tunnel) -> whether a key of that shape decodes back to its real server.
+        self._verified: dict[tuple[int, str, Tunnel | None], bool] = {}
         #: The whole IPVS_CMD_ATTR_DEST attribute's length; messages of any other length are decoded.
         self.length = len(self.template) + 4
         self.prefix: list[tuple[int, int, int]] = []
@@ -696,14 +699,27 @@ class DestMatcher:
             parts.append(template[offset - 4 : offset] + payload + bytes(-size % 4))
         family_bytes = template[self.family_at : self.family_at + 4] + _U16S.pack(family) + b"\0\0"
         prefix = b"".join(parts)
-        message = prefix + template[self.prefix_end : self.family_at] + family_bytes + template[self.family_at + 8 :]
-        try:
-            decoded = _decode_dest_attrs(message, _walk(message, 0, len(message), _DEST_MESSAGE, _DEST_NAMES), 0)
-        except NetlinkDecodeError:
+        # The decoder reads the address as text, the port with ntohs and the numbers as they are (each
+        # round-trips); what it maps through tables (family, forwarding, tunnel) is checked by decoding one
+        # whole message per combination with the careful decoder.
+        if socket.inet_ntop(family, packed) != dest.address:
             return None
-        if decoded.key != dest.key or decoded.settings() != dest.settings():
-            return None
-        return prefix + family_bytes
+        shape = (family, dest.forward, (dest.tunnel or _IPIP) if dest.forward == "tun" else None)
+        verified = self._verified.get(shape)
+        if verified is None:
+            message = (
+                prefix + template[self.prefix_end : self.family_at] + family_bytes + template[self.family_at + 8 :]
+            )
+            try:
+                attributes = _walk(message, 0, len(message), _DEST_MESSAGE, _DEST_NAMES)
+                decoded = _decode_dest_attrs(message, attributes, 0)
+                verified = decoded.key == dest.key and decoded.settings() == dest.settings()
+            except NetlinkDecodeError:
+                verified = False
+            if len(self._verified) > 256:
+                self._verified.clear()
+            self._verified[shape] = verified
+        return prefix + family_bytes if verified else None
 
     def split(
         self, replies: list[Reply], expected: dict[bytes, RealServer], service_family: int
