@@ -103,6 +103,11 @@ class Agent:
         self._ledger_stamp: tuple[int, int, int] | None = None
         self._parsed: tuple[str, DesiredState] | None = None
         self._saved_document: str | None = None
+        #: The parsed document and ledger of the last adopt() (compared by identity).
+        self._adopted: tuple[DesiredState, Ledger] | None = None
+        #: The saved document's text and its services' texts (a delta writes the document without
+        #: dumping the unchanged services again).
+        self._texts: tuple[str, list[str]] | None = None
         self.last_mode = ""
 
     def __enter__(self) -> Agent:
@@ -160,7 +165,13 @@ class Agent:
     def plan(self, doc: dict[str, Any] | DesiredState, now: float | None = None) -> Plan:
         """What apply would do, with reasons; nothing is changed."""
         desired = self._adjusted(self.desired(doc))
-        return plan(desired, self.kernel.read(desired), self.ledger(), now)
+        return plan(desired, self._read_to_plan(desired), self.ledger(), now)
+
+    def _read_to_plan(self, desired: DesiredState) -> ActualState:
+        """The kernel's state for the planner: LinuxKernel skips decoding what already matches `desired`."""
+        read_to_plan = getattr(self.kernel, "read_to_plan", None)
+        state: ActualState = read_to_plan(desired) if read_to_plan is not None else self.kernel.read(desired)
+        return state
 
     def _adjusted(self, desired: DesiredState) -> DesiredState:
         return desired if self.health is None else self.health.adjust(desired)
@@ -192,11 +203,12 @@ class Agent:
                 return None  # health-checked real servers: the full way adjusts them (and watches new ones)
         try:
             planned = plan_delta(old, doc, ledger, now)
-            text = _canonical(doc) if planned is not None else ""
+            if planned is None:
+                return None
+            texts = self._service_texts(old, doc, planned[0])
+            text = (_spliced(doc, texts) if texts is not None else None) or _canonical(doc)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # an odd shape: the full validation words the problem
-        if planned is None:
-            return None
         delta, delta_plan = planned
         old_text = self._saved_document
         operations = delta_plan.plan.operations
@@ -214,8 +226,28 @@ class Agent:
             ledger.document, ledger.revision, ledger.complete = _own_copy(old, doc, delta), revision, executed.ok
             self._save(ledger, text if text != self._saved_document else None)
         self._parsed = self._delta_parsed(delta, delta_plan, text, revision, old_text)
+        saved = self._saved_document
+        self._texts = (saved, texts) if texts is not None and saved is text else None
         self.last_mode = "delta"
         return ApplyResult.of(delta_plan.plan, executed)
+
+    def _service_texts(self, old: dict[str, Any], new: dict[str, Any], delta: DocumentDelta) -> list[str] | None:
+        """The canonical JSON of each service of `new`: the unchanged ones' from the last document's
+        (kept from the last delta, or split once from it), the changed ones' dumped. None: not known."""
+        saved = self._saved_document
+        if saved is None:
+            return None
+        if self._texts is None or self._texts[0] is not saved:
+            old_texts = [_canonical(service) for service in old["director"].get("services", [])]
+            if _spliced(old, old_texts) != saved:
+                return None  # the document's text is not its services' texts spliced in: dump it whole
+            self._texts = (saved, old_texts)
+        old_texts = self._texts[1]
+        services = new["director"].get("services", [])
+        return [
+            old_texts[old_index] if old_index is not None else _canonical(services[index])
+            for index, old_index in enumerate(delta.unchanged_from)
+        ]
 
     def _delta_parsed(
         self, delta: DocumentDelta, delta_plan: DeltaPlan, text: str, revision: int, old_text: str | None
@@ -267,7 +299,7 @@ class Agent:
             self.health.watch(desired)
         desired = self._adjusted(desired)
         ledger = self.ledger()
-        the_plan = plan(desired, self.kernel.read(desired), ledger, now)
+        the_plan = plan(desired, self._read_to_plan(desired), ledger, now)
         if dry_run:
             return ApplyResult(plan=the_plan, dry_run=True)
         executed: ExecutionResult = self.kernel.execute(the_plan.operations)
@@ -284,8 +316,12 @@ class Agent:
         left_alone = [note for note in the_plan.notes if note.startswith(LEFT_ALONE)]
         changed = changed or ledger.complete != complete or ledger.left_alone != left_alone
         ledger.complete, ledger.left_alone = complete, left_alone
-        if executed.ok:
+        adopted = self._adopted is not None and self._adopted[0] is desired and self._adopted[1] is ledger
+        if executed.ok and not (adopted and not executed.applied and not changed):
+            # A reconcile that changed nothing and re-plans the document adopted last time would find
+            # nothing new to adopt (the records change only with an applied operation or a reload).
             changed = ledger.adopt(desired, ledger.document) or changed
+            self._adopted = (desired, ledger)
         if changed or self._ledger_stamp is None:
             self._save(ledger, document_text)
         self.last_mode = "full"
@@ -389,6 +425,22 @@ def _own_copy(old: dict[str, Any], new: dict[str, Any], delta: DocumentDelta) ->
 
 def _canonical(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+_SERVICES_MARK = "\0lvsweb-services\0"
+
+
+def _spliced(document: dict[str, Any], texts: list[str]) -> str | None:
+    """`_canonical(document)` with `texts` (the canonical text of each of its services) spliced in, or None
+    when the document has no director with services."""
+    director = document.get("director")
+    if type(director) is not dict or "services" not in director:
+        return None
+    skeleton = _canonical({**document, "director": {**director, "services": _SERVICES_MARK}})
+    mark = json.dumps(_SERVICES_MARK)
+    if skeleton.count(mark) != 1:
+        return None
+    return skeleton.replace(mark, "[" + ",".join(texts) + "]")
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -32,12 +32,15 @@ from lvsweb_agent.errors import explain
 from lvsweb_agent.fou import Fou
 from lvsweb_agent.hadoc import SyncDaemon
 from lvsweb_agent.hastate import BACKUP_ONLY, HAActual, read_files
-from lvsweb_agent.model import FAMILIES, ActualState, Address, DesiredState, Link, Service, ServiceKey
+from lvsweb_agent.model import FAMILIES, ActualState, Address, DesiredState, Link, RealServer, Service, ServiceKey
 from lvsweb_agent.netlink import (
+    DestMatcher,
     GenericNetlink,
     NetlinkError,
+    ServiceReader,
     decode_dest,
     decode_service,
+    dest_matcher,
     encode_operation,
     service_key_attrs,
 )
@@ -142,6 +145,8 @@ class LinuxKernel:
         # (load-module ip_vs) when IPVS is missing.
         self._threads = threading.local()
         self._iprs: list[IPRoute] = []
+        self._expectations: dict[ServiceKey, tuple[tuple[RealServer, ...], DestMatcher, dict[bytes, RealServer]]] = {}
+        self._service_reader = ServiceReader()
         with in_netns(netns):
             self.genl = GenericNetlink("IPVS")
 
@@ -166,18 +171,42 @@ class LinuxKernel:
         self.genl.close()
 
     # -- reading ---------------------------------------------------------------------------------------
-    def read_ipvs(self) -> dict[ServiceKey, Service]:
-        """The whole IPVS table with counters: {ServiceKey: Service}."""
+    def read_ipvs(self, wanted: dict[ServiceKey, Service] | None = None) -> dict[ServiceKey, Service]:
+        """The whole IPVS table with counters: {ServiceKey: Service}.
+
+        With `wanted` (the services a plan compares against), a real server whose configuration bytes are
+        what the wanted one's would be is not decoded: it is the wanted RealServer itself, without
+        counters, and a service whose real servers all match gets the wanted tuple itself (the planner
+        then skips it). See netlink.DestMatcher; anything else is decoded as without `wanted`.
+        """
         if self.genl.family_id is None:
             return {}
         services = {}
-        for data, start, end in self.genl.dump(genl_ipvs.IPVS_CMD_GET_SERVICE):
-            service = decode_service(data, start, end)
-            services[service.key] = service
+        replies = self.genl.dump(genl_ipvs.IPVS_CMD_GET_SERVICE)
+        if wanted is None:
+            for data, start, end in replies:
+                service = decode_service(data, start, end)
+                services[service.key] = service
+        else:
+            for service in self._service_reader.read(replies):
+                services[service.key] = service
         family_numbers = FAMILIES
+        matcher = None
+        expectations: dict[ServiceKey, tuple[tuple[RealServer, ...], DestMatcher, dict[bytes, RealServer]]] = {}
         for key, service in services.items():
             replies = self.genl.dump(genl_ipvs.IPVS_CMD_GET_DEST, service_key_attrs(service))
-            dests = tuple(decode_dest(d, s, e, family_numbers[key.family]) for d, s, e in replies)
+            family = family_numbers[key.family]
+            want = wanted.get(key) if wanted is not None else None
+            if want is not None and want.real_servers and matcher is None:
+                matcher = dest_matcher()
+            if want is None or matcher is None or not want.real_servers:
+                dests = tuple(decode_dest(d, s, e, family) for d, s, e in replies)
+            else:
+                expected = self._expected(want, matcher, family)
+                expectations[key] = (want.real_servers, matcher, expected)
+                found, matched = matcher.split(replies, expected, family)
+                whole = matched == len(found) == len(want.real_servers)
+                dests = want.real_servers if whole else tuple(found)
             services[key] = Service(
                 key=key,
                 scheduler=service.scheduler,
@@ -187,7 +216,22 @@ class LinuxKernel:
                 real_servers=dests,
                 counters=service.counters,
             )
+        if wanted is not None:
+            self._expectations = expectations  # only the services of this read are kept
         return services
+
+    def _expected(self, want: Service, matcher: DestMatcher, family: int) -> dict[bytes, RealServer]:
+        """The configuration bytes of `want`'s real servers (netlink.DestMatcher.key), built once per
+        document: kept while the service's real servers are the same objects."""
+        cached = self._expectations.get(want.key)
+        if cached is not None and cached[0] is want.real_servers and cached[1] is matcher:
+            return cached[2]
+        expected = {}
+        for dest in want.real_servers:
+            built = matcher.key(dest, family)
+            if built is not None:
+                expected[built] = dest
+        return expected
 
     def read_links(self) -> tuple[dict[str, Link], list[Address]]:
         links, names = {}, {}
@@ -246,10 +290,19 @@ class LinuxKernel:
 
     def read(self, desired: DesiredState | None) -> ActualState:
         """Everything the planner compares: IPVS table, links, addresses, the sysctls and files it manages."""
+        return self._read(desired, None)
+
+    def read_to_plan(self, desired: DesiredState) -> ActualState:
+        """`read(desired)` for the planner alone: real servers configured as `desired` wants them are
+        `desired`'s own RealServer objects, without counters (read_ipvs)."""
+        wanted = {service.key: service for service in desired.director.services} if desired.director else {}
+        return self._read(desired, wanted)
+
+    def _read(self, desired: DesiredState | None, wanted: dict[ServiceKey, Service] | None) -> ActualState:
         links, addresses = self.read_links()
         state = ActualState(
             ipvs_loaded=self.genl.family_id is not None,
-            services=self.read_ipvs(),
+            services=self.read_ipvs(wanted),
             links=links,
             addresses=addresses,
         )

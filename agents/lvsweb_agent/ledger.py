@@ -65,8 +65,30 @@ class Ledger:
         before = self._sizes()
         self._record(op)
         # Every change of the records changes a size (they only add or remove), but a new drain deadline.
-        if op.kind == "drain-dest" or self._sizes() != before:
+        after = self._sizes()
+        if (op.kind == "drain-dest" or after != before) and not self._patch_records(op, before, after):
             self._records_json = None
+
+    def _patch_records(self, op: Operation, before: tuple[int, ...], after: tuple[int, ...]) -> bool:
+        """Update the formatted records in place for one real server added or deleted (a delta apply's
+        common case: formatting 50,000 records again for one would cost more than the rest of the
+        apply). False: they must be formatted again."""
+        if self._records_json is None or op.service is None or op.dest is None:
+            return False
+        grown = after[1] - before[1]
+        if (before[0], *before[2:]) != (after[0], *after[2:]) or grown not in (1, -1):
+            return False  # a new service, an address, a file or a drain changed too
+        owned = self._records_json[0]["real_servers"]
+        service, text = str(op.service.key), f"{op.dest.address} {op.dest.port}"
+        if grown == 1 and op.kind in ("add-dest", "edit-dest"):
+            owned.setdefault(service, []).append(text)
+            return True
+        if grown == -1 and op.kind == "del-dest" and text in owned.get(service, ()):
+            owned[service].remove(text)
+            if not owned[service]:
+                del owned[service]
+            return True
+        return False
 
     def _record(self, op: Operation) -> None:
         kind = op.kind

@@ -20,8 +20,22 @@ def sysctl_path(name: str) -> str:
     return "/proc/sys/" + "/".join(part.replace("/", ".") for part in name.split("."))
 
 
+#: The last document's sysctls (it is asked for them several times per plan; compared by identity).
+_last_sysctls: tuple[DesiredState, list[tuple[str, str, str]]] | None = None
+
+
 def wanted_sysctls(desired: DesiredState) -> list[tuple[str, str, str]]:
     """(name, value, why) for every sysctl the document needs, in a stable order, without duplicates."""
+    global _last_sysctls
+    last = _last_sysctls
+    if last is not None and last[0] is desired:
+        return list(last[1])
+    found = _wanted_sysctls(desired)
+    _last_sysctls = (desired, found)
+    return list(found)
+
+
+def _wanted_sysctls(desired: DesiredState) -> list[tuple[str, str, str]]:
     wanted: dict[str, tuple[str, str]] = {}
     director = desired.director
     if director is not None:

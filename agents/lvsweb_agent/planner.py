@@ -266,6 +266,8 @@ class _Planner:
             if current.settings() != service.settings():
                 changes = _service_changes(current, service)
                 self.add("edit-service", str(service.key), service.describe(), changes, service=service)
+            if current.real_servers is service.real_servers:
+                continue  # the kernel's read found every real server configured as wanted (kernel.read_ipvs)
             # The common case is "nothing changed": a dict lookup and one dataclass comparison per real
             # server (a reconcile of 50,000 real servers runs this every few seconds).
             current_dests = {(dest.address, dest.port): dest for dest in current.real_servers}
@@ -273,7 +275,7 @@ class _Planner:
                 have = current_dests.pop((dest.address, dest.port), None)
                 if have is None:
                     self.add_dest(service, dest, "not in the kernel")
-                elif have != dest and have.settings() != dest.settings():
+                elif have is not dest and have != dest and have.settings() != dest.settings():
                     reason = _dest_changes(have, dest)
                     if (service.key, *dest.key) in self.ledger.draining_dests:
                         reason += "; back in the document, drain cancelled"
@@ -287,9 +289,10 @@ class _Planner:
                     )
             for dest in current_dests.values():
                 self.remove_dest(current, dest, service_leaving=False)
-        for key, current in sorted(self.actual.services.items()):
-            if key in desired_services:
-                continue
+        # Only the services the document does not name are sorted (ServiceKey comparisons are not free).
+        leaving = [key for key in self.actual.services if key not in desired_services]
+        for key in sorted(leaving):
+            current = self.actual.services[key]
             if not (self.director.owns_ipvs_table or self.ledger.owns_service(key)):
                 self.notes.append(f"left alone: {key} is not in the document and was not created by lvsweb-agent")
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from lvsweb_agent.agent import Agent
 from lvsweb_agent.delta import delta_is_valid, diff_documents
 from lvsweb_agent.document import DocumentError, parse_document
 from lvsweb_agent.ipvsadm import render_save
+from lvsweb_agent.ledger import DOCUMENT_FILE
 from lvsweb_agent.model import ServiceKey
 
 from .simkernel import SimulatedKernel
@@ -96,7 +98,8 @@ def test_a_few_edits_go_as_a_delta_and_leave_the_kernel_matching(tmp_path_factor
     before = without_nat(before)
     after = data.draw(edited(before))
     sim = CountingKernel()
-    agent = Agent(root=tmp_path_factory.mktemp("root"), kernel=sim)
+    root = tmp_path_factory.mktemp("root")
+    agent = Agent(root=root, kernel=sim)
     assert agent.apply(before, now=0).ok
     reads = sim.reads
     result = agent.apply(after, now=1)
@@ -104,6 +107,13 @@ def test_a_few_edits_go_as_a_delta_and_leave_the_kernel_matching(tmp_path_factor
     assert matches(sim, after)
     if diff_documents(before, after).changed:
         assert agent.last_mode == "delta" and sim.reads == reads
+    # The stored document is the new one, byte for byte (a delta splices the changed services' text in).
+    canonical = json.dumps(after, sort_keys=True, separators=(",", ":"))
+    assert (root / DOCUMENT_FILE).read_text() == canonical
+    again = data.draw(edited(after))
+    assert agent.apply(again, now=1.5).ok
+    assert (root / DOCUMENT_FILE).read_text() == json.dumps(again, sort_keys=True, separators=(",", ":"))
+    assert matches(sim, again)
     # The parsed document the agent keeps for reconcile() is the new one: a reconcile finds nothing to do.
     assert agent.reconcile(now=2).plan.empty
 
@@ -267,3 +277,40 @@ def test_a_kernel_error_that_is_no_mismatch_is_reported_and_the_next_apply_is_fu
     assert not agent.ledger().complete
     good = weighted(doc, 4, 3)
     assert agent.apply(good, now=2).ok and agent.last_mode == "full" and matches(sim, good)
+
+
+# -- the ownership records a delta writes ------------------------------------------------------------------
+_KEYS = [ServiceKey.for_address("tcp", f"10.10.0.{i}", 80) for i in (1, 2)]
+_RECORD_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["add-dest", "edit-dest", "del-dest", "drain-dest", "add-service", "del-service"]),
+        st.sampled_from(_KEYS),
+        st.sampled_from(["10.20.0.1", "10.20.0.2", "10.20.0.3"]),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=_RECORD_OPS)
+def test_the_state_files_records_stay_those_of_the_ledger_as_real_servers_come_and_go(ops):
+    """A real server added or deleted updates the formatted records in place (a delta on a large table
+    must not format them all again): they are always what formatting the ledger afresh gives."""
+    from lvsweb_agent.ledger import Ledger
+    from lvsweb_agent.model import RealServer, Service
+    from lvsweb_agent.planner import Operation
+
+    def normal(data):
+        owned = data["owned"]
+        return {**data, "owned": {**owned, "real_servers": {k: sorted(v) for k, v in owned["real_servers"].items()}}}
+
+    ledger = Ledger()
+    for kind, key, address in ops:
+        ledger.to_json()  # the cache is there when the operation is recorded
+        service, dest = Service(key), RealServer(address, 80)
+        ledger.record(
+            Operation(kind, None, None, "", service, None if kind.endswith("service") else dest, deadline=9.0)
+        )
+        fresh = Ledger(**{name: getattr(ledger, name) for name in ("revision", "services", "dests", "addresses")})
+        fresh.draining_services, fresh.draining_dests = ledger.draining_services, ledger.draining_dests
+        assert normal(ledger.to_json()) == normal(fresh.to_json())

@@ -68,6 +68,41 @@ def test_adding_and_removing_a_real_server_are_deltas(network: Lab, agent_on):
     assert set(network["director"].ipvs_table()[SERVICE]) == {"10.20.0.11:80", "10.20.0.12:80"}
 
 
+DRIFTS = {
+    "weight": (["-i", "-w", "3"], ["edit-dest"], "weight 3 -> 1"),
+    "forwarding": (["-g", "-w", "1"], ["edit-dest"], "forward dr -> tun"),
+    "tunnel type and port": (["-i", "--tun-type", "gue", "--tun-port", "6080", "-w", "1"], ["edit-dest"], "gue"),
+    "upper threshold": (["-i", "-w", "1", "-x", "100"], ["edit-dest"], "upper threshold 100 -> 0"),
+}
+
+
+def test_a_no_op_reconcile_still_finds_every_change_made_behind_its_back(network: Lab, agent_on):
+    """The reconcile does not decode real servers whose configuration bytes are the document's
+    (netlink.DestMatcher): each change made with ipvsadm is still planned, and repaired."""
+    agent = agent_on("director")
+    doc = labdocs.tun_director(drain_timeout=0)
+    assert agent.apply(doc).ok
+    table = network["director"].ipvs_save()
+    assert agent.reconcile().plan.empty  # the matcher has learned the layout and built its keys
+    for name, (options, kinds, reason) in DRIFTS.items():
+        network["director"].run("ipvsadm", "-e", "-t", f"{VIP}:80", "-r", "10.20.0.12:80", *options)
+        result = agent.reconcile()
+        assert [op.kind for op in result.applied] == kinds, (name, str(result.plan))
+        assert reason in result.plan.operations[0].reason, (name, result.plan.operations[0].reason)
+        assert network["director"].ipvs_save() == table, name
+        assert agent.reconcile().plan.empty, name
+    # A real server replaced by another (not one on another port: ipvsadm gives a TUN real server the
+    # service's port, which is the same one again): the document's is added back, the stranger (not the
+    # agent's: the document does not own the table) is left alone and named.
+    network["director"].run("ipvsadm", "-d", "-t", f"{VIP}:80", "-r", "10.20.0.12:80")
+    network["director"].run("ipvsadm", "-a", "-t", f"{VIP}:80", "-r", "10.20.0.13:80", "-i", "-w", "1")
+    result = agent.reconcile()
+    assert [op.kind for op in result.applied] == ["add-dest"], str(result.plan)
+    assert "10.20.0.12:80" in str(result.applied[0])
+    assert any("10.20.0.13:80 is not in the document" in note for note in result.plan.notes), result.plan.notes
+    assert agent.reconcile().plan.empty
+
+
 def test_an_apply_completes_while_a_heartbeat_is_still_reading_the_kernel(network: Lab, tmp_path):
     from lvsweb_agent.agent import Agent
     from lvsweb_agent.broker_commands import CommandHandler
@@ -79,10 +114,10 @@ def test_an_apply_completes_while_a_heartbeat_is_still_reading_the_kernel(networ
     class SlowKernel(LinuxKernel):
         """The heartbeat's kernel: its read of the table waits until the test releases it."""
 
-        def read_ipvs(self):
+        def read_ipvs(self, wanted=None):
             reading.set()
             assert release.wait(120), "never released"
-            return super().read_ipvs()
+            return super().read_ipvs(wanted)
 
     def make_agent():
         if threading.current_thread().name == "slow-housekeeping":
