@@ -211,6 +211,15 @@ def bench(services: int, dests: int, repeat: int = 3, parts: tuple[str, ...] = P
                     row[f"ipvsadm_{flag}_s"] = round(reference_s, 4)
                     row[f"{name}_ratio"] = round(best / reference_s, 2)
                 assert agent.apply(next_doc(weight=5)).ok
+                if profile:
+                    import cProfile
+                    import pstats
+
+                    profiler = cProfile.Profile()
+                    result = profiler.runcall(agent.apply, next_doc(weight=7))
+                    assert result.ok and agent.last_mode == "delta"
+                    profiler.dump_stats(f"{profile}.delta.{services}")
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
             dump_s, agent_text = timed(agent.show_ipvsadm)
             assert agent_text == output("ipvsadm", "-Sn"), "show --ipvsadm differs from ipvsadm -Sn"
             row["agent_dump_s"] = round(dump_s, 3)
@@ -294,7 +303,9 @@ def main() -> int:
         help=f"parts to measure, comma-separated, of {','.join(PARTS)} (the apply always runs: it loads the table)",
     )
     parser.add_argument(
-        "--profile", default="", help="cProfile one more no-op reconcile: print it, and save it to FILE.<services>"
+        "--profile",
+        default="",
+        help="cProfile one more no-op reconcile (FILE.<services>) and one more weight delta (FILE.delta.<services>)",
     )
     args = parser.parse_args()
     load = os.getloadavg()
