@@ -32,12 +32,16 @@ V6_WANTED = (RealServer("2001:db8::5", 443, 9, "tun", Tunnel(), 0, 0), RealServe
 V6_SERVICE = Service(ServiceKey.for_address("tcp", "2001:db8::1", 443), "wlc", real_servers=V6_WANTED)
 
 
-@pytest.fixture(autouse=True)
-def learned_layout():
+def learn_layout() -> None:
     """The kernel's layout, learned from one real server message as `decode_dest` learns it in a dump."""
     netlink._layouts.clear()
     first = dest_message(WANTED[1])
     decode_dest(first, 0, len(first), V4)
+
+
+@pytest.fixture(autouse=True)
+def learned_layout():
+    learn_layout()
     yield
     netlink._layouts.clear()
 
@@ -148,6 +152,7 @@ def test_a_real_server_whose_text_is_not_the_kernels_is_never_matched():
 def test_a_matched_message_decodes_to_the_wanted_real_server(data, which):
     """Whatever bytes of a message change, the matcher takes it for the wanted real server only when the
     careful decoder reads the same address, port and configuration (or cannot read it at all)."""
+    learn_layout()  # each example: the one before may have cleared it (the fixture runs once for them all)
     want = WANTED[which]
     message = mutated(dest_message(want), data)
     replies = [(message, 0, len(message))]
