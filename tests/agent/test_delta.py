@@ -314,3 +314,58 @@ def test_the_state_files_records_stay_those_of_the_ledger_as_real_servers_come_a
         fresh = Ledger(**{name: getattr(ledger, name) for name in ("revision", "services", "dests", "addresses")})
         fresh.draining_services, fresh.draining_dests = ledger.draining_services, ledger.draining_dests
         assert normal(ledger.to_json()) == normal(fresh.to_json())
+
+
+def _matched_by_key(old: dict, new: dict):
+    """What diff_documents answers, the obvious way: every service matched by its key (the way it was before
+    services found in place were compared without their keys). None: duplicates, or not a list of dicts."""
+    old_services, new_services = old["director"]["services"], new["director"]["services"]
+    by_key = {_key(service): index for index, service in enumerate(old_services)}
+    if len(by_key) != len(old_services):
+        return None
+    changed, old_changed, unchanged_from, seen = [], [], [], set()
+    for index, service in enumerate(new_services):
+        key = _key(service)
+        if key in seen:
+            return None
+        seen.add(key)
+        old_index = by_key.get(key)
+        if old_index is not None and old_services[old_index] == service:
+            unchanged_from.append(old_index)
+            continue
+        unchanged_from.append(None)
+        changed.append((index, service))
+        if old_index is not None:
+            old_changed.append((old_index, old_services[old_index]))
+    removed = by_key.keys() - seen
+    old_changed += [(by_key[key], old_services[by_key[key]]) for key in removed]
+    return changed, sorted(old_changed, key=lambda pair: pair[0]), removed, unchanged_from
+
+
+def _key(service: dict) -> tuple:
+    return tuple(service.get(name) for name in ("fwmark", "family", "protocol", "address", "port"))
+
+
+@given(data=st.data(), before=documents())
+def test_services_compared_in_place_give_what_matching_every_key_gives(data, before):
+    """Services found unchanged in place are not matched by key; the delta is the same as matching them all,
+    whatever the edits, moves, additions, removals and duplicates."""
+    before = without_nat(before)
+    after = data.draw(edited(before))
+    services = after["director"]["services"]
+    if services and data.draw(st.booleans()):  # moved: the same services in another order
+        order = data.draw(st.permutations(range(len(services))))
+        after["director"]["services"] = [services[index] for index in order]
+    if services and data.draw(st.booleans()):  # a duplicate of a service, unchanged or changed
+        after["director"]["services"].append(copy.deepcopy(data.draw(st.sampled_from(services))))
+    delta = diff_documents(before, after)
+    expected = _matched_by_key(before, after)
+    if expected is None:
+        assert delta is None
+        return
+    assert delta is not None
+    changed, old_changed, removed, unchanged_from = expected
+    assert delta.changed == changed
+    assert sorted(delta.old, key=lambda pair: pair[0]) == old_changed
+    assert delta.removed == removed
+    assert delta.unchanged_from == unchanged_from
