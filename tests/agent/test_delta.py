@@ -306,7 +306,8 @@ def test_the_state_files_records_stay_those_of_the_ledger_as_real_servers_come_a
 
     ledger = Ledger()
     for kind, key, address in ops:
-        ledger.to_json()  # the cache is there when the operation is recorded
+        ledger.to_json()  # the caches are there when the operation is recorded
+        ledger.to_text()
         service, dest = Service(key), RealServer(address, 80)
         ledger.record(
             Operation(kind, None, None, "", service, None if kind.endswith("service") else dest, deadline=9.0)
@@ -314,6 +315,9 @@ def test_the_state_files_records_stay_those_of_the_ledger_as_real_servers_come_a
         fresh = Ledger(**{name: getattr(ledger, name) for name in ("revision", "services", "dests", "addresses")})
         fresh.draining_services, fresh.draining_dests = ledger.draining_services, ledger.draining_dests
         assert normal(ledger.to_json()) == normal(fresh.to_json())
+        # The state file's text (its records' part kept while they are unchanged) is the records of now.
+        assert normal(json.loads(ledger.to_text())) == normal(fresh.to_json())
+        assert ledger.to_text() == json.dumps(ledger.to_json(), separators=(",", ":"))
 
 
 def _matched_by_key(old: dict, new: dict):
