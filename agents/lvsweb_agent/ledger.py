@@ -43,8 +43,10 @@ class Ledger:
     #: to_json()'s owned/draining parts, kept while the records are unchanged (a one-weight change on a
     #: 50,000-real-server table must not format them all again); None: to be computed.
     _records_json: tuple[dict[str, Any], dict[str, Any]] | None = field(default=None, compare=False, repr=False)
-    #: Their compact JSON text, kept the same way (at 5,000 services, dumping them was half a one-weight delta).
-    _records_text: tuple[str, str] | None = field(default=None, compare=False, repr=False)
+    #: Their compact JSON text, kept the same way (at 5,000 services, dumping them was half a one-weight delta):
+    #: the owned services, each service's real servers (`"key":[...]`, patched one service at a time), the
+    #: addresses, the files and the drains.
+    _records_text: tuple[str, dict[str, str], str, str, str] | None = field(default=None, compare=False, repr=False)
 
     def _sizes(self) -> tuple[int, ...]:
         return (
@@ -68,10 +70,8 @@ class Ledger:
         self._record(op)
         # Every change of the records changes a size (they only add or remove), but a new drain deadline.
         after = self._sizes()
-        if op.kind == "drain-dest" or after != before:
-            self._records_text = None
-            if not self._patch_records(op, before, after):
-                self._records_json = None
+        if (op.kind == "drain-dest" or after != before) and not self._patch_records(op, before, after):
+            self._records_json = self._records_text = None
 
     def _patch_records(self, op: Operation, before: tuple[int, ...], after: tuple[int, ...]) -> bool:
         """Update the formatted records in place for one real server added or deleted (a delta apply's
@@ -86,13 +86,19 @@ class Ledger:
         service, text = str(op.service.key), f"{op.dest.address} {op.dest.port}"
         if grown == 1 and op.kind in ("add-dest", "edit-dest"):
             owned.setdefault(service, []).append(text)
-            return True
-        if grown == -1 and op.kind == "del-dest" and text in owned.get(service, ()):
+        elif grown == -1 and op.kind == "del-dest" and text in owned.get(service, ()):
             owned[service].remove(text)
             if not owned[service]:
                 del owned[service]
-            return True
-        return False
+        else:
+            return False
+        if self._records_text is not None:  # that service's text only (a new one goes last, as in `owned`)
+            pieces = self._records_text[1]
+            if service in owned:
+                pieces[service] = _piece(service, owned[service])
+            else:
+                pieces.pop(service, None)
+        return True
 
     def _record(self, op: Operation) -> None:
         kind = op.kind
@@ -184,12 +190,19 @@ class Ledger:
         """`to_json()` as compact JSON text, the records' part kept from the last time while they are unchanged."""
         if self._records_text is None:
             data = self.to_json()
-            self._records_text = (_compact(data["owned"]), _compact(data["draining"]))
+            owned = data["owned"]
+            pieces = {service: _piece(service, dests) for service, dests in owned["real_servers"].items()}
+            texts = (_compact(owned["services"]), _compact(owned["addresses"]), _compact(owned["files"]))
+            self._records_text = (texts[0], pieces, texts[1], texts[2], _compact(data["draining"]))
         head = _compact(
             {"format": 2, "revision": self.revision, "complete": self.complete, "left_alone": self.left_alone}
         )
-        owned_text, draining_text = self._records_text
-        return f'{head[:-1]},"owned":{owned_text},"draining":{draining_text}}}'
+        services, pieces, addresses, files, draining = self._records_text
+        real_servers = ",".join(pieces.values())
+        owned_text = (
+            f'{{"services":{services},"real_servers":{{{real_servers}}},"addresses":{addresses},"files":{files}}}'
+        )
+        return f'{head[:-1]},"owned":{owned_text},"draining":{draining}}}'
 
     def _records(self) -> tuple[dict[str, Any], dict[str, Any]]:
         dests: dict[str, list[str]] = {}
@@ -255,6 +268,10 @@ def _read_json(path: Path) -> Any:
 
 def _compact(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
+
+
+def _piece(service: str, dests: list[str]) -> str:
+    return f"{_compact(service)}:{_compact(dests)}"
 
 
 def load_ledger(root: str | Path) -> Ledger:
