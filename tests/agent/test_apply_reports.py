@@ -62,16 +62,21 @@ def command(serial: int, weight: int) -> dict:
     return seal(payload, CONTROL, "control")
 
 
-def test_the_kernel_is_written_while_the_applying_report_waits_for_the_broker(tmp_path):
-    kernel, broker = WatchedKernel(), SlowBroker()
-    handler = CommandHandler(
+def handler_for(root, kernel: WatchedKernel, broker: SlowBroker) -> CommandHandler:
+    """director1's command handler on `kernel`, reporting to `broker`."""
+    return CommandHandler(
         host="director1",
-        root=tmp_path,
+        root=root,
         control_key=CONTROL.public_key(),
         report=broker,
-        agent_factory=lambda: Agent(root=tmp_path, kernel=kernel),
+        agent_factory=lambda: Agent(root=root, kernel=kernel),
         clock=lambda: NOW,
     )
+
+
+def test_the_kernel_is_written_while_the_applying_report_waits_for_the_broker(tmp_path):
+    kernel, broker = WatchedKernel(), SlowBroker()
+    handler = handler_for(tmp_path, kernel, broker)
     try:
         handler.handle(command(1, weight=1))
         assert [r["status"] for r in broker.received] == ["applying", "applied"]
@@ -99,14 +104,7 @@ def test_the_kernel_is_written_while_the_applying_report_waits_for_the_broker(tm
 
 def test_a_refused_command_writes_nothing_and_is_reported_at_once(tmp_path):
     kernel, broker = WatchedKernel(), SlowBroker()
-    handler = CommandHandler(
-        host="director1",
-        root=tmp_path,
-        control_key=CONTROL.public_key(),
-        report=broker,
-        agent_factory=lambda: Agent(root=tmp_path, kernel=kernel),
-        clock=lambda: NOW,
-    )
+    handler = handler_for(tmp_path, kernel, broker)
     try:
         handler.handle(command(2, weight=1))
         handler.handle(command(1, weight=5))  # an older serial: the checks still come before the kernel
