@@ -892,23 +892,31 @@ class NetlinkTimeout(NetlinkError):
         return str(self.strerror)
 
 
+def bad_frame(what: str, offset: int, size: int, length: int | None) -> NetlinkDecodeError:
+    """The error for a message header at `offset` that does not fit in `size` bytes: too few bytes left for
+    one (`length` None), or a length shorter than the header or longer than what remains."""
+    if length is None:
+        return NetlinkDecodeError(
+            f"{what}: {size - offset} bytes after the last message, too few for a 16-byte message header"
+        )
+    if length < 16:
+        return NetlinkDecodeError(
+            f"{what}: message at byte {offset} claims {length} bytes, less than its 16-byte header"
+        )
+    return NetlinkDecodeError(
+        f"{what}: message at byte {offset} claims {length} bytes, but only {size - offset} remain"
+    )
+
+
 def frames(data: Buffer, size: int, what: str = "netlink answer") -> Iterator[tuple[int, int, int, int, int]]:
     """(offset, length, type, flags, seq) of each message in data[:size], every length checked first."""
     offset = 0
     while offset < size:
         if size - offset < 16:
-            raise NetlinkDecodeError(
-                f"{what}: {size - offset} bytes after the last message, too few for a 16-byte message header"
-            )
+            raise bad_frame(what, offset, size, None)
         length, kind, flags, seq, _ = _HDR.unpack_from(data, offset)
-        if length < 16:
-            raise NetlinkDecodeError(
-                f"{what}: message at byte {offset} claims {length} bytes, less than its 16-byte header"
-            )
-        if length > size - offset:
-            raise NetlinkDecodeError(
-                f"{what}: message at byte {offset} claims {length} bytes, but only {size - offset} remain"
-            )
+        if length < 16 or length > size - offset:
+            raise bad_frame(what, offset, size, length)
         yield offset, length, kind, flags, seq
         offset += (length + 3) & ~3
 
@@ -1001,18 +1009,10 @@ class GenericNetlink:
             offset = 0
             while offset < size:
                 if size - offset < 16:
-                    raise NetlinkDecodeError(
-                        f"{what}: {size - offset} bytes after the last message, too few for a 16-byte message header"
-                    )
+                    raise bad_frame(what, offset, size, None)
                 length, kind, msg_flags, msg_seq, _ = unpack_header(data, offset)
-                if length < 16:
-                    raise NetlinkDecodeError(
-                        f"{what}: message at byte {offset} claims {length} bytes, less than its 16-byte header"
-                    )
-                if length > size - offset:
-                    raise NetlinkDecodeError(
-                        f"{what}: message at byte {offset} claims {length} bytes, but only {size - offset} remain"
-                    )
+                if length < 16 or length > size - offset:
+                    raise bad_frame(what, offset, size, length)
                 this, offset = offset, offset + ((length + 3) & ~3)
                 if msg_seq != seq:
                     continue  # a late answer to an earlier request that timed out
