@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 
+from lvsweb_agent.agent import Agent
+from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.decap import KIND_OF_DEVICE, MODULE_OF_DEVICE
 from lvsweb_agent.errors import explain
 from lvsweb_agent.kernel import ExecutionResult
@@ -151,3 +153,16 @@ class SimulatedKernel:
 
 def service_of(services: dict, key) -> Service:
     return services[key]
+
+
+def director_handler(root, kernel, control_key, report, **options) -> CommandHandler:
+    """director1's command handler, its agent on `kernel` under `root`; `options` as CommandHandler takes them
+    (clock, apply_backoff …)."""
+    return CommandHandler(
+        host="director1",
+        root=root,
+        control_key=control_key,
+        report=report,
+        agent_factory=lambda: Agent(root=root, kernel=kernel),
+        **options,
+    )

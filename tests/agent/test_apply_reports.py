@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import threading
 
-from lvsweb_agent.agent import Agent
 from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 from lvsweb_agent.ha import ReportOutbox
 
 from .docs import director_doc, tun_dest
-from .simkernel import SimulatedKernel
+from .simkernel import SimulatedKernel, director_handler
 
 CONTROL = generate_private_key()
 NOW = 1_800_000_000.0
@@ -64,14 +63,7 @@ def command(serial: int, weight: int) -> dict:
 
 def handler_for(root, kernel: WatchedKernel, broker: SlowBroker) -> CommandHandler:
     """director1's command handler on `kernel`, reporting to `broker`."""
-    return CommandHandler(
-        host="director1",
-        root=root,
-        control_key=CONTROL.public_key(),
-        report=broker,
-        agent_factory=lambda: Agent(root=root, kernel=kernel),
-        clock=lambda: NOW,
-    )
+    return director_handler(root, kernel, CONTROL.public_key(), broker, clock=lambda: NOW)
 
 
 def test_the_kernel_is_written_while_the_applying_report_waits_for_the_broker(tmp_path):

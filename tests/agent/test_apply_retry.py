@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import errno
 
-from lvsweb_agent.agent import Agent
-from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 from lvsweb_agent.retry import Backoff
 from lvsweb_agent.serial import load_applied_serial
 
 from .docs import director_doc, tun_dest
-from .simkernel import SimulatedKernel
+from .simkernel import SimulatedKernel, director_handler
 
 CONTROL = generate_private_key()
 QUICK = Backoff(attempts=4, base=0.01, cap=0.02)
@@ -51,14 +49,7 @@ class BusyKernel(SimulatedKernel):
 
 def apply(tmp_path, kernel, *addresses: str) -> dict:
     reports: list[dict] = []
-    handler = CommandHandler(
-        host="director1",
-        root=tmp_path,
-        control_key=CONTROL.public_key(),
-        report=reports.append,
-        agent_factory=lambda: Agent(root=tmp_path, kernel=kernel),
-        apply_backoff=QUICK,
-    )
+    handler = director_handler(tmp_path, kernel, CONTROL.public_key(), reports.append, apply_backoff=QUICK)
     service = {
         "protocol": "tcp",
         "address": "10.10.0.100",

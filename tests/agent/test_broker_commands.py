@@ -17,7 +17,7 @@ from lvsweb_agent.sequence import ReportSequence
 from lvsweb_agent.serial import load_applied_serial
 
 from .docs import director_doc, tun_dest
-from .simkernel import SimulatedKernel
+from .simkernel import SimulatedKernel, director_handler
 
 CONTROL = generate_private_key()
 
@@ -29,13 +29,8 @@ class Host:
         self.kernel = kernel or SimulatedKernel()
         self.reports: list[dict] = []
         self.now = 1_800_000_000.0
-        self.handler = CommandHandler(
-            host="director1",
-            root=root,
-            control_key=CONTROL.public_key(),
-            report=self.reports.append,
-            agent_factory=lambda: Agent(root=root, kernel=self.kernel),
-            clock=lambda: self.now,
+        self.handler = director_handler(
+            root, self.kernel, CONTROL.public_key(), self.reports.append, clock=lambda: self.now
         )
 
     def command(self, kind="apply", serial=1, deployment=1, document=None, **fields):

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import threading
 
-from lvsweb_agent.agent import Agent
-from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 
 from .docs import director_doc, tun_dest
-from .simkernel import SimulatedKernel
+from .simkernel import SimulatedKernel, director_handler
 
 CONTROL = generate_private_key()
 HOUSEKEEPING = "slow-housekeeping"
@@ -51,14 +49,7 @@ def command(serial: int, weight: int) -> dict:
 
 def test_an_apply_completes_while_a_heartbeat_is_still_reading_the_kernel(tmp_path):
     kernel, reports = SlowReads(), []
-    handler = CommandHandler(
-        host="director1",
-        root=tmp_path,
-        control_key=CONTROL.public_key(),
-        report=reports.append,
-        agent_factory=lambda: Agent(root=tmp_path, kernel=kernel),
-        clock=lambda: NOW,
-    )
+    handler = director_handler(tmp_path, kernel, CONTROL.public_key(), reports.append, clock=lambda: NOW)
     handler.handle(command(1, weight=1))
     assert reports[-1]["status"] == "applied"
 

@@ -18,8 +18,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lvsweb_agent import netlink
-from lvsweb_agent.agent import Agent
-from lvsweb_agent.broker_commands import CommandHandler
 from lvsweb_agent.envelope import generate_private_key, seal
 from lvsweb_agent.errors import describe_exception, explain
 from lvsweb_agent.model import (
@@ -81,7 +79,7 @@ from lvsweb_agent.netlink import (
 from lvsweb_agent.planner import Operation
 
 from .docs import director_doc, tun_dest
-from .simkernel import SimulatedKernel
+from .simkernel import SimulatedKernel, director_handler
 
 NESTED = 0x8000
 V4, V6 = socket.AF_INET, socket.AF_INET6
@@ -495,14 +493,7 @@ class KernelWithBrokenDumps(SimulatedKernel):
 def test_an_unreadable_kernel_answer_fails_the_apply_in_words_and_the_next_apply_works(tmp_path):
     control = generate_private_key()
     kernel, reports, now = KernelWithBrokenDumps(), [], 1_800_000_000.0
-    handler = CommandHandler(
-        host="director1",
-        root=tmp_path,
-        control_key=control.public_key(),
-        report=reports.append,
-        agent_factory=lambda: Agent(root=tmp_path, kernel=kernel),
-        clock=lambda: now,
-    )
+    handler = director_handler(tmp_path, kernel, control.public_key(), reports.append, clock=lambda: now)
     service = {"protocol": "tcp", "address": "10.10.0.100", "port": 80, "scheduler": "rr",
                "real_servers": [tun_dest("10.20.0.11")]}  # fmt: skip
 
