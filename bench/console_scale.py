@@ -45,11 +45,9 @@ def seed(clusters: int, services: int, dests: int) -> None:
     from django.utils import timezone
 
     from clusters.choices import HostRole
-    from clusters.compiler import compile_documents, inventory_snapshot
     from clusters.models import Cluster, ClusterHost, Host, RealServer, RealServerHealth, VirtualService
-    from dispatch.choices import DeploymentKind, DeploymentStatus
-    from dispatch.models import Deployment, Revision
     from teams.models import Membership, Team
+    from tests.scale import applied_on
     from traffic.models import HostFeed, Series
 
     now = timezone.now()
@@ -144,29 +142,8 @@ def seed(clusters: int, services: int, dests: int) -> None:
                 )
         Series.objects.bulk_create(series, batch_size=5000)
         if c < clusters - 1:  # the last cluster is never applied
-            snapshot = inventory_snapshot(cluster)
             for number in (1, 2):
-                revision = Revision.objects.create(
-                    cluster=cluster, number=number, inventory=snapshot, created_by_name="bench-operator"
-                )
-                documents = compile_documents([snapshot], {host.hostname: number for host in directors})
-                Deployment.objects.bulk_create(
-                    [
-                        Deployment(
-                            kind=DeploymentKind.APPLY,
-                            cluster=cluster,
-                            revision=revision,
-                            host=host,
-                            serial=number,
-                            document=documents[host.hostname],
-                            status=DeploymentStatus.APPLIED,
-                            started_at=now,
-                            finished_at=now,
-                            expires_at=now,
-                        )
-                        for host in directors
-                    ]
-                )
+                applied_on(cluster, directors, number, by="bench-operator", at=now)
         print(f"seeded {cluster.slug} in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
 

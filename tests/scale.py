@@ -90,3 +90,33 @@ def big_cluster(team: Team, *, services: int, dests: int, directors: int = 1, sl
         batch_size=2000,
     )
     return cluster
+
+
+def applied_on(cluster: Cluster, hosts: list[Host], number: int = 1, *, by: str = "", at=None) -> None:
+    """Revision `number` of the cluster applied on `hosts` as an apply leaves them: each holds its compiled
+    document (the Plan compares with it), the deployments finished at `at` (now)."""
+    from clusters.compiler import compile_documents, inventory_snapshot
+    from dispatch.choices import DeploymentKind, DeploymentStatus
+    from dispatch.models import Deployment, Revision
+
+    at = at or timezone.now()
+    snapshot = inventory_snapshot(cluster)
+    revision = Revision.objects.create(cluster=cluster, number=number, inventory=snapshot, created_by_name=by)
+    documents = compile_documents([snapshot], {host.hostname: number for host in hosts})
+    Deployment.objects.bulk_create(
+        [
+            Deployment(
+                kind=DeploymentKind.APPLY,
+                cluster=cluster,
+                revision=revision,
+                host=host,
+                serial=number,
+                document=documents[host.hostname],
+                status=DeploymentStatus.APPLIED,
+                started_at=at,
+                finished_at=at,
+                expires_at=at,
+            )
+            for host in hosts
+        ]
+    )

@@ -12,7 +12,7 @@ from clusters.compiler import inventory_snapshot
 from clusters.models import Cluster, Host, RealServer, VirtualService
 from dispatch.models import Revision
 from tests.factories import signed_in
-from tests.scale import big_cluster
+from tests.scale import applied_on, big_cluster
 from traffic.models import HostFeed
 
 pytestmark = pytest.mark.django_db
@@ -96,32 +96,8 @@ def test_a_never_applied_cluster_is_counted_as_comparing_would(member):
 
 def applied_with_documents(cluster: Cluster) -> None:
     """The cluster applied (revision 1) on its directors as an apply leaves them: each holds its compiled document."""
-    from clusters.compiler import compile_documents
-    from dispatch.choices import DeploymentKind, DeploymentStatus
-    from dispatch.models import Deployment
-
-    snapshot = inventory_snapshot(cluster)
-    revision = Revision.objects.create(cluster=cluster, number=1, inventory=snapshot)
     hosts = list(Host.objects.filter(cluster_roles__cluster=cluster))
-    documents = compile_documents([snapshot], {host.hostname: 1 for host in hosts})
-    now = timezone.now()
-    Deployment.objects.bulk_create(
-        [
-            Deployment(
-                kind=DeploymentKind.APPLY,
-                cluster=cluster,
-                revision=revision,
-                host=host,
-                serial=1,
-                document=documents[host.hostname],
-                status=DeploymentStatus.APPLIED,
-                started_at=now,
-                finished_at=now,
-                expires_at=now,
-            )
-            for host in hosts
-        ]
-    )
+    applied_on(cluster, hosts)
     Host.objects.filter(pk__in=[host.pk for host in hosts]).update(document_serial=1, applied_serial=1)
 
 
